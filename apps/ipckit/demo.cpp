@@ -1,0 +1,35 @@
+// `ipckit demo`: every handout scenario that exists, one after another.
+#include "demo.hpp"
+
+#include <csignal>
+#include <iostream>
+
+#include "command.hpp"
+#include "ipckit/signals.hpp"
+
+namespace ipckit::cli {
+
+void add_demo_command(CLI::App& app) {
+    auto* demo = app.add_subcommand("demo", "Run every scenario of the handout, narrated");
+    on_run(demo, [] {
+        // Interrupted, the scenarios unwind and remove what they made.
+        install_stop_handler({SIGINT, SIGTERM, SIGHUP});
+        struct Scenario {
+            const char* title;
+            void (*run)();
+        };
+        const Scenario scenarios[] = {
+            {"System V message queue: one process to another", demo::message_queue},
+        };
+        int number = 0;
+        for (const auto& scenario : scenarios) {
+            std::cout << "== " << ++number << ". " << scenario.title << " ==\n";
+            scenario.run();
+            std::cout << '\n';
+        }
+        std::cout << "demo finished: every queue, segment and process it made is gone\n";
+        return 0;
+    });
+}
+
+}  // namespace ipckit::cli

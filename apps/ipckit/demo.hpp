@@ -1,0 +1,9 @@
+// The scenarios `ipckit demo` runs, one per part of the handout.
+// Each prints a few lines of narrative and removes everything it creates.
+#pragma once
+
+namespace ipckit::demo {
+
+void message_queue();  // one process to another through a queue
+
+}  // namespace ipckit::demo

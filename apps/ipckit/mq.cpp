@@ -1,0 +1,180 @@
+// `ipckit mq`: a friendlier ipcs/ipcrm for message queues.
+#include <pwd.h>
+
+#include <chrono>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+
+#include "command.hpp"
+#include "ipckit/sysv/message_queue.hpp"
+
+namespace ipckit::cli {
+namespace {
+
+std::string user_name(uid_t uid) {
+    if (passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+    return std::to_string(uid);
+}
+
+std::string format_time(std::time_t t) {
+    if (t == 0) return "never";
+    char text[64];
+    std::tm tm{};
+    ::localtime_r(&t, &tm);
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+    return text;
+}
+
+std::string octal(int mode) {
+    std::ostringstream out;
+    out << '0' << std::oct << mode;
+    return out.str();
+}
+
+void print_table(const std::vector<sysv::QueueInfo>& queues) {
+    std::cout << std::left << std::setw(12) << "key" << std::setw(10) << "id" << std::setw(12)
+              << "owner" << std::setw(7) << "mode" << std::setw(10) << "messages" << std::setw(10)
+              << "bytes" << "last sender\n";
+    for (const auto& q : queues) {
+        std::cout << std::left << std::setw(12) << sysv::format_key(q.key) << std::setw(10)
+                  << q.id << std::setw(12) << user_name(q.uid) << std::setw(7) << octal(q.mode)
+                  << std::setw(10) << q.current_messages << std::setw(10) << q.current_bytes
+                  << (q.last_send_pid ? std::to_string(q.last_send_pid) : "-") << '\n';
+    }
+}
+
+void print_json(const std::vector<sysv::QueueInfo>& queues) {
+    std::cout << '[';
+    bool first = true;
+    for (const auto& q : queues) {
+        std::cout << (first ? "" : ",") << "\n  {\"key\": \"" << sysv::format_key(q.key)
+                  << "\", \"id\": " << q.id << ", \"owner\": \"" << user_name(q.uid)
+                  << "\", \"uid\": " << q.uid << ", \"gid\": " << q.gid << ", \"mode\": \""
+                  << octal(q.mode) << "\", \"messages\": " << q.current_messages
+                  << ", \"bytes\": " << q.current_bytes << ", \"max_size\": " << q.max_size
+                  << ", \"last_send_pid\": " << q.last_send_pid
+                  << ", \"last_receive_pid\": " << q.last_receive_pid
+                  << ", \"last_send_time\": " << q.last_send_time
+                  << ", \"last_receive_time\": " << q.last_receive_time
+                  << ", \"last_change_time\": " << q.last_change_time << '}';
+        first = false;
+    }
+    std::cout << (first ? "]\n" : "\n]\n");
+}
+
+}  // namespace
+
+void add_mq_commands(CLI::App& app) {
+    auto* mq = app.add_subcommand("mq", "Inspect, use and remove System V message queues");
+    mq->require_subcommand(1);
+
+    auto* ls = mq->add_subcommand("ls", "List every message queue (as ipcs -q)");
+    auto json = std::make_shared<bool>(false);
+    ls->add_flag("--json", *json, "Print JSON instead of a table");
+    on_run(ls, [json] {
+        auto queues = sysv::list_message_queues();
+        if (*json) {
+            print_json(queues);
+        } else {
+            print_table(queues);
+        }
+        return 0;
+    });
+
+    auto stat_key = std::make_shared<std::string>();
+    auto* stat = mq->add_subcommand("stat", "Show every attribute of one queue");
+    stat->add_option("KEY", *stat_key, "Queue key, decimal or hex (0x80)")
+        ->required()
+        ->check(key_validator());
+    on_run(stat, [stat_key] {
+        sysv::MessageQueue queue(sysv::parse_key(*stat_key));
+        auto q = queue.info();
+        std::cout << "key               " << sysv::format_key(q.key) << '\n'
+                  << "id                " << q.id << '\n'
+                  << "owner             " << user_name(q.uid) << " (uid " << q.uid << ", gid "
+                  << q.gid << ")\n"
+                  << "creator           " << user_name(q.cuid) << " (uid " << q.cuid
+                  << ", gid " << q.cgid << ")\n"
+                  << "mode              " << octal(q.mode) << '\n'
+                  << "current_messages  " << q.current_messages << '\n'
+                  << "current_bytes     " << q.current_bytes << '\n'
+                  << "max_size          " << q.max_size << '\n'
+                  << "last_send_pid     " << q.last_send_pid << '\n'
+                  << "last_receive_pid  " << q.last_receive_pid << '\n'
+                  << "last_send_time    " << format_time(q.last_send_time) << '\n'
+                  << "last_receive_time " << format_time(q.last_receive_time) << '\n'
+                  << "last_change_time  " << format_time(q.last_change_time) << '\n';
+        return 0;
+    });
+
+    struct SendArgs {
+        std::string key;
+        long type = 1;
+        std::string data = "-";
+        bool create = false;
+    };
+    auto send_args = std::make_shared<SendArgs>();
+    auto* send = mq->add_subcommand("send", "Send one message (DATA, or standard input with -)");
+    send->add_option("KEY", send_args->key, "Queue key")->required()->check(key_validator());
+    send->add_option("DATA", send_args->data, "The message; - reads standard input")
+        ->capture_default_str();
+    send->add_option("-t,--type", send_args->type, "Message type (> 0)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    send->add_flag("--create", send_args->create, "Create the queue if it does not exist");
+    on_run(send, [send_args] {
+        std::string data = send_args->data;
+        if (data == "-") {
+            data.assign(std::istreambuf_iterator<char>(std::cin), {});
+        }
+        sysv::MessageQueue queue(sysv::parse_key(send_args->key),
+                                 send_args->create ? IPC_CREAT : 0, sysv::default_mode,
+                                 sysv::message_queue_limits().msgmax);
+        queue.send(data, sysv::type(send_args->type));
+        return 0;
+    });
+
+    struct RecvArgs {
+        std::string key;
+        long type = 0;
+        double timeout = -1;
+    };
+    auto recv_args = std::make_shared<RecvArgs>();
+    auto* recv = mq->add_subcommand("recv", "Receive one message and write its bytes to stdout");
+    recv->add_option("KEY", recv_args->key, "Queue key")->required()->check(key_validator());
+    recv->add_option("-t,--type", recv_args->type,
+                     "0: first message; N>0: first of type N; N<0: lowest type <= |N|")
+        ->capture_default_str();
+    recv->add_option("--timeout", recv_args->timeout, "Give up after this many seconds")
+        ->check(CLI::NonNegativeNumber);
+    on_run(recv, [recv_args] {
+        sysv::MessageQueue queue(sysv::parse_key(recv_args->key), 0, sysv::default_mode,
+                                 sysv::message_queue_limits().msgmax);
+        sysv::ReceiveOptions options;
+        options.type = recv_args->type;
+        if (recv_args->timeout >= 0) {
+            options.timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::duration<double>(recv_args->timeout));
+        }
+        auto message = queue.receive(options);
+        std::cout << message.data << std::flush;
+        std::cerr << "(type " << message.type << ", " << message.data.size() << " bytes)\n";
+        return 0;
+    });
+
+    auto rm_key = std::make_shared<std::string>();
+    auto* rm = mq->add_subcommand("rm", "Remove a queue (as ipcrm -Q KEY)");
+    rm->add_option("KEY", *rm_key, "Queue key")->required()->check(key_validator());
+    on_run(rm, [rm_key] {
+        sysv::MessageQueue queue(sysv::parse_key(*rm_key));
+        queue.remove();
+        std::cout << "removed " << queue.describe() << '\n';
+        return 0;
+    });
+}
+
+}  // namespace ipckit::cli

@@ -1,0 +1,456 @@
+#include "ipckit/sysv/message_queue.hpp"
+
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "interrupt_timer.hpp"
+#include "ipckit/signals.hpp"
+
+namespace ipckit::sysv {
+namespace {
+
+using detail::Clock;
+
+// The kernel's message layout: a long type, then the bytes.
+constexpr std::size_t header_size = sizeof(long);
+
+std::string errno_text(int err) { return std::generic_category().message(err); }
+
+std::size_t cached_msgmax() {
+    // Read once: /proc is too slow for every send. A raised limit needs a restart.
+    static const std::size_t value = message_queue_limits().msgmax;
+    return value;
+}
+
+// Turns a failed call's errno into the right exception, naming the queue and the fix.
+[[noreturn]] void throw_for(int err, const std::string& who, const char* operation) {
+    std::string what = who + ": " + operation + " failed: ";
+    switch (err) {
+        case ENOENT:
+            throw ExistentialError(err, who + ": no such queue (is the server running? "
+                                              "create it with IPC_CREAT)");
+        case EEXIST:
+            throw ExistentialError(err, who + ": already exists (remove it with `ipcrm -q ID` "
+                                              "or `ipckit mq rm KEY`, or open it without "
+                                              "IPC_EXCL)");
+        case EIDRM:
+            throw ExistentialError(err, who + ": was removed while in use");
+        case EACCES:
+        case EPERM:
+            throw PermissionsError(err, who + ": permission denied for " + operation +
+                                            " (check the queue's mode and owner with "
+                                            "`ipcs -q`)");
+        case EAGAIN:
+            throw BusyError(BusyError::Reason::would_block, err,
+                            who + ": " + operation + " would block (the queue is full)");
+        case ENOMSG:
+            throw BusyError(BusyError::Reason::would_block, err,
+                            who + ": " + operation + " would block (no matching message)");
+        case ENOSPC:
+            throw Error(err, who + ": the system has too many message queues (raise "
+                                   "/proc/sys/kernel/msgmni or remove unused ones)");
+        case ENOMEM:
+            throw Error(err, what + "out of memory");
+        default:
+            throw Error(err, what + errno_text(err));
+    }
+}
+
+// Every receive uses the same scratch space per thread, so receive() allocates only
+// the returned string and receive_into nothing at all.
+std::vector<long>& scratch(std::size_t bytes) {
+    thread_local std::vector<long> buffer;
+    std::size_t longs = 1 + (bytes + sizeof(long) - 1) / sizeof(long);
+    if (buffer.size() < longs) buffer.resize(longs);
+    return buffer;
+}
+
+bool selects(long wanted, bool except, long type) {
+    if (except) return type != wanted;
+    if (wanted == 0) return true;
+    if (wanted > 0) return type == wanted;
+    return type <= -wanted;
+}
+
+// Finds the size of the message a receive with these options would take, without
+// taking it (MSG_COPY peeks by position). Returns {0, 0} when the kernel can't tell.
+std::pair<std::size_t, long> peek_size(int id, const ReceiveOptions& options) {
+    msqid_ds ds{};
+    if (msgctl(id, IPC_STAT, &ds) != 0) return {0, 0};
+    std::size_t limit = std::max(cached_msgmax(), message_queue_limits().msgmax);
+    std::vector<long> buffer(1 + limit / sizeof(long) + 1);
+    std::size_t best_size = 0;
+    long best_type = 0;
+    bool found = false;
+    for (msgqnum_t index = 0; index < ds.msg_qnum; ++index) {
+        ssize_t n = msgrcv(id, buffer.data(), limit, static_cast<long>(index),
+                           MSG_COPY | IPC_NOWAIT);
+        if (n < 0) break;  // ENOSYS without CONFIG_CHECKPOINT_RESTORE, or the queue changed
+        long type = buffer[0];
+        if (!selects(options.type, options.except, type)) continue;
+        // A negative type takes the lowest type first; otherwise the first that matches.
+        if (!found || (options.type < 0 && !options.except && type < best_type)) {
+            best_size = static_cast<std::size_t>(n);
+            best_type = type;
+            found = true;
+            if (options.type >= 0 || options.except) break;
+        }
+    }
+    return {best_size, best_type};
+}
+
+}  // namespace
+
+// --- MessageBuffer ---
+
+MessageBuffer::MessageBuffer(std::size_t capacity)
+    : storage_(new long[1 + (capacity + sizeof(long) - 1) / sizeof(long)]()),
+      capacity_(capacity) {}
+
+long MessageBuffer::type() const noexcept { return storage_[0]; }
+
+std::span<const std::byte> MessageBuffer::bytes() const noexcept {
+    return {reinterpret_cast<const std::byte*>(storage_.get() + 1), size_};
+}
+
+std::string_view MessageBuffer::text() const noexcept {
+    return {reinterpret_cast<const char*>(storage_.get() + 1), size_};
+}
+
+// --- construction ---
+
+MessageQueue::MessageQueue(Key key, int flags, int mode, std::size_t max_message_size)
+    : key_(key), max_message_size_(max_message_size) {
+    id_ = msgget(key, flags | (mode & 0777));
+    if (id_ < 0) throw_for(errno, describe(), "msgget");
+}
+
+MessageQueue::MessageQueue(std::nullopt_t, int flags, int mode, std::size_t max_message_size)
+    : max_message_size_(max_message_size) {
+    // Try random keys until one is free, as sysv_ipc does for key=None.
+    for (;;) {
+        key_ = random_key();
+        id_ = msgget(key_, flags | IPC_CREX | (mode & 0777));
+        if (id_ >= 0) return;
+        if (errno != EEXIST) throw_for(errno, describe(), "msgget");
+    }
+}
+
+MessageQueue MessageQueue::from_id(int id, std::size_t max_message_size) {
+    MessageQueue queue;
+    queue.id_ = id;
+    queue.max_message_size_ = max_message_size;
+    msqid_ds ds{};
+    if (msgctl(id, IPC_STAT, &ds) != 0) {
+        int err = errno;
+        if (err == EINVAL || err == EIDRM) err = ENOENT;  // Linux says EINVAL for a bad id
+        throw_for(err, "message queue id " + std::to_string(id), "msgctl(IPC_STAT)");
+    }
+    queue.key_ = ds.msg_perm.__key;
+    return queue;
+}
+
+MessageQueue::MessageQueue(MessageQueue&& other) noexcept
+    : key_(other.key_),
+      id_(std::exchange(other.id_, -1)),
+      max_message_size_(other.max_message_size_),
+      auto_remove_(std::exchange(other.auto_remove_, false)) {}
+
+MessageQueue& MessageQueue::operator=(MessageQueue&& other) noexcept {
+    if (this != &other) {
+        if (auto_remove_ && id_ >= 0) msgctl(id_, IPC_RMID, nullptr);
+        key_ = other.key_;
+        id_ = std::exchange(other.id_, -1);
+        max_message_size_ = other.max_message_size_;
+        auto_remove_ = std::exchange(other.auto_remove_, false);
+    }
+    return *this;
+}
+
+MessageQueue::~MessageQueue() {
+    if (auto_remove_ && id_ >= 0) msgctl(id_, IPC_RMID, nullptr);
+}
+
+std::string MessageQueue::describe() const {
+    std::string text = "message queue " + format_key(key_);
+    if (key_ == IPC_PRIVATE) text += " (id " + std::to_string(id_) + ")";
+    return text;
+}
+
+// --- send ---
+
+void MessageQueue::send(std::string_view data, const SendOptions& options) {
+    send_raw(data.data(), data.size(), options);
+}
+
+void MessageQueue::send(std::span<const std::byte> data, const SendOptions& options) {
+    send_raw(data.data(), data.size(), options);
+}
+
+void MessageQueue::send_raw(const void* data, std::size_t size, const SendOptions& options) {
+    if (options.type <= 0) {
+        throw ValueError(EINVAL, describe() + ": message type must be > 0, not " +
+                                     std::to_string(options.type));
+    }
+    if (size > max_message_size_) {
+        throw ValueError(EINVAL, describe() + ": message of " + std::to_string(size) +
+                                     " bytes is longer than max_message_size (" +
+                                     std::to_string(max_message_size_) +
+                                     "); open the queue with a larger max_message_size");
+    }
+    if (size > cached_msgmax()) {
+        throw ValueError(EINVAL, describe() + ": message of " + std::to_string(size) +
+                                     " bytes is longer than the kernel's limit msgmax (" +
+                                     std::to_string(cached_msgmax()) +
+                                     "); raise /proc/sys/kernel/msgmax");
+    }
+    auto& buffer = scratch(size);
+    buffer[0] = options.type;
+    if (size > 0) std::memcpy(buffer.data() + 1, data, size);
+
+    int flags = options.block ? 0 : IPC_NOWAIT;
+    std::optional<Clock::time_point> deadline;
+    std::optional<detail::InterruptTimer> timer;
+    if (options.block && options.timeout) {
+        deadline = Clock::now() + *options.timeout;
+        if (options.timeout->count() <= 0) {
+            flags |= IPC_NOWAIT;
+        } else {
+            timer.emplace(*deadline);
+        }
+    }
+    for (;;) {
+        if (stop_requested()) throw InterruptedError(EINTR, describe() + ": send stopped");
+        if (msgsnd(id_, buffer.data(), size, flags) == 0) return;
+        int err = errno;
+        if (err == EINTR) {
+            if (deadline && Clock::now() >= *deadline) {
+                throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
+                                describe() + ": send timed out (the queue stayed full)");
+            }
+            continue;  // a stray signal: retry
+        }
+        if (err == EAGAIN && deadline) {
+            throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
+                            describe() + ": send timed out (the queue is full)");
+        }
+        if (err == EINVAL) {
+            // Either the queue is gone or the message exceeds the queue's capacity.
+            msqid_ds ds{};
+            if (msgctl(id_, IPC_STAT, &ds) != 0) throw_for(EIDRM, describe(), "msgsnd");
+            if (size > ds.msg_qbytes) {
+                throw ValueError(err, describe() + ": message of " + std::to_string(size) +
+                                          " bytes exceeds the queue's capacity (" +
+                                          std::to_string(ds.msg_qbytes) +
+                                          " bytes); raise it with set_max_size");
+            }
+        }
+        throw_for(err, describe(), "msgsnd");
+    }
+}
+
+// --- receive ---
+
+std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
+                                      const ReceiveOptions& options, long& type) {
+    if (options.except && options.type <= 0) {
+        throw ValueError(EINVAL, describe() + ": except_type needs a type > 0");
+    }
+    int flags = 0;
+    if (options.except) flags |= MSG_EXCEPT;
+    if (options.truncate) flags |= MSG_NOERROR;
+
+    // Adaptive wait: poll without sleeping for a short while before blocking.
+    if (options.block && options.spin.count() > 0) {
+        auto until = Clock::now() + options.spin;
+        do {
+            ssize_t n = msgrcv(id_, buffer, capacity, options.type, flags | IPC_NOWAIT);
+            if (n >= 0) {
+                type = static_cast<long*>(buffer)[0];
+                return static_cast<std::size_t>(n);
+            }
+            if (errno != ENOMSG && errno != EINTR) break;  // report it below
+        } while (Clock::now() < until);
+    }
+
+    std::optional<Clock::time_point> deadline;
+    std::optional<detail::InterruptTimer> timer;
+    if (!options.block) {
+        flags |= IPC_NOWAIT;
+    } else if (options.timeout) {
+        deadline = Clock::now() + *options.timeout;
+        if (options.timeout->count() <= 0) {
+            flags |= IPC_NOWAIT;
+        } else {
+            timer.emplace(*deadline);
+        }
+    }
+    for (;;) {
+        if (stop_requested()) throw InterruptedError(EINTR, describe() + ": receive stopped");
+        ssize_t n = msgrcv(id_, buffer, capacity, options.type, flags);
+        if (n >= 0) {
+            type = static_cast<long*>(buffer)[0];
+            return static_cast<std::size_t>(n);
+        }
+        int err = errno;
+        if (err == EINTR) {
+            if (deadline && Clock::now() >= *deadline) {
+                throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
+                                describe() + ": no message within the timeout");
+            }
+            continue;  // a stray signal: retry
+        }
+        if (err == ENOMSG && deadline) {
+            throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
+                            describe() + ": no message within the timeout");
+        }
+        if (err == E2BIG) {
+            auto [size, big_type] = peek_size(id_, options);
+            std::string what = describe() + ": the next message";
+            if (size > 0) what += " (" + std::to_string(size) + " bytes, type " +
+                                  std::to_string(big_type) + ")";
+            what += " is longer than the receive buffer of " + std::to_string(capacity) +
+                    " bytes; it is still on the queue: receive it with a larger buffer "
+                    "(max_message_size) or with sysv::truncate";
+            throw MessageTooLargeError(what, size, big_type);
+        }
+        if (err == EINVAL) {
+            // Linux reports a removed queue as EINVAL or EIDRM.
+            msqid_ds ds{};
+            if (msgctl(id_, IPC_STAT, &ds) != 0) err = EIDRM;
+        }
+        throw_for(err, describe(), "msgrcv");
+    }
+}
+
+Message MessageQueue::receive(const ReceiveOptions& options) {
+    auto& buffer = scratch(max_message_size_);
+    long type = 0;
+    std::size_t size = receive_raw(buffer.data(), max_message_size_, options, type);
+    return {std::string(reinterpret_cast<const char*>(buffer.data() + 1), size), type};
+}
+
+Received MessageQueue::receive_into(MessageBuffer& buffer, const ReceiveOptions& options) {
+    long type = 0;
+    buffer.size_ = 0;
+    buffer.size_ = receive_raw(buffer.raw(), buffer.capacity(), options, type);
+    return {buffer.size_, type};
+}
+
+// --- removal and attributes ---
+
+void MessageQueue::remove() {
+    if (msgctl(id_, IPC_RMID, nullptr) != 0) {
+        int err = errno;
+        if (err == EINVAL) err = EIDRM;
+        throw_for(err, describe(), "remove");
+    }
+    auto_remove_ = false;
+}
+
+namespace {
+QueueInfo to_info(int id, const msqid_ds& ds) {
+    QueueInfo info;
+    info.key = ds.msg_perm.__key;
+    info.id = id;
+    info.current_messages = ds.msg_qnum;
+    info.current_bytes = ds.__msg_cbytes;
+    info.max_size = ds.msg_qbytes;
+    info.last_send_time = ds.msg_stime;
+    info.last_receive_time = ds.msg_rtime;
+    info.last_change_time = ds.msg_ctime;
+    info.last_send_pid = ds.msg_lspid;
+    info.last_receive_pid = ds.msg_lrpid;
+    info.uid = ds.msg_perm.uid;
+    info.gid = ds.msg_perm.gid;
+    info.cuid = ds.msg_perm.cuid;
+    info.cgid = ds.msg_perm.cgid;
+    info.mode = ds.msg_perm.mode & 0777;
+    return info;
+}
+}  // namespace
+
+QueueInfo MessageQueue::info() const {
+    msqid_ds ds{};
+    if (msgctl(id_, IPC_STAT, &ds) != 0) {
+        int err = errno;
+        if (err == EINVAL) err = EIDRM;
+        throw_for(err, describe(), "msgctl(IPC_STAT)");
+    }
+    return to_info(id_, ds);
+}
+
+namespace {
+template <class Change>
+void change_queue(int id, const std::string& who, Change change) {
+    msqid_ds ds{};
+    if (msgctl(id, IPC_STAT, &ds) != 0) {
+        int err = errno;
+        throw_for(err == EINVAL ? EIDRM : err, who, "msgctl(IPC_STAT)");
+    }
+    change(ds);
+    if (msgctl(id, IPC_SET, &ds) != 0) {
+        int err = errno;
+        if (err == EPERM && ds.msg_qbytes > message_queue_limits().msgmnb) {
+            throw PermissionsError(err, who + ": only a privileged process may raise the "
+                                              "capacity above msgmnb (" +
+                                              std::to_string(message_queue_limits().msgmnb) +
+                                              "); raise /proc/sys/kernel/msgmnb");
+        }
+        throw_for(err == EINVAL ? EIDRM : err, who, "msgctl(IPC_SET)");
+    }
+}
+}  // namespace
+
+void MessageQueue::set_max_size(std::size_t bytes) {
+    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_qbytes = bytes; });
+}
+void MessageQueue::set_uid(uid_t uid) {
+    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_perm.uid = uid; });
+}
+void MessageQueue::set_gid(gid_t gid) {
+    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_perm.gid = gid; });
+}
+void MessageQueue::set_mode(int mode) {
+    change_queue(id_, describe(), [&](msqid_ds& ds) {
+        ds.msg_perm.mode = static_cast<unsigned short>((ds.msg_perm.mode & ~0777) | (mode & 0777));
+    });
+}
+
+std::vector<QueueInfo> list_message_queues() {
+    // /proc/sysvipc/msg lists every queue; IPC_STAT each id for the full record.
+    std::vector<QueueInfo> queues;
+    std::ifstream in("/proc/sysvipc/msg");
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        long long key = 0;
+        int id = -1;
+        if (!(fields >> key >> id)) continue;
+        msqid_ds ds{};
+        if (msgctl(id, IPC_STAT, &ds) != 0) continue;  // removed meanwhile, or not ours to see
+        queues.push_back(to_info(id, ds));
+    }
+    return queues;
+}
+
+void remove_message_queue(int id) {
+    if (msgctl(id, IPC_RMID, nullptr) != 0) {
+        int err = errno;
+        if (err == EINVAL) err = ENOENT;
+        throw_for(err, "message queue id " + std::to_string(id), "remove");
+    }
+}
+
+}  // namespace ipckit::sysv

@@ -1,0 +1,10 @@
+#include <ipckit/ipckit.hpp>
+
+#include <iostream>
+
+int main() {
+    ipckit::sysv::MessageQueue mq(IPC_PRIVATE, IPC_CREAT);
+    mq.set_auto_remove(true);
+    mq.send("ping");
+    std::cout << "consumer received: " << mq.receive().data << '\n';
+}

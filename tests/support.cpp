@@ -1,0 +1,196 @@
+#include "support.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sched.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+namespace ipckit::test {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+void make_pipe(int fds[2]) {
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+}
+}  // namespace
+
+Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
+    ::signal(SIGPIPE, SIG_IGN);  // a child that exits early must not kill the test
+    int in[2], out[2], err[2];
+    make_pipe(in);
+    make_pipe(out);
+    make_pipe(err);
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+        ::dup2(in[0], 0);
+        ::dup2(out[1], 1);
+        ::dup2(merge_stderr ? out[1] : err[1], 2);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    in_ = in[1];
+    out_ = out[0];
+    err_ = err[0];
+}
+
+Child::Child(Child&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)),
+      in_(std::exchange(o.in_, -1)),
+      out_(std::exchange(o.out_, -1)),
+      err_(std::exchange(o.err_, -1)),
+      out_buffer_(std::move(o.out_buffer_)),
+      err_buffer_(std::move(o.err_buffer_)) {}
+
+Child::~Child() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+    for (int fd : {in_, out_, err_}) {
+        if (fd >= 0) ::close(fd);
+    }
+}
+
+void Child::write(const std::string& text) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(in_, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw std::runtime_error("write to child failed");
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+void Child::close_stdin() {
+    if (in_ >= 0) ::close(in_);
+    in_ = -1;
+}
+
+void Child::signal(int signo) {
+    if (pid_ > 0) ::kill(pid_, signo);
+}
+
+bool Child::pump(std::chrono::milliseconds timeout) {
+    pollfd fds[2];
+    int count = 0;
+    if (out_ >= 0) fds[count++] = {out_, POLLIN, 0};
+    if (err_ >= 0) fds[count++] = {err_, POLLIN, 0};
+    if (count == 0) return false;
+    int r = ::poll(fds, static_cast<nfds_t>(count), static_cast<int>(timeout.count()));
+    if (r <= 0) return true;
+    for (int i = 0; i < count; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        char buffer[65536];
+        ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+        bool is_out = fds[i].fd == out_;
+        if (n > 0) {
+            (is_out ? out_buffer_ : err_buffer_).append(buffer, static_cast<std::size_t>(n));
+        } else if (n == 0 || errno != EINTR) {
+            ::close(fds[i].fd);
+            (is_out ? out_ : err_) = -1;
+        }
+    }
+    return out_ >= 0 || err_ >= 0;
+}
+
+std::string Child::read_until(const std::string& text, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (out_buffer_.find(text) == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) break;
+        if (!pump(left)) break;
+    }
+    return out_buffer_;
+}
+
+RunResult Child::wait(std::chrono::milliseconds timeout) {
+    close_stdin();
+    auto deadline = Clock::now() + timeout;
+    bool timed_out = false;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) {
+            timed_out = true;
+            break;
+        }
+        if (!pump(left)) break;
+    }
+    RunResult result;
+    if (timed_out) ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    result.out = out_buffer_;
+    result.err = err_buffer_;
+    if (timed_out) result.err += "\n[test support: killed after the timeout]";
+    return result;
+}
+
+RunResult run(const std::vector<std::string>& argv, const std::string& input,
+              std::chrono::milliseconds timeout) {
+    Child child(argv);
+    if (!input.empty()) child.write(input);
+    return child.wait(timeout);
+}
+
+std::string ipckit_program() { return IPCKIT_PROGRAM; }
+std::string python_script(const std::string& name) {
+    return std::string(IPCKIT_SOURCE_DIR) + "/tests/python/" + name;
+}
+
+bool wait_until_blocked_in(pid_t pid, const std::string& wchan,
+                           std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    std::string path = "/proc/" + std::to_string(pid) + "/wchan";
+    while (Clock::now() < deadline) {
+        std::string current;
+        if (FILE* f = std::fopen(path.c_str(), "r")) {
+            char buffer[128] = {};
+            std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
+            std::fclose(f);
+            current.assign(buffer, n);
+        }
+        if (current.rfind(wchan, 0) == 0) return true;
+        ::sched_yield();
+    }
+    return false;
+}
+
+Event::Event() { make_pipe(fds_); }
+Event::~Event() {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+}
+void Event::set() {
+    char c = 1;
+    while (::write(fds_[1], &c, 1) < 0 && errno == EINTR) {
+    }
+}
+bool Event::wait(std::chrono::milliseconds timeout) {
+    pollfd fd{fds_[0], POLLIN, 0};
+    for (;;) {
+        int r = ::poll(&fd, 1, static_cast<int>(timeout.count()));
+        if (r < 0 && errno == EINTR) continue;
+        return r > 0;
+    }
+}
+
+}  // namespace ipckit::test

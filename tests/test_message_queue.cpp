@@ -1,0 +1,494 @@
+// ipckit::sysv::MessageQueue against real kernel queues and real processes.
+#include <gtest/gtest.h>
+#include <grp.h>
+#include <sys/msg.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <random>
+#include <thread>
+
+#include "ipckit/ipckit.hpp"
+#include "support.hpp"
+
+namespace sysv = ipckit::sysv;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using ipckit::Process;
+using ipckit::test::Event;
+using ipckit::test::wait_until_blocked_in;
+
+namespace {
+
+// A fresh queue with a random key, removed when the test ends, even when it fails.
+sysv::MessageQueue fresh_queue(std::size_t max_message_size = sysv::default_max_message_size) {
+    sysv::MessageQueue mq(std::nullopt, sysv::IPC_CREX, sysv::default_mode, max_message_size);
+    mq.set_auto_remove(true);
+    return mq;
+}
+
+std::string random_bytes(std::mt19937& rng, std::size_t size) {
+    std::string s(size, '\0');
+    for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+    return s;
+}
+
+template <class F>
+auto elapsed(F&& f) {
+    auto start = Clock::now();
+    f();
+    return Clock::now() - start;
+}
+
+}  // namespace
+
+TEST(MessageQueue, SendsAndReceivesWithSysvIpcDefaults) {
+    auto mq = fresh_queue();
+    EXPECT_EQ(mq.mode(), 0600);
+    EXPECT_EQ(mq.max_message_size(), 2048u);
+    EXPECT_NE(mq.key(), IPC_PRIVATE);
+    mq.send("42");
+    auto [data, type] = mq.receive();
+    EXPECT_EQ(data, "42");
+    EXPECT_EQ(type, 1);
+}
+
+TEST(MessageQueue, PrivateQueueAndOpenById) {
+    sysv::MessageQueue mq(IPC_PRIVATE, IPC_CREAT, 0640);
+    mq.set_auto_remove(true);
+    EXPECT_EQ(mq.key(), IPC_PRIVATE);
+    EXPECT_EQ(mq.mode(), 0640);
+    auto same = sysv::MessageQueue::from_id(mq.id());
+    same.send("by id", sysv::type(7));
+    auto message = mq.receive();
+    EXPECT_EQ(message.data, "by id");
+    EXPECT_EQ(message.type, 7);
+    EXPECT_NE(mq.describe().find("id " + std::to_string(mq.id())), std::string::npos);
+}
+
+TEST(MessageQueue, OpensByKeyAndFtok) {
+    auto mq = fresh_queue();
+    sysv::MessageQueue other(mq.key());
+    EXPECT_EQ(other.id(), mq.id());
+    sysv::Key k1 = sysv::ftok("/", 1);
+    EXPECT_EQ(k1, ::ftok("/", 1));
+    EXPECT_THROW(sysv::ftok("/no/such/path/for/ipckit", 1), ipckit::ExistentialError);
+}
+
+TEST(MessageQueue, MovesOwnership) {
+    auto mq = fresh_queue();
+    int id = mq.id();
+    sysv::MessageQueue moved = std::move(mq);
+    EXPECT_EQ(moved.id(), id);
+    EXPECT_EQ(mq.id(), -1);  // NOLINT(bugprone-use-after-move): moved-from state is specified
+    moved.send("x");
+    EXPECT_EQ(moved.current_messages(), 1u);
+}
+
+TEST(MessageQueue, TwoProcessesPass100000MixedMessagesInOrder) {
+    const std::size_t limit = sysv::message_queue_limits().msgmax;
+    auto mq = fresh_queue(limit);
+    constexpr int count = 100'000;
+    constexpr unsigned seed = 20261126;
+
+    Process sender([key = mq.key(), limit] {
+        sysv::MessageQueue queue(key, 0, sysv::default_mode, limit);
+        std::mt19937 rng(seed);
+        for (int i = 0; i < count; ++i) {
+            std::size_t size = (i % 1000 == 0) ? limit : (i % 7 == 0 ? 0 : rng() % (limit + 1));
+            long type = 1 + static_cast<long>(rng() % 1000);
+            queue.send(random_bytes(rng, size), sysv::type(type));
+        }
+    });
+    sender.start();
+
+    std::mt19937 rng(seed);
+    int mismatches = 0;
+    sysv::MessageBuffer buffer(limit);
+    for (int i = 0; i < count; ++i) {
+        std::size_t size = (i % 1000 == 0) ? limit : (i % 7 == 0 ? 0 : rng() % (limit + 1));
+        long type = 1 + static_cast<long>(rng() % 1000);
+        std::string expected = random_bytes(rng, size);
+        auto got = i % 2 ? mq.receive_into(buffer, sysv::timeout(30s))
+                         : sysv::Received{0, 0};
+        std::string data;
+        if (i % 2) {
+            data.assign(buffer.text());
+        } else {
+            auto message = mq.receive(sysv::timeout(30s));
+            data = std::move(message.data);
+            got = {data.size(), message.type};
+        }
+        if (data != expected || got.type != type || got.size != size) ++mismatches;
+    }
+    sender.join();
+    EXPECT_EQ(sender.exitcode(), 0);
+    EXPECT_EQ(mismatches, 0);
+    EXPECT_EQ(mq.current_messages(), 0u);
+}
+
+TEST(MessageQueue, MissingQueueNamesKeyAndFix) {
+    sysv::Key key = sysv::random_key();
+    try {
+        sysv::MessageQueue mq(key);
+        mq.remove();
+        FAIL() << "opened a queue that should not exist";
+    } catch (const ipckit::ExistentialError& e) {
+        EXPECT_EQ(e.errno_value(), ENOENT);
+        EXPECT_NE(std::string(e.what()).find(sysv::format_key(key)), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("no such queue"), std::string::npos);
+    }
+}
+
+TEST(MessageQueue, ExclusiveCreateOfExistingQueueFails) {
+    auto mq = fresh_queue();
+    try {
+        sysv::MessageQueue again(mq.key(), sysv::IPC_CREX);
+        FAIL() << "IPC_CREX opened an existing queue";
+    } catch (const ipckit::ExistentialError& e) {
+        EXPECT_EQ(e.errno_value(), EEXIST);
+        EXPECT_NE(std::string(e.what()).find("already exists"), std::string::npos);
+    }
+    // IPC_CREAT alone opens it.
+    sysv::MessageQueue same(mq.key(), IPC_CREAT);
+    EXPECT_EQ(same.id(), mq.id());
+}
+
+TEST(MessageQueue, AnotherUserIsDeniedByMode0600) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop to nobody";
+    auto mq = fresh_queue();
+    Process nobody([key = mq.key()] {
+        if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+            ::_exit(3);
+        }
+        try {
+            sysv::MessageQueue queue(key);
+        } catch (const ipckit::PermissionsError&) {
+            ::_exit(0);
+        } catch (...) {
+            ::_exit(4);
+        }
+        ::_exit(5);
+    });
+    nobody.start();
+    nobody.join();
+    EXPECT_EQ(nobody.exitcode(), 0);
+}
+
+TEST(MessageQueue, RemovalWakesBlockedReceiverWithin100ms) {
+    auto mq = fresh_queue();
+    Process receiver([key = mq.key()] {
+        sysv::MessageQueue queue(key);
+        try {
+            queue.receive();
+        } catch (const ipckit::ExistentialError& e) {
+            ::_exit(std::string(e.what()).find("removed") != std::string::npos ? 0 : 4);
+        } catch (...) {
+            ::_exit(3);
+        }
+        ::_exit(2);
+    });
+    receiver.start();
+    ASSERT_TRUE(wait_until_blocked_in(receiver.pid(), "do_msgrcv"));
+    auto start = Clock::now();
+    mq.remove();
+    ASSERT_TRUE(receiver.join(2s));
+    auto took = Clock::now() - start;
+    EXPECT_EQ(receiver.exitcode(), 0);
+    EXPECT_LT(took, 100ms);
+}
+
+TEST(MessageQueue, FullQueueWithoutBlockingIsBusy) {
+    auto mq = fresh_queue();
+    mq.set_max_size(64);
+    EXPECT_EQ(mq.max_size(), 64u);
+    mq.send(std::string(40, 'a'), false);
+    try {
+        mq.send(std::string(40, 'b'), false);
+        FAIL() << "send on a full queue did not fail";
+    } catch (const ipckit::BusyError& e) {
+        EXPECT_EQ(e.reason(), ipckit::BusyError::Reason::would_block);
+        EXPECT_EQ(e.errno_value(), EAGAIN);
+    }
+    EXPECT_EQ(mq.current_messages(), 1u);
+    // A blocking send with a timeout gives up too.
+    auto took = elapsed([&] {
+        EXPECT_THROW(mq.send(std::string(40, 'c'), sysv::timeout(100ms)), ipckit::BusyError);
+    });
+    EXPECT_GE(took, 100ms);
+    EXPECT_LT(took, 150ms);
+}
+
+TEST(MessageQueue, EmptyQueueWithoutBlockingIsBusy) {
+    auto mq = fresh_queue();
+    try {
+        mq.receive(false);
+        FAIL();
+    } catch (const ipckit::BusyError& e) {
+        EXPECT_FALSE(e.timed_out());
+    }
+}
+
+TEST(MessageQueue, ReceiveTimeoutIsHonoured) {
+    auto mq = fresh_queue();
+    for (auto wait : {20ms, 200ms}) {
+        auto took = elapsed([&] {
+            try {
+                mq.receive(sysv::timeout(wait));
+                ADD_FAILURE() << "received from an empty queue";
+            } catch (const ipckit::BusyError& e) {
+                EXPECT_TRUE(e.timed_out());
+            }
+        });
+        EXPECT_GE(took, wait);
+        EXPECT_LT(took, wait + 50ms);
+    }
+    // A zero timeout tries once.
+    EXPECT_THROW(mq.receive(sysv::timeout(0ms)), ipckit::BusyError);
+}
+
+TEST(MessageQueue, TimedReceiveGetsAMessageSentMeanwhile) {
+    auto mq = fresh_queue();
+    Process sender([key = mq.key()] {
+        sysv::MessageQueue queue(key);
+        queue.send("late", sysv::type(2));
+    });
+    sender.start();
+    auto message = mq.receive(sysv::timeout(20s));
+    EXPECT_EQ(message.data, "late");
+    sender.join();
+}
+
+TEST(MessageQueue, NegativeTypeTakesLowestTypeFirst) {
+    auto mq = fresh_queue();
+    for (long t : {5, 3, 7, 1, 3}) mq.send("t" + std::to_string(t), sysv::type(t));
+    EXPECT_EQ(mq.receive(sysv::type(-4)).type, 1);
+    auto three = mq.receive(sysv::type(-4));
+    EXPECT_EQ(three.type, 3);
+    EXPECT_EQ(mq.receive(sysv::type(3)).type, 3);
+    EXPECT_THROW(mq.receive(sysv::type(-4), sysv::nonblocking), ipckit::BusyError);
+    EXPECT_EQ(mq.receive(sysv::type(-10)).type, 5);
+    EXPECT_EQ(mq.receive().type, 7);
+}
+
+TEST(MessageQueue, PositiveTypeSkipsOthers) {
+    auto mq = fresh_queue();
+    mq.send("a", sysv::type(1));
+    mq.send("b", sysv::type(2));
+    mq.send("c", sysv::type(1));
+    EXPECT_EQ(mq.receive(sysv::type(2)).data, "b");
+    EXPECT_EQ(mq.receive().data, "a");
+}
+
+TEST(MessageQueue, ExceptTypeTakesAnyOtherType) {
+    auto mq = fresh_queue();
+    mq.send("one", sysv::type(1));
+    mq.send("one again", sysv::type(1));
+    mq.send("two", sysv::type(2));
+    mq.send("three", sysv::type(3));
+    auto message = mq.receive(sysv::except_type(1));
+    EXPECT_EQ(message.data, "two");
+    EXPECT_EQ(mq.receive(sysv::except_type(1)).data, "three");
+    EXPECT_THROW(mq.receive(sysv::except_type(1), sysv::nonblocking), ipckit::BusyError);
+    EXPECT_THROW(mq.receive(sysv::except_type(0)), ipckit::ValueError);
+}
+
+TEST(MessageQueue, OversizedMessageDoesNotPoisonTheQueue) {
+    auto mq = fresh_queue(4096);
+    sysv::MessageQueue small(mq.key(), 0, sysv::default_mode, 16);
+    mq.send(std::string(100, 'x'), sysv::type(9));
+    mq.send("after");
+    try {
+        small.receive();
+        FAIL() << "a 100-byte message fit a 16-byte buffer";
+    } catch (const sysv::MessageTooLargeError& e) {
+        EXPECT_EQ(e.message_size(), 100u);
+        EXPECT_EQ(e.message_type(), 9);
+        EXPECT_NE(std::string(e.what()).find("still on the queue"), std::string::npos);
+    }
+    EXPECT_EQ(mq.current_messages(), 2u);
+    // Retry with a big enough buffer...
+    sysv::MessageBuffer buffer(100);
+    auto got = small.receive_into(buffer);
+    EXPECT_EQ(got.size, 100u);
+    EXPECT_EQ(buffer.text(), std::string(100, 'x'));
+    EXPECT_EQ(small.receive().data, "after");
+    // ...or ask for truncation.
+    mq.send(std::string(50, 'y'));
+    EXPECT_EQ(small.receive(sysv::truncate).data, std::string(16, 'y'));
+    EXPECT_EQ(mq.current_messages(), 0u);
+}
+
+TEST(MessageQueue, SendRefusesBadTypeAndTooLongMessagesBeforeTheSyscall) {
+    auto mq = fresh_queue();
+    EXPECT_THROW(mq.send("x", sysv::type(0)), ipckit::ValueError);
+    EXPECT_THROW(mq.send("x", sysv::type(-3)), ipckit::ValueError);
+    try {
+        mq.send(std::string(2049, 'x'));
+        FAIL();
+    } catch (const ipckit::ValueError& e) {
+        EXPECT_NE(std::string(e.what()).find("max_message_size (2048)"), std::string::npos);
+    }
+    const std::size_t msgmax = sysv::message_queue_limits().msgmax;
+    sysv::MessageQueue big(mq.key(), 0, sysv::default_mode, msgmax * 4);
+    try {
+        big.send(std::string(msgmax + 1, 'x'));
+        FAIL();
+    } catch (const ipckit::ValueError& e) {
+        EXPECT_NE(std::string(e.what()).find("/proc/sys/kernel/msgmax"), std::string::npos);
+    }
+    EXPECT_EQ(mq.current_messages(), 0u);
+    EXPECT_EQ(mq.last_send_pid(), 0);  // nothing reached the kernel
+}
+
+TEST(MessageQueue, AttributesChangeAsTheManPageSays) {
+    auto mq = fresh_queue();
+    auto before = mq.info();
+    EXPECT_EQ(before.key, mq.key());
+    EXPECT_EQ(before.current_messages, 0u);
+    EXPECT_EQ(before.last_send_time, 0);
+    EXPECT_EQ(before.last_receive_time, 0);
+    EXPECT_EQ(before.last_send_pid, 0);
+    EXPECT_EQ(before.last_receive_pid, 0);
+    EXPECT_GT(before.last_change_time, 0);
+    EXPECT_EQ(before.uid, ::geteuid());
+    EXPECT_EQ(before.cuid, ::geteuid());
+    EXPECT_EQ(before.gid, ::getegid());
+    EXPECT_EQ(before.cgid, ::getegid());
+    EXPECT_EQ(before.max_size, sysv::message_queue_limits().msgmnb);
+
+    mq.send("hello");
+    EXPECT_EQ(mq.current_messages(), 1u);
+    EXPECT_EQ(mq.info().current_bytes, 5u);
+    EXPECT_EQ(mq.last_send_pid(), ::getpid());
+    EXPECT_GE(mq.last_send_time(), before.last_change_time);
+
+    Process receiver([key = mq.key()] { sysv::MessageQueue(key).receive(); });
+    receiver.start();
+    receiver.join();
+    ASSERT_EQ(receiver.exitcode(), 0);
+    EXPECT_EQ(mq.last_receive_pid(), receiver.pid());
+    EXPECT_GT(mq.last_receive_time(), 0);
+    EXPECT_EQ(mq.current_messages(), 0u);
+
+    mq.set_mode(0644);
+    EXPECT_EQ(mq.mode(), 0644);
+    mq.set_max_size(1000);
+    EXPECT_EQ(mq.max_size(), 1000u);
+    mq.set_uid(::geteuid());
+    mq.set_gid(::getegid());
+    EXPECT_EQ(mq.uid(), ::geteuid());
+}
+
+TEST(MessageQueue, OperationsOnARemovedQueueSayItWasRemoved) {
+    auto mq = fresh_queue();
+    sysv::MessageQueue other(mq.key());
+    mq.remove();
+    EXPECT_THROW(other.send("x"), ipckit::ExistentialError);
+    EXPECT_THROW(other.receive(false), ipckit::ExistentialError);
+    EXPECT_THROW(other.info(), ipckit::ExistentialError);
+    EXPECT_THROW(other.remove(), ipckit::ExistentialError);
+}
+
+TEST(MessageQueue, StraySignalIsRetriedAndStopRequestWakesReceiver) {
+    auto mq = fresh_queue();
+    Process receiver([key = mq.key()] {
+        // A handler without SA_RESTART: the blocked msgrcv returns EINTR, and ipckit retries.
+        struct sigaction stray {};
+        stray.sa_handler = [](int) {};
+        ::sigaction(SIGUSR2, &stray, nullptr);
+        ipckit::install_stop_handler({SIGUSR1});
+        sysv::MessageQueue queue(key);
+        if (queue.receive().data != "first") ::_exit(3);  // survives SIGUSR2
+        try {
+            queue.receive();
+        } catch (const ipckit::InterruptedError&) {
+            ::_exit(ipckit::stop_signal() == SIGUSR1 ? 0 : 5);
+        }
+        ::_exit(4);
+    });
+    receiver.start();
+    ASSERT_TRUE(wait_until_blocked_in(receiver.pid(), "do_msgrcv"));
+    ::kill(receiver.pid(), SIGUSR2);
+    // After the stray signal it blocks again (retried), then gets the message.
+    ASSERT_TRUE(wait_until_blocked_in(receiver.pid(), "do_msgrcv"));
+    mq.send("first");
+    ASSERT_TRUE(wait_until_blocked_in(receiver.pid(), "do_msgrcv"));
+    ::kill(receiver.pid(), SIGUSR1);
+    ASSERT_TRUE(receiver.join(5s));
+    EXPECT_EQ(receiver.exitcode(), 0);
+}
+
+TEST(MessageQueue, ThreadsReceiveWithTimeoutsConcurrently) {
+    auto mq = fresh_queue();
+    constexpr int per_thread = 200;
+    std::atomic<int> received{0};
+    std::atomic<int> timeouts{0};
+    auto worker = [&] {
+        for (;;) {
+            try {
+                auto message = mq.receive(sysv::timeout(300ms));
+                if (message.data == "stop") return;
+                received.fetch_add(1);
+            } catch (const ipckit::BusyError&) {
+                timeouts.fetch_add(1);
+            }
+        }
+    };
+    std::thread a(worker), b(worker);
+    for (int i = 0; i < 2 * per_thread; ++i) mq.send("m" + std::to_string(i));
+    mq.send("stop");
+    mq.send("stop");
+    a.join();
+    b.join();
+    EXPECT_EQ(received.load(), 2 * per_thread);
+}
+
+TEST(MessageQueue, AdaptiveWaitReceivesLikeBlockingReceive) {
+    auto mq = fresh_queue();
+    Process echo([key = mq.key()] {
+        sysv::MessageQueue queue(key);
+        for (int i = 0; i < 100; ++i) {
+            auto m = queue.receive(sysv::type(1), sysv::adaptive_wait(50us));
+            queue.send(m.data, sysv::type(2));
+        }
+    });
+    echo.start();
+    for (int i = 0; i < 100; ++i) {
+        mq.send(std::to_string(i), sysv::type(1));
+        EXPECT_EQ(mq.receive(sysv::type(2), sysv::adaptive_wait(50us), sysv::timeout(20s)).data,
+                  std::to_string(i));
+    }
+    echo.join();
+    EXPECT_EQ(echo.exitcode(), 0);
+}
+
+TEST(MessageQueue, ListsQueuesAndRemovesById) {
+    auto mq = fresh_queue();
+    mq.send("abc");
+    bool found = false;
+    for (const auto& q : sysv::list_message_queues()) {
+        if (q.id == mq.id()) {
+            found = true;
+            EXPECT_EQ(q.key, mq.key());
+            EXPECT_EQ(q.current_messages, 1u);
+        }
+    }
+    EXPECT_TRUE(found);
+    sysv::remove_message_queue(mq.id());
+    EXPECT_THROW(sysv::remove_message_queue(mq.id()), ipckit::ExistentialError);
+    mq.set_auto_remove(false);
+}
+
+TEST(Keys, ParseAndFormat) {
+    EXPECT_EQ(sysv::parse_key("128"), 128);
+    EXPECT_EQ(sysv::parse_key("0x80"), 128);
+    EXPECT_EQ(sysv::parse_key("0XfF"), 255);
+    EXPECT_EQ(sysv::format_key(128), "0x00000080");
+    EXPECT_EQ(sysv::parse_key("0xffffffff"), -1);
+    EXPECT_THROW(sysv::parse_key("12a"), ipckit::ValueError);
+    EXPECT_THROW(sysv::parse_key(""), ipckit::ValueError);
+    EXPECT_THROW(sysv::parse_key("0x1ffffffff"), ipckit::ValueError);
+}
