@@ -21,7 +21,7 @@ struct RunResult {
 
 // A program started with pipes on stdin, stdout and stderr.
 class Child {
-public:
+  public:
     Child(const std::vector<std::string>& argv, bool merge_stderr = false);
     Child(Child&&) noexcept;
     Child(const Child&) = delete;
@@ -38,7 +38,7 @@ public:
     RunResult wait(std::chrono::milliseconds timeout = std::chrono::seconds(60));
     void signal(int signo);
 
-private:
+  private:
     pid_t pid_ = -1;
     int in_ = -1, out_ = -1, err_ = -1;
     std::string out_buffer_, err_buffer_;
@@ -61,7 +61,7 @@ bool wait_until_blocked_in(pid_t pid, const std::string& wchan,
 
 // A one-shot event between processes (a pipe): fork-safe, no sleeps.
 class Event {
-public:
+  public:
     Event();
     ~Event();
     Event(const Event&) = delete;
@@ -70,7 +70,7 @@ public:
     // True when set, false on timeout.
     bool wait(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-private:
+  private:
     int fds_[2] = {-1, -1};
 };
 

@@ -24,7 +24,9 @@ using detail::Clock;
 // The kernel's message layout: a long type, then the bytes.
 constexpr std::size_t header_size = sizeof(long);
 
-std::string errno_text(int err) { return std::generic_category().message(err); }
+std::string errno_text(int err) {
+    return std::generic_category().message(err);
+}
 
 std::size_t cached_msgmax() {
     // Read once: /proc is too slow for every send. A raised limit needs a restart.
@@ -37,12 +39,14 @@ std::size_t cached_msgmax() {
     std::string what = who + ": " + operation + " failed: ";
     switch (err) {
         case ENOENT:
-            throw ExistentialError(err, who + ": no such queue (is the server running? "
-                                              "create it with IPC_CREAT)");
+            throw ExistentialError(err, who +
+                                            ": no such queue (is the server running? "
+                                            "create it with IPC_CREAT)");
         case EEXIST:
-            throw ExistentialError(err, who + ": already exists (remove it with `ipcrm -q ID` "
-                                              "or `ipckit mq rm KEY`, or open it without "
-                                              "IPC_EXCL)");
+            throw ExistentialError(err, who +
+                                            ": already exists (remove it with `ipcrm -q ID` "
+                                            "or `ipckit mq rm KEY`, or open it without "
+                                            "IPC_EXCL)");
         case EIDRM:
             throw ExistentialError(err, who + ": was removed while in use");
         case EACCES:
@@ -57,8 +61,9 @@ std::size_t cached_msgmax() {
             throw BusyError(BusyError::Reason::would_block, err,
                             who + ": " + operation + " would block (no matching message)");
         case ENOSPC:
-            throw Error(err, who + ": the system has too many message queues (raise "
-                                   "/proc/sys/kernel/msgmni or remove unused ones)");
+            throw Error(err, who +
+                                 ": the system has too many message queues (raise "
+                                 "/proc/sys/kernel/msgmni or remove unused ones)");
         case ENOMEM:
             throw Error(err, what + "out of memory");
         default:
@@ -93,8 +98,8 @@ std::pair<std::size_t, long> peek_size(int id, const ReceiveOptions& options) {
     long best_type = 0;
     bool found = false;
     for (msgqnum_t index = 0; index < ds.msg_qnum; ++index) {
-        ssize_t n = msgrcv(id, buffer.data(), limit, static_cast<long>(index),
-                           MSG_COPY | IPC_NOWAIT);
+        ssize_t n =
+            msgrcv(id, buffer.data(), limit, static_cast<long>(index), MSG_COPY | IPC_NOWAIT);
         if (n < 0) break;  // ENOSYS without CONFIG_CHECKPOINT_RESTORE, or the queue changed
         long type = buffer[0];
         if (!selects(options.type, options.except, type)) continue;
@@ -114,10 +119,11 @@ std::pair<std::size_t, long> peek_size(int id, const ReceiveOptions& options) {
 // --- MessageBuffer ---
 
 MessageBuffer::MessageBuffer(std::size_t capacity)
-    : storage_(new long[1 + (capacity + sizeof(long) - 1) / sizeof(long)]()),
-      capacity_(capacity) {}
+    : storage_(new long[1 + (capacity + sizeof(long) - 1) / sizeof(long)]()), capacity_(capacity) {}
 
-long MessageBuffer::type() const noexcept { return storage_[0]; }
+long MessageBuffer::type() const noexcept {
+    return storage_[0];
+}
 
 std::span<const std::byte> MessageBuffer::bytes() const noexcept {
     return {reinterpret_cast<const std::byte*>(storage_.get() + 1), size_};
@@ -199,8 +205,8 @@ void MessageQueue::send(std::span<const std::byte> data, const SendOptions& opti
 
 void MessageQueue::send_raw(const void* data, std::size_t size, const SendOptions& options) {
     if (options.type <= 0) {
-        throw ValueError(EINVAL, describe() + ": message type must be > 0, not " +
-                                     std::to_string(options.type));
+        throw ValueError(
+            EINVAL, describe() + ": message type must be > 0, not " + std::to_string(options.type));
     }
     if (size > max_message_size_) {
         throw ValueError(EINVAL, describe() + ": message of " + std::to_string(size) +
@@ -317,8 +323,9 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
         if (err == E2BIG) {
             auto [size, big_type] = peek_size(id_, options);
             std::string what = describe() + ": the next message";
-            if (size > 0) what += " (" + std::to_string(size) + " bytes, type " +
-                                  std::to_string(big_type) + ")";
+            if (size > 0)
+                what +=
+                    " (" + std::to_string(size) + " bytes, type " + std::to_string(big_type) + ")";
             what += " is longer than the receive buffer of " + std::to_string(capacity) +
                     " bytes; it is still on the queue: receive it with a larger buffer "
                     "(max_message_size) or with sysv::truncate";
@@ -402,10 +409,11 @@ void change_queue(int id, const std::string& who, Change change) {
     if (msgctl(id, IPC_SET, &ds) != 0) {
         int err = errno;
         if (err == EPERM && ds.msg_qbytes > message_queue_limits().msgmnb) {
-            throw PermissionsError(err, who + ": only a privileged process may raise the "
-                                              "capacity above msgmnb (" +
-                                              std::to_string(message_queue_limits().msgmnb) +
-                                              "); raise /proc/sys/kernel/msgmnb");
+            throw PermissionsError(err, who +
+                                            ": only a privileged process may raise the "
+                                            "capacity above msgmnb (" +
+                                            std::to_string(message_queue_limits().msgmnb) +
+                                            "); raise /proc/sys/kernel/msgmnb");
         }
         throw_for(err == EINVAL ? EIDRM : err, who, "msgctl(IPC_SET)");
     }
