@@ -58,6 +58,26 @@ TEST(MessageQueue, SendsAndReceivesWithSysvIpcDefaults) {
     EXPECT_EQ(type, 1);
 }
 
+TEST(MessageQueue, SendsFromAndReceivesIntoMessageBuffers) {
+    auto mq = fresh_queue();
+    sysv::MessageBuffer out(8);
+    out.assign(std::string_view("ping"), 4);
+    mq.send(out);
+    mq.send(out);
+    sysv::MessageBuffer in(8);
+    auto got = mq.receive_into(in);
+    EXPECT_EQ(got.size, 4u);
+    EXPECT_EQ(got.type, 4);
+    EXPECT_EQ(in.text(), "ping");
+    in.set_type(9);  // echo it back with another type
+    mq.send(in);
+    mq.receive(sysv::type(4));
+    EXPECT_EQ(mq.receive().type, 9);
+    EXPECT_THROW(out.assign(std::string_view("too long for 8"), 1), ipckit::ValueError);
+    out.set_type(0);
+    EXPECT_THROW(mq.send(out), ipckit::ValueError);
+}
+
 TEST(MessageQueue, PrivateQueueAndOpenById) {
     sysv::MessageQueue mq(IPC_PRIVATE, IPC_CREAT, 0640);
     mq.set_auto_remove(true);

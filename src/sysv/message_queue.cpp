@@ -133,6 +133,21 @@ std::string_view MessageBuffer::text() const noexcept {
     return {reinterpret_cast<const char*>(storage_.get() + 1), size_};
 }
 
+void MessageBuffer::assign(std::span<const std::byte> data, long type) {
+    if (data.size() > capacity_) {
+        throw ValueError(EINVAL, "message of " + std::to_string(data.size()) +
+                                     " bytes does not fit a MessageBuffer of " +
+                                     std::to_string(capacity_));
+    }
+    storage_[0] = type;
+    if (!data.empty()) std::memcpy(storage_.get() + 1, data.data(), data.size());
+    size_ = data.size();
+}
+
+void MessageBuffer::assign(std::string_view data, long type) {
+    assign(std::as_bytes(std::span(data.data(), data.size())), type);
+}
+
 // --- construction ---
 
 MessageQueue::MessageQueue(Key key, int flags, int mode, std::size_t max_message_size)
@@ -223,7 +238,28 @@ void MessageQueue::send_raw(const void* data, std::size_t size, const SendOption
     auto& buffer = scratch(size);
     buffer[0] = options.type;
     if (size > 0) std::memcpy(buffer.data() + 1, data, size);
+    send_prepared(buffer.data(), size, options);
+}
 
+void MessageQueue::send(const MessageBuffer& buffer, bool block) {
+    SendOptions options;
+    options.type = buffer.type();
+    options.block = block;
+    if (options.type <= 0) {
+        throw ValueError(
+            EINVAL, describe() + ": message type must be > 0, not " + std::to_string(options.type));
+    }
+    if (buffer.size() > cached_msgmax()) {
+        throw ValueError(EINVAL, describe() + ": message of " + std::to_string(buffer.size()) +
+                                     " bytes is longer than the kernel's limit msgmax (" +
+                                     std::to_string(cached_msgmax()) +
+                                     "); raise /proc/sys/kernel/msgmax");
+    }
+    send_prepared(buffer.storage_.get(), buffer.size(), options);
+}
+
+void MessageQueue::send_prepared(const void* message, std::size_t size,
+                                 const SendOptions& options) {
     int flags = options.block ? 0 : IPC_NOWAIT;
     std::optional<Clock::time_point> deadline;
     std::optional<detail::InterruptTimer> timer;
@@ -237,7 +273,7 @@ void MessageQueue::send_raw(const void* data, std::size_t size, const SendOption
     }
     for (;;) {
         if (stop_requested()) throw InterruptedError(EINTR, describe() + ": send stopped");
-        if (msgsnd(id_, buffer.data(), size, flags) == 0) return;
+        if (msgsnd(id_, message, size, flags) == 0) return;
         int err = errno;
         if (err == EINTR) {
             if (deadline && Clock::now() >= *deadline) {

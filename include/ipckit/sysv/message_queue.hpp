@@ -127,6 +127,11 @@ class MessageBuffer {
     long type() const noexcept;
     std::span<const std::byte> bytes() const noexcept;
     std::string_view text() const noexcept;
+    // Fills the buffer for MessageQueue::send(buffer): copy once, send many times.
+    void assign(std::span<const std::byte> data, long type);
+    void assign(std::string_view data, long type);
+    // Changes the type only, e.g. to echo a received message back as a reply.
+    void set_type(long type) noexcept { storage_[0] = type; }
 
   private:
     friend class MessageQueue;
@@ -197,6 +202,8 @@ class MessageQueue {
     // --- sending ---
     void send(std::string_view data, const SendOptions& options);
     void send(std::span<const std::byte> data, const SendOptions& options);
+    // Sends the buffer's bytes with the buffer's type, straight from it (no copy).
+    void send(const MessageBuffer& buffer, bool block = true);
     // sysv_ipc's positional form: send(message, block=True, type=1).
     void send(std::string_view data, bool block = true, long type = 1) {
         send(data, SendOptions{type, block, std::nullopt});
@@ -266,6 +273,7 @@ class MessageQueue {
   private:
     MessageQueue() = default;
     void send_raw(const void* data, std::size_t size, const SendOptions& options);
+    void send_prepared(const void* message, std::size_t size, const SendOptions& options);
     std::size_t receive_raw(void* buffer, std::size_t capacity, const ReceiveOptions& options,
                             long& type);
 
