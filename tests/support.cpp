@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/msg.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -170,8 +171,37 @@ bool wait_until_blocked_in(pid_t pid, const std::string& wchan, std::chrono::mil
             std::fclose(f);
             current.assign(buffer, n);
         }
-        if (current.rfind(wchan, 0) == 0) return true;
-        ::sched_yield();
+        if (current.find(wchan) != std::string::npos) return true;
+        ::usleep(200);  // polling the kernel's state, not sleeping in hope
+    }
+    return false;
+}
+
+bool wait_until_state(pid_t pid, char state, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    while (Clock::now() < deadline) {
+        if (FILE* f = std::fopen(path.c_str(), "r")) {
+            char buffer[512] = {};
+            std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
+            std::fclose(f);
+            std::string stat(buffer, n);
+            // "pid (comm) S ...": the state follows the last ')'.
+            auto paren = stat.rfind(')');
+            if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == state) {
+                return true;
+            }
+        }
+        ::usleep(200);
+    }
+    return false;
+}
+
+bool wait_for_queue(int key, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        if (::msgget(key, 0) >= 0) return true;
+        ::usleep(500);
     }
     return false;
 }

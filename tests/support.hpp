@@ -54,10 +54,17 @@ std::string ipckit_program();
 std::string python_script(const std::string& name);
 
 // Waits until the process (or thread id) sleeps in the kernel in a function whose name
-// starts with `wchan` (as /proc/PID/wchan shows, e.g. "do_msgrcv"). Checks the kernel's
+// contains `wchan` (as /proc/PID/wchan shows, e.g. "do_msgrcv"). Checks the kernel's
 // own record rather than sleeping and hoping. False on timeout.
 bool wait_until_blocked_in(pid_t pid, const std::string& wchan,
                            std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// Waits until the process is in this state of /proc/PID/stat ('T': stopped). False on timeout.
+bool wait_until_state(pid_t pid, char state,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// Waits until a message queue with this key exists (a server has started). False on timeout.
+bool wait_for_queue(int key, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // A one-shot event between processes (a pipe): fork-safe, no sleeps.
 class Event {
