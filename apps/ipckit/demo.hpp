@@ -5,5 +5,7 @@
 namespace ipckit::demo {
 
 void message_queue();  // one process to another through a queue
+void numbers();        // the handout's numbers server and client
+void time_server();    // exercise 2: a time server and several clients
 
 }  // namespace ipckit::demo
