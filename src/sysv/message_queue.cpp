@@ -334,7 +334,13 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
         if (options.timeout->count() <= 0) {
             flags |= IPC_NOWAIT;
         } else {
-            timer.emplace(*deadline);
+            // Arming the timer costs system calls: skip it when a message is already there.
+            ssize_t n = msgrcv(id_, buffer, capacity, options.type, flags | IPC_NOWAIT);
+            if (n >= 0) {
+                type = static_cast<long*>(buffer)[0];
+                return static_cast<std::size_t>(n);
+            }
+            if (errno == ENOMSG || errno == EINTR) timer.emplace(*deadline);
         }
     }
     for (;;) {

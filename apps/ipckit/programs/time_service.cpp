@@ -1,13 +1,19 @@
 #include "time_service.hpp"
 
+#include <pthread.h>
 #include <signal.h>
+#include <sys/msg.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <ctime>
-#include <map>
+#include <mutex>
 #include <ostream>
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "ipckit/error.hpp"
 #include "ipckit/signals.hpp"
@@ -30,7 +36,6 @@ std::string asctime_now() {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr auto sweep_interval = std::chrono::milliseconds(200);
 
 bool process_exists(long pid) {
@@ -60,32 +65,102 @@ sysv::MessageQueue create_queue(const TimeServerOptions& options, std::ostream& 
 
 // Replies addressed to clients that may have died before taking them. A reply to a
 // dead client would stay on the queue forever (and reach a later process that reuses
-// the PID), so the server takes such replies back.
-class PendingReplies {
+// the PID), so a sweeper thread takes such replies back. It sleeps while no reply is
+// outstanding, so an idle server uses no CPU, and it keeps the request loop free of
+// timeouts.
+class ReplySweeper {
   public:
-    void add(long type) { pending_[type] = Clock::now(); }
-    bool empty() const { return pending_.empty(); }
-    void sweep(sysv::MessageQueue& mq) {
-        if (mq.current_messages() == 0) {
-            pending_.clear();  // every reply was taken
-            return;
+    explicit ReplySweeper(int queue_id) : queue_id_(queue_id) {
+        // The stop signals must reach the request loop, not this thread.
+        sigset_t stop_signals, previous;
+        sigemptyset(&stop_signals);
+        for (int signo : {SIGINT, SIGTERM, SIGHUP})
+            sigaddset(&stop_signals, signo);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
+        thread_ = std::thread([this] { run(); });
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    }
+    ReplySweeper(const ReplySweeper&) = delete;
+    ReplySweeper& operator=(const ReplySweeper&) = delete;
+    ~ReplySweeper() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
         }
-        for (auto it = pending_.begin(); it != pending_.end();) {
-            if (process_exists(it->first)) {
-                ++it;
-                continue;
-            }
-            try {
-                for (;;)
-                    mq.receive(sysv::type(it->first), sysv::nonblocking);
-            } catch (const BusyError&) {
-            }
-            it = pending_.erase(it);
+        wake_.notify_one();
+        thread_.join();
+    }
+
+    void replied_to(long type) {
+        bool was_empty;
+        {
+            std::lock_guard lock(mutex_);
+            was_empty = pending_.empty();
+            pending_.insert(type);
         }
+        if (was_empty) wake_.notify_one();
     }
 
   private:
-    std::map<long, Clock::time_point> pending_;
+    void run() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+            if (stopping_) return;
+            if (wake_.wait_for(lock, sweep_interval, [this] { return stopping_; })) return;
+            std::set<long> candidates = pending_;
+            lock.unlock();
+            auto finished = sweep(candidates);
+            lock.lock();
+            for (long type : finished)
+                pending_.erase(type);
+        }
+    }
+
+    // Returns the reply types that need no more watching.
+    std::vector<long> sweep(const std::set<long>& candidates) const {
+        msqid_ds ds{};
+        if (msgctl(queue_id_, IPC_STAT, &ds) != 0 || ds.msg_qnum == 0) {
+            return {candidates.begin(), candidates.end()};  // gone, or every reply taken
+        }
+        std::vector<long> finished;
+        struct {
+            long type;
+            char text[256];
+        } reply{};
+        for (long type : candidates) {
+            if (process_exists(type)) continue;
+            while (msgrcv(queue_id_, &reply, sizeof reply.text, type, IPC_NOWAIT | MSG_NOERROR) >=
+                   0) {
+            }
+            finished.push_back(type);
+        }
+        return finished;
+    }
+
+    int queue_id_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::set<long> pending_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+// asctime for the current second, formatted once per second.
+class SecondClock {
+  public:
+    const std::string& now() {
+        std::time_t t = std::time(nullptr);
+        if (t != second_) {
+            second_ = t;
+            text_ = asctime_now();
+        }
+        return text_;
+    }
+
+  private:
+    std::time_t second_ = 0;
+    std::string text_;
 };
 
 }  // namespace
@@ -95,26 +170,15 @@ int time_server(const TimeServerOptions& options, std::ostream& log) {
     sysv::MessageQueue mq = create_queue(options, log);
     mq.set_auto_remove(true);  // removed however we leave, exception included
     if (options.verbose) log << "time server: listening on " << mq.describe() << std::endl;
-    PendingReplies pending;
-    auto last_sweep = Clock::now();
+    ReplySweeper sweeper(mq.id());
+    SecondClock clock;
     sysv::ReceiveOptions receive_requests;
     receive_requests.type = -stop_request_type;  // types 1 and 2 only, never a reply
     receive_requests.spin = options.spin;
     sysv::MessageBuffer request(mq.max_message_size());
     for (;;) {
-        // Idle, the server sleeps in the kernel; it wakes periodically only while
-        // replies to possibly dead clients are outstanding.
-        receive_requests.timeout.reset();
-        if (!pending.empty()) {
-            receive_requests.timeout = std::max<Clock::duration>(
-                std::chrono::milliseconds(1), last_sweep + sweep_interval - Clock::now());
-        }
         try {
             mq.receive_into(request, receive_requests);
-        } catch (const BusyError&) {
-            pending.sweep(mq);
-            last_sweep = Clock::now();
-            continue;
         } catch (const InterruptedError&) {
             log << "time server: stopped by signal " << stop_signal() << "; removing "
                 << mq.describe() << std::endl;
@@ -139,24 +203,13 @@ int time_server(const TimeServerOptions& options, std::ostream& log) {
                 continue;
             }
             reply_type = value;
-            // A client that died before we answer gets no answer: none is left behind.
-            if (reply_type != plain_reply_type && !process_exists(reply_type)) {
-                if (options.verbose) {
-                    log << "time server: client " << reply_type << " is gone; no reply\n";
-                }
-                continue;
-            }
         }
-        std::string now = asctime_now();
+        const std::string& now = clock.now();
         mq.send(now, sysv::type(reply_type));
-        if (reply_type != plain_reply_type) pending.add(reply_type);
+        if (reply_type != plain_reply_type) sweeper.replied_to(reply_type);
         if (options.verbose) {
             log << "time server: time request, replied \"" << now << "\" with type " << reply_type
                 << std::endl;
-        }
-        if (!pending.empty() && Clock::now() - last_sweep >= sweep_interval) {
-            pending.sweep(mq);
-            last_sweep = Clock::now();
         }
     }
 }
