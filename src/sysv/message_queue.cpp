@@ -21,8 +21,6 @@ namespace {
 
 using detail::Clock;
 
-// The kernel's message layout: a long type, then the bytes.
-constexpr std::size_t header_size = sizeof(long);
 
 std::string errno_text(int err) {
     return std::generic_category().message(err);
@@ -424,7 +422,7 @@ QueueInfo to_info(int id, const msqid_ds& ds) {
     info.gid = ds.msg_perm.gid;
     info.cuid = ds.msg_perm.cuid;
     info.cgid = ds.msg_perm.cgid;
-    info.mode = ds.msg_perm.mode & 0777;
+    info.mode = static_cast<int>(ds.msg_perm.mode & 0777U);
     return info;
 }
 }  // namespace
