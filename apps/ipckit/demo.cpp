@@ -20,6 +20,8 @@ void add_demo_command(CLI::App& app) {
         };
         const Scenario scenarios[] = {
             {"System V message queue: one process to another", demo::message_queue},
+            {"System V semaphore and shared memory: two processes, one counter",
+             demo::semaphore_and_shared_memory},
         };
         int number = 0;
         for (const auto& scenario : scenarios) {

@@ -5,5 +5,7 @@
 namespace ipckit::demo {
 
 void message_queue();  // one process to another through a queue
+// two processes count in a shared memory segment under a semaphore
+void semaphore_and_shared_memory();
 
 }  // namespace ipckit::demo

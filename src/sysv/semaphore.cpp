@@ -318,8 +318,9 @@ Semaphore::Guard::Guard(Guard&& other) noexcept
 Semaphore::Guard::~Guard() {
     try {
         release();
-    } catch (const Error&) {
+    } catch (...) {
         // The semaphore was removed meanwhile: there is nothing left to give back.
+        // (A destructor must not throw.)
     }
 }
 
