@@ -1,8 +1,11 @@
 // The ipckit program's sem, shm and ls subcommands.
 #include <gtest/gtest.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <regex>
 #include <utility>
 
 #include "ipckit/ipckit.hpp"
@@ -139,4 +142,19 @@ TEST(SysvCli, LsListsAllThreeKinds) {
     EXPECT_LT(where(sem.key()), segments);
     EXPECT_GT(where(shm.key()), segments);
     EXPECT_NE(where(shm.key()), std::string::npos);
+}
+
+TEST(SysvCli, DemoCountsUnderASemaphoreAndCleansUp) {
+    auto r = run({ipckit_program(), "demo"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("parent reads 20000 from the segment (expected 20000)"), std::string::npos)
+        << r.out;
+    // The keys it printed name nothing any more.
+    std::smatch found;
+    ASSERT_TRUE(std::regex_search(r.out, found, std::regex("created semaphore (0x[0-9a-f]+)")))
+        << r.out;
+    EXPECT_LT(semget(sysv::parse_key(found[1].str()), 0, 0), 0);
+    ASSERT_TRUE(std::regex_search(r.out, found, std::regex("shared memory segment (0x[0-9a-f]+)")))
+        << r.out;
+    EXPECT_LT(shmget(sysv::parse_key(found[1].str()), 0, 0), 0);
 }
