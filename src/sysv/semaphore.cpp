@@ -47,9 +47,10 @@ void check_value(int value, const std::string& who, const char* what) {
     }
 }
 
-void check_delta(int delta, const std::string& who) {
-    if (delta < 1 || delta > semaphore_value_max) {
-        throw ValueError(EINVAL, who + ": delta must be between 1 and " +
+// Takes the object, not its description: describe() allocates, and this is the hot path.
+void check_delta(int delta, const Semaphore& semaphore) {
+    if (delta < 1 || delta > semaphore_value_max) [[unlikely]] {
+        throw ValueError(EINVAL, semaphore.describe() + ": delta must be between 1 and " +
                                      std::to_string(semaphore_value_max) + ", not " +
                                      std::to_string(delta));
     }
@@ -280,12 +281,12 @@ void Semaphore::operate(int sem_op, Timeout timeout, const char* operation) {
 }
 
 void Semaphore::acquire(Timeout timeout, int delta) {
-    check_delta(delta, describe());
+    check_delta(delta, *this);
     operate(-delta, timeout, "acquire");
 }
 
 void Semaphore::release(int delta) {
-    check_delta(delta, describe());
+    check_delta(delta, *this);
     operate(delta, std::nullopt, "release");
 }
 
@@ -294,7 +295,7 @@ void Semaphore::Z(Timeout timeout) {
 }
 
 bool Semaphore::try_acquire(int delta) {
-    check_delta(delta, describe());
+    check_delta(delta, *this);
     sembuf op{};
     op.sem_num = 0;
     op.sem_op = static_cast<short>(-delta);
