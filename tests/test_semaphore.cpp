@@ -211,6 +211,11 @@ TEST(Semaphore, TimeoutsAreHonoured) {
     EXPECT_GE(took, 200ms);
     EXPECT_LT(took, 2s);
 
+    // Fractional seconds, as sysv_ipc's acquire(0.05).
+    took = elapsed(
+        [&] { EXPECT_THROW(sem.acquire(std::chrono::duration<double>(0.05)), ipckit::BusyError); });
+    EXPECT_GE(took, 50ms);
+
     // Zero: try once, at once.
     took = elapsed([&] { EXPECT_THROW(sem.acquire(0s), ipckit::BusyError); });
     EXPECT_LT(took, 100ms);

@@ -94,6 +94,16 @@ class Semaphore {
     void release(int delta = 1);
     // Waits until the value is zero.
     void Z(Timeout timeout = std::nullopt);
+    // Any duration, fractional seconds too (sysv_ipc takes acquire(0.5)):
+    //   sem.acquire(std::chrono::duration<double>(0.5));
+    template <class Rep, class Period>
+    void acquire(std::chrono::duration<Rep, Period> timeout, int delta = 1) {
+        acquire(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)), delta);
+    }
+    template <class Rep, class Period>
+    void Z(std::chrono::duration<Rep, Period> timeout) {
+        Z(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+    }
     // sysv_ipc's other names for acquire and release.
     void P(Timeout timeout = std::nullopt, int delta = 1) { acquire(timeout, delta); }
     void V(int delta = 1) { release(delta); }
