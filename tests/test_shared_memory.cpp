@@ -44,6 +44,11 @@ TEST(SharedMemory, SysvIpcDefaults) {
     EXPECT_EQ(shm.cgid(), ::getegid());
 }
 
+TEST(SharedMemory, InitCharacter) {
+    EXPECT_EQ(fresh_segment(8, '\0').read(), std::string(8, '\0'));
+    EXPECT_EQ(fresh_segment(8, '#').read(), "########");
+}
+
 TEST(SharedMemory, ReadAndWriteWithOffsets) {
     auto shm = fresh_segment(16, 'x');
     EXPECT_EQ(shm.size(), 16u);

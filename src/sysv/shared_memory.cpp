@@ -102,7 +102,10 @@ SharedMemory::SharedMemory(Key key, int flags, int mode, std::size_t size, char 
     try {
         size_ = stat_or_throw(id_, describe()).shm_segsz;
         attach();
-        if (created_) std::memset(address_, static_cast<unsigned char>(init_character), size_);
+        // The kernel hands out zeroed pages: only another character needs writing.
+        if (created_ && init_character != '\0') {
+            std::memset(address_, static_cast<unsigned char>(init_character), size_);
+        }
     } catch (...) {
         if (address_ != nullptr) shmdt(address_);
         if (created_) shmctl(id_, IPC_RMID, nullptr);  // never leave a half-made segment
@@ -126,7 +129,9 @@ SharedMemory::SharedMemory(std::nullopt_t, int flags, int mode, std::size_t size
     try {
         size_ = stat_or_throw(id_, describe()).shm_segsz;
         attach();
-        std::memset(address_, static_cast<unsigned char>(init_character), size_);
+        if (init_character != '\0') {
+            std::memset(address_, static_cast<unsigned char>(init_character), size_);
+        }
     } catch (...) {
         shmctl(id_, IPC_RMID, nullptr);
         throw;
