@@ -174,9 +174,9 @@ void Semaphore::wait_until_initialised() {
             throw_for(err == EINVAL ? EIDRM : err, describe(), "semctl(IPC_STAT)");
         }
         if (ds.sem_otime != 0) return;
-        int value = semctl(id_, 0, GETVAL);
-        if (value != 0)
-            return;  // set (by semctl, as other programs do), or -1: let later calls report it
+        // A value set with semctl (as other programs, sysv_ipc among them, do) leaves
+        // sem_otime at 0; -1 is an error that the next call will report.
+        if (semctl(id_, 0, GETVAL) != 0) return;
         if (Clock::now() >= deadline) return;
         if (stop_requested()) {
             throw InterruptedError(EINTR, describe() + ": waiting for initialisation stopped");
