@@ -75,12 +75,13 @@ semid_ds stat_or_throw(int id, const std::string& who) {
     return ds;
 }
 
-// The GET* commands that return a number (GETVAL, GETPID, GETNCNT, GETZCNT).
-int get(int id, int command, const std::string& who, const char* operation) {
-    int result = semctl(id, 0, command);
+// The GET* commands that return a number (GETVAL, GETPID, GETNCNT, GETZCNT). The
+// description is built only on failure: value() may well be polled.
+int get(const Semaphore& semaphore, int command, const char* operation) {
+    int result = semctl(semaphore.id(), 0, command);
     if (result < 0) {
         int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, who, operation);
+        throw_for(err == EINVAL ? EIDRM : err, semaphore.describe(), operation);
     }
     return result;
 }
@@ -368,7 +369,7 @@ SemaphoreInfo Semaphore::info() const {
 }
 
 int Semaphore::value() const {
-    return get(id_, GETVAL, describe(), "semctl(GETVAL)");
+    return get(*this, GETVAL, "semctl(GETVAL)");
 }
 
 void Semaphore::set_value(int value) {
@@ -379,15 +380,15 @@ void Semaphore::set_value(int value) {
 }
 
 pid_t Semaphore::last_pid() const {
-    return get(id_, GETPID, describe(), "semctl(GETPID)");
+    return get(*this, GETPID, "semctl(GETPID)");
 }
 
 std::size_t Semaphore::waiting_for_nonzero() const {
-    return static_cast<std::size_t>(get(id_, GETNCNT, describe(), "semctl(GETNCNT)"));
+    return static_cast<std::size_t>(get(*this, GETNCNT, "semctl(GETNCNT)"));
 }
 
 std::size_t Semaphore::waiting_for_zero() const {
-    return static_cast<std::size_t>(get(id_, GETZCNT, describe(), "semctl(GETZCNT)"));
+    return static_cast<std::size_t>(get(*this, GETZCNT, "semctl(GETZCNT)"));
 }
 
 namespace {
