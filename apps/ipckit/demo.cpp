@@ -22,6 +22,8 @@ void add_demo_command(CLI::App& app) {
             {"System V message queue: one process to another", demo::message_queue},
             {"The handout's numbers server and client (key 128 in the handout)", demo::numbers},
             {"Exercise 2, is it time yet? A time server and four clients", demo::time_server},
+            {"System V semaphore and shared memory: two processes, one counter",
+             demo::semaphore_and_shared_memory},
         };
         int number = 0;
         for (const auto& scenario : scenarios) {

@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
     add_mq_commands(app);
     add_numbers_commands(app);
     add_time_commands(app);
+    add_sem_commands(app);
+    add_shm_commands(app);
+    add_ls_command(app);
 
     try {
         app.parse(argc, argv);
