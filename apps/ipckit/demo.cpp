@@ -20,6 +20,7 @@ void add_demo_command(CLI::App& app) {
         };
         const Scenario scenarios[] = {
             {"System V message queue: one process to another", demo::message_queue},
+            {"Shared state: Value, Array and the Fibonacci return", demo::shared_state},
         };
         int number = 0;
         for (const auto& scenario : scenarios) {

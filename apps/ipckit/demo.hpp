@@ -5,5 +5,6 @@
 namespace ipckit::demo {
 
 void message_queue();  // one process to another through a queue
+void shared_state();   // Value and Array: the first listing and the Fibonacci return
 
 }  // namespace ipckit::demo

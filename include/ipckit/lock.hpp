@@ -146,16 +146,16 @@ class Lock {
         : owner_(std::move(owner)), state_(state) {}
 
     // Blocks until the lock is ours. Returns true if it was taken over from a dead owner.
-    bool lock() { return state_->lock(); }
-    bool try_lock() { return state_->try_lock(); }
+    bool lock() const { return state_->lock(); }
+    bool try_lock() const { return state_->try_lock(); }
     // False if the timeout passed first (Python's acquire(timeout=...)).
-    bool try_lock_for(std::chrono::nanoseconds timeout) {
+    bool try_lock_for(std::chrono::nanoseconds timeout) const {
         return state_->try_lock_for(timeout).has_value();
     }
     // Throws ipckit::Error (EPERM) if the calling thread does not hold the lock.
-    void unlock() { state_->unlock(); }
+    void unlock() const { state_->unlock(); }
     // Locks for the guard's scope.
-    [[nodiscard]] Guard guard() { return Guard(state_); }
+    [[nodiscard]] Guard guard() const { return Guard(state_); }
 
     // Times the lock was taken over from a dead owner, over its whole life, all processes.
     std::uint32_t recoveries() const noexcept {

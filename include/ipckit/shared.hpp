@@ -275,8 +275,11 @@ class Array {
     }
     // The elements of any range: ipckit::range(10), a std::vector, a std::string...
     template <std::ranges::input_range R>
-    requires std::convertible_to<std::ranges::range_reference_t<R>, T>
-    explicit Array(R&& values, bool lock = true) { init(std::forward<R>(values), lock); }
+    requires std::convertible_to<std::ranges::range_reference_t<R>, T> &&
+        (!std::same_as<std::remove_cvref_t<R>, Array>)  // copying shares
+        explicit Array(R&& values, bool lock = true) {
+        init(std::forward<R>(values), lock);
+    }
     template <std::ranges::input_range R>
     requires std::convertible_to<std::ranges::range_reference_t<R>, T> Array(R&& values,
                                                                              const Lock& lock) {
@@ -410,8 +413,9 @@ class RawArray {
         std::ranges::copy(values, storage_->data);
     }
     template <std::ranges::input_range R>
-    requires std::convertible_to<std::ranges::range_reference_t<R>, T>
-    explicit RawArray(R&& values) {
+    requires std::convertible_to<std::ranges::range_reference_t<R>, T> &&
+        (!std::same_as<std::remove_cvref_t<R>, RawArray>)  // copying shares
+        explicit RawArray(R&& values) {
         std::vector<T> copy;
         for (auto&& x : values)
             copy.push_back(static_cast<T>(x));
