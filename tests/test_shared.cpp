@@ -226,6 +226,22 @@ TEST(Shared, TryLockForTimesOutWhileAnotherProcessHoldsTheLock) {
     EXPECT_EQ(lock.recoveries(), 0u);
 }
 
+TEST(Shared, EachElementAccessTakesTheLock) {
+    Array<int> a(3);
+    Process writer([a] { a[1] = 5; });
+    auto g = a.lock();  // the parent holds the array's lock (released before writer joins)
+    writer.start();
+    // The child's plain `a[1] = 5` waits for the lock in the kernel, on the futex
+    // (futex_wait_queue, futex_do_wait... depending on the kernel).
+    ASSERT_TRUE(ipckit::test::wait_until_blocked_in(writer.pid(), "futex"));
+    EXPECT_EQ(g[1], 0);
+    EXPECT_TRUE(writer.is_alive());
+    g.unlock();
+    writer.join();
+    EXPECT_EQ(writer.exitcode(), 0);
+    EXPECT_EQ(a[1], 5);
+}
+
 TEST(Shared, LockIsRecursiveAndCanBeShared) {
     Lock lock;
     Value<int> a(1, lock);
