@@ -22,7 +22,10 @@
 // checks in /proc whether the owner thread still exists; if not, it takes the lock over.
 // (Thread ids can be reused by the system; a dead owner whose id was handed to a new
 // thread within that window would not be detected. Linux hands out ids in increasing
-// order up to pid_max, so this needs ~4 million thread creations in 10 ms.)
+// order up to pid_max, so this needs ~4 million thread creations in 10 ms. Without a /proc
+// of our own pid namespace, dead owners are not detected and waiters wait, as in Python.)
+// Processes must be made with fork() (ipckit::Process, std::system...), which runs the
+// atfork handler that resets the cached thread id; a raw clone syscall does not.
 //
 // Recursive: the owner may lock again; it must unlock as many times.
 #pragma once

@@ -8,7 +8,9 @@
 // A child forked after an object was made sees it at the same address. Allocation state
 // is per process: after fork the child starts from fresh chunks (an atfork handler resets
 // it), so parent and child never hand out the same bytes, and the child never recycles
-// the parent's blocks. Freed blocks are recycled by the process that allocated them.
+// the parent's blocks. Freed blocks are recycled by the process that allocated them, so
+// keep a handle alive while children use the object (as in Python; an ipckit::Process
+// keeps its arguments alive until it is destroyed).
 #pragma once
 
 #include <cstddef>

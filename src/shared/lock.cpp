@@ -33,8 +33,17 @@ void cpu_relax() noexcept {
 #endif
 }
 
+// /proc must be mounted and belong to our pid namespace (its view of us is our pid),
+// or thread ids read there would name other threads.
 bool proc_usable() {
-    static const bool usable = ::access("/proc/self/stat", R_OK) == 0;
+    static const bool usable = [] {
+        std::FILE* f = std::fopen("/proc/self/stat", "r");
+        if (f == nullptr) return false;
+        long pid = -1;
+        const bool read = std::fscanf(f, "%ld", &pid) == 1;
+        std::fclose(f);
+        return read && pid == static_cast<long>(::getpid());
+    }();
     return usable;
 }
 
