@@ -19,6 +19,7 @@ void add_demo_command(CLI::App& app) {
             void (*run)();
         };
         const Scenario scenarios[] = {
+            {"Shared state: Value, Array and the Fibonacci return", demo::shared_state},
             {"System V message queue: one process to another", demo::message_queue},
             {"The handout's numbers server and client (key 128 in the handout)", demo::numbers},
             {"Exercise 2, is it time yet? A time server and four clients", demo::time_server},

@@ -9,5 +9,6 @@ void numbers();        // the handout's numbers server and client
 void time_server();    // exercise 2: a time server and several clients
 // two processes count in a shared memory segment under a semaphore
 void semaphore_and_shared_memory();
+void shared_state();   // Value and Array: the first listing and the Fibonacci return
 
 }  // namespace ipckit::demo

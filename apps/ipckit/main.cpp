@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     add_sem_commands(app);
     add_shm_commands(app);
     add_ls_command(app);
+    add_fib_commands(app);
 
     try {
         app.parse(argc, argv);
