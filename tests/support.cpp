@@ -206,6 +206,15 @@ bool wait_for_queue(int key, std::chrono::milliseconds timeout) {
     return false;
 }
 
+QueueGuard::~QueueGuard() {
+    int id = ::msgget(key, 0);
+    if (id >= 0) ::msgctl(id, IPC_RMID, nullptr);
+}
+
+bool queue_exists(int key) {
+    return ::msgget(key, 0) >= 0;
+}
+
 Event::Event() {
     make_pipe(fds_);
 }

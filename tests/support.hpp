@@ -66,6 +66,16 @@ bool wait_until_state(pid_t pid, char state,
 // Waits until a message queue with this key exists (a server has started). False on timeout.
 bool wait_for_queue(int key, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
+// Removes the message queue with this key when the test ends, if a failed test left it.
+struct QueueGuard {
+    explicit QueueGuard(int k) : key(k) {}
+    int key;
+    QueueGuard(const QueueGuard&) = delete;
+    QueueGuard& operator=(const QueueGuard&) = delete;
+    ~QueueGuard();
+};
+bool queue_exists(int key);
+
 // A one-shot event between processes (a pipe): fork-safe, no sleeps.
 class Event {
   public:

@@ -15,6 +15,7 @@ using ipckit::test::Child;
 using ipckit::test::ipckit_program;
 using ipckit::test::python;
 using ipckit::test::python_script;
+using ipckit::test::QueueGuard;
 using ipckit::test::wait_for_queue;
 using ipckit::test::wait_until_blocked_in;
 
@@ -41,19 +42,6 @@ Child start_client(Impl impl, sysv::Key key) {
         return Child({python, "-u", python_script("numbers_client.py"), key_text(key)});
     }
     return Child({ipckit_program(), "numbers", "client", "--key", key_text(key)});
-}
-
-// Removes the queue if a failed test left it.
-struct QueueGuard {
-    sysv::Key key;
-    ~QueueGuard() {
-        int id = ::msgget(key, 0);
-        if (id >= 0) ::msgctl(id, IPC_RMID, nullptr);
-    }
-};
-
-bool queue_exists(sysv::Key key) {
-    return ::msgget(key, 0) >= 0;
 }
 
 struct Pairing {
@@ -111,7 +99,7 @@ TEST_P(NumbersPairing, ClientPrintsWhatTheServerSends) {
     EXPECT_EQ(server_result.out, "Input error, try again!\nInput error, try again!\n");
     expected += "exiting.\n";
     EXPECT_EQ(client_result.out, expected);
-    EXPECT_FALSE(queue_exists(key));
+    EXPECT_FALSE(ipckit::test::queue_exists(key));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPairings, NumbersPairing,
@@ -142,7 +130,7 @@ TEST_P(NumbersFinalZero, ArrivesEvenWhenTheClientStartsAfterTheServerFinished) {
     EXPECT_EQ(client_result.exit_code, 0) << client_result.err;
     EXPECT_EQ(server_result.exit_code, 0) << server_result.err;
     EXPECT_EQ(server_result.err, "");
-    EXPECT_FALSE(queue_exists(key));
+    EXPECT_FALSE(ipckit::test::queue_exists(key));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothClients, NumbersFinalZero, testing::Values(Impl::cpp, Impl::python),
@@ -171,7 +159,7 @@ TEST(Numbers, ServerGivesUpLingeringWithoutAClient) {
     EXPECT_EQ(result.exit_code, 0);
     EXPECT_NE(result.err.find("did not take the last 2 message(s)"), std::string::npos)
         << result.err;
-    EXPECT_FALSE(queue_exists(key));
+    EXPECT_FALSE(ipckit::test::queue_exists(key));
 }
 
 TEST(Numbers, ClientWithoutServerFailsClearly) {
@@ -210,7 +198,7 @@ TEST(Numbers, SignalStopsTheServerAndRemovesTheQueue) {
     auto result = server.wait(30s);
     EXPECT_EQ(result.exit_code, 1);
     EXPECT_NE(result.err.find("stopped by signal"), std::string::npos) << result.err;
-    EXPECT_FALSE(queue_exists(key));
+    EXPECT_FALSE(ipckit::test::queue_exists(key));
 }
 
 TEST(Numbers, ParsesIntegersExactlyAsPythonsInt) {

@@ -19,22 +19,11 @@ using ipckit::test::Child;
 using ipckit::test::ipckit_program;
 using ipckit::test::python;
 using ipckit::test::python_script;
+using ipckit::test::QueueGuard;
 using ipckit::test::wait_for_queue;
 using ipckit::test::wait_until_blocked_in;
 
 namespace {
-
-struct QueueGuard {
-    sysv::Key key;
-    ~QueueGuard() {
-        int id = ::msgget(key, 0);
-        if (id >= 0) ::msgctl(id, IPC_RMID, nullptr);
-    }
-};
-
-bool queue_exists(sysv::Key key) {
-    return ::msgget(key, 0) >= 0;
-}
 
 std::string key_text(sysv::Key key) {
     return sysv::format_key(key);
@@ -91,7 +80,7 @@ void stop_server(sysv::Key key, Child& server) {
     EXPECT_EQ(stop.exit_code, 0) << stop.err;
     auto result = server.wait(30s);
     EXPECT_EQ(result.exit_code, 0) << result.err;
-    EXPECT_FALSE(queue_exists(key));
+    EXPECT_FALSE(ipckit::test::queue_exists(key));
 }
 
 }  // namespace
@@ -202,7 +191,7 @@ TEST(TimeServer, TerminationSignalsRemoveTheQueue) {
         server.signal(signo);
         auto result = server.wait(30s);
         EXPECT_EQ(result.exit_code, 0) << strsignal(signo) << result.err;
-        EXPECT_FALSE(queue_exists(key)) << strsignal(signo);
+        EXPECT_FALSE(ipckit::test::queue_exists(key)) << strsignal(signo);
     }
 }
 
@@ -294,5 +283,5 @@ TEST(TimeClient, InteractiveThroughAPseudoTerminal) {
     EXPECT_EQ(count_asctime_lines(std::regex_replace(screen, std::regex("\r"), "")), 1) << screen;
     auto result = server.wait(30s);
     EXPECT_EQ(result.exit_code, 0);
-    EXPECT_FALSE(queue_exists(key));
+    EXPECT_FALSE(ipckit::test::queue_exists(key));
 }

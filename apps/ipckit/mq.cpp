@@ -1,6 +1,4 @@
 // `ipckit mq`: a friendlier ipcs/ipcrm for message queues.
-#include <pwd.h>
-
 #include <chrono>
 #include <ctime>
 #include <iomanip>
@@ -11,29 +9,13 @@
 
 #include "command.hpp"
 #include "ipckit/sysv/message_queue.hpp"
+#include "sysv_format.hpp"
 
 namespace ipckit::cli {
 namespace {
 
-std::string user_name(uid_t uid) {
-    if (passwd* pw = ::getpwuid(uid)) return pw->pw_name;
-    return std::to_string(uid);
-}
-
-std::string format_time(std::time_t t) {
-    if (t == 0) return "never";
-    char text[64];
-    std::tm tm{};
-    ::localtime_r(&t, &tm);
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
-    return text;
-}
-
-std::string octal(int mode) {
-    std::ostringstream out;
-    out << '0' << std::oct << mode;
-    return out.str();
-}
+using sysv_format::octal;
+using sysv_format::user_name;
 
 void print_table(const std::vector<sysv::QueueInfo>& queues) {
     std::cout << std::left << std::setw(12) << "key" << std::setw(10) << "id" << std::setw(12)
@@ -49,22 +31,13 @@ void print_table(const std::vector<sysv::QueueInfo>& queues) {
 }
 
 void print_json(const std::vector<sysv::QueueInfo>& queues) {
-    std::cout << '[';
-    bool first = true;
-    for (const auto& q : queues) {
-        std::cout << (first ? "" : ",") << "\n  {\"key\": \"" << sysv::format_key(q.key)
-                  << "\", \"id\": " << q.id << ", \"owner\": \"" << user_name(q.uid)
-                  << "\", \"uid\": " << q.uid << ", \"gid\": " << q.gid << ", \"mode\": \""
-                  << octal(q.mode) << "\", \"messages\": " << q.current_messages
-                  << ", \"bytes\": " << q.current_bytes << ", \"max_size\": " << q.max_size
-                  << ", \"last_send_pid\": " << q.last_send_pid
-                  << ", \"last_receive_pid\": " << q.last_receive_pid
-                  << ", \"last_send_time\": " << q.last_send_time
-                  << ", \"last_receive_time\": " << q.last_receive_time
-                  << ", \"last_change_time\": " << q.last_change_time << '}';
-        first = false;
-    }
-    std::cout << (first ? "]\n" : "\n]\n");
+    sysv_format::json_list(std::cout, queues, [](std::ostream& out, const sysv::QueueInfo& q) {
+        sysv_format::json_fields(out, q);
+        out << ", \"last_send_time\": " << q.last_send_time
+            << ", \"last_receive_time\": " << q.last_receive_time
+            << ", \"last_change_time\": " << q.last_change_time;
+    });
+    std::cout << '\n';
 }
 
 }  // namespace
@@ -106,9 +79,9 @@ void add_mq_commands(CLI::App& app) {
                   << "max_size          " << q.max_size << '\n'
                   << "last_send_pid     " << q.last_send_pid << '\n'
                   << "last_receive_pid  " << q.last_receive_pid << '\n'
-                  << "last_send_time    " << format_time(q.last_send_time) << '\n'
-                  << "last_receive_time " << format_time(q.last_receive_time) << '\n'
-                  << "last_change_time  " << format_time(q.last_change_time) << '\n';
+                  << "last_send_time    " << sysv_format::time_text(q.last_send_time) << '\n'
+                  << "last_receive_time " << sysv_format::time_text(q.last_receive_time) << '\n'
+                  << "last_change_time  " << sysv_format::time_text(q.last_change_time) << '\n';
         return 0;
     });
 

@@ -1,6 +1,8 @@
 #include "errors.hpp"
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "ipckit/error.hpp"
@@ -55,6 +57,20 @@ void throw_for(Kind kind, int err, const std::string& who, const char* operation
             throw Error(
                 err, who + ": " + operation + " failed: " + std::generic_category().message(err));
     }
+}
+
+std::vector<int> sysvipc_ids(const char* name) {
+    std::vector<int> ids;
+    std::ifstream in(std::string("/proc/sysvipc/") + name);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        long long key = 0;
+        int id = -1;
+        if (fields >> key >> id) ids.push_back(id);
+    }
+    return ids;
 }
 
 }  // namespace ipckit::sysv::detail

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ipckit::sysv::detail {
 
@@ -15,5 +16,9 @@ const char* noun(Kind kind) noexcept;
 
 // Throws the exception that errno `err` from `operation` calls for.
 [[noreturn]] void throw_for(Kind kind, int err, const std::string& who, const char* operation);
+
+// The ids listed in /proc/sysvipc/NAME ("msg", "sem" or "shm"): every object on the
+// system, whether or not this process may read it.
+std::vector<int> sysvipc_ids(const char* name);
 
 }  // namespace ipckit::sysv::detail

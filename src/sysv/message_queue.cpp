@@ -13,14 +13,14 @@
 #include <utility>
 #include <vector>
 
+#include "errors.hpp"
 #include "interrupt_timer.hpp"
 #include "ipckit/signals.hpp"
 
 namespace ipckit::sysv {
 namespace {
 
-using detail::Clock;
-
+using ipckit::detail::Clock;
 
 std::string errno_text(int err) {
     return std::generic_category().message(err);
@@ -260,7 +260,7 @@ void MessageQueue::send_prepared(const void* message, std::size_t size,
                                  const SendOptions& options) {
     int flags = options.block ? 0 : IPC_NOWAIT;
     std::optional<Clock::time_point> deadline;
-    std::optional<detail::InterruptTimer> timer;
+    std::optional<ipckit::detail::InterruptTimer> timer;
     if (options.block && options.timeout) {
         deadline = Clock::now() + *options.timeout;
         if (options.timeout->count() <= 0) {
@@ -324,7 +324,7 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
     }
 
     std::optional<Clock::time_point> deadline;
-    std::optional<detail::InterruptTimer> timer;
+    std::optional<ipckit::detail::InterruptTimer> timer;
     if (!options.block) {
         flags |= IPC_NOWAIT;
     } else if (options.timeout) {
@@ -476,16 +476,8 @@ void MessageQueue::set_mode(int mode) {
 }
 
 std::vector<QueueInfo> list_message_queues() {
-    // /proc/sysvipc/msg lists every queue; IPC_STAT each id for the full record.
     std::vector<QueueInfo> queues;
-    std::ifstream in("/proc/sysvipc/msg");
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        long long key = 0;
-        int id = -1;
-        if (!(fields >> key >> id)) continue;
+    for (int id : detail::sysvipc_ids("msg")) {
         msqid_ds ds{};
         if (msgctl(id, IPC_STAT, &ds) != 0) continue;  // removed meanwhile, or not ours to see
         queues.push_back(to_info(id, ds));

@@ -418,16 +418,8 @@ void Semaphore::set_mode(int mode) {
 }
 
 std::vector<SemaphoreInfo> list_semaphores() {
-    // /proc/sysvipc/sem lists every set; IPC_STAT each id for the full record.
     std::vector<SemaphoreInfo> semaphores;
-    std::ifstream in("/proc/sysvipc/sem");
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        long long key = 0;
-        int id = -1;
-        if (!(fields >> key >> id)) continue;
+    for (int id : detail::sysvipc_ids("sem")) {
         semid_ds ds{};
         semun arg{};
         arg.buf = &ds;

@@ -352,16 +352,8 @@ void SharedMemory::set_mode(int mode) {
 }
 
 std::vector<SharedMemoryInfo> list_shared_memory() {
-    // /proc/sysvipc/shm lists every segment; IPC_STAT each id for the full record.
     std::vector<SharedMemoryInfo> segments;
-    std::ifstream in("/proc/sysvipc/shm");
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        long long key = 0;
-        int id = -1;
-        if (!(fields >> key >> id)) continue;
+    for (int id : detail::sysvipc_ids("shm")) {
         shmid_ds ds{};
         if (!stat(id, ds)) continue;  // removed meanwhile, or not ours to see
         segments.push_back(to_info(id, ds));
