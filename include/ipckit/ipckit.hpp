@@ -6,3 +6,5 @@
 #include "ipckit/signals.hpp"
 #include "ipckit/sysv/ipc.hpp"
 #include "ipckit/sysv/message_queue.hpp"
+#include "ipckit/manager.hpp"
+#include "ipckit/object.hpp"
