@@ -23,6 +23,7 @@ Action& selected_action();
 // Each part of ipckit registers its subcommands here.
 void add_demo_command(CLI::App& app);
 void add_mq_commands(CLI::App& app);
+void add_manager_commands(CLI::App& app);
 
 // Parses a key given in decimal or hex, as a CLI11 option validator would.
 CLI::Validator key_validator();

@@ -20,6 +20,7 @@ void add_demo_command(CLI::App& app) {
         };
         const Scenario scenarios[] = {
             {"System V message queue: one process to another", demo::message_queue},
+            {"Manager: a dict and a list shared with a child process", demo::manager},
         };
         int number = 0;
         for (const auto& scenario : scenarios) {

@@ -5,5 +5,6 @@
 namespace ipckit::demo {
 
 void message_queue();  // one process to another through a queue
+void manager();        // a manager's dict and list changed by a child
 
 }  // namespace ipckit::demo

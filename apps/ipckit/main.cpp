@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     app.set_help_all_flag("--help-all", "Show help for every subcommand");
     add_demo_command(app);
     add_mq_commands(app);
+    add_manager_commands(app);
 
     try {
         app.parse(argc, argv);

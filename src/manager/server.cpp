@@ -49,7 +49,7 @@ class Server {
             if (config_.lifeline_fd >= 0) fds.push_back({config_.lifeline_fd, POLLIN, 0});
             std::size_t first = fds.size();
             for (auto& c : connections_) {
-                short events = c->closing ? 0 : POLLIN;
+                short events = c->closing ? POLLRDHUP : (POLLIN | POLLRDHUP);
                 if (c->out_sent < c->out.size()) events |= POLLOUT;
                 fds.push_back({c->fd, events, 0});
             }
@@ -61,10 +61,20 @@ class Server {
                 throw Error(errno, std::string("manager server: poll: ") + std::strerror(errno));
             }
             if (config_.lifeline_fd >= 0 && fds[1].revents) break;  // the owner is gone
+            // Connections whose peer has gone are dropped before any request of this round
+            // is answered, so that a client that saw another die (and reaped it) and then
+            // asks for stats sees the dead one's references released.
             std::size_t i = first;
             for (auto& c : connections_) {
+                if (fds[i++].revents & (POLLHUP | POLLERR | POLLRDHUP)) c->dead = true;
+            }
+            reap();
+            i = first;
+            for (auto& c : connections_) {
+                while (fds[i].fd != c->fd)
+                    ++i;  // skip the entries of the reaped ones
                 short revents = fds[i++].revents;
-                if (revents & (POLLIN | POLLHUP | POLLERR)) readable(*c);
+                if (revents & POLLIN) readable(*c);
                 if (!c->dead && c->out_sent < c->out.size()) flush(*c);
                 if (!c->dead && c->closing && c->out_sent == c->out.size()) c->dead = true;
             }
