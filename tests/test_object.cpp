@@ -95,7 +95,8 @@ std::vector<Case> table() {
 TEST(Object, ReprMatchesPython) {
     auto cases = table();
     std::string expressions;
-    for (const auto& c : cases) expressions += std::string(c.python) + '\n';
+    for (const auto& c : cases)
+        expressions += std::string(c.python) + '\n';
     auto result = ipckit::test::run(
         {ipckit::test::python, "-c",
          "import sys\nfor line in sys.stdin.read().splitlines():\n    print(repr(eval(line)))\n"},
@@ -143,8 +144,10 @@ TEST(Object, DictKeepsInsertionOrderAndSeparatesKinds) {
     EXPECT_THROW(d.set(Object::list({1}), 1), ipckit::ValueError);  // unhashable
     // Many erasures compact the entries and keep every lookup right.
     Dict big;
-    for (int i = 0; i < 1000; ++i) big.set(i, i * i);
-    for (int i = 0; i < 1000; i += 3) big.erase(i);
+    for (int i = 0; i < 1000; ++i)
+        big.set(i, i * i);
+    for (int i = 0; i < 1000; i += 3)
+        big.erase(i);
     for (int i = 0; i < 1000; ++i) {
         if (i % 3 == 0) {
             EXPECT_FALSE(big.contains(i));

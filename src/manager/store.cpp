@@ -109,9 +109,8 @@ void append_error(std::string& out, wire::Status status, const std::string& mess
 void sort_list(List& list, bool reverse) {
     List sorted = list;  // sort a copy: a failed comparison leaves the list as it was
     if (reverse) std::reverse(sorted.begin(), sorted.end());
-    std::stable_sort(sorted.begin(), sorted.end(), [reverse](const Object& a, const Object& b) {
-        return reverse ? Object::less(b, a) : Object::less(a, b);
-    });
+    // As CPython: reverse, sort stably ascending, reverse; equal items keep their order.
+    std::stable_sort(sorted.begin(), sorted.end(), Object::less);
     if (reverse) std::reverse(sorted.begin(), sorted.end());
     list = std::move(sorted);
 }

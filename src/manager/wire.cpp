@@ -21,7 +21,7 @@ struct StringWriter {
     void write(const char* data, std::size_t n) { out->append(data, n); }
 };
 
-void pack(msgpack::packer<StringWriter>& packer, const Object& object) {
+void pack(msgpack::packer<StringWriter>& packer, std::string& out, const Object& object) {
     switch (object.kind()) {
         case Object::Kind::none:
             packer.pack_nil();
@@ -32,9 +32,18 @@ void pack(msgpack::packer<StringWriter>& packer, const Object& object) {
         case Object::Kind::integer:
             packer.pack_int64(object.as_int());
             break;
-        case Object::Kind::real:
-            packer.pack_double(object.as_double());
+        case Object::Kind::real: {
+            // float 64 always: msgpack-cxx's pack_double writes 3.0 as the integer 3.
+            double d = object.as_double();
+            std::uint64_t bits;
+            std::memcpy(&bits, &d, sizeof bits);
+            char buffer[9];
+            buffer[0] = static_cast<char>(0xcb);
+            for (int i = 0; i < 8; ++i)
+                buffer[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+            out.append(buffer, 9);
             break;
+        }
         case Object::Kind::string: {
             const auto& s = object.as_string();
             packer.pack_str(static_cast<std::uint32_t>(s.size()));
@@ -51,15 +60,15 @@ void pack(msgpack::packer<StringWriter>& packer, const Object& object) {
             const auto& list = object.as_list();
             packer.pack_array(static_cast<std::uint32_t>(list.size()));
             for (const auto& item : list)
-                pack(packer, item);
+                pack(packer, out, item);
             break;
         }
         case Object::Kind::dict: {
             const auto& dict = object.as_dict();
             packer.pack_map(static_cast<std::uint32_t>(dict.size()));
             for (const auto& [key, value] : dict) {
-                pack(packer, key);
-                pack(packer, value);
+                pack(packer, out, key);
+                pack(packer, out, value);
             }
             break;
         }
@@ -201,7 +210,7 @@ class Decoder {
 void encode(std::string& out, const Object& object) {
     StringWriter writer{&out};
     msgpack::packer<StringWriter> packer(writer);
-    pack(packer, object);
+    pack(packer, out, object);
 }
 
 Object decode(std::string_view data) {
