@@ -1,0 +1,46 @@
+// Manager proxies used from several threads at once: each thread has its own connection.
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "ipckit/manager.hpp"
+
+using ipckit::Manager;
+using ipckit::Object;
+
+TEST(ManagerThreads, ThreadsShareAProxyWithoutLosingUpdates) {
+    Manager m;
+    auto l = m.list();
+    auto d = m.dict();
+    constexpr int threads = 4, per_thread = 500;
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([=]() mutable {
+            for (int i = 0; i < per_thread; ++i) {
+                l.append(t * per_thread + i);
+                d[t * per_thread + i] = t;
+            }
+        });
+    }
+    for (auto& w : workers)
+        w.join();
+    EXPECT_EQ(l.size(), static_cast<std::size_t>(threads * per_thread));
+    EXPECT_EQ(d.size(), static_cast<std::size_t>(threads * per_thread));
+    for (int t = 0; t < threads; ++t)
+        EXPECT_EQ(d.get(t * per_thread).as_int(), t);
+    // One connection per thread that used the manager, plus this one.
+    EXPECT_EQ(m.stats().at("connections").as_int(), threads + 1);
+}
+
+TEST(ManagerThreads, ProxyCopiesReleasedInOtherThreadsFreeTheObject) {
+    Manager m;
+    auto base = m.stats().at("objects").as_int();
+    {
+        auto l = m.list({1, 2, 3});
+        std::thread t([copy = l]() mutable { copy.append(4); });
+        t.join();
+        EXPECT_EQ(l.repr(), "[1, 2, 3, 4]");
+    }
+    EXPECT_EQ(m.stats().at("objects").as_int(), base);
+}
