@@ -1,6 +1,7 @@
 // ipckit::Object: storage, Python's ==, <, hash and repr.
 #include "ipckit/object.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -273,14 +274,49 @@ Object::Dict::Dict(std::initializer_list<Item> items) {
         set(key, value);
 }
 
+namespace {
+constexpr std::size_t npos = static_cast<std::size_t>(-1);
+// Spreads a hash over the table's bits (Fibonacci hashing).
+// The top bits of the product are the well-mixed ones.
+std::size_t home(std::size_t hash, std::size_t mask) {
+    return static_cast<std::size_t>((hash * 0x9e3779b97f4a7c15ULL) >> (64 - std::bit_width(mask)));
+}
+}  // namespace
+
+std::size_t Object::Dict::find_slot(const Object& key, std::size_t hash) const {
+    if (slots_.empty()) return npos;
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = home(hash, mask);; i = (i + 1) & mask) {
+        std::uint32_t slot = slots_[i];
+        if (slot == empty_slot) return npos;
+        if (slot != deleted_slot) {
+            const Entry& e = entries_[slot];
+            if (e.hash == hash && Object::same_key(e.item.first, key)) return i;
+        }
+    }
+}
+
+void Object::Dict::rebuild(std::size_t capacity) {
+    compact();
+    slots_.assign(capacity, empty_slot);
+    std::size_t mask = capacity - 1;
+    for (std::size_t j = 0; j < entries_.size(); ++j) {
+        std::size_t i = home(entries_[j].hash, mask);
+        while (slots_[i] != empty_slot)
+            i = (i + 1) & mask;
+        slots_[i] = static_cast<std::uint32_t>(j);
+    }
+    used_ = live_;
+}
+
 const Object* Object::Dict::find(const Object& key) const {
-    auto it = index_.find(key);
-    return it == index_.end() ? nullptr : &entries_[it->second].item.second;
+    std::size_t i = find_slot(key, key.hash());
+    return i == npos ? nullptr : &entries_[slots_[i]].item.second;
 }
 
 Object* Object::Dict::find(const Object& key) {
-    auto it = index_.find(key);
-    return it == index_.end() ? nullptr : &entries_[it->second].item.second;
+    std::size_t i = find_slot(key, key.hash());
+    return i == npos ? nullptr : &entries_[slots_[i]].item.second;
 }
 
 const Object& Object::Dict::at(const Object& key) const {
@@ -294,53 +330,80 @@ Object& Object::Dict::at(const Object& key) {
 }
 
 void Object::Dict::set(Object key, Object value) {
-    auto it = index_.find(key);
-    if (it != index_.end()) {
-        entries_[it->second].item.second = std::move(value);
-        return;
+    std::size_t hash = key.hash();  // throws for an unhashable key, before any change
+    if ((used_ + 1) * 4 > slots_.size() * 3) {
+        std::size_t capacity = 8;
+        while (capacity < (live_ + 1) * 2)
+            capacity *= 2;
+        rebuild(capacity);
     }
-    index_.emplace(key, entries_.size());
-    entries_.push_back(Entry{Item(std::move(key), std::move(value)), true});
+    std::size_t mask = slots_.size() - 1;
+    std::size_t free = npos;
+    for (std::size_t i = home(hash, mask);; i = (i + 1) & mask) {
+        std::uint32_t slot = slots_[i];
+        if (slot == empty_slot) {
+            if (free == npos) {
+                free = i;
+                ++used_;
+            }
+            break;
+        }
+        if (slot == deleted_slot) {
+            if (free == npos) free = i;
+            continue;
+        }
+        Entry& e = entries_[slot];
+        if (e.hash == hash && Object::same_key(e.item.first, key)) {
+            e.item.second = std::move(value);
+            return;
+        }
+    }
+    if (entries_.size() >= deleted_slot) throw ValueError("dict: too many entries");
+    slots_[free] = static_cast<std::uint32_t>(entries_.size());
+    entries_.push_back(Entry{Item(std::move(key), std::move(value)), hash, true});
+    ++live_;
 }
 
 bool Object::Dict::erase(const Object& key) {
-    auto it = index_.find(key);
-    if (it == index_.end()) return false;
-    auto& entry = entries_[it->second];
-    index_.erase(it);
+    if (!key.is_scalar()) return false;
+    std::size_t i = find_slot(key, key.hash());
+    if (i == npos) return false;
+    Entry& entry = entries_[slots_[i]];
+    slots_[i] = deleted_slot;
     entry.live = false;
     entry.item = Item();
+    --live_;
     while (!entries_.empty() && !entries_.back().live)
         entries_.pop_back();
-    if (entries_.size() > 16 && index_.size() < entries_.size() / 2) compact();
+    if (entries_.size() > 16 && live_ < entries_.size() / 2) rebuild(slots_.size());
     return true;
 }
 
 Object::Dict::Item Object::Dict::popitem() {
-    while (!entries_.empty() && !entries_.back().live)
-        entries_.pop_back();
-    if (entries_.empty()) throw KeyError("KeyError: 'popitem(): dictionary is empty'");
-    Item item = std::move(entries_.back().item);
+    if (live_ == 0) throw KeyError("KeyError: 'popitem(): dictionary is empty'");
+    Entry& last = entries_.back();  // trailing dead entries are always popped
+    std::size_t i = find_slot(last.item.first, last.hash);
+    slots_[i] = deleted_slot;
+    Item item = std::move(last.item);
     entries_.pop_back();
-    index_.erase(item.first);
+    --live_;
     while (!entries_.empty() && !entries_.back().live)
         entries_.pop_back();
     return item;
 }
 
 void Object::Dict::clear() noexcept {
-    index_.clear();
     entries_.clear();
+    slots_.clear();
+    live_ = used_ = 0;
 }
 
 void Object::Dict::compact() {
+    if (live_ == entries_.size()) return;
     std::size_t out = 0;
     for (std::size_t in = 0; in < entries_.size(); ++in) {
         if (!entries_[in].live) continue;
-        if (out != in) {
-            entries_[out] = std::move(entries_[in]);
-            index_.find(entries_[out].item.first)->second = out;
-        }
+        if (out != in) entries_[out] = std::move(entries_[in]);
         ++out;
     }
     entries_.resize(out);

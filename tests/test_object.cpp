@@ -1,6 +1,7 @@
 // ipckit::Object: repr matches Python's own for a table of values; equality, order, dicts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -196,4 +197,51 @@ TEST(Object, AccessorsCheckTheKind) {
     EXPECT_EQ(b.repr(), "[1, [2, 3, 4]]");
     a = a.as_list()[1];  // assigning a part of itself
     EXPECT_EQ(a.repr(), "[2, 3]");
+}
+
+TEST(Object, DictAgreesWithAReferenceModelUnderRandomOperations) {
+    // The reference: a vector of pairs in insertion order, searched linearly.
+    std::vector<std::pair<std::int64_t, std::int64_t>> model;
+    Dict d;
+    std::uint64_t state = 12345;
+    auto next = [&] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return state >> 33;
+    };
+    for (int step = 0; step < 50000; ++step) {
+        auto op = next() % 10;
+        auto key = static_cast<std::int64_t>(next() % 500);
+        auto it =
+            std::find_if(model.begin(), model.end(), [&](auto& kv) { return kv.first == key; });
+        if (op < 6) {
+            d.set(key, step);
+            if (it != model.end()) {
+                it->second = step;
+            } else {
+                model.emplace_back(key, step);
+            }
+        } else if (op < 9) {
+            EXPECT_EQ(d.erase(key), it != model.end());
+            if (it != model.end()) model.erase(it);
+        } else if (!model.empty()) {
+            auto [k, v] = d.popitem();
+            EXPECT_EQ(k.as_int(), model.back().first);
+            EXPECT_EQ(v.as_int(), model.back().second);
+            model.pop_back();
+        }
+        ASSERT_EQ(d.size(), model.size());
+    }
+    std::size_t i = 0;
+    for (const auto& [key, value] : d) {
+        ASSERT_LT(i, model.size());
+        EXPECT_EQ(key.as_int(), model[i].first);
+        EXPECT_EQ(value.as_int(), model[i].second);
+        ++i;
+    }
+    EXPECT_EQ(i, model.size());
+    for (std::int64_t key = 0; key < 500; ++key) {
+        bool present =
+            std::any_of(model.begin(), model.end(), [&](auto& kv) { return kv.first == key; });
+        EXPECT_EQ(d.contains(key), present);
+    }
 }

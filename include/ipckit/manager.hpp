@@ -118,6 +118,7 @@ class DictProxy : public Proxy {
     // One request for all the items (the batched way to fill a dict).
     void update(const Object::Dict& items);
     void update(std::initializer_list<Object::Dict::Item> items);
+    void update(const std::vector<std::pair<Object, Object>>& items);  // later pairs win
     Object::Dict copy() const;
 
   private:

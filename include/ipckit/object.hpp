@@ -26,7 +26,6 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -128,6 +127,7 @@ class Object::Dict {
   private:
     struct Entry {
         Item item;
+        std::size_t hash = 0;
         bool live = true;
     };
 
@@ -135,8 +135,8 @@ class Object::Dict {
     Dict() = default;
     Dict(std::initializer_list<Item> items);
 
-    std::size_t size() const noexcept { return index_.size(); }
-    bool empty() const noexcept { return index_.empty(); }
+    std::size_t size() const noexcept { return live_; }
+    bool empty() const noexcept { return live_ == 0; }
     bool contains(const Object& key) const { return find(key) != nullptr; }
     // nullptr when absent.
     const Object* find(const Object& key) const;
@@ -197,18 +197,18 @@ class Object::Dict {
     friend bool operator==(const Dict& a, const Dict& b);
 
   private:
-    struct KeyHash {
-        std::size_t operator()(const Object& key) const { return key.hash(); }
-    };
-    struct KeyEqual {
-        bool operator()(const Object& a, const Object& b) const noexcept {
-            return Object::same_key(a, b);
-        }
-    };
+    // As CPython's dict: entries in insertion order, and an open-addressing table of
+    // indexes into them (linear probing).
+    static constexpr std::uint32_t empty_slot = 0xffffffffu;
+    static constexpr std::uint32_t deleted_slot = 0xfffffffeu;
+    std::size_t find_slot(const Object& key, std::size_t hash) const;  // npos when absent
+    void rebuild(std::size_t capacity);
     void compact();
 
     std::vector<Entry> entries_;
-    std::unordered_map<Object, std::size_t, KeyHash, KeyEqual> index_;
+    std::vector<std::uint32_t> slots_;  // a power of two in size, or empty
+    std::size_t live_ = 0;              // live entries
+    std::size_t used_ = 0;              // slots not empty (live or deleted)
 };
 
 // The repr of a key, for error messages: KeyError: 'missing'.

@@ -25,6 +25,15 @@ namespace wire = detail::wire;
 
 // ---- proxies --------------------------------------------------------------------------
 
+namespace {
+// A one-argument list that moves its argument in ({x} would copy it).
+Object::List single(Object&& argument) {
+    Object::List args;
+    args.push_back(std::move(argument));
+    return args;
+}
+}  // namespace
+
 std::uint64_t Proxy::id() const noexcept {
     return state_->id;
 }
@@ -102,7 +111,25 @@ Object DictProxy::setdefault(const Object& key, const Object& default_value) {
     return call(wire::dict_setdefault, {key, default_value});
 }
 void DictProxy::update(const Object::Dict& items) {
-    call(wire::dict_update, {Object(items)});
+    Object::List flat;
+    flat.reserve(items.size() * 2);
+    for (const auto& [key, value] : items) {
+        flat.push_back(key);
+        flat.push_back(value);
+    }
+    call(wire::dict_update_flat, single(Object(std::move(flat))));
+}
+void DictProxy::update(const std::vector<std::pair<Object, Object>>& items) {
+    Object::List flat;
+    flat.reserve(items.size() * 2);
+    for (const auto& [key, value] : items) {
+        if (!key.is_scalar()) {
+            throw ValueError(std::string("unhashable type: '") + key.type_name() + "'");
+        }
+        flat.push_back(key);
+        flat.push_back(value);
+    }
+    call(wire::dict_update_flat, single(Object(std::move(flat))));
 }
 void DictProxy::update(std::initializer_list<Object::Dict::Item> items) {
     update(Object::Dict(items));
@@ -141,7 +168,7 @@ void ListProxy::append(const Object& value) {
     call(wire::list_append, {value});
 }
 void ListProxy::extend(Object::List items) {
-    call(wire::list_extend, {Object(std::move(items))});
+    call(wire::list_extend, single(Object(std::move(items))));
 }
 void ListProxy::insert(std::int64_t index, const Object& value) {
     call(wire::list_insert, {index, value});

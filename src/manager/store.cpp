@@ -285,7 +285,7 @@ Object Store::dispatch(const std::string& session, int op, std::uint64_t id, Lis
             break;
     }
 
-    if (op >= dict_get && op <= dict_update) {
+    if (op >= dict_get && op <= dict_update_flat) {
         if (!target.is_dict()) fail(value_error, "object " + std::to_string(id) + " is not a dict");
         Dict& d = target.as_dict();
         switch (op) {
@@ -362,6 +362,19 @@ Object Store::dispatch(const std::string& session, int op, std::uint64_t id, Lis
                 Object value = args.size() > 1 ? args[1] : Object();
                 d.set(key, value);
                 return value;
+            }
+            case dict_update_flat: {
+                Object& flat = arg(args, 0);
+                if (!flat.is_list() || flat.as_list().size() % 2 != 0) {
+                    fail(value_error, "update(): expected a flat list of keys and values");
+                }
+                auto& items = flat.as_list();
+                for (std::size_t k = 0; k < items.size(); k += 2)
+                    key_check(items[k]);
+                for (std::size_t k = 0; k < items.size(); k += 2) {
+                    d.set(std::move(items[k]), std::move(items[k + 1]));
+                }
+                return Object();
             }
             case dict_update: {
                 Object& items = arg(args, 0);

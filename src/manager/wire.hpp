@@ -56,7 +56,8 @@ enum Op : int {
     dict_pop_default = 29,
     dict_popitem = 30,
     dict_setdefault = 31,
-    dict_update = 32,
+    dict_update = 32,       // arg: a dict, or a list of [key, value] pairs
+    dict_update_flat = 33,  // arg: [key1, value1, key2, value2, ...]
     list_get = 40,
     list_set = 41,
     list_append = 42,
