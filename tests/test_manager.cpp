@@ -570,3 +570,41 @@ TEST(Manager, FibonacciThroughAManagerList) {
     EXPECT_TRUE(ipckit::cli::fibonacci_via_manager(0).empty());
     EXPECT_THROW(ipckit::cli::fibonacci_via_manager(95), ipckit::ValueError);
 }
+
+TEST(Manager, ADeadServerGivesConnectionErrorNotAHang) {
+    Manager m;
+    auto d = m.dict();
+    d["k"] = 1;
+    ASSERT_EQ(::kill(m.server_pid(), SIGKILL), 0);
+    std::string message = message_of<ipckit::ConnectionError>([&] { d.get("k"); });
+    EXPECT_NE(message.find(m.address()), std::string::npos) << message;
+    EXPECT_THROW(d.get("k"), ipckit::ConnectionError);  // reconnecting fails too
+}  // the destructor reaps the killed server
+
+TEST(Manager, CommandsHaveHelp) {
+    for (auto sub : {"serve", "stats", "dict", "shutdown"}) {
+        auto r = ipckit::test::run({ipckit::test::ipckit_program(), "manager", sub, "--help"});
+        EXPECT_EQ(r.exit_code, 0) << sub;
+    }
+    auto r = ipckit::test::run({ipckit::test::ipckit_program(), "manager", "stats"});
+    EXPECT_EQ(r.exit_code, 2);  // --address is required
+}
+
+TEST(Manager, ShutdownCommandStopsAStandaloneServer) {
+    TempDir dir;
+    std::string address = "unix:" + dir.path + "/socket";
+    std::string keyfile = dir.file("key", "k");
+    ipckit::test::Child server({ipckit::test::ipckit_program(), "manager", "serve", "--address",
+                                address, "--authkey-file", keyfile});
+    EXPECT_NE(server.read_until("\n").find(address), std::string::npos);
+    auto stats = ipckit::test::run({ipckit::test::ipckit_program(), "manager", "stats", "--address",
+                                    address, "--authkey-file", keyfile});
+    EXPECT_EQ(stats.exit_code, 0) << stats.err;
+    EXPECT_NE(stats.out.find("'connections': 1"), std::string::npos) << stats.out;
+    auto stop = ipckit::test::run({ipckit::test::ipckit_program(), "manager", "shutdown",
+                                   "--address", address, "--authkey-file", keyfile});
+    EXPECT_EQ(stop.exit_code, 0) << stop.err;
+    auto end = server.wait(20s);
+    EXPECT_EQ(end.exit_code, 0) << end.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path + "/socket"));  // removed at the end
+}
