@@ -280,8 +280,11 @@ Manager::Manager(ManagerOptions options) {
     }
     if (pid == 0) {
         // The server. SIGINT goes to the whole foreground group: let the owner decide.
+        // Handlers inherited from the owner (a stop handler, say) make no sense here.
         ::signal(SIGINT, SIG_IGN);
         ::signal(SIGPIPE, SIG_IGN);
+        ::signal(SIGTERM, SIG_DFL);
+        ::signal(SIGHUP, SIG_DFL);
         ::close(lifeline[1]);
         close_other_descriptors(listener.get(), lifeline[0]);
         int status = 0;
