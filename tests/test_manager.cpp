@@ -608,3 +608,17 @@ TEST(Manager, ShutdownCommandStopsAStandaloneServer) {
     EXPECT_EQ(end.exit_code, 0) << end.err;
     EXPECT_FALSE(std::filesystem::exists(dir.path + "/socket"));  // removed at the end
 }
+
+TEST(Manager, DeepValuesWithinTheLimitRoundTripAndDeeperOnesAreRefusedBeforeSending) {
+    Manager m;
+    auto l = m.list();
+    Object deep = 1;
+    for (int i = 0; i < 99; ++i)
+        deep = Object::list({deep});  // 99 levels: the most allowed
+    l.append(deep);
+    EXPECT_EQ(l.get(0), deep);
+    EXPECT_EQ(Object(l.copy()).as_list().at(0), deep);
+    Object deeper = Object::list({deep});
+    EXPECT_THROW(l.append(deeper), ipckit::ValueError);
+    EXPECT_EQ(l.size(), 1u);  // and the connection is still fine
+}

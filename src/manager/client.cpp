@@ -173,7 +173,7 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args) {
     wire::encode(c.out, Object(op));
     wire::encode(c.out, Object(static_cast<std::int64_t>(id)));
     for (const auto& a : args)
-        wire::encode(c.out, a);
+        wire::encode(c.out, a, 1);  // throws when nested too deep
     wire::end_frame(c.out, start);
     if (c.out.size() - 4 > options_.max_frame) {
         throw ValueError("manager request of " + std::to_string(c.out.size() - 4) +
@@ -198,7 +198,7 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args) {
             lost(error ? "connection lost" : "connection closed by the server (did it stop?)",
                  error);
         }
-        response = wire::decode(payload);
+        response = wire::decode(payload, wire::max_depth + 8);
     } catch (const ValueError& e) {
         drop();
         lost(std::string("bad answer: ") + e.what());

@@ -98,7 +98,8 @@ void append_ok(std::string& out, const Object& value) {
     // [0, value] without copying value into a list first.
     out += static_cast<char>(0x92);
     out += static_cast<char>(0x00);
-    wire::encode(out, value);
+    // Stored values came in requests, so they nest no deeper than the clients accept.
+    wire::encode(out, value, 1, INT_MAX);
     wire::end_frame(out, start);
 }
 

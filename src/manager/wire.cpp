@@ -7,7 +7,9 @@
 #include <openssl/hmac.h>
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <msgpack.hpp>
 
@@ -77,11 +79,13 @@ void pack(msgpack::packer<StringWriter>& packer, std::string& out, const Object&
 
 class Decoder {
   public:
-    explicit Decoder(std::string_view data)
-        : p_(reinterpret_cast<const unsigned char*>(data.data())), end_(p_ + data.size()) {}
+    Decoder(std::string_view data, int depth_limit)
+        : p_(reinterpret_cast<const unsigned char*>(data.data())),
+          end_(p_ + data.size()),
+          depth_limit_(depth_limit) {}
 
     Object value(int depth) {
-        if (depth > max_depth) fail("nested deeper than " + std::to_string(max_depth));
+        if (depth > depth_limit_) fail("nested deeper than " + std::to_string(depth_limit_));
         unsigned char b = byte();
         if (b <= 0x7f) return Object(static_cast<std::int64_t>(b));
         if (b >= 0xe0) return Object(static_cast<std::int64_t>(static_cast<std::int8_t>(b)));
@@ -203,18 +207,39 @@ class Decoder {
 
     const unsigned char* p_;
     const unsigned char* end_;
+    int depth_limit_;
 };
 
 }  // namespace
 
-void encode(std::string& out, const Object& object) {
+int nesting(const Object& object) {
+    int deepest = 0;
+    if (object.is_list()) {
+        for (const auto& item : object.as_list())
+            deepest = std::max(deepest, nesting(item));
+        return deepest + 1;
+    }
+    if (object.is_dict()) {
+        for (const auto& [key, value] : object.as_dict()) {
+            deepest = std::max(deepest, nesting(value));
+        }
+        return deepest + 1;
+    }
+    return 0;
+}
+
+void encode(std::string& out, const Object& object, int depth, int depth_limit) {
+    if (depth_limit < INT_MAX && !object.is_scalar() && depth + nesting(object) > depth_limit) {
+        throw ValueError("value nested deeper than the manager allows (" +
+                         std::to_string(depth_limit) + " levels)");
+    }
     StringWriter writer{&out};
     msgpack::packer<StringWriter> packer(writer);
     pack(packer, out, object);
 }
 
-Object decode(std::string_view data) {
-    Decoder decoder(data);
+Object decode(std::string_view data, int depth_limit) {
+    Decoder decoder(data, depth_limit);
     Object result = decoder.value(0);
     if (!decoder.at_end()) throw ValueError("malformed manager frame: trailing bytes");
     return result;

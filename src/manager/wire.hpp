@@ -78,12 +78,16 @@ enum Op : int {
 
 enum Status : int { ok = 0, key_error = 1, index_error = 2, value_error = 3, other_error = 4 };
 
-// Appends the MessagePack encoding of `object`.
-void encode(std::string& out, const Object& object);
+// Appends the MessagePack encoding of `object`, found at nesting level `depth` of its
+// frame. Throws ValueError (before appending anything) when it nests deeper than the limit.
+void encode(std::string& out, const Object& object, int depth = 0, int depth_limit = max_depth);
+int nesting(const Object& object);  // 0 for a scalar, 1 for a flat list, ...
 // Decodes exactly one value filling `data`. Throws ValueError when malformed, truncated,
 // followed by trailing bytes, nested deeper than max_depth, or holding an unsupported type
 // (ext, integers above INT64_MAX) or an unhashable dict key.
-Object decode(std::string_view data);
+// Clients accept answers a few levels deeper than requests (a stored value sits one level
+// deeper in an answer than it did in its request).
+Object decode(std::string_view data, int depth_limit = max_depth);
 
 // Frames: `begin_frame` reserves the header, `end_frame` fills it in.
 std::size_t begin_frame(std::string& out);
