@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,12 +14,32 @@
 
 namespace ipckit::detail {
 
+namespace {
+// getpid() is a system call; every proxy call asks "am I still the same process?", so the
+// answer is cached and refreshed in the child by a fork handler (glibc's fork runs it).
+std::atomic<pid_t> cached_pid{0};
+void refresh_pid() noexcept {
+    cached_pid.store(::getpid(), std::memory_order_relaxed);
+}
+}  // namespace
+
+pid_t current_pid() noexcept {
+    pid_t pid = cached_pid.load(std::memory_order_relaxed);
+    if (pid == 0) {
+        static std::once_flag once;
+        std::call_once(once, [] { ::pthread_atfork(nullptr, nullptr, refresh_pid); });
+        refresh_pid();
+        pid = cached_pid.load(std::memory_order_relaxed);
+    }
+    return pid;
+}
+
 Client::Client(std::string address, std::string authkey, ManagerOptions options)
     : address_text_(std::move(address)),
       address_(parse_address(address_text_)),
       authkey_(std::move(authkey)),
       options_(options),
-      pid_(::getpid()),
+      pid_(current_pid()),
       session_(wire::random_bytes(wire::session_size)) {}
 
 Client::~Client() = default;
@@ -31,7 +52,7 @@ void Client::lost(const std::string& what, int error) {
 
 Client::Connection& Client::connection() {
     std::lock_guard lock(mutex_);
-    pid_t now = ::getpid();
+    pid_t now = current_pid();
     if (now != pid_) {
         // A forked child: the inherited sockets belong to the parent's conversations.
         // Close our copies (the parent's stay open) and start a session of our own.
@@ -220,10 +241,10 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args) {
 }
 
 ProxyState::ProxyState(std::shared_ptr<Client> c, std::uint64_t object_id, bool is_named)
-    : client(std::move(c)), id(object_id), named(is_named), holder(::getpid()) {}
+    : client(std::move(c)), id(object_id), named(is_named), holder(current_pid()) {}
 
 ProxyState::~ProxyState() {
-    if (named || holder.load() != ::getpid() || client->closed()) return;
+    if (named || holder.load() != current_pid() || client->closed()) return;
     try {
         client->call(wire::decref, id, {});
     } catch (...) {
@@ -232,7 +253,7 @@ ProxyState::~ProxyState() {
 }
 
 Object ProxyState::call(int op, const Object::List& args) {
-    pid_t now = ::getpid();
+    pid_t now = current_pid();
     pid_t before = holder.load();
     if (!named && before != now && holder.compare_exchange_strong(before, now)) {
         // First use in a forked child: hold a reference of our own, so the referent lives

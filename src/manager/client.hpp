@@ -18,6 +18,9 @@
 
 namespace ipckit::detail {
 
+// This process's pid, cached (refreshed after fork by a pthread_atfork handler).
+pid_t current_pid() noexcept;
+
 class Client {
   public:
     Client(std::string address, std::string authkey, ManagerOptions options);
