@@ -279,6 +279,7 @@ constexpr std::size_t npos = static_cast<std::size_t>(-1);
 // Spreads a hash over the table's bits (Fibonacci hashing).
 // The top bits of the product are the well-mixed ones.
 std::size_t home(std::size_t hash, std::size_t mask) {
+    if (mask == 0) return 0;
     return static_cast<std::size_t>((hash * 0x9e3779b97f4a7c15ULL) >> (64 - std::bit_width(mask)));
 }
 }  // namespace

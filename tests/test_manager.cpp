@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
-#include <ranges>
 
 #include "../apps/ipckit/fib_manager.hpp"
 #include "../src/manager/wire.hpp"
@@ -205,7 +204,7 @@ TEST(Manager, DictMethods) {
 
 TEST(Manager, ListMethods) {
     Manager m;
-    ListProxy l = m.list(std::views::iota(0, 5));
+    ListProxy l = m.list(std::vector<int>{0, 1, 2, 3, 4});  // any range of values
     EXPECT_EQ(l.repr(), "[0, 1, 2, 3, 4]");
     EXPECT_EQ(l.size(), 5u);
     EXPECT_EQ(l.get(0).as_int(), 0);
@@ -213,7 +212,7 @@ TEST(Manager, ListMethods) {
     EXPECT_EQ(Object(l[-2]).as_int(), 3);
     std::string message = message_of<ipckit::IndexError>([&] { l.get(5); });
     EXPECT_NE(message.find("out of range"), std::string::npos) << message;
-    EXPECT_NE(message.find("5"), std::string::npos) << message;
+    EXPECT_NE(message.find('5'), std::string::npos) << message;
     EXPECT_THROW(l.get(-6), ipckit::IndexError);
     l[0] = "zero";
     l.set(-1, 4.5);
@@ -325,6 +324,7 @@ TEST(Manager, FourProcessesAppendingLoseNothing) {
     ListProxy l = m.list();
     constexpr int per_process = 10000;
     std::vector<Process> workers;
+    workers.reserve(4);
     for (int w = 0; w < 4; ++w) {
         workers.emplace_back(
             [w](ListProxy list) {
@@ -345,7 +345,7 @@ TEST(Manager, FourProcessesAppendingLoseNothing) {
     for (const auto& v : all)
         values.push_back(v.as_int());
     std::sort(values.begin(), values.end());
-    std::vector<std::int64_t> expected(4 * per_process);
+    std::vector<std::int64_t> expected(std::size_t{4} * per_process);
     std::iota(expected.begin(), expected.end(), 0);
     EXPECT_EQ(values, expected);
 }

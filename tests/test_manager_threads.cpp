@@ -7,7 +7,6 @@
 #include "ipckit/manager.hpp"
 
 using ipckit::Manager;
-using ipckit::Object;
 
 TEST(ManagerThreads, ThreadsShareAProxyWithoutLosingUpdates) {
     Manager m;
@@ -15,6 +14,7 @@ TEST(ManagerThreads, ThreadsShareAProxyWithoutLosingUpdates) {
     auto d = m.dict();
     constexpr int threads = 4, per_thread = 500;
     std::vector<std::thread> workers;
+    workers.reserve(threads);
     for (int t = 0; t < threads; ++t) {
         workers.emplace_back([=]() mutable {
             for (int i = 0; i < per_thread; ++i) {

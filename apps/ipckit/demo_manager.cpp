@@ -1,7 +1,8 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <ranges>
+#include <numeric>
+#include <vector>
 
 #include "demo.hpp"
 #include "ipckit/manager.hpp"
@@ -14,7 +15,9 @@ void manager() {
     std::cout << "parent " << ::getpid() << " started a manager server (pid " << m.server_pid()
               << ") at " << m.address() << '\n';
     auto dct = m.dict();
-    auto lst = m.list(std::views::iota(0, 10));
+    std::vector<int> numbers(10);
+    std::iota(numbers.begin(), numbers.end(), 0);  // Python's range(10)
+    auto lst = m.list(numbers);
     Process child(
         [](DictProxy d, ListProxy l) {
             d[1] = "one";

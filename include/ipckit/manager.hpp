@@ -77,7 +77,7 @@ class Proxy {
 
   protected:
     explicit Proxy(std::shared_ptr<detail::ProxyState> state) : state_(std::move(state)) {}
-    Object call(int op, Object::List args = {}) const;
+    Object call(int op, const Object::List& args = {}) const;
     std::shared_ptr<detail::ProxyState> state_;
 };
 
@@ -101,7 +101,7 @@ class DictProxy : public Proxy {
         std::shared_ptr<detail::ProxyState> state_;
         Object key_;
     };
-    Item operator[](Object key) const { return Item(state_, std::move(key)); }
+    Item operator[](Object key) { return Item(state_, std::move(key)); }
 
     Object get(const Object& key) const;  // d[key]: KeyError when absent
     Object get(const Object& key, const Object& default_value) const;
@@ -143,7 +143,7 @@ class ListProxy : public Proxy {
         std::shared_ptr<detail::ProxyState> state_;
         std::int64_t index_;
     };
-    Item operator[](std::int64_t index) const { return Item(state_, index); }
+    Item operator[](std::int64_t index) { return Item(state_, index); }
 
     Object get(std::int64_t index) const;  // IndexError when out of range
     void set(std::int64_t index, const Object& value);

@@ -87,8 +87,8 @@ bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
             }
             if (rc <= 0) continue;
         }
-        char* room = reader.prepare(64 * 1024);
-        ssize_t n = ::recv(fd, room, 64 * 1024, 0);
+        char* room = reader.prepare(wire::read_chunk);
+        ssize_t n = ::recv(fd, room, wire::read_chunk, 0);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
             error = errno;

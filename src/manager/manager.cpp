@@ -37,7 +37,7 @@ Object::List single(Object&& argument) {
 std::uint64_t Proxy::id() const noexcept {
     return state_->id;
 }
-Object Proxy::call(int op, Object::List args) const {
+Object Proxy::call(int op, const Object::List& args) const {
     return state_->call(op, args);
 }
 std::string Proxy::repr() const {

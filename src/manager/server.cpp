@@ -104,8 +104,8 @@ class Server {
 
     void readable(Connection& c) {
         for (int rounds = 0; rounds < 16 && !c.dead; ++rounds) {
-            char* room = c.reader.prepare(64 * 1024);
-            ssize_t n = ::recv(c.fd, room, 64 * 1024, 0);
+            char* room = c.reader.prepare(wire::read_chunk);
+            ssize_t n = ::recv(c.fd, room, wire::read_chunk, 0);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
@@ -123,7 +123,7 @@ class Server {
             } catch (const std::exception&) {
                 c.dead = true;  // malformed or oversized frame: drop this connection only
             }
-            if (static_cast<std::size_t>(n) < 64 * 1024) break;
+            if (static_cast<std::size_t>(n) < wire::read_chunk) break;
         }
     }
 

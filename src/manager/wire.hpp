@@ -26,6 +26,7 @@ inline constexpr std::size_t default_max_frame = 64u << 20;
 inline constexpr std::size_t handshake_max_frame = 1024;  // before authentication
 inline constexpr int max_depth = 100;                     // nesting of decoded values
 inline constexpr std::size_t challenge_size = 32;
+inline constexpr std::size_t read_chunk = std::size_t{64} * 1024;  // bytes per recv
 inline constexpr std::size_t session_size = 16;
 inline constexpr const char* magic = "ipckit-manager";
 inline constexpr int protocol_version = 1;
