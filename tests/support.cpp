@@ -36,8 +36,7 @@ Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
         ::dup2(out[1], 1);
         ::dup2(merge_stderr ? out[1] : err[1], 2);
         std::vector<char*> args;
-        for (const auto& a : argv)
-            args.push_back(const_cast<char*>(a.c_str()));
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         ::execv(args[0], args.data());
         ::_exit(127);
@@ -152,14 +151,13 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
     return child.wait(timeout);
 }
 
-std::string ipckit_program() {
-    return IPCKIT_PROGRAM;
-}
+std::string ipckit_program() { return IPCKIT_PROGRAM; }
 std::string python_script(const std::string& name) {
     return std::string(IPCKIT_SOURCE_DIR) + "/tests/python/" + name;
 }
 
-bool wait_until_blocked_in(pid_t pid, const std::string& wchan, std::chrono::milliseconds timeout) {
+bool wait_until_blocked_in(pid_t pid, const std::string& wchan,
+                           std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     std::string path = "/proc/" + std::to_string(pid) + "/wchan";
     while (Clock::now() < deadline) {
@@ -176,9 +174,7 @@ bool wait_until_blocked_in(pid_t pid, const std::string& wchan, std::chrono::mil
     return false;
 }
 
-Event::Event() {
-    make_pipe(fds_);
-}
+Event::Event() { make_pipe(fds_); }
 Event::~Event() {
     ::close(fds_[0]);
     ::close(fds_[1]);

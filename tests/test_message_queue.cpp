@@ -1,6 +1,6 @@
 // ipckit::sysv::MessageQueue against real kernel queues and real processes.
-#include <grp.h>
 #include <gtest/gtest.h>
+#include <grp.h>
 #include <sys/msg.h>
 #include <unistd.h>
 
@@ -31,8 +31,7 @@ sysv::MessageQueue fresh_queue(std::size_t max_message_size = sysv::default_max_
 
 std::string random_bytes(std::mt19937& rng, std::size_t size) {
     std::string s(size, '\0');
-    for (auto& c : s)
-        c = static_cast<char>(rng() & 0xff);
+    for (auto& c : s) c = static_cast<char>(rng() & 0xff);
     return s;
 }
 
@@ -112,7 +111,8 @@ TEST(MessageQueue, TwoProcessesPass100000MixedMessagesInOrder) {
         std::size_t size = (i % 1000 == 0) ? limit : (i % 7 == 0 ? 0 : rng() % (limit + 1));
         long type = 1 + static_cast<long>(rng() % 1000);
         std::string expected = random_bytes(rng, size);
-        auto got = i % 2 ? mq.receive_into(buffer, sysv::timeout(30s)) : sysv::Received{0, 0};
+        auto got = i % 2 ? mq.receive_into(buffer, sysv::timeout(30s))
+                         : sysv::Received{0, 0};
         std::string data;
         if (i % 2) {
             data.assign(buffer.text());
@@ -263,8 +263,7 @@ TEST(MessageQueue, TimedReceiveGetsAMessageSentMeanwhile) {
 
 TEST(MessageQueue, NegativeTypeTakesLowestTypeFirst) {
     auto mq = fresh_queue();
-    for (long t : {5, 3, 7, 1, 3})
-        mq.send("t" + std::to_string(t), sysv::type(t));
+    for (long t : {5, 3, 7, 1, 3}) mq.send("t" + std::to_string(t), sysv::type(t));
     EXPECT_EQ(mq.receive(sysv::type(-4)).type, 1);
     auto three = mq.receive(sysv::type(-4));
     EXPECT_EQ(three.type, 3);
@@ -439,8 +438,7 @@ TEST(MessageQueue, ThreadsReceiveWithTimeoutsConcurrently) {
         }
     };
     std::thread a(worker), b(worker);
-    for (int i = 0; i < 2 * per_thread; ++i)
-        mq.send("m" + std::to_string(i));
+    for (int i = 0; i < 2 * per_thread; ++i) mq.send("m" + std::to_string(i));
     mq.send("stop");
     mq.send("stop");
     a.join();
