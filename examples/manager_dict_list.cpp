@@ -12,10 +12,10 @@
 //       p = Process(target=f, args=(dct, lst)); p.start(); p.join()
 //       print(dct); print(lst)
 #include <iostream>
-#include <ranges>
 
 #include "ipckit/manager.hpp"
 #include "ipckit/process.hpp"
+#include "ipckit/range.hpp"
 
 void f(ipckit::DictProxy d, ipckit::ListProxy l) {
     d[1] = "one";
@@ -26,7 +26,7 @@ void f(ipckit::DictProxy d, ipckit::ListProxy l) {
 int main() {
     ipckit::Manager manager;  // the server stops when `manager` leaves scope
     auto dct = manager.dict();
-    auto lst = manager.list(std::views::iota(0, 10));
+    auto lst = manager.list(ipckit::range(10));
 
     ipckit::Process p(f, dct, lst);
     p.start();

@@ -18,7 +18,9 @@ namespace ipckit {
 namespace {
 std::atomic<int> g_process_counter{0};
 
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 // Flush everything buffered, so the child does not print the parent's output again.
 void flush_all() {
@@ -143,7 +145,11 @@ void Process::signal(int signo) {
     }
 }
 
-void Process::terminate() { signal(SIGTERM); }
-void Process::kill() { signal(SIGKILL); }
+void Process::terminate() {
+    signal(SIGTERM);
+}
+void Process::kill() {
+    signal(SIGKILL);
+}
 
 }  // namespace ipckit

@@ -19,13 +19,19 @@ void on_stop_signal(int signo) {
 }
 }  // namespace
 
-void request_stop() noexcept { g_stop.store(true, std::memory_order_release); }
-bool stop_requested() noexcept { return g_stop.load(std::memory_order_acquire); }
+void request_stop() noexcept {
+    g_stop.store(true, std::memory_order_release);
+}
+bool stop_requested() noexcept {
+    return g_stop.load(std::memory_order_acquire);
+}
 void clear_stop() noexcept {
     g_stop.store(false, std::memory_order_release);
     g_stop_signal.store(0, std::memory_order_relaxed);
 }
-int stop_signal() noexcept { return g_stop_signal.load(std::memory_order_relaxed); }
+int stop_signal() noexcept {
+    return g_stop_signal.load(std::memory_order_relaxed);
+}
 
 void install_stop_handler(std::initializer_list<int> signals) {
     struct sigaction action {};

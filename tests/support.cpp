@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/msg.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,7 +37,8 @@ Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
         ::dup2(out[1], 1);
         ::dup2(merge_stderr ? out[1] : err[1], 2);
         std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (const auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         ::execv(args[0], args.data());
         ::_exit(127);
@@ -151,13 +153,14 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
     return child.wait(timeout);
 }
 
-std::string ipckit_program() { return IPCKIT_PROGRAM; }
+std::string ipckit_program() {
+    return IPCKIT_PROGRAM;
+}
 std::string python_script(const std::string& name) {
     return std::string(IPCKIT_SOURCE_DIR) + "/tests/python/" + name;
 }
 
-bool wait_until_blocked_in(pid_t pid, const std::string& wchan,
-                           std::chrono::milliseconds timeout) {
+bool wait_until_blocked_in(pid_t pid, const std::string& wchan, std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     std::string path = "/proc/" + std::to_string(pid) + "/wchan";
     while (Clock::now() < deadline) {
@@ -168,13 +171,44 @@ bool wait_until_blocked_in(pid_t pid, const std::string& wchan,
             std::fclose(f);
             current.assign(buffer, n);
         }
-        if (current.rfind(wchan, 0) == 0) return true;
-        ::sched_yield();
+        if (current.find(wchan) != std::string::npos) return true;
+        ::usleep(200);  // polling the kernel's state, not sleeping in hope
     }
     return false;
 }
 
-Event::Event() { make_pipe(fds_); }
+bool wait_until_state(pid_t pid, char state, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    while (Clock::now() < deadline) {
+        if (FILE* f = std::fopen(path.c_str(), "r")) {
+            char buffer[512] = {};
+            std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
+            std::fclose(f);
+            std::string stat(buffer, n);
+            // "pid (comm) S ...": the state follows the last ')'.
+            auto paren = stat.rfind(')');
+            if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == state) {
+                return true;
+            }
+        }
+        ::usleep(200);
+    }
+    return false;
+}
+
+bool wait_for_queue(int key, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        if (::msgget(key, 0) >= 0) return true;
+        ::usleep(500);
+    }
+    return false;
+}
+
+Event::Event() {
+    make_pipe(fds_);
+}
 Event::~Event() {
     ::close(fds_[0]);
     ::close(fds_[1]);

@@ -21,7 +21,7 @@ struct RunResult {
 
 // A program started with pipes on stdin, stdout and stderr.
 class Child {
-public:
+  public:
     Child(const std::vector<std::string>& argv, bool merge_stderr = false);
     Child(Child&&) noexcept;
     Child(const Child&) = delete;
@@ -38,7 +38,7 @@ public:
     RunResult wait(std::chrono::milliseconds timeout = std::chrono::seconds(60));
     void signal(int signo);
 
-private:
+  private:
     pid_t pid_ = -1;
     int in_ = -1, out_ = -1, err_ = -1;
     std::string out_buffer_, err_buffer_;
@@ -54,14 +54,21 @@ std::string ipckit_program();
 std::string python_script(const std::string& name);
 
 // Waits until the process (or thread id) sleeps in the kernel in a function whose name
-// starts with `wchan` (as /proc/PID/wchan shows, e.g. "do_msgrcv"). Checks the kernel's
+// contains `wchan` (as /proc/PID/wchan shows, e.g. "do_msgrcv"). Checks the kernel's
 // own record rather than sleeping and hoping. False on timeout.
 bool wait_until_blocked_in(pid_t pid, const std::string& wchan,
                            std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
+// Waits until the process is in this state of /proc/PID/stat ('T': stopped). False on timeout.
+bool wait_until_state(pid_t pid, char state,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// Waits until a message queue with this key exists (a server has started). False on timeout.
+bool wait_for_queue(int key, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
 // A one-shot event between processes (a pipe): fork-safe, no sleeps.
 class Event {
-public:
+  public:
     Event();
     ~Event();
     Event(const Event&) = delete;
@@ -70,7 +77,7 @@ public:
     // True when set, false on timeout.
     bool wait(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-private:
+  private:
     int fds_[2] = {-1, -1};
 };
 

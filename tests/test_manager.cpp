@@ -19,6 +19,7 @@
 #include "ipckit/error.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/process.hpp"
+#include "ipckit/range.hpp"
 #include "support.hpp"
 
 using ipckit::DictProxy;
@@ -279,6 +280,7 @@ TEST(Manager, ListMethods) {
     EXPECT_EQ(l.size(), 0u);
     EXPECT_THROW(l.pop(), ipckit::IndexError);
     EXPECT_EQ(m.list({1, "two", 3.0}).repr(), "[1, 'two', 3.0]");
+    EXPECT_EQ(m.list(ipckit::range(10, 0, -3)).repr(), "[10, 7, 4, 1]");
 }
 
 TEST(Manager, ProxiesAreCopyableHandlesAndAnonymousObjectsAreFreed) {

@@ -34,7 +34,8 @@ std::vector<Sample> samples() {
 
 std::string hex(const std::string& bytes) {
     std::ostringstream out;
-    for (unsigned char c : bytes) out << std::hex << std::setw(2) << std::setfill('0') << int(c);
+    for (unsigned char c : bytes)
+        out << std::hex << std::setw(2) << std::setfill('0') << int(c);
     return out.str();
 }
 
@@ -49,7 +50,8 @@ sysv::MessageQueue fresh_queue() {
 TEST(MessageQueueInterop, PythonSendsIpckitReceives) {
     auto mq = fresh_queue();
     std::string input;
-    for (const auto& s : samples()) input += std::to_string(s.type) + " " + hex(s.data) + "\n";
+    for (const auto& s : samples())
+        input += std::to_string(s.type) + " " + hex(s.data) + "\n";
     auto result = run({python, python_script("mq_send.py"), std::to_string(mq.key())}, input);
     ASSERT_EQ(result.exit_code, 0) << result.err;
     for (const auto& s : samples()) {
@@ -62,12 +64,14 @@ TEST(MessageQueueInterop, PythonSendsIpckitReceives) {
 
 TEST(MessageQueueInterop, IpckitSendsPythonReceives) {
     auto mq = fresh_queue();
-    for (const auto& s : samples()) mq.send(s.data, sysv::type(s.type));
+    for (const auto& s : samples())
+        mq.send(s.data, sysv::type(s.type));
     auto result = run({python, python_script("mq_recv.py"), std::to_string(mq.key()),
                        std::to_string(samples().size())});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     std::string expected;
-    for (const auto& s : samples()) expected += std::to_string(s.type) + " " + hex(s.data) + "\n";
+    for (const auto& s : samples())
+        expected += std::to_string(s.type) + " " + hex(s.data) + "\n";
     EXPECT_EQ(result.out, expected);
 }
 

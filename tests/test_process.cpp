@@ -98,7 +98,8 @@ TEST(Process, OutputBeforeStartIsPrintedOnce) {
     std::rewind(out);
     std::string text;
     char buffer[256];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, out)) text.append(buffer, n);
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, out))
+        text.append(buffer, n);
     std::fclose(out);
     EXPECT_EQ(text, "before start\nprintf before start\nin child\nafter join\n");
 }
@@ -122,7 +123,8 @@ TEST(Process, ChildDoesNotRunParentAtexitHandlers) {
     std::rewind(out);
     std::string text;
     char buffer[256];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, out)) text.append(buffer, n);
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, out))
+        text.append(buffer, n);
     std::fclose(out);
     EXPECT_EQ(text, "atexit ran\n");
 }

@@ -23,6 +23,12 @@ Action& selected_action();
 // Each part of ipckit registers its subcommands here.
 void add_demo_command(CLI::App& app);
 void add_mq_commands(CLI::App& app);
+void add_numbers_commands(CLI::App& app);
+void add_time_commands(CLI::App& app);
+void add_sem_commands(CLI::App& app);
+void add_shm_commands(CLI::App& app);
+void add_ls_command(CLI::App& app);
+void add_fib_commands(CLI::App& app);
 void add_manager_commands(CLI::App& app);
 
 // Parses a key given in decimal or hex, as a CLI11 option validator would.

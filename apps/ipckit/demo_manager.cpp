@@ -1,12 +1,11 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <numeric>
-#include <vector>
 
 #include "demo.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/process.hpp"
+#include "ipckit/range.hpp"
 
 namespace ipckit::demo {
 
@@ -15,9 +14,7 @@ void manager() {
     std::cout << "parent " << ::getpid() << " started a manager server (pid " << m.server_pid()
               << ") at " << m.address() << '\n';
     auto dct = m.dict();
-    std::vector<int> numbers(10);
-    std::iota(numbers.begin(), numbers.end(), 0);  // Python's range(10)
-    auto lst = m.list(numbers);
+    auto lst = m.list(range(10));
     Process child(
         [](DictProxy d, ListProxy l) {
             d[1] = "one";

@@ -40,6 +40,12 @@ int main(int argc, char** argv) {
     app.set_help_all_flag("--help-all", "Show help for every subcommand");
     add_demo_command(app);
     add_mq_commands(app);
+    add_numbers_commands(app);
+    add_time_commands(app);
+    add_sem_commands(app);
+    add_shm_commands(app);
+    add_ls_command(app);
+    add_fib_commands(app);
     add_manager_commands(app);
 
     try {

@@ -38,10 +38,11 @@ std::string octal(int mode) {
 void print_table(const std::vector<sysv::QueueInfo>& queues) {
     std::cout << std::left << std::setw(12) << "key" << std::setw(10) << "id" << std::setw(12)
               << "owner" << std::setw(7) << "mode" << std::setw(10) << "messages" << std::setw(10)
-              << "bytes" << "last sender\n";
+              << "bytes"
+              << "last sender\n";
     for (const auto& q : queues) {
-        std::cout << std::left << std::setw(12) << sysv::format_key(q.key) << std::setw(10)
-                  << q.id << std::setw(12) << user_name(q.uid) << std::setw(7) << octal(q.mode)
+        std::cout << std::left << std::setw(12) << sysv::format_key(q.key) << std::setw(10) << q.id
+                  << std::setw(12) << user_name(q.uid) << std::setw(7) << octal(q.mode)
                   << std::setw(10) << q.current_messages << std::setw(10) << q.current_bytes
                   << (q.last_send_pid ? std::to_string(q.last_send_pid) : "-") << '\n';
     }
@@ -97,8 +98,8 @@ void add_mq_commands(CLI::App& app) {
                   << "id                " << q.id << '\n'
                   << "owner             " << user_name(q.uid) << " (uid " << q.uid << ", gid "
                   << q.gid << ")\n"
-                  << "creator           " << user_name(q.cuid) << " (uid " << q.cuid
-                  << ", gid " << q.cgid << ")\n"
+                  << "creator           " << user_name(q.cuid) << " (uid " << q.cuid << ", gid "
+                  << q.cgid << ")\n"
                   << "mode              " << octal(q.mode) << '\n'
                   << "current_messages  " << q.current_messages << '\n'
                   << "current_bytes     " << q.current_bytes << '\n'
@@ -131,9 +132,8 @@ void add_mq_commands(CLI::App& app) {
         if (data == "-") {
             data.assign(std::istreambuf_iterator<char>(std::cin), {});
         }
-        sysv::MessageQueue queue(sysv::parse_key(send_args->key),
-                                 send_args->create ? IPC_CREAT : 0, sysv::default_mode,
-                                 sysv::message_queue_limits().msgmax);
+        sysv::MessageQueue queue(sysv::parse_key(send_args->key), send_args->create ? IPC_CREAT : 0,
+                                 sysv::default_mode, sysv::message_queue_limits().msgmax);
         queue.send(data, sysv::type(send_args->type));
         return 0;
     });

@@ -11,7 +11,7 @@ namespace ipckit {
 
 // Root of every exception ipckit throws.
 class Error : public std::system_error {
-public:
+  public:
     Error(int errno_value, const std::string& what)
         : std::system_error(errno_value, std::generic_category(), what), message_(what) {}
     explicit Error(const std::string& what) : Error(0, what) {}
@@ -20,72 +20,72 @@ public:
     // Our message alone: it already says what failed and why, without strerror's suffix.
     const char* what() const noexcept override { return message_.c_str(); }
 
-private:
+  private:
     std::string message_;
 };
 
 // The object does not exist, already exists, or was removed.
 class ExistentialError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // The call would block (non-blocking mode) or its timeout passed.
 class BusyError : public Error {
-public:
+  public:
     enum class Reason { would_block, timed_out };
     BusyError(Reason reason, int errno_value, const std::string& what)
         : Error(errno_value, what), reason_(reason) {}
     Reason reason() const noexcept { return reason_; }
     bool timed_out() const noexcept { return reason_ == Reason::timed_out; }
 
-private:
+  private:
     Reason reason_;
 };
 
 // The caller lacks the permission the object's mode asks for.
 class PermissionsError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // Shared memory was used while not attached.
 class NotAttachedError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // A blocking call was woken because a stop was requested (see ipckit/signals.hpp).
 class InterruptedError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // A value is out of range or malformed (bad key, bad type, message too large...).
 class ValueError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // Manager errors.
 class KeyError : public Error {
-public:
+  public:
     using Error::Error;
 };
 class IndexError : public Error {
-public:
+  public:
     using Error::Error;
 };
 class ConnectionError : public Error {
-public:
+  public:
     using Error::Error;
 };
 class AuthenticationError : public Error {
-public:
+  public:
     using Error::Error;
 };
 class RemoteError : public Error {
-public:
+  public:
     using Error::Error;
 };
 

@@ -3,7 +3,7 @@
 //
 //   ipckit::Manager manager;                        // forks a server on a private Unix socket
 //   auto dct = manager.dict();
-//   auto lst = manager.list(std::views::iota(0, 10));
+//   auto lst = manager.list(ipckit::range(10));
 //   ipckit::Process p([](ipckit::DictProxy d, ipckit::ListProxy l) {
 //       d[1] = "one";
 //       l.reverse();
@@ -208,7 +208,7 @@ class Manager {
 
     ListProxy list(Object::List initial = {});
     ListProxy list(std::initializer_list<Object> initial) { return list(Object::List(initial)); }
-    // Any range of values convertible to Object: m.list(std::views::iota(0, 10)).
+    // Any range of values convertible to Object: m.list(ipckit::range(10)), a std::vector...
     template <std::ranges::input_range R>
     requires(std::is_constructible_v<Object, std::ranges::range_reference_t<R>> &&
              !std::is_same_v<std::remove_cvref_t<R>, Object::List> &&

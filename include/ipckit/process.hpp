@@ -23,15 +23,13 @@
 namespace ipckit {
 
 class Process {
-public:
+  public:
     template <class F, class... Args>
-        requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-    explicit Process(F&& target, Args&&... args)
+    requires std::invocable < std::decay_t<F>
+    &, std::decay_t<Args>&... > explicit Process(F&& target, Args&&... args)
         : Process(std::function<void()>(
-              [f = std::forward<F>(target),
-               tuple = std::make_tuple(std::forward<Args>(args)...)]() mutable {
-                  std::apply(f, tuple);
-              })) {}
+              [f = std::forward<F>(target), tuple = std::make_tuple(std::forward<Args>(
+                                                args)...)]() mutable { std::apply(f, tuple); })) {}
     explicit Process(std::function<void()> target);
 
     Process(Process&& other) noexcept;
@@ -53,7 +51,7 @@ public:
     const std::string& name() const noexcept { return name_; }
     void set_name(std::string name) { name_ = std::move(name); }
 
-private:
+  private:
     void signal(int signo);
     bool reap(bool block);
 

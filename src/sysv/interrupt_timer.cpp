@@ -64,7 +64,9 @@ timespec to_timespec(std::chrono::nanoseconds d) {
 
 }  // namespace
 
-int timeout_signal() noexcept { return SIGRTMIN + 3; }
+int timeout_signal() noexcept {
+    return SIGRTMIN + 3;
+}
 
 InterruptTimer::InterruptTimer(Clock::time_point deadline) {
     install_handler_once();

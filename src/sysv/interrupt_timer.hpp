@@ -18,14 +18,14 @@ using Clock = std::chrono::steady_clock;
 int timeout_signal() noexcept;
 
 class InterruptTimer {
-public:
+  public:
     // Arms the timer for `deadline`; disarmed by the destructor.
     explicit InterruptTimer(Clock::time_point deadline);
     InterruptTimer(const InterruptTimer&) = delete;
     InterruptTimer& operator=(const InterruptTimer&) = delete;
     ~InterruptTimer();
 
-private:
+  private:
     bool restore_mask_ = false;
     sigset_t saved_mask_{};
 };

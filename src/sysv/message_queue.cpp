@@ -21,10 +21,10 @@ namespace {
 
 using detail::Clock;
 
-// The kernel's message layout: a long type, then the bytes.
-constexpr std::size_t header_size = sizeof(long);
 
-std::string errno_text(int err) { return std::generic_category().message(err); }
+std::string errno_text(int err) {
+    return std::generic_category().message(err);
+}
 
 std::size_t cached_msgmax() {
     // Read once: /proc is too slow for every send. A raised limit needs a restart.
@@ -37,12 +37,14 @@ std::size_t cached_msgmax() {
     std::string what = who + ": " + operation + " failed: ";
     switch (err) {
         case ENOENT:
-            throw ExistentialError(err, who + ": no such queue (is the server running? "
-                                              "create it with IPC_CREAT)");
+            throw ExistentialError(err, who +
+                                            ": no such queue (is the server running? "
+                                            "create it with IPC_CREAT)");
         case EEXIST:
-            throw ExistentialError(err, who + ": already exists (remove it with `ipcrm -q ID` "
-                                              "or `ipckit mq rm KEY`, or open it without "
-                                              "IPC_EXCL)");
+            throw ExistentialError(err, who +
+                                            ": already exists (remove it with `ipcrm -q ID` "
+                                            "or `ipckit mq rm KEY`, or open it without "
+                                            "IPC_EXCL)");
         case EIDRM:
             throw ExistentialError(err, who + ": was removed while in use");
         case EACCES:
@@ -57,8 +59,9 @@ std::size_t cached_msgmax() {
             throw BusyError(BusyError::Reason::would_block, err,
                             who + ": " + operation + " would block (no matching message)");
         case ENOSPC:
-            throw Error(err, who + ": the system has too many message queues (raise "
-                                   "/proc/sys/kernel/msgmni or remove unused ones)");
+            throw Error(err, who +
+                                 ": the system has too many message queues (raise "
+                                 "/proc/sys/kernel/msgmni or remove unused ones)");
         case ENOMEM:
             throw Error(err, what + "out of memory");
         default:
@@ -93,8 +96,8 @@ std::pair<std::size_t, long> peek_size(int id, const ReceiveOptions& options) {
     long best_type = 0;
     bool found = false;
     for (msgqnum_t index = 0; index < ds.msg_qnum; ++index) {
-        ssize_t n = msgrcv(id, buffer.data(), limit, static_cast<long>(index),
-                           MSG_COPY | IPC_NOWAIT);
+        ssize_t n =
+            msgrcv(id, buffer.data(), limit, static_cast<long>(index), MSG_COPY | IPC_NOWAIT);
         if (n < 0) break;  // ENOSYS without CONFIG_CHECKPOINT_RESTORE, or the queue changed
         long type = buffer[0];
         if (!selects(options.type, options.except, type)) continue;
@@ -114,10 +117,11 @@ std::pair<std::size_t, long> peek_size(int id, const ReceiveOptions& options) {
 // --- MessageBuffer ---
 
 MessageBuffer::MessageBuffer(std::size_t capacity)
-    : storage_(new long[1 + (capacity + sizeof(long) - 1) / sizeof(long)]()),
-      capacity_(capacity) {}
+    : storage_(new long[1 + (capacity + sizeof(long) - 1) / sizeof(long)]()), capacity_(capacity) {}
 
-long MessageBuffer::type() const noexcept { return storage_[0]; }
+long MessageBuffer::type() const noexcept {
+    return storage_[0];
+}
 
 std::span<const std::byte> MessageBuffer::bytes() const noexcept {
     return {reinterpret_cast<const std::byte*>(storage_.get() + 1), size_};
@@ -125,6 +129,21 @@ std::span<const std::byte> MessageBuffer::bytes() const noexcept {
 
 std::string_view MessageBuffer::text() const noexcept {
     return {reinterpret_cast<const char*>(storage_.get() + 1), size_};
+}
+
+void MessageBuffer::assign(std::span<const std::byte> data, long type) {
+    if (data.size() > capacity_) {
+        throw ValueError(EINVAL, "message of " + std::to_string(data.size()) +
+                                     " bytes does not fit a MessageBuffer of " +
+                                     std::to_string(capacity_));
+    }
+    storage_[0] = type;
+    if (!data.empty()) std::memcpy(storage_.get() + 1, data.data(), data.size());
+    size_ = data.size();
+}
+
+void MessageBuffer::assign(std::string_view data, long type) {
+    assign(std::as_bytes(std::span(data.data(), data.size())), type);
 }
 
 // --- construction ---
@@ -199,8 +218,8 @@ void MessageQueue::send(std::span<const std::byte> data, const SendOptions& opti
 
 void MessageQueue::send_raw(const void* data, std::size_t size, const SendOptions& options) {
     if (options.type <= 0) {
-        throw ValueError(EINVAL, describe() + ": message type must be > 0, not " +
-                                     std::to_string(options.type));
+        throw ValueError(
+            EINVAL, describe() + ": message type must be > 0, not " + std::to_string(options.type));
     }
     if (size > max_message_size_) {
         throw ValueError(EINVAL, describe() + ": message of " + std::to_string(size) +
@@ -217,7 +236,28 @@ void MessageQueue::send_raw(const void* data, std::size_t size, const SendOption
     auto& buffer = scratch(size);
     buffer[0] = options.type;
     if (size > 0) std::memcpy(buffer.data() + 1, data, size);
+    send_prepared(buffer.data(), size, options);
+}
 
+void MessageQueue::send(const MessageBuffer& buffer, bool block) {
+    SendOptions options;
+    options.type = buffer.type();
+    options.block = block;
+    if (options.type <= 0) {
+        throw ValueError(
+            EINVAL, describe() + ": message type must be > 0, not " + std::to_string(options.type));
+    }
+    if (buffer.size() > cached_msgmax()) {
+        throw ValueError(EINVAL, describe() + ": message of " + std::to_string(buffer.size()) +
+                                     " bytes is longer than the kernel's limit msgmax (" +
+                                     std::to_string(cached_msgmax()) +
+                                     "); raise /proc/sys/kernel/msgmax");
+    }
+    send_prepared(buffer.storage_.get(), buffer.size(), options);
+}
+
+void MessageQueue::send_prepared(const void* message, std::size_t size,
+                                 const SendOptions& options) {
     int flags = options.block ? 0 : IPC_NOWAIT;
     std::optional<Clock::time_point> deadline;
     std::optional<detail::InterruptTimer> timer;
@@ -231,7 +271,7 @@ void MessageQueue::send_raw(const void* data, std::size_t size, const SendOption
     }
     for (;;) {
         if (stop_requested()) throw InterruptedError(EINTR, describe() + ": send stopped");
-        if (msgsnd(id_, buffer.data(), size, flags) == 0) return;
+        if (msgsnd(id_, message, size, flags) == 0) return;
         int err = errno;
         if (err == EINTR) {
             if (deadline && Clock::now() >= *deadline) {
@@ -292,7 +332,13 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
         if (options.timeout->count() <= 0) {
             flags |= IPC_NOWAIT;
         } else {
-            timer.emplace(*deadline);
+            // Arming the timer costs system calls: skip it when a message is already there.
+            ssize_t n = msgrcv(id_, buffer, capacity, options.type, flags | IPC_NOWAIT);
+            if (n >= 0) {
+                type = static_cast<long*>(buffer)[0];
+                return static_cast<std::size_t>(n);
+            }
+            if (errno == ENOMSG || errno == EINTR) timer.emplace(*deadline);
         }
     }
     for (;;) {
@@ -317,8 +363,9 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
         if (err == E2BIG) {
             auto [size, big_type] = peek_size(id_, options);
             std::string what = describe() + ": the next message";
-            if (size > 0) what += " (" + std::to_string(size) + " bytes, type " +
-                                  std::to_string(big_type) + ")";
+            if (size > 0)
+                what +=
+                    " (" + std::to_string(size) + " bytes, type " + std::to_string(big_type) + ")";
             what += " is longer than the receive buffer of " + std::to_string(capacity) +
                     " bytes; it is still on the queue: receive it with a larger buffer "
                     "(max_message_size) or with sysv::truncate";
@@ -375,7 +422,7 @@ QueueInfo to_info(int id, const msqid_ds& ds) {
     info.gid = ds.msg_perm.gid;
     info.cuid = ds.msg_perm.cuid;
     info.cgid = ds.msg_perm.cgid;
-    info.mode = ds.msg_perm.mode & 0777;
+    info.mode = static_cast<int>(ds.msg_perm.mode & 0777U);
     return info;
 }
 }  // namespace
@@ -402,10 +449,11 @@ void change_queue(int id, const std::string& who, Change change) {
     if (msgctl(id, IPC_SET, &ds) != 0) {
         int err = errno;
         if (err == EPERM && ds.msg_qbytes > message_queue_limits().msgmnb) {
-            throw PermissionsError(err, who + ": only a privileged process may raise the "
-                                              "capacity above msgmnb (" +
-                                              std::to_string(message_queue_limits().msgmnb) +
-                                              "); raise /proc/sys/kernel/msgmnb");
+            throw PermissionsError(err, who +
+                                            ": only a privileged process may raise the "
+                                            "capacity above msgmnb (" +
+                                            std::to_string(message_queue_limits().msgmnb) +
+                                            "); raise /proc/sys/kernel/msgmnb");
         }
         throw_for(err == EINVAL ? EIDRM : err, who, "msgctl(IPC_SET)");
     }

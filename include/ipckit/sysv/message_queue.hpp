@@ -10,6 +10,7 @@
 // outlive processes), unless set_auto_remove(true) asked for removal.
 #pragma once
 
+#include <sys/types.h>
 #include <chrono>
 #include <cstddef>
 #include <ctime>
@@ -19,7 +20,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-#include <sys/types.h>
 
 #include "ipckit/error.hpp"
 #include "ipckit/sysv/ipc.hpp"
@@ -41,7 +41,7 @@ struct SendOptions {
 };
 
 struct ReceiveOptions {
-    long type = 0;       // 0: first message; >0: first of that type; <0: lowest type <= |type|
+    long type = 0;  // 0: first message; >0: first of that type; <0: lowest type <= |type|
     bool block = true;
     bool except = false;    // MSG_EXCEPT: first message whose type is not `type` (> 0)
     bool truncate = false;  // MSG_NOERROR: cut a too-long message instead of failing
@@ -55,16 +55,28 @@ struct ReceiveOptions {
 // Option tags, so that calls read like sysv_ipc's keyword arguments:
 //   mq.receive(sysv::type(3), sysv::timeout(2s));
 //   mq.send(data, sysv::type(5), sysv::nonblocking);
-struct TypeOption { long value; };
-struct ExceptTypeOption { long value; };
-struct TimeoutOption { std::chrono::nanoseconds value; };
-struct SpinOption { std::chrono::nanoseconds value; };
+struct TypeOption {
+    long value;
+};
+struct ExceptTypeOption {
+    long value;
+};
+struct TimeoutOption {
+    std::chrono::nanoseconds value;
+};
+struct SpinOption {
+    std::chrono::nanoseconds value;
+};
 struct NonBlockingOption {};
 struct TruncateOption {};
 
-inline TypeOption type(long value) { return {value}; }
+inline TypeOption type(long value) {
+    return {value};
+}
 // Any message whose type is not `value` (MSG_EXCEPT).
-inline ExceptTypeOption except_type(long value) { return {value}; }
+inline ExceptTypeOption except_type(long value) {
+    return {value};
+}
 template <class Rep, class Period>
 TimeoutOption timeout(std::chrono::duration<Rep, Period> value) {
     return {std::chrono::duration_cast<std::chrono::nanoseconds>(value)};
@@ -76,31 +88,52 @@ SpinOption adaptive_wait(std::chrono::duration<Rep, Period> value) {
 inline constexpr NonBlockingOption nonblocking{};
 inline constexpr TruncateOption truncate{};
 
-inline void apply(SendOptions& o, TypeOption t) { o.type = t.value; }
-inline void apply(SendOptions& o, TimeoutOption t) { o.timeout = t.value; }
-inline void apply(SendOptions& o, NonBlockingOption) { o.block = false; }
-inline void apply(ReceiveOptions& o, TypeOption t) { o.type = t.value; }
+inline void apply(SendOptions& o, TypeOption t) {
+    o.type = t.value;
+}
+inline void apply(SendOptions& o, TimeoutOption t) {
+    o.timeout = t.value;
+}
+inline void apply(SendOptions& o, NonBlockingOption) {
+    o.block = false;
+}
+inline void apply(ReceiveOptions& o, TypeOption t) {
+    o.type = t.value;
+}
 inline void apply(ReceiveOptions& o, ExceptTypeOption t) {
     o.type = t.value;
     o.except = true;
 }
-inline void apply(ReceiveOptions& o, TimeoutOption t) { o.timeout = t.value; }
-inline void apply(ReceiveOptions& o, SpinOption t) { o.spin = t.value; }
-inline void apply(ReceiveOptions& o, NonBlockingOption) { o.block = false; }
-inline void apply(ReceiveOptions& o, TruncateOption) { o.truncate = true; }
+inline void apply(ReceiveOptions& o, TimeoutOption t) {
+    o.timeout = t.value;
+}
+inline void apply(ReceiveOptions& o, SpinOption t) {
+    o.spin = t.value;
+}
+inline void apply(ReceiveOptions& o, NonBlockingOption) {
+    o.block = false;
+}
+inline void apply(ReceiveOptions& o, TruncateOption) {
+    o.truncate = true;
+}
 
 // A receive buffer laid out as the kernel wants it (type, then bytes), so that
 // receive_into fills it without copying or allocating.
 class MessageBuffer {
-public:
+  public:
     explicit MessageBuffer(std::size_t capacity);
     std::size_t capacity() const noexcept { return capacity_; }
     std::size_t size() const noexcept { return size_; }
     long type() const noexcept;
     std::span<const std::byte> bytes() const noexcept;
     std::string_view text() const noexcept;
+    // Fills the buffer for MessageQueue::send(buffer): copy once, send many times.
+    void assign(std::span<const std::byte> data, long type);
+    void assign(std::string_view data, long type);
+    // Changes the type only, e.g. to echo a received message back as a reply.
+    void set_type(long type) noexcept { storage_[0] = type; }
 
-private:
+  private:
     friend class MessageQueue;
     void* raw() noexcept { return storage_.get(); }
     std::unique_ptr<long[]> storage_;
@@ -117,14 +150,14 @@ struct Received {
 // A message was longer than the receive buffer. It is still on the queue: retry
 // with a buffer of message_size() bytes, or receive with sysv::truncate.
 class MessageTooLargeError : public Error {
-public:
+  public:
     MessageTooLargeError(const std::string& what, std::size_t message_size, long message_type)
         : Error(E2BIG, what), message_size_(message_size), message_type_(message_type) {}
     // 0 when the kernel could not tell (no MSG_COPY support).
     std::size_t message_size() const noexcept { return message_size_; }
     long message_type() const noexcept { return message_type_; }
 
-private:
+  private:
     std::size_t message_size_;
     long message_type_;
 };
@@ -149,7 +182,7 @@ struct QueueInfo {
 };
 
 class MessageQueue {
-public:
+  public:
     // Opens (flags 0) or creates (IPC_CREAT, IPC_CREX) the queue with this key.
     // max_message_size is the receive buffer size and the largest message send accepts.
     explicit MessageQueue(Key key, int flags = 0, int mode = default_mode,
@@ -158,8 +191,7 @@ public:
     explicit MessageQueue(std::nullopt_t, int flags = IPC_CREX, int mode = default_mode,
                           std::size_t max_message_size = default_max_message_size);
     // Opens an existing queue by its id (as ipcs shows it).
-    static MessageQueue from_id(int id,
-                                std::size_t max_message_size = default_max_message_size);
+    static MessageQueue from_id(int id, std::size_t max_message_size = default_max_message_size);
 
     MessageQueue(MessageQueue&& other) noexcept;
     MessageQueue& operator=(MessageQueue&& other) noexcept;
@@ -170,13 +202,14 @@ public:
     // --- sending ---
     void send(std::string_view data, const SendOptions& options);
     void send(std::span<const std::byte> data, const SendOptions& options);
+    // Sends the buffer's bytes with the buffer's type, straight from it (no copy).
+    void send(const MessageBuffer& buffer, bool block = true);
     // sysv_ipc's positional form: send(message, block=True, type=1).
     void send(std::string_view data, bool block = true, long type = 1) {
         send(data, SendOptions{type, block, std::nullopt});
     }
     template <class... Options>
-        requires(sizeof...(Options) > 0)
-    void send(std::string_view data, Options... options) {
+    requires(sizeof...(Options) > 0) void send(std::string_view data, Options... options) {
         SendOptions o;
         (apply(o, options), ...);
         send(data, o);
@@ -192,8 +225,7 @@ public:
         return receive(o);
     }
     template <class... Options>
-        requires(sizeof...(Options) > 0)
-    Message receive(Options... options) {
+    requires(sizeof...(Options) > 0) Message receive(Options... options) {
         ReceiveOptions o;
         (apply(o, options), ...);
         return receive(o);
@@ -238,9 +270,10 @@ public:
     // "message queue 0x00000080" or "message queue 0x00000000 (id 5)": used in errors.
     std::string describe() const;
 
-private:
+  private:
     MessageQueue() = default;
     void send_raw(const void* data, std::size_t size, const SendOptions& options);
+    void send_prepared(const void* message, std::size_t size, const SendOptions& options);
     std::size_t receive_raw(void* buffer, std::size_t capacity, const ReceiveOptions& options,
                             long& type);
 

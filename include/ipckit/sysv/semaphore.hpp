@@ -1,0 +1,203 @@
+// ipckit::sysv::Semaphore: a System V semaphore, as sysv_ipc.Semaphore.
+//
+//   sysv::Semaphore sem(42, IPC_CREAT, 0600, 1);   // a lock shared by unrelated processes
+//   {
+//       auto held = sem.guard();                   // acquire; released at the end of scope
+//       ...
+//   }
+//   sem.acquire(2s);                               // BusyError (timed_out) after 2 s
+//   sem.release();
+//   sem.remove();
+//
+// The object is a handle: destroying it leaves the kernel semaphore in place (semaphores
+// outlive processes), unless set_auto_remove(true) asked for removal.
+//
+// Creation is race-free, unlike sysv_ipc's: with IPC_CREAT, exactly one process creates
+// and initialises the semaphore and every other one waits until it is initialised
+// before using it (see the constructor). An existing semaphore's value is never reset
+// by opening it (sysv_ipc sets initial_value again whenever IPC_CREAT is passed).
+#pragma once
+
+#include <sys/types.h>
+#include <chrono>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipckit/error.hpp"
+#include "ipckit/sysv/ipc.hpp"
+
+namespace ipckit::sysv {
+
+// The largest value a semaphore can hold (the kernel's SEMVMX), as sysv_ipc's
+// SEMAPHORE_VALUE_MAX.
+inline constexpr int semaphore_value_max = 32767;
+
+// How long an opener waits for the creator to initialise a new semaphore.
+inline constexpr std::chrono::milliseconds semaphore_initialisation_wait{1000};
+
+// Everything IPC_STAT and the GET* commands tell about a semaphore.
+struct SemaphoreInfo {
+    Key key = 0;
+    int id = -1;
+    int value = 0;
+    std::size_t count = 1;   // semaphores in the set (ipckit and sysv_ipc use 1)
+    std::time_t o_time = 0;  // last semop; 0 until the first one
+    std::time_t last_change_time = 0;
+    pid_t last_pid = 0;
+    std::size_t waiting_for_nonzero = 0;
+    std::size_t waiting_for_zero = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    uid_t cuid = 0;
+    gid_t cgid = 0;
+    int mode = 0;
+};
+
+class Semaphore {
+  public:
+    // No timeout (std::nullopt): wait as long as it takes. Zero: try once.
+    using Timeout = std::optional<std::chrono::nanoseconds>;
+
+    // Opens (flags 0) or creates (IPC_CREAT, IPC_CREX) the semaphore with this key.
+    // initial_value (0..semaphore_value_max) is set only when this call creates it.
+    //
+    // Race-free creation: with IPC_CREAT the constructor first tries IPC_CREAT|IPC_EXCL.
+    // The winner initialises the semaphore with one semop (+initial_value, or a
+    // wait-for-zero when it is 0), which makes the kernel's sem_otime non-zero in the
+    // same atomic step that sets the value. Everyone else opens the existing semaphore
+    // and waits until sem_otime is non-zero (or the value is), sleeping with a short
+    // exponential backoff (10 us doubling to 1 ms), for at most
+    // semaphore_initialisation_wait. A semaphore made by another program that sets its
+    // value with semctl (sysv_ipc does) and was never used since looks uninitialised:
+    // after that wait it is taken as it is.
+    explicit Semaphore(Key key, int flags = 0, int mode = default_mode, int initial_value = 0);
+    // key = std::nullopt: a random free key, created exclusively (sysv_ipc's key=None).
+    explicit Semaphore(std::nullopt_t, int flags = IPC_CREX, int mode = default_mode,
+                       int initial_value = 0);
+    // Opens an existing semaphore by its id (as ipcs shows it).
+    static Semaphore from_id(int id);
+
+    Semaphore(Semaphore&& other) noexcept;
+    Semaphore& operator=(Semaphore&& other) noexcept;
+    Semaphore(const Semaphore&) = delete;
+    Semaphore& operator=(const Semaphore&) = delete;
+    ~Semaphore();
+
+    // --- operations ---
+    // Decrements the value by delta (1..semaphore_value_max), waiting while it is less
+    // than delta. BusyError: timed_out after the timeout, would_block when block() is
+    // false. ExistentialError when the semaphore is removed while waiting.
+    void acquire(Timeout timeout = std::nullopt, int delta = 1);
+    // Increments the value by delta; never waits (unless it would pass SEMVMX: ValueError).
+    void release(int delta = 1);
+    // Waits until the value is zero.
+    void Z(Timeout timeout = std::nullopt);
+    // Any duration, fractional seconds too (sysv_ipc takes acquire(0.5)):
+    //   sem.acquire(std::chrono::duration<double>(0.5));
+    template <class Rep, class Period>
+    void acquire(std::chrono::duration<Rep, Period> timeout, int delta = 1) {
+        acquire(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)), delta);
+    }
+    template <class Rep, class Period>
+    void Z(std::chrono::duration<Rep, Period> timeout) {
+        Z(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+    }
+    // sysv_ipc's other names for acquire and release.
+    void P(Timeout timeout = std::nullopt, int delta = 1) { acquire(timeout, delta); }
+    void V(int delta = 1) { release(delta); }
+    // Acquires if it can without waiting; false if not.
+    bool try_acquire(int delta = 1);
+
+    // BasicLockable and Lockable, so std::lock_guard, std::unique_lock and
+    // std::scoped_lock work with a semaphore used as a lock.
+    void lock() { acquire(); }
+    void unlock() { release(); }
+    bool try_lock() { return try_acquire(); }
+
+    // Holds `delta` of the semaphore until destroyed (sysv_ipc's `with sem:`).
+    class Guard {
+      public:
+        Guard(Guard&& other) noexcept;
+        Guard& operator=(Guard&&) = delete;
+        Guard(const Guard&) = delete;
+        Guard& operator=(const Guard&) = delete;
+        ~Guard();
+        // Releases now instead of at the end of the scope.
+        void release();
+        bool owns() const noexcept { return semaphore_ != nullptr; }
+
+      private:
+        friend class Semaphore;
+        Guard(Semaphore& semaphore, int delta) : semaphore_(&semaphore), delta_(delta) {}
+        Semaphore* semaphore_;
+        int delta_;
+    };
+    // Acquires (with the timeout) and returns the guard that releases.
+    [[nodiscard]] Guard guard(Timeout timeout = std::nullopt, int delta = 1);
+
+    // --- modes of operation (per handle, as in sysv_ipc) ---
+    // SEM_UNDO: the kernel undoes this process's acquires and releases when it exits,
+    // so a process that dies holding the semaphore gives it back.
+    bool undo() const noexcept { return undo_; }
+    void set_undo(bool on) noexcept { undo_ = on; }
+    // false: operations that would wait throw BusyError (would_block) at once.
+    bool block() const noexcept { return block_; }
+    void set_block(bool on) noexcept { block_ = on; }
+
+    // Removes the semaphore from the system; waiters fail with ExistentialError.
+    void remove();
+    // Remove the semaphore when this handle is destroyed (for tests and owners).
+    void set_auto_remove(bool on) noexcept { auto_remove_ = on; }
+    // True when this handle created the semaphore (and so initialised it).
+    bool created() const noexcept { return created_; }
+
+    // --- attributes (each reads the kernel's current state) ---
+    Key key() const noexcept { return key_; }
+    int id() const noexcept { return id_; }
+    SemaphoreInfo info() const;
+    int value() const;
+    // Sets the value (semctl SETVAL); clears every process's undo record for it.
+    void set_value(int value);
+    pid_t last_pid() const;
+    std::size_t waiting_for_nonzero() const;
+    std::size_t waiting_for_zero() const;
+    std::time_t o_time() const { return info().o_time; }
+    std::time_t last_change_time() const { return info().last_change_time; }
+    uid_t uid() const { return info().uid; }
+    void set_uid(uid_t uid);
+    gid_t gid() const { return info().gid; }
+    void set_gid(gid_t gid);
+    uid_t cuid() const { return info().cuid; }
+    gid_t cgid() const { return info().cgid; }
+    int mode() const { return info().mode; }
+    void set_mode(int mode);
+
+    // "semaphore 0x00000080" or "semaphore 0x00000000 (id 5)": used in errors.
+    std::string describe() const;
+
+  private:
+    Semaphore() = default;
+    void open_or_create(int flags, int mode, int initial_value);
+    void initialise(int initial_value);
+    void wait_until_initialised();
+    void operate(int sem_op, Timeout timeout, const char* operation);
+    [[noreturn]] void fail(int err, const char* operation) const;
+
+    Key key_ = IPC_PRIVATE;
+    int id_ = -1;
+    bool undo_ = false;
+    bool block_ = true;
+    bool auto_remove_ = false;
+    bool created_ = false;
+};
+
+// Information about every semaphore set on the system (as `ipcs -s`), from
+// /proc/sysvipc/sem. `value` is the first semaphore's.
+std::vector<SemaphoreInfo> list_semaphores();
+
+// Removes the semaphore with this id (sysv_ipc.remove_semaphore).
+void remove_semaphore(int id);
+
+}  // namespace ipckit::sysv
