@@ -27,6 +27,7 @@ class Store {
 
     bool shutdown_requested() const { return shutdown_; }
     std::size_t object_count() const { return objects_.size(); }
+    std::size_t named_count() const { return names_.size(); }
     std::size_t session_count() const { return sessions_.size(); }
     void set_connection_count(std::size_t n) { connections_ = n; }
 
