@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "ipckit/error.hpp"
+#include "ipckit/signals.hpp"
 
 namespace ipckit::detail {
 
@@ -90,6 +91,10 @@ bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
         char* room = reader.prepare(wire::read_chunk);
         ssize_t n = ::recv(fd, room, wire::read_chunk, 0);
         if (n < 0) {
+            if (errno == EINTR && !deadline && stop_requested()) {
+                error = EINTR;  // a stop was requested (ipckit/signals.hpp): give up waiting
+                return false;
+            }
             if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
             error = errno;
             return false;
@@ -215,7 +220,11 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args) {
     Object response;
     try {
         if (!read_frame(c.fd.get(), c.reader, payload, nullptr, error)) {
-            drop();
+            drop();  // the answer may still come: this connection is out of step now
+            if (error == EINTR) {
+                throw InterruptedError(
+                    EINTR, "manager at " + address_text_ + ": call interrupted by a stop request");
+            }
             lost(error ? "connection lost" : "connection closed by the server (did it stop?)",
                  error);
         }
