@@ -23,6 +23,10 @@
 // process and each thread talks to the server over its own connection. (Forking while
 // another thread of the same process is inside a proxy call is not supported.)
 //
+// A call waits for the server's answer; a stop request (ipckit/signals.hpp, e.g. SIGINT with
+// install_stop_handler) interrupts the wait with InterruptedError and closes that thread's
+// connection (the next call opens a new one).
+//
 // Errors: KeyError / IndexError carry the key's repr or the index; ValueError for wrong
 // arguments (Python's TypeError and ValueError); ConnectionError naming the address when the
 // server cannot be reached within the connect timeout or goes away; AuthenticationError on a
