@@ -29,6 +29,7 @@ void add_sem_commands(CLI::App& app);
 void add_shm_commands(CLI::App& app);
 void add_ls_command(CLI::App& app);
 void add_fib_commands(CLI::App& app);
+void add_manager_commands(CLI::App& app);
 
 // Parses a key given in decimal or hex, as a CLI11 option validator would.
 CLI::Validator key_validator();

@@ -25,6 +25,7 @@ void add_demo_command(CLI::App& app) {
             {"Exercise 2, is it time yet? A time server and four clients", demo::time_server},
             {"System V semaphore and shared memory: two processes, one counter",
              demo::semaphore_and_shared_memory},
+            {"Manager: a dict and a list shared with a child process", demo::manager},
         };
         int number = 0;
         for (const auto& scenario : scenarios) {

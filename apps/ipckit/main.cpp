@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     add_shm_commands(app);
     add_ls_command(app);
     add_fib_commands(app);
+    add_manager_commands(app);
 
     try {
         app.parse(argc, argv);

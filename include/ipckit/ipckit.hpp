@@ -13,3 +13,5 @@
 #include "ipckit/sysv/message_queue.hpp"
 #include "ipckit/sysv/semaphore.hpp"
 #include "ipckit/sysv/shared_memory.hpp"
+#include "ipckit/manager.hpp"
+#include "ipckit/object.hpp"

@@ -1,0 +1,125 @@
+// `ipckit manager`: run a manager server, and look into one.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+
+#include "command.hpp"
+#include "ipckit/error.hpp"
+#include "ipckit/manager.hpp"
+#include "ipckit/signals.hpp"
+
+namespace ipckit::cli {
+namespace {
+
+struct Target {
+    std::string address;
+    std::string authkey_file;
+};
+
+// The authkey is the file's bytes, without one trailing newline (as `echo` writes).
+std::string read_authkey(const std::string& path) {
+    if (path.empty()) return {};
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(errno, "cannot read the authkey file " + path);
+    std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!key.empty() && key.back() == '\n') key.pop_back();
+    if (!key.empty() && key.back() == '\r') key.pop_back();
+    if (key.empty()) throw UsageError("the authkey file " + path + " is empty");
+    return key;
+}
+
+void add_target_options(CLI::App* command, Target& target) {
+    command->add_option("-a,--address", target.address, "unix:PATH or tcp://HOST:PORT")->required();
+    command->add_option("-k,--authkey-file", target.authkey_file,
+                        "File holding the authkey (one trailing newline is ignored)");
+}
+
+// "42" -> int, "1.5" -> float, "none"/"true"/"false", anything else -> str.
+Object parse_value(const std::string& text) {
+    if (text == "None") return Object();
+    if (text == "True") return Object(true);
+    if (text == "False") return Object(false);
+    try {
+        std::size_t used = 0;
+        long long i = std::stoll(text, &used);
+        if (used == text.size()) return Object(static_cast<std::int64_t>(i));
+        double d = std::stod(text, &used);
+        if (used == text.size()) return Object(d);
+    } catch (const std::exception&) {
+    }
+    return Object(text);
+}
+
+}  // namespace
+
+void add_manager_commands(CLI::App& app) {
+    auto* manager = app.add_subcommand(
+        "manager", "Run a manager server (shared dicts and lists) or look into one");
+    manager->require_subcommand(1);
+
+    auto serve_target = std::make_shared<Target>();
+    auto max_frame = std::make_shared<std::size_t>(std::size_t{64} << 20);
+    auto* serve = manager->add_subcommand(
+        "serve", "Serve shared objects until SIGINT/SIGTERM or a client's shutdown request");
+    add_target_options(serve, *serve_target);
+    serve->add_option("--max-frame", *max_frame, "Largest accepted frame in bytes (64 MiB)")
+        ->check(CLI::PositiveNumber);
+    on_run(serve, [serve_target, max_frame] {
+        std::string authkey = read_authkey(serve_target->authkey_file);
+        if (serve_target->address.rfind("tcp://", 0) == 0 && authkey.empty()) {
+            throw UsageError("a TCP manager needs an authkey: give --authkey-file FILE");
+        }
+        install_stop_handler({SIGINT, SIGTERM, SIGHUP});
+        ServeOptions options;
+        options.max_frame = *max_frame;
+        options.on_ready = [](const std::string& address) {
+            std::cout << "ipckit manager serving at " << address << std::endl;
+        };
+        serve_manager(serve_target->address, authkey, options);
+        std::cout << "ipckit manager stopped" << std::endl;
+        return 0;
+    });
+
+    auto stats_target = std::make_shared<Target>();
+    auto* stats = manager->add_subcommand("stats", "Print a server's object and connection counts");
+    add_target_options(stats, *stats_target);
+    on_run(stats, [stats_target] {
+        auto m = Manager::connect(stats_target->address, read_authkey(stats_target->authkey_file));
+        std::cout << Object(m.stats()) << '\n';
+        return 0;
+    });
+
+    auto dict_target = std::make_shared<Target>();
+    auto dict_name = std::make_shared<std::string>();
+    auto assignments = std::make_shared<std::vector<std::string>>();
+    auto* dict = manager->add_subcommand(
+        "dict", "Print a named shared dict, after setting KEY=VALUE items (ints, floats, str)");
+    add_target_options(dict, *dict_target);
+    dict->add_option("NAME", *dict_name, "The dict's name (created empty if new)")->required();
+    dict->add_option("--set", *assignments, "KEY=VALUE to set first (repeatable)");
+    on_run(dict, [dict_target, dict_name, assignments] {
+        auto m = Manager::connect(dict_target->address, read_authkey(dict_target->authkey_file));
+        auto d = m.dict(*dict_name);
+        for (const auto& item : *assignments) {
+            auto eq = item.find('=');
+            if (eq == std::string::npos) throw UsageError("--set wants KEY=VALUE, got " + item);
+            d.set(parse_value(item.substr(0, eq)), parse_value(item.substr(eq + 1)));
+        }
+        std::cout << d << '\n';
+        return 0;
+    });
+
+    auto stop_target = std::make_shared<Target>();
+    auto* stop = manager->add_subcommand("shutdown", "Ask a server to stop");
+    add_target_options(stop, *stop_target);
+    on_run(stop, [stop_target] {
+        auto m = Manager::connect(stop_target->address, read_authkey(stop_target->authkey_file));
+        m.shutdown();
+        return 0;
+    });
+}
+
+}  // namespace ipckit::cli

@@ -1,0 +1,264 @@
+// ipckit::Manager: a server process that owns shared dicts and lists, as
+// multiprocessing.Manager; other processes reach them through proxies.
+//
+//   ipckit::Manager manager;                        // forks a server on a private Unix socket
+//   auto dct = manager.dict();
+//   auto lst = manager.list(ipckit::range(10));
+//   ipckit::Process p([](ipckit::DictProxy d, ipckit::ListProxy l) {
+//       d[1] = "one";
+//       l.reverse();
+//   }, dct, lst);
+//   p.start();
+//   p.join();
+//   std::cout << dct << '\n' << lst << '\n';     // {1: 'one'}  [9, 8, ..., 0]
+//
+// The server stops (and is reaped) when the Manager leaves scope or on shutdown().
+// Unrelated processes and other machines reach a server with Manager::connect(address,
+// authkey): "unix:/path/to/socket" or "tcp://host:port" (see `ipckit manager serve`).
+// Objects are anonymous (freed when no proxy refers to them, in any process, including
+// processes that died) or named (m.dict("scores"): created on first use, found by every
+// client after, alive as long as the server).
+//
+// Proxies are copyable handles. A proxy works in a forked child and in any thread: each
+// process and each thread talks to the server over its own connection. (Forking while
+// another thread of the same process is inside a proxy call is not supported.)
+//
+// A call waits for the server's answer; a stop request (ipckit/signals.hpp, e.g. SIGINT with
+// install_stop_handler) interrupts the wait with InterruptedError and closes that thread's
+// connection (the next call opens a new one).
+//
+// Errors: KeyError / IndexError carry the key's repr or the index; ValueError for wrong
+// arguments (Python's TypeError and ValueError); ConnectionError naming the address when the
+// server cannot be reached within the connect timeout or goes away; AuthenticationError on a
+// wrong authkey.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ipckit/object.hpp"
+
+namespace ipckit {
+
+namespace detail {
+class Client;
+struct ProxyState;
+}  // namespace detail
+
+struct ManagerOptions {
+    // How long connecting (and the authentication handshake) may take.
+    std::chrono::milliseconds connect_timeout{5000};
+    // The largest frame accepted or sent, in bytes (64 MiB by default).
+    std::size_t max_frame = std::size_t{64} << 20;
+};
+
+class DictProxy;
+class ListProxy;
+
+// Behaviour shared by both proxies.
+class Proxy {
+  public:
+    // The server-side id of the referent.
+    std::uint64_t id() const noexcept;
+    // Python's repr of the referent, e.g. {1: 'one', 'two': 2}.
+    std::string repr() const;
+    std::size_t size() const;
+    void clear();
+
+  protected:
+    explicit Proxy(std::shared_ptr<detail::ProxyState> state) : state_(std::move(state)) {}
+    Object call(int op, const Object::List& args = {}) const;
+    std::shared_ptr<detail::ProxyState> state_;
+};
+
+std::ostream& operator<<(std::ostream& out, const Proxy& proxy);
+
+// A shared dict. Keys are scalar Objects (None, bool, int, float, str, bytes).
+class DictProxy : public Proxy {
+  public:
+    // d[key] = value, and d[key] read as an Object (KeyError when absent).
+    class Item {
+      public:
+        operator Object() const { return value(); }
+        Object value() const;
+        Item& operator=(const Object& value);
+        friend std::ostream& operator<<(std::ostream& out, const Item& item);
+
+      private:
+        friend class DictProxy;
+        Item(std::shared_ptr<detail::ProxyState> state, Object key)
+            : state_(std::move(state)), key_(std::move(key)) {}
+        std::shared_ptr<detail::ProxyState> state_;
+        Object key_;
+    };
+    Item operator[](Object key) { return Item(state_, std::move(key)); }
+
+    Object get(const Object& key) const;  // d[key]: KeyError when absent
+    Object get(const Object& key, const Object& default_value) const;
+    void set(const Object& key, const Object& value);
+    void erase(const Object& key);  // del d[key]: KeyError when absent
+    bool contains(const Object& key) const;
+    Object::List keys() const;
+    Object::List values() const;
+    std::vector<std::pair<Object, Object>> items() const;
+    Object pop(const Object& key);  // KeyError when absent
+    Object pop(const Object& key, const Object& default_value);
+    std::pair<Object, Object> popitem();  // KeyError when empty
+    Object setdefault(const Object& key, const Object& default_value = Object());
+    // One request for all the items (the batched way to fill a dict).
+    void update(const Object::Dict& items);
+    void update(std::initializer_list<Object::Dict::Item> items);
+    void update(const std::vector<std::pair<Object, Object>>& items);  // later pairs win
+    Object::Dict copy() const;
+
+  private:
+    friend class Manager;
+    using Proxy::Proxy;
+};
+
+// A shared list. Negative indexes count from the end, as in Python.
+class ListProxy : public Proxy {
+  public:
+    class Item {
+      public:
+        operator Object() const { return value(); }
+        Object value() const;
+        Item& operator=(const Object& value);
+        friend std::ostream& operator<<(std::ostream& out, const Item& item);
+
+      private:
+        friend class ListProxy;
+        Item(std::shared_ptr<detail::ProxyState> state, std::int64_t index)
+            : state_(std::move(state)), index_(index) {}
+        std::shared_ptr<detail::ProxyState> state_;
+        std::int64_t index_;
+    };
+    Item operator[](std::int64_t index) { return Item(state_, index); }
+
+    Object get(std::int64_t index) const;  // IndexError when out of range
+    void set(std::int64_t index, const Object& value);
+    void erase(std::int64_t index);  // del l[index]
+    void append(const Object& value);
+    // One request for all the items (the batched way to fill a list).
+    void extend(Object::List items);
+    template <std::ranges::input_range R>
+    requires std::is_constructible_v<Object, std::ranges::range_reference_t<R>>
+    void extend(R&& items) {
+        Object::List list;
+        for (auto&& item : items)
+            list.emplace_back(item);
+        extend(std::move(list));
+    }
+    void insert(std::int64_t index, const Object& value);
+    Object pop(std::int64_t index = -1);
+    void remove(const Object& value);  // ValueError when absent
+    std::int64_t index(const Object& value, std::optional<std::int64_t> start = std::nullopt,
+                       std::optional<std::int64_t> stop = std::nullopt) const;
+    std::size_t count(const Object& value) const;
+    bool contains(const Object& value) const;
+    void reverse();
+    void sort(bool reverse = false);
+    // l[start:stop:step], l[start:stop:step] = items, del l[start:stop:step]; nullopt is an
+    // omitted bound: l.slice({}, {}, -1) is l[::-1].
+    using Bound = std::optional<std::int64_t>;
+    Object::List slice(Bound start, Bound stop, Bound step = std::nullopt) const;
+    void set_slice(Bound start, Bound stop, Object::List items, Bound step = std::nullopt);
+    void erase_slice(Bound start, Bound stop, Bound step = std::nullopt);
+    Object::List copy() const;  // l[:]
+
+  private:
+    friend class Manager;
+    using Proxy::Proxy;
+};
+
+class Manager {
+  public:
+    // Starts a local server: a forked process listening on a Unix socket in a private
+    // directory (mode 0700), with a random authkey.
+    Manager();
+    explicit Manager(ManagerOptions options);
+    // Reaches a running server: "unix:PATH" or "tcp://HOST:PORT". Throws ConnectionError
+    // (naming the address) when it cannot be reached within options.connect_timeout, and
+    // AuthenticationError when the authkey is wrong.
+    static Manager connect(const std::string& address, std::string authkey,
+                           ManagerOptions options = {});
+
+    Manager(Manager&& other) noexcept;
+    Manager& operator=(Manager&& other) noexcept;
+    Manager(const Manager&) = delete;
+    Manager& operator=(const Manager&) = delete;
+    // A local manager's server is shut down and reaped; a connected one is left running.
+    ~Manager();
+
+    DictProxy dict(const Object::Dict& initial = {});
+    // The dict named `name`, created empty on first use.
+    DictProxy dict(std::string_view name);
+    DictProxy dict(const char* name) { return dict(std::string_view(name)); }
+    DictProxy named_dict(std::string_view name) { return dict(name); }
+
+    ListProxy list(Object::List initial = {});
+    ListProxy list(std::initializer_list<Object> initial) { return list(Object::List(initial)); }
+    // Any range of values convertible to Object: m.list(ipckit::range(10)), a std::vector...
+    template <std::ranges::input_range R>
+    requires(std::is_constructible_v<Object, std::ranges::range_reference_t<R>> &&
+             !std::is_same_v<std::remove_cvref_t<R>, Object::List> &&
+             !std::is_convertible_v<R, std::string_view>) ListProxy list(R&& items) {
+        Object::List initial;
+        for (auto&& item : items)
+            initial.emplace_back(item);
+        return list(std::move(initial));
+    }
+    // The list named `name`, created empty on first use.
+    ListProxy named_list(std::string_view name);
+
+    // Server statistics: {"objects", "named", "anonymous", "sessions", "connections"}.
+    Object::Dict stats() const;
+    // Asks the server to stop; a local manager also waits for it and removes its socket.
+    // Proxies used afterwards throw ConnectionError.
+    void shutdown();
+
+    const std::string& address() const;
+    const std::string& authkey() const;
+    // The local server's pid, 0 for a connected manager (or after shutdown).
+    pid_t server_pid() const noexcept { return server_pid_; }
+
+  private:
+    Manager(std::shared_ptr<detail::Client> client) : client_(std::move(client)) {}
+    void stop_local_server() noexcept;
+
+    std::shared_ptr<detail::Client> client_;
+    pid_t server_pid_ = 0;
+    pid_t owner_pid_ = 0;
+    int server_pidfd_ = -1;
+    int lifeline_fd_ = -1;  // the server exits when every copy of this pipe end is closed
+    std::string directory_;
+};
+
+struct ServeOptions {
+    std::size_t max_frame = std::size_t{64} << 20;
+    // Called once the server listens, with its address (the real port for tcp://HOST:0).
+    std::function<void(const std::string& address)> on_ready;
+};
+
+// Runs a manager server in this process until a client asks it to shut down or a stop is
+// requested (ipckit/signals.hpp, e.g. by SIGINT with install_stop_handler). A unix: socket
+// file is created (mode 0600) and removed at the end. A tcp:// address needs a non-empty
+// authkey (ValueError otherwise).
+void serve_manager(const std::string& address, const std::string& authkey,
+                   const ServeOptions& options = {});
+
+}  // namespace ipckit

@@ -1,0 +1,275 @@
+// The client side of the manager: connections, the handshake, requests, proxy references.
+#include "client.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ipckit/error.hpp"
+#include "ipckit/signals.hpp"
+
+namespace ipckit::detail {
+
+namespace {
+// getpid() is a system call; every proxy call asks "am I still the same process?", so the
+// answer is cached and refreshed in the child by a fork handler (glibc's fork runs it).
+std::atomic<pid_t> cached_pid{0};
+void refresh_pid() noexcept {
+    cached_pid.store(::getpid(), std::memory_order_relaxed);
+}
+}  // namespace
+
+pid_t current_pid() noexcept {
+    pid_t pid = cached_pid.load(std::memory_order_relaxed);
+    if (pid == 0) {
+        static std::once_flag once;
+        std::call_once(once, [] { ::pthread_atfork(nullptr, nullptr, refresh_pid); });
+        refresh_pid();
+        pid = cached_pid.load(std::memory_order_relaxed);
+    }
+    return pid;
+}
+
+Client::Client(std::string address, std::string authkey, ManagerOptions options)
+    : address_text_(std::move(address)),
+      address_(parse_address(address_text_)),
+      authkey_(std::move(authkey)),
+      options_(options),
+      pid_(current_pid()),
+      session_(wire::random_bytes(wire::session_size)) {}
+
+Client::~Client() = default;
+
+void Client::lost(const std::string& what, int error) {
+    std::string message = "manager at " + address_text_ + ": " + what;
+    if (error != 0) message += std::string(": ") + std::strerror(error);
+    throw ConnectionError(error, message);
+}
+
+Client::Connection& Client::connection() {
+    std::lock_guard lock(mutex_);
+    pid_t now = current_pid();
+    if (now != pid_) {
+        // A forked child: the inherited sockets belong to the parent's conversations.
+        // Close our copies (the parent's stay open) and start a session of our own.
+        connections_.clear();
+        session_ = wire::random_bytes(wire::session_size);
+        pid_ = now;
+    }
+    auto& slot = connections_[std::this_thread::get_id()];
+    if (!slot) slot = open();
+    return *slot;
+}
+
+namespace {
+
+// Reads one frame, waiting at most until the deadline (none: forever).
+bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
+                const std::chrono::steady_clock::time_point* deadline, int& error) {
+    error = 0;
+    while (!reader.next(payload)) {
+        if (deadline) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                *deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) {
+                error = ETIMEDOUT;
+                return false;
+            }
+            pollfd p{fd, POLLIN, 0};
+            int rc = ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+            if (rc < 0 && errno != EINTR) {
+                error = errno;
+                return false;
+            }
+            if (rc <= 0) continue;
+        }
+        char* room = reader.prepare(wire::read_chunk);
+        ssize_t n = ::recv(fd, room, wire::read_chunk, 0);
+        if (n < 0) {
+            if (errno == EINTR && !deadline && stop_requested()) {
+                error = EINTR;  // a stop was requested (ipckit/signals.hpp): give up waiting
+                return false;
+            }
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+            error = errno;
+            return false;
+        }
+        if (n == 0) return false;  // closed
+        reader.commit(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+bool send_all(int fd, std::string_view data, const std::chrono::steady_clock::time_point* deadline,
+              int& error) {
+    error = 0;
+    while (!data.empty()) {
+        ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && deadline) {
+                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    *deadline - std::chrono::steady_clock::now());
+                if (left.count() <= 0) {
+                    error = ETIMEDOUT;
+                    return false;
+                }
+                pollfd p{fd, POLLOUT, 0};
+                ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+                continue;
+            }
+            error = errno;
+            return false;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+}  // namespace
+
+std::unique_ptr<Client::Connection> Client::open() {
+    auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+    auto c = std::make_unique<Connection>(wire::handshake_max_frame);
+    c->fd = Fd(connect_to(address_, address_text_, deadline));
+    int error = 0;
+    std::string_view payload;
+    auto handshake_failed = [&](const char* what) {
+        lost(std::string("handshake failed: ") + what, error);
+    };
+    try {
+        if (!read_frame(c->fd.get(), c->reader, payload, &deadline, error)) {
+            handshake_failed(error == ETIMEDOUT ? "no greeting before the connect timeout"
+                                                : "the server closed the connection");
+        }
+        Object hello = wire::decode(payload);
+        const auto& fields = hello.as_list();
+        if (fields.size() != 3 || !fields[0].is_string() || fields[0].as_string() != wire::magic) {
+            handshake_failed("this is not an ipckit manager");
+        }
+        if (fields[1].as_int() != wire::protocol_version) {
+            handshake_failed("unsupported protocol version");
+        }
+        std::string server_challenge = fields[2].as_bytes();
+        std::string client_challenge = wire::random_bytes(wire::challenge_size);
+        std::string out;
+        wire::append_frame(
+            out, Object::list({Object::bytes(wire::hmac(authkey_, "client", server_challenge,
+                                                        client_challenge)),
+                               Object::bytes(client_challenge), Object::bytes(session_)}));
+        if (!send_all(c->fd.get(), out, &deadline, error)) handshake_failed("cannot send");
+        if (!read_frame(c->fd.get(), c->reader, payload, &deadline, error)) {
+            handshake_failed(error == ETIMEDOUT ? "no answer before the connect timeout"
+                                                : "the server closed the connection");
+        }
+        Object answer = wire::decode(payload);
+        const auto& reply = answer.as_list();
+        if (reply.size() != 2) handshake_failed("malformed answer");
+        if (!reply[0].as_bool()) {
+            throw AuthenticationError("manager at " + address_text_ + ": " + reply[1].as_string() +
+                                      " (check the authkey)");
+        }
+        std::string expected = wire::hmac(authkey_, "server", client_challenge, server_challenge);
+        if (!wire::equal_digests(reply[1].as_bytes(), expected)) {
+            throw AuthenticationError("manager at " + address_text_ +
+                                      ": the server did not prove it knows the authkey");
+        }
+    } catch (const ValueError& e) {
+        lost(std::string("handshake failed: ") + e.what());
+    }
+    // Requests block: no call after the handshake needs a timeout of its own (a server
+    // that goes away closes the socket and wakes us).
+    int flags = ::fcntl(c->fd.get(), F_GETFL);
+    ::fcntl(c->fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    c->reader.set_max_frame(options_.max_frame);
+    return c;
+}
+
+Object Client::call(int op, std::uint64_t id, const Object::List& args) {
+    if (closed_) lost("the manager was shut down");
+    Connection& c = connection();
+    c.out.clear();
+    std::size_t start = wire::begin_frame(c.out);
+    c.out += static_cast<char>(0x90 | (2 + args.size()));  // fixarray [op, id, args...]
+    wire::encode(c.out, Object(op));
+    wire::encode(c.out, Object(static_cast<std::int64_t>(id)));
+    for (const auto& a : args)
+        wire::encode(c.out, a, 1);  // throws when nested too deep
+    wire::end_frame(c.out, start);
+    if (c.out.size() - 4 > options_.max_frame) {
+        throw ValueError("manager request of " + std::to_string(c.out.size() - 4) +
+                         " bytes exceeds the frame limit of " + std::to_string(options_.max_frame) +
+                         " bytes (send it in parts, or raise ManagerOptions::max_frame)");
+    }
+    auto drop = [this] {
+        std::lock_guard lock(mutex_);
+        connections_.erase(std::this_thread::get_id());
+    };
+    int error = 0;
+    if (!send_all(c.fd.get(), c.out, nullptr, error)) {
+        drop();
+        lost("connection lost while sending", error);
+    }
+    if (c.out.capacity() > (1u << 20)) c.out = std::string();
+    std::string_view payload;
+    Object response;
+    try {
+        if (!read_frame(c.fd.get(), c.reader, payload, nullptr, error)) {
+            drop();  // the answer may still come: this connection is out of step now
+            if (error == EINTR) {
+                throw InterruptedError(
+                    EINTR, "manager at " + address_text_ + ": call interrupted by a stop request");
+            }
+            lost(error ? "connection lost" : "connection closed by the server (did it stop?)",
+                 error);
+        }
+        response = wire::decode(payload, wire::max_depth + 8);
+    } catch (const ValueError& e) {
+        drop();
+        lost(std::string("bad answer: ") + e.what());
+    }
+    auto& fields = response.as_list();
+    auto status = fields.at(0).as_int();
+    if (status == wire::ok) return std::move(fields.at(1));
+    const std::string& message = fields.at(1).as_string();
+    switch (status) {
+        case wire::key_error:
+            throw KeyError(message);
+        case wire::index_error:
+            throw IndexError(message);
+        case wire::value_error:
+            throw ValueError(message);
+        default:
+            throw RemoteError("manager at " + address_text_ + ": " + message);
+    }
+}
+
+ProxyState::ProxyState(std::shared_ptr<Client> c, std::uint64_t object_id, bool is_named)
+    : client(std::move(c)), id(object_id), named(is_named), holder(current_pid()) {}
+
+ProxyState::~ProxyState() {
+    if (named || holder.load() != current_pid() || client->closed()) return;
+    try {
+        client->call(wire::decref, id, {});
+    } catch (...) {
+        // The server is gone: nothing left to release.
+    }
+}
+
+Object ProxyState::call(int op, const Object::List& args) {
+    pid_t now = current_pid();
+    pid_t before = holder.load();
+    if (!named && before != now && holder.compare_exchange_strong(before, now)) {
+        // First use in a forked child: hold a reference of our own, so the referent lives
+        // while we use it even if the parent lets go, and is released when we end.
+        client->call(wire::incref, id, {});
+    }
+    return client->call(op, id, args);
+}
+
+}  // namespace ipckit::detail

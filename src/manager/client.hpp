@@ -1,0 +1,80 @@
+// The client side of the manager: one authenticated connection per process and thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "ipckit/manager.hpp"
+#include "ipckit/object.hpp"
+#include "net.hpp"
+#include "wire.hpp"
+
+namespace ipckit::detail {
+
+// This process's pid, cached (refreshed after fork by a pthread_atfork handler).
+pid_t current_pid() noexcept;
+
+class Client {
+  public:
+    Client(std::string address, std::string authkey, ManagerOptions options);
+    ~Client();
+
+    // Sends [op, id, args...] and returns the result, or throws the server's error.
+    Object call(int op, std::uint64_t id, const Object::List& args);
+    // Connects now (so that a bad address or authkey fails at once).
+    void check() { connection(); }
+    // After shutdown every call throws ConnectionError at once.
+    void mark_closed() { closed_.store(true); }
+    bool closed() const { return closed_.load(); }
+
+    const std::string& address() const { return address_text_; }
+    const std::string& authkey() const { return authkey_; }
+
+  private:
+    struct Connection {
+        explicit Connection(std::size_t max_frame) : reader(max_frame) {}
+        Fd fd;
+        wire::FrameReader reader;
+        std::string out;
+    };
+    Connection& connection();
+    std::unique_ptr<Connection> open();
+    [[noreturn]] void lost(const std::string& what, int error = 0);
+
+    std::string address_text_;
+    Address address_;
+    std::string authkey_;
+    ManagerOptions options_;
+    std::atomic<bool> closed_{false};
+
+    std::mutex mutex_;
+    pid_t pid_;
+    std::string session_;
+    std::unordered_map<std::thread::id, std::unique_ptr<Connection>> connections_;
+};
+
+// What a proxy refers to. Anonymous referents are counted by the server per client
+// process: the process that created the proxy holds one reference; a forked child that
+// uses it takes its own (dropped by the server when the child's connections close).
+struct ProxyState {
+    ProxyState(std::shared_ptr<Client> c, std::uint64_t object_id, bool is_named);
+    ~ProxyState();
+    ProxyState(const ProxyState&) = delete;
+    ProxyState& operator=(const ProxyState&) = delete;
+
+    Object call(int op, const Object::List& args);
+
+    std::shared_ptr<Client> client;
+    std::uint64_t id;
+    bool named;
+    std::atomic<pid_t> holder;  // the process whose session holds our reference
+};
+
+}  // namespace ipckit::detail

@@ -1,0 +1,444 @@
+// ipckit::Manager and its proxies.
+#include "ipckit/manager.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <ostream>
+
+#include "client.hpp"
+#include "ipckit/error.hpp"
+#include "server.hpp"
+#include "wire.hpp"
+
+namespace ipckit {
+
+using detail::ProxyState;
+namespace wire = detail::wire;
+
+// ---- proxies --------------------------------------------------------------------------
+
+namespace {
+// A one-argument list that moves its argument in ({x} would copy it).
+Object::List single(Object&& argument) {
+    Object::List args;
+    args.push_back(std::move(argument));
+    return args;
+}
+}  // namespace
+
+std::uint64_t Proxy::id() const noexcept {
+    return state_->id;
+}
+Object Proxy::call(int op, const Object::List& args) const {
+    return state_->call(op, args);
+}
+std::string Proxy::repr() const {
+    return call(wire::repr).as_string();
+}
+std::size_t Proxy::size() const {
+    return static_cast<std::size_t>(call(wire::len).as_int());
+}
+void Proxy::clear() {
+    call(wire::clear);
+}
+
+std::ostream& operator<<(std::ostream& out, const Proxy& proxy) {
+    return out << proxy.repr();
+}
+
+Object DictProxy::Item::value() const {
+    return DictProxy(state_).get(key_);
+}
+DictProxy::Item& DictProxy::Item::operator=(const Object& value) {
+    DictProxy(state_).set(key_, value);
+    return *this;
+}
+std::ostream& operator<<(std::ostream& out, const DictProxy::Item& item) {
+    return out << item.value();
+}
+
+Object DictProxy::get(const Object& key) const {
+    return call(wire::dict_get, {key});
+}
+Object DictProxy::get(const Object& key, const Object& default_value) const {
+    return call(wire::dict_get_default, {key, default_value});
+}
+void DictProxy::set(const Object& key, const Object& value) {
+    call(wire::dict_set, {key, value});
+}
+void DictProxy::erase(const Object& key) {
+    call(wire::dict_del, {key});
+}
+bool DictProxy::contains(const Object& key) const {
+    return call(wire::dict_contains, {key}).as_bool();
+}
+Object::List DictProxy::keys() const {
+    return std::move(call(wire::dict_keys).as_list());
+}
+Object::List DictProxy::values() const {
+    return std::move(call(wire::dict_values).as_list());
+}
+std::vector<std::pair<Object, Object>> DictProxy::items() const {
+    Object result = call(wire::dict_items);
+    std::vector<std::pair<Object, Object>> items;
+    items.reserve(result.as_list().size());
+    for (auto& pair : result.as_list()) {
+        auto& kv = pair.as_list();
+        items.emplace_back(std::move(kv.at(0)), std::move(kv.at(1)));
+    }
+    return items;
+}
+Object DictProxy::pop(const Object& key) {
+    return call(wire::dict_pop, {key});
+}
+Object DictProxy::pop(const Object& key, const Object& default_value) {
+    return call(wire::dict_pop_default, {key, default_value});
+}
+std::pair<Object, Object> DictProxy::popitem() {
+    Object result = call(wire::dict_popitem);
+    auto& kv = result.as_list();
+    return {std::move(kv.at(0)), std::move(kv.at(1))};
+}
+Object DictProxy::setdefault(const Object& key, const Object& default_value) {
+    return call(wire::dict_setdefault, {key, default_value});
+}
+void DictProxy::update(const Object::Dict& items) {
+    Object::List flat;
+    flat.reserve(items.size() * 2);
+    for (const auto& [key, value] : items) {
+        flat.push_back(key);
+        flat.push_back(value);
+    }
+    call(wire::dict_update_flat, single(Object(std::move(flat))));
+}
+void DictProxy::update(const std::vector<std::pair<Object, Object>>& items) {
+    Object::List flat;
+    flat.reserve(items.size() * 2);
+    for (const auto& [key, value] : items) {
+        if (!key.is_scalar()) {
+            throw ValueError(std::string("unhashable type: '") + key.type_name() + "'");
+        }
+        flat.push_back(key);
+        flat.push_back(value);
+    }
+    call(wire::dict_update_flat, single(Object(std::move(flat))));
+}
+void DictProxy::update(std::initializer_list<Object::Dict::Item> items) {
+    update(Object::Dict(items));
+}
+Object::Dict DictProxy::copy() const {
+    return std::move(call(wire::copy).as_dict());
+}
+
+Object ListProxy::Item::value() const {
+    return ListProxy(state_).get(index_);
+}
+ListProxy::Item& ListProxy::Item::operator=(const Object& value) {
+    ListProxy(state_).set(index_, value);
+    return *this;
+}
+std::ostream& operator<<(std::ostream& out, const ListProxy::Item& item) {
+    return out << item.value();
+}
+
+namespace {
+Object bound(const std::optional<std::int64_t>& b) {
+    return b ? Object(*b) : Object();
+}
+}  // namespace
+
+Object ListProxy::get(std::int64_t index) const {
+    return call(wire::list_get, {index});
+}
+void ListProxy::set(std::int64_t index, const Object& value) {
+    call(wire::list_set, {index, value});
+}
+void ListProxy::erase(std::int64_t index) {
+    call(wire::list_del, {index});
+}
+void ListProxy::append(const Object& value) {
+    call(wire::list_append, {value});
+}
+void ListProxy::extend(Object::List items) {
+    call(wire::list_extend, single(Object(std::move(items))));
+}
+void ListProxy::insert(std::int64_t index, const Object& value) {
+    call(wire::list_insert, {index, value});
+}
+Object ListProxy::pop(std::int64_t index) {
+    return call(wire::list_pop, {index});
+}
+void ListProxy::remove(const Object& value) {
+    call(wire::list_remove, {value});
+}
+std::int64_t ListProxy::index(const Object& value, std::optional<std::int64_t> start,
+                              std::optional<std::int64_t> stop) const {
+    return call(wire::list_index, {value, bound(start), bound(stop)}).as_int();
+}
+std::size_t ListProxy::count(const Object& value) const {
+    return static_cast<std::size_t>(call(wire::list_count, {value}).as_int());
+}
+bool ListProxy::contains(const Object& value) const {
+    return call(wire::list_contains, {value}).as_bool();
+}
+void ListProxy::reverse() {
+    call(wire::list_reverse);
+}
+void ListProxy::sort(bool reverse) {
+    call(wire::list_sort, {reverse});
+}
+Object::List ListProxy::slice(Bound start, Bound stop, Bound step) const {
+    return std::move(
+        call(wire::list_get_slice, {bound(start), bound(stop), bound(step)}).as_list());
+}
+void ListProxy::set_slice(Bound start, Bound stop, Object::List items, Bound step) {
+    call(wire::list_set_slice, {bound(start), bound(stop), bound(step), Object(std::move(items))});
+}
+void ListProxy::erase_slice(Bound start, Bound stop, Bound step) {
+    call(wire::list_del_slice, {bound(start), bound(stop), bound(step)});
+}
+Object::List ListProxy::copy() const {
+    return std::move(call(wire::copy).as_list());
+}
+
+// ---- Manager --------------------------------------------------------------------------
+
+namespace {
+
+std::string hex(std::string_view bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+// In the forked server: keep only what it needs open, so that it never holds the
+// parent's pipes (a reader waiting for EOF would wait for the server too).
+void close_other_descriptors(int keep1, int keep2) {
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+    }
+    int low = std::min(keep1, keep2), high = std::max(keep1, keep2);
+    if (low > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(low - 1), 0u);
+    if (high > low + 1) {
+        ::syscall(SYS_close_range, static_cast<unsigned>(low + 1), static_cast<unsigned>(high - 1),
+                  0u);
+    }
+    ::syscall(SYS_close_range, static_cast<unsigned>(high + 1), ~0u, 0u);
+}
+
+}  // namespace
+
+Manager::Manager() : Manager(ManagerOptions{}) {}
+
+Manager::Manager(ManagerOptions options) {
+    std::string authkey = hex(wire::random_bytes(32));
+    const char* tmp = std::getenv("TMPDIR");
+    std::string base = tmp && *tmp && std::strlen(tmp) < 60 ? tmp : "/tmp";
+    std::string pattern = base + "/ipckit-manager-XXXXXX";
+    if (!::mkdtemp(pattern.data())) {  // mode 0700
+        throw Error(errno, "manager: cannot create a private directory in " + base + ": " +
+                               std::strerror(errno));
+    }
+    directory_ = pattern;
+    std::string path = directory_ + "/socket";
+    std::string bound_address;
+    detail::Fd listener;
+    int lifeline[2];
+    try {
+        listener =
+            detail::Fd(detail::listen_on(detail::parse_address("unix:" + path), bound_address));
+        if (::pipe2(lifeline, O_CLOEXEC) != 0) {
+            throw Error(errno, std::string("manager: pipe: ") + std::strerror(errno));
+        }
+    } catch (...) {
+        ::unlink(path.c_str());
+        ::rmdir(directory_.c_str());
+        throw;
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        int saved = errno;
+        ::close(lifeline[0]);
+        ::close(lifeline[1]);
+        ::unlink(path.c_str());
+        ::rmdir(directory_.c_str());
+        throw Error(saved, std::string("manager: cannot fork the server: ") + std::strerror(saved));
+    }
+    if (pid == 0) {
+        // The server. SIGINT goes to the whole foreground group: let the owner decide.
+        // Handlers inherited from the owner (a stop handler, say) make no sense here.
+        ::signal(SIGINT, SIG_IGN);
+        ::signal(SIGPIPE, SIG_IGN);
+        ::signal(SIGTERM, SIG_DFL);
+        ::signal(SIGHUP, SIG_DFL);
+        ::close(lifeline[1]);
+        close_other_descriptors(listener.get(), lifeline[0]);
+        int status = 0;
+        try {
+            detail::run_server(listener.get(), {authkey, options.max_frame, lifeline[0], false});
+        } catch (const std::exception& e) {
+            std::cerr << "ipckit manager server " << ::getpid() << ": " << e.what() << std::endl;
+            status = 1;
+        }
+        ::unlink(path.c_str());
+        ::_exit(status);
+    }
+    ::close(lifeline[0]);
+    lifeline_fd_ = lifeline[1];
+    server_pid_ = pid;
+    owner_pid_ = ::getpid();
+    server_pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    client_ = std::make_shared<detail::Client>("unix:" + path, authkey, options);
+}
+
+Manager Manager::connect(const std::string& address, std::string authkey, ManagerOptions options) {
+    auto client = std::make_shared<detail::Client>(address, std::move(authkey), options);
+    client->check();
+    Manager m(std::move(client));
+    m.owner_pid_ = ::getpid();
+    return m;
+}
+
+Manager::Manager(Manager&& other) noexcept
+    : client_(std::move(other.client_)),
+      server_pid_(std::exchange(other.server_pid_, 0)),
+      owner_pid_(other.owner_pid_),
+      server_pidfd_(std::exchange(other.server_pidfd_, -1)),
+      lifeline_fd_(std::exchange(other.lifeline_fd_, -1)),
+      directory_(std::move(other.directory_)) {
+    other.directory_.clear();
+}
+
+Manager& Manager::operator=(Manager&& other) noexcept {
+    if (this != &other) {
+        stop_local_server();
+        client_ = std::move(other.client_);
+        server_pid_ = std::exchange(other.server_pid_, 0);
+        owner_pid_ = other.owner_pid_;
+        server_pidfd_ = std::exchange(other.server_pidfd_, -1);
+        lifeline_fd_ = std::exchange(other.lifeline_fd_, -1);
+        directory_ = std::move(other.directory_);
+        other.directory_.clear();
+    }
+    return *this;
+}
+
+Manager::~Manager() {
+    stop_local_server();
+}
+
+void Manager::stop_local_server() noexcept {
+    if (owner_pid_ != ::getpid()) return;  // a forked child's copy: the parent owns it
+    if (server_pid_ > 0) {
+        if (client_ && !client_->closed()) {
+            try {
+                client_->call(wire::shutdown, 0, {});
+            } catch (...) {
+                // Already gone, or unreachable: the lifeline and SIGKILL below still stop it.
+            }
+        }
+        if (lifeline_fd_ >= 0) ::close(lifeline_fd_);
+        lifeline_fd_ = -1;
+        bool ended = false;
+        if (server_pidfd_ >= 0) {
+            pollfd p{server_pidfd_, POLLIN, 0};
+            while (true) {
+                int rc = ::poll(&p, 1, 5000);
+                if (rc < 0 && errno == EINTR) continue;
+                ended = rc > 0;
+                break;
+            }
+        }
+        if (!ended) ::kill(server_pid_, SIGKILL);
+        while (::waitpid(server_pid_, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        if (server_pidfd_ >= 0) ::close(server_pidfd_);
+        server_pidfd_ = -1;
+        server_pid_ = 0;
+    }
+    if (client_) client_->mark_closed();
+    if (!directory_.empty()) {
+        ::unlink((directory_ + "/socket").c_str());
+        ::rmdir(directory_.c_str());
+        directory_.clear();
+    }
+}
+
+void Manager::shutdown() {
+    if (server_pid_ > 0) {
+        stop_local_server();
+        return;
+    }
+    if (client_ && !client_->closed()) {
+        client_->call(wire::shutdown, 0, {});
+        client_->mark_closed();
+    }
+}
+
+DictProxy Manager::dict(const Object::Dict& initial) {
+    auto id = client_->call(wire::create_dict, 0, {Object(initial)}).as_int();
+    return DictProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), false));
+}
+
+DictProxy Manager::dict(std::string_view name) {
+    auto id = client_->call(wire::named_dict, 0, {Object(name)}).as_int();
+    return DictProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), true));
+}
+
+ListProxy Manager::list(Object::List initial) {
+    auto id = client_->call(wire::create_list, 0, {Object(std::move(initial))}).as_int();
+    return ListProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), false));
+}
+
+ListProxy Manager::named_list(std::string_view name) {
+    auto id = client_->call(wire::named_list, 0, {Object(name)}).as_int();
+    return ListProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), true));
+}
+
+Object::Dict Manager::stats() const {
+    return std::move(client_->call(wire::stats, 0, {}).as_dict());
+}
+
+const std::string& Manager::address() const {
+    return client_->address();
+}
+const std::string& Manager::authkey() const {
+    return client_->authkey();
+}
+
+// ---- serve_manager --------------------------------------------------------------------
+
+void serve_manager(const std::string& address, const std::string& authkey,
+                   const ServeOptions& options) {
+    detail::Address parsed = detail::parse_address(address);
+    if (parsed.kind == detail::Address::Kind::tcp && authkey.empty()) {
+        throw ValueError("manager at " + address +
+                         ": a TCP manager needs an authkey (give --authkey-file)");
+    }
+    std::string bound;
+    detail::Fd listener(detail::listen_on(parsed, bound));
+    struct Unlink {
+        std::string path;
+        ~Unlink() {
+            if (!path.empty()) ::unlink(path.c_str());
+        }
+    } unlink{parsed.kind == detail::Address::Kind::unix_socket ? parsed.path : std::string()};
+    if (options.on_ready) options.on_ready(bound);
+    detail::run_server(listener.get(), {authkey, options.max_frame, -1, true});
+}
+
+}  // namespace ipckit

@@ -1,0 +1,332 @@
+// The manager's wire format: MessagePack encoding (msgpack-cxx's packer), a bounded decoder,
+// frames, and the HMAC helpers of the handshake.
+#include "wire.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <msgpack.hpp>
+
+#include "ipckit/error.hpp"
+
+namespace ipckit::detail::wire {
+namespace {
+
+struct StringWriter {
+    std::string* out;
+    void write(const char* data, std::size_t n) { out->append(data, n); }
+};
+
+void pack(msgpack::packer<StringWriter>& packer, std::string& out, const Object& object) {
+    switch (object.kind()) {
+        case Object::Kind::none:
+            packer.pack_nil();
+            break;
+        case Object::Kind::boolean:
+            object.as_bool() ? packer.pack_true() : packer.pack_false();
+            break;
+        case Object::Kind::integer:
+            packer.pack_int64(object.as_int());
+            break;
+        case Object::Kind::real: {
+            // float 64 always: msgpack-cxx's pack_double writes 3.0 as the integer 3.
+            double d = object.as_double();
+            std::uint64_t bits;
+            std::memcpy(&bits, &d, sizeof bits);
+            char buffer[9];
+            buffer[0] = static_cast<char>(0xcb);
+            for (int i = 0; i < 8; ++i)
+                buffer[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+            out.append(buffer, 9);
+            break;
+        }
+        case Object::Kind::string: {
+            const auto& s = object.as_string();
+            packer.pack_str(static_cast<std::uint32_t>(s.size()));
+            packer.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+            break;
+        }
+        case Object::Kind::bytes: {
+            const auto& s = object.as_bytes();
+            packer.pack_bin(static_cast<std::uint32_t>(s.size()));
+            packer.pack_bin_body(s.data(), static_cast<std::uint32_t>(s.size()));
+            break;
+        }
+        case Object::Kind::list: {
+            const auto& list = object.as_list();
+            packer.pack_array(static_cast<std::uint32_t>(list.size()));
+            for (const auto& item : list)
+                pack(packer, out, item);
+            break;
+        }
+        case Object::Kind::dict: {
+            const auto& dict = object.as_dict();
+            packer.pack_map(static_cast<std::uint32_t>(dict.size()));
+            for (const auto& [key, value] : dict) {
+                pack(packer, out, key);
+                pack(packer, out, value);
+            }
+            break;
+        }
+    }
+}
+
+class Decoder {
+  public:
+    Decoder(std::string_view data, int depth_limit)
+        : p_(reinterpret_cast<const unsigned char*>(data.data())),
+          end_(p_ + data.size()),
+          depth_limit_(depth_limit) {}
+
+    Object value(int depth) {
+        if (depth > depth_limit_) fail("nested deeper than " + std::to_string(depth_limit_));
+        unsigned char b = byte();
+        if (b <= 0x7f) return Object(static_cast<std::int64_t>(b));
+        if (b >= 0xe0) return Object(static_cast<std::int64_t>(static_cast<std::int8_t>(b)));
+        if (b >= 0x80 && b <= 0x8f) return map(b & 0x0f, depth);
+        if (b >= 0x90 && b <= 0x9f) return array(b & 0x0f, depth);
+        if (b >= 0xa0 && b <= 0xbf) return Object(std::string(bytes(b & 0x1f)));
+        switch (b) {
+            case 0xc0:
+                return Object();
+            case 0xc2:
+                return Object(false);
+            case 0xc3:
+                return Object(true);
+            case 0xc4:
+                return Object::bytes(bytes(uint(1)));
+            case 0xc5:
+                return Object::bytes(bytes(uint(2)));
+            case 0xc6:
+                return Object::bytes(bytes(uint(4)));
+            case 0xca: {
+                std::uint32_t bits = static_cast<std::uint32_t>(uint(4));
+                float f;
+                std::memcpy(&f, &bits, sizeof f);
+                return Object(static_cast<double>(f));
+            }
+            case 0xcb: {
+                std::uint64_t bits = uint(8);
+                double d;
+                std::memcpy(&d, &bits, sizeof d);
+                return Object(d);
+            }
+            case 0xcc:
+                return Object(static_cast<std::int64_t>(uint(1)));
+            case 0xcd:
+                return Object(static_cast<std::int64_t>(uint(2)));
+            case 0xce:
+                return Object(static_cast<std::int64_t>(uint(4)));
+            case 0xcf: {
+                std::uint64_t u = uint(8);
+                if (u > static_cast<std::uint64_t>(INT64_MAX)) fail("integer above INT64_MAX");
+                return Object(static_cast<std::int64_t>(u));
+            }
+            case 0xd0:
+                return Object(static_cast<std::int64_t>(static_cast<std::int8_t>(uint(1))));
+            case 0xd1:
+                return Object(static_cast<std::int64_t>(static_cast<std::int16_t>(uint(2))));
+            case 0xd2:
+                return Object(static_cast<std::int64_t>(static_cast<std::int32_t>(uint(4))));
+            case 0xd3:
+                return Object(static_cast<std::int64_t>(uint(8)));
+            case 0xd9:
+                return Object(std::string(bytes(uint(1))));
+            case 0xda:
+                return Object(std::string(bytes(uint(2))));
+            case 0xdb:
+                return Object(std::string(bytes(uint(4))));
+            case 0xdc:
+                return array(uint(2), depth);
+            case 0xdd:
+                return array(uint(4), depth);
+            case 0xde:
+                return map(uint(2), depth);
+            case 0xdf:
+                return map(uint(4), depth);
+            default:
+                fail("unsupported MessagePack type 0x" + hex(b));
+        }
+    }
+
+    bool at_end() const { return p_ == end_; }
+
+  private:
+    [[noreturn]] static void fail(const std::string& why) {
+        throw ValueError("malformed manager frame: " + why);
+    }
+    static std::string hex(unsigned char b) {
+        const char* digits = "0123456789abcdef";
+        return {digits[b >> 4], digits[b & 15]};
+    }
+    std::size_t remaining() const { return static_cast<std::size_t>(end_ - p_); }
+    unsigned char byte() {
+        if (p_ == end_) fail("truncated value");
+        return *p_++;
+    }
+    std::uint64_t uint(std::size_t n) {
+        if (remaining() < n) fail("truncated value");
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < n; ++i)
+            v = (v << 8) | p_[i];
+        p_ += n;
+        return v;
+    }
+    std::string_view bytes(std::uint64_t n) {
+        if (remaining() < n) fail("truncated string");
+        std::string_view s(reinterpret_cast<const char*>(p_), static_cast<std::size_t>(n));
+        p_ += n;
+        return s;
+    }
+    Object array(std::uint64_t n, int depth) {
+        if (n > remaining()) fail("array longer than its frame");  // each item takes a byte
+        Object::List list;
+        list.reserve(static_cast<std::size_t>(n));
+        for (std::uint64_t i = 0; i < n; ++i)
+            list.push_back(value(depth + 1));
+        return Object(std::move(list));
+    }
+    Object map(std::uint64_t n, int depth) {
+        if (n > remaining() / 2) fail("map longer than its frame");
+        Object::Dict dict;
+        for (std::uint64_t i = 0; i < n; ++i) {
+            Object key = value(depth + 1);
+            if (!key.is_scalar())
+                fail(std::string("unhashable dict key of type ") + key.type_name());
+            Object item = value(depth + 1);
+            dict.set(std::move(key), std::move(item));
+        }
+        return Object(std::move(dict));
+    }
+
+    const unsigned char* p_;
+    const unsigned char* end_;
+    int depth_limit_;
+};
+
+}  // namespace
+
+int nesting(const Object& object) {
+    int deepest = 0;
+    if (object.is_list()) {
+        for (const auto& item : object.as_list())
+            deepest = std::max(deepest, nesting(item));
+        return deepest + 1;
+    }
+    if (object.is_dict()) {
+        for (const auto& [key, value] : object.as_dict()) {
+            deepest = std::max(deepest, nesting(value));
+        }
+        return deepest + 1;
+    }
+    return 0;
+}
+
+void encode(std::string& out, const Object& object, int depth, int depth_limit) {
+    if (depth_limit < INT_MAX && !object.is_scalar() && depth + nesting(object) > depth_limit) {
+        throw ValueError("value nested deeper than the manager allows (" +
+                         std::to_string(depth_limit) + " levels)");
+    }
+    StringWriter writer{&out};
+    msgpack::packer<StringWriter> packer(writer);
+    pack(packer, out, object);
+}
+
+Object decode(std::string_view data, int depth_limit) {
+    Decoder decoder(data, depth_limit);
+    Object result = decoder.value(0);
+    if (!decoder.at_end()) throw ValueError("malformed manager frame: trailing bytes");
+    return result;
+}
+
+std::size_t begin_frame(std::string& out) {
+    std::size_t start = out.size();
+    out.append(4, '\0');
+    return start;
+}
+
+void end_frame(std::string& out, std::size_t start) {
+    std::size_t n = out.size() - start - 4;
+    if (n > 0xffffffffu)
+        throw ValueError("manager frame too large: " + std::to_string(n) + " bytes");
+    out[start] = static_cast<char>(n >> 24);
+    out[start + 1] = static_cast<char>(n >> 16);
+    out[start + 2] = static_cast<char>(n >> 8);
+    out[start + 3] = static_cast<char>(n);
+}
+
+void append_frame(std::string& out, const Object& object) {
+    std::size_t start = begin_frame(out);
+    encode(out, object);
+    end_frame(out, start);
+}
+
+char* FrameReader::prepare(std::size_t n) {
+    if (begin_ == end_) begin_ = end_ = 0;
+    if (buffer_.size() - end_ < n) {
+        if (begin_ > 0) {  // move the unread bytes to the front
+            std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+        }
+        if (buffer_.size() - end_ < n) buffer_.resize(std::max(end_ + n, buffer_.size() * 2));
+    }
+    return buffer_.data() + end_;
+}
+
+bool FrameReader::next(std::string_view& payload) {
+    std::size_t available = end_ - begin_;
+    if (available < 4) return false;
+    const auto* h = reinterpret_cast<const unsigned char*>(buffer_.data() + begin_);
+    std::size_t n = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) |
+                    (std::size_t{h[2]} << 8) | std::size_t{h[3]};
+    if (n > max_frame_) {
+        throw ValueError("manager frame of " + std::to_string(n) + " bytes exceeds the limit of " +
+                         std::to_string(max_frame_) + " bytes");
+    }
+    if (available - 4 < n) return false;
+    payload = std::string_view(buffer_.data() + begin_ + 4, n);
+    begin_ += 4 + n;
+    return true;
+}
+
+std::string hmac(std::string_view key, std::string_view label, std::string_view a,
+                 std::string_view b) {
+    std::string message;
+    message.reserve(label.size() + a.size() + b.size());
+    message.append(label).append(a).append(b);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+              reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest,
+              &length)) {
+        throw Error("manager: HMAC-SHA256 failed (OpenSSL)");
+    }
+    return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+bool equal_digests(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string random_bytes(std::size_t n) {
+    std::string out(n, '\0');
+    std::size_t done = 0;
+    while (done < n) {
+        ssize_t got = ::getrandom(out.data() + done, n - done, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            throw Error(errno, "manager: getrandom failed");
+        }
+        done += static_cast<std::size_t>(got);
+    }
+    return out;
+}
+
+}  // namespace ipckit::detail::wire

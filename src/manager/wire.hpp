@@ -1,0 +1,127 @@
+// The manager's wire: length-prefixed MessagePack frames, the request codes, the handshake.
+//
+// A frame is a 4-byte big-endian payload length followed by one MessagePack value. A request
+// is an array [op, object id, args...]; a response is [status, value] (status 0: ok, value
+// is the result; otherwise value is the error message and status says its kind). Decoding
+// builds plain data (ipckit::Object) and never executes anything.
+//
+// Handshake, before any request (both sides prove they know the authkey):
+//   server -> ["ipckit-manager", 1, challenge_s]          (32 random bytes)
+//   client -> [hmac(key, "client" + challenge_s + challenge_c), challenge_c, session]
+//   server -> [true, hmac(key, "server" + challenge_c + challenge_s)]  or  [false, message]
+// The session is 16 random bytes per client process: references held by a process are
+// counted per session and dropped when the session's last connection closes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ipckit/object.hpp"
+
+namespace ipckit::detail::wire {
+
+inline constexpr std::size_t default_max_frame = 64u << 20;
+inline constexpr std::size_t handshake_max_frame = 1024;  // before authentication
+inline constexpr int max_depth = 100;                     // nesting of decoded values
+inline constexpr std::size_t challenge_size = 32;
+inline constexpr std::size_t read_chunk = std::size_t{64} * 1024;  // bytes per recv
+inline constexpr std::size_t session_size = 16;
+inline constexpr const char* magic = "ipckit-manager";
+inline constexpr int protocol_version = 1;
+
+enum Op : int {
+    create_dict = 1,
+    create_list = 2,
+    named_dict = 3,
+    named_list = 4,
+    incref = 5,
+    decref = 6,
+    stats = 7,
+    shutdown = 8,
+    ping = 9,
+    repr = 10,
+    len = 11,
+    copy = 12,
+    clear = 13,
+    dict_get = 20,
+    dict_get_default = 21,
+    dict_set = 22,
+    dict_del = 23,
+    dict_contains = 24,
+    dict_keys = 25,
+    dict_values = 26,
+    dict_items = 27,
+    dict_pop = 28,
+    dict_pop_default = 29,
+    dict_popitem = 30,
+    dict_setdefault = 31,
+    dict_update = 32,       // arg: a dict, or a list of [key, value] pairs
+    dict_update_flat = 33,  // arg: [key1, value1, key2, value2, ...]
+    list_get = 40,
+    list_set = 41,
+    list_append = 42,
+    list_extend = 43,
+    list_insert = 44,
+    list_pop = 45,
+    list_remove = 46,
+    list_index = 47,
+    list_count = 48,
+    list_reverse = 49,
+    list_sort = 50,
+    list_get_slice = 51,
+    list_set_slice = 52,
+    list_del_slice = 53,
+    list_del = 54,
+    list_contains = 55,
+};
+
+enum Status : int { ok = 0, key_error = 1, index_error = 2, value_error = 3, other_error = 4 };
+
+// Appends the MessagePack encoding of `object`, found at nesting level `depth` of its
+// frame. Throws ValueError (before appending anything) when it nests deeper than the limit.
+void encode(std::string& out, const Object& object, int depth = 0, int depth_limit = max_depth);
+int nesting(const Object& object);  // 0 for a scalar, 1 for a flat list, ...
+// Decodes exactly one value filling `data`. Throws ValueError when malformed, truncated,
+// followed by trailing bytes, nested deeper than max_depth, or holding an unsupported type
+// (ext, integers above INT64_MAX) or an unhashable dict key.
+// Clients accept answers a few levels deeper than requests (a stored value sits one level
+// deeper in an answer than it did in its request).
+Object decode(std::string_view data, int depth_limit = max_depth);
+
+// Frames: `begin_frame` reserves the header, `end_frame` fills it in.
+std::size_t begin_frame(std::string& out);
+void end_frame(std::string& out, std::size_t start);
+void append_frame(std::string& out, const Object& object);
+
+// Accumulates bytes from a stream and cuts them into frames.
+class FrameReader {
+  public:
+    explicit FrameReader(std::size_t max_frame) : max_frame_(max_frame) {}
+    void set_max_frame(std::size_t max_frame) { max_frame_ = max_frame; }
+    // Room to read into: at least `n` bytes at the returned pointer; then call commit.
+    char* prepare(std::size_t n);
+    void commit(std::size_t n) { end_ += n; }
+    void append(const char* data, std::size_t n) {
+        std::char_traits<char>::copy(prepare(n), data, n);
+        commit(n);
+    }
+    // The next whole frame's payload (valid until the next call), or false when more bytes
+    // are needed. Throws ValueError when a header announces more than the limit.
+    bool next(std::string_view& payload);
+    std::size_t buffered() const { return end_ - begin_; }
+
+  private:
+    std::string buffer_;
+    std::size_t begin_ = 0, end_ = 0;
+    std::size_t max_frame_;
+};
+
+// HMAC-SHA256(key, label + a + b).
+std::string hmac(std::string_view key, std::string_view label, std::string_view a,
+                 std::string_view b);
+bool equal_digests(std::string_view a, std::string_view b);
+std::string random_bytes(std::size_t n);
+
+}  // namespace ipckit::detail::wire

@@ -1,0 +1,676 @@
+// ipckit::Object: storage, Python's ==, <, hash and repr.
+#include "ipckit/object.hpp"
+
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <ostream>
+
+#include "ipckit/error.hpp"
+
+namespace ipckit {
+
+// ---- storage --------------------------------------------------------------------------
+
+Object::Object(std::string_view s) : kind_(Kind::string) {
+    v_.s = new std::string(s);
+}
+Object::Object(std::string&& s) : kind_(Kind::string) {
+    v_.s = new std::string(std::move(s));
+}
+Object::Object(List list) : kind_(Kind::list) {
+    v_.l = new List(std::move(list));
+}
+Object::Object(Dict dict) : kind_(Kind::dict) {
+    v_.m = new Dict(std::move(dict));
+}
+
+Object Object::bytes(std::string_view data) {
+    Object o;
+    o.v_.s = new std::string(data);
+    o.kind_ = Kind::bytes;
+    return o;
+}
+
+Object::Object(const Object& other) : kind_(Kind::none) {
+    switch (other.kind_) {
+        case Kind::string:
+        case Kind::bytes:
+            v_.s = new std::string(*other.v_.s);
+            break;
+        case Kind::list:
+            v_.l = new List(*other.v_.l);
+            break;
+        case Kind::dict:
+            v_.m = new Dict(*other.v_.m);
+            break;
+        default:
+            v_ = other.v_;
+    }
+    kind_ = other.kind_;
+}
+
+Object& Object::operator=(const Object& other) {
+    if (this != &other) {
+        Object copy(other);
+        *this = std::move(copy);
+    }
+    return *this;
+}
+
+Object& Object::operator=(Object&& other) noexcept {
+    if (this != &other) {
+        // The other object may live inside this one (x = x.as_list()[0]): detach first.
+        Kind kind = other.kind_;
+        auto value = other.v_;
+        other.kind_ = Kind::none;
+        reset();
+        kind_ = kind;
+        v_ = value;
+    }
+    return *this;
+}
+
+void Object::reset() noexcept {
+    switch (kind_) {
+        case Kind::string:
+        case Kind::bytes:
+            delete v_.s;
+            break;
+        case Kind::list:
+            delete v_.l;
+            break;
+        case Kind::dict:
+            delete v_.m;
+            break;
+        default:
+            break;
+    }
+    kind_ = Kind::none;
+}
+
+const char* Object::type_name() const noexcept {
+    switch (kind_) {
+        case Kind::none:
+            return "NoneType";
+        case Kind::boolean:
+            return "bool";
+        case Kind::integer:
+            return "int";
+        case Kind::real:
+            return "float";
+        case Kind::string:
+            return "str";
+        case Kind::bytes:
+            return "bytes";
+        case Kind::list:
+            return "list";
+        case Kind::dict:
+            return "dict";
+    }
+    return "?";
+}
+
+void Object::wrong_kind(const char* wanted) const {
+    throw ValueError(std::string("expected ") + wanted + ", got " + type_name() + " " + repr());
+}
+
+bool Object::as_bool() const {
+    if (kind_ != Kind::boolean) wrong_kind("bool");
+    return v_.b;
+}
+std::int64_t Object::as_int() const {
+    if (kind_ == Kind::boolean) return v_.b ? 1 : 0;
+    if (kind_ != Kind::integer) wrong_kind("int");
+    return v_.i;
+}
+double Object::as_double() const {
+    if (kind_ == Kind::boolean) return v_.b ? 1.0 : 0.0;
+    if (kind_ == Kind::integer) return static_cast<double>(v_.i);
+    if (kind_ != Kind::real) wrong_kind("float");
+    return v_.d;
+}
+const std::string& Object::as_string() const {
+    if (kind_ != Kind::string) wrong_kind("str");
+    return *v_.s;
+}
+const std::string& Object::as_bytes() const {
+    if (kind_ != Kind::bytes) wrong_kind("bytes");
+    return *v_.s;
+}
+const Object::List& Object::as_list() const {
+    if (kind_ != Kind::list) wrong_kind("list");
+    return *v_.l;
+}
+Object::List& Object::as_list() {
+    if (kind_ != Kind::list) wrong_kind("list");
+    return *v_.l;
+}
+const Object::Dict& Object::as_dict() const {
+    if (kind_ != Kind::dict) wrong_kind("dict");
+    return *v_.m;
+}
+Object::Dict& Object::as_dict() {
+    if (kind_ != Kind::dict) wrong_kind("dict");
+    return *v_.m;
+}
+
+// ---- comparison -----------------------------------------------------------------------
+
+namespace {
+
+bool is_number(Object::Kind k) {
+    return k == Object::Kind::boolean || k == Object::Kind::integer || k == Object::Kind::real;
+}
+
+// Exact comparison of numbers of any kind: -1, 0, 1, or 2 when unordered (nan).
+int compare_numbers(const Object& a, const Object& b) {
+    if (!a.is_double() && !b.is_double()) {
+        auto x = a.as_int(), y = b.as_int();
+        return x < y ? -1 : (x > y ? 1 : 0);
+    }
+    // long double holds every int64 exactly on x86-64.
+    long double x = a.is_double() ? a.as_double() : static_cast<long double>(a.as_int());
+    long double y = b.is_double() ? b.as_double() : static_cast<long double>(b.as_int());
+    if (std::isnan(x) || std::isnan(y)) return 2;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+}  // namespace
+
+bool operator==(const Object& a, const Object& b) {
+    using Kind = Object::Kind;
+    if (is_number(a.kind_) && is_number(b.kind_)) return compare_numbers(a, b) == 0;
+    if (a.kind_ != b.kind_) return false;
+    switch (a.kind_) {
+        case Kind::none:
+            return true;
+        case Kind::string:
+        case Kind::bytes:
+            return *a.v_.s == *b.v_.s;
+        case Kind::list:
+            return *a.v_.l == *b.v_.l;
+        case Kind::dict:
+            return *a.v_.m == *b.v_.m;
+        default:
+            return false;
+    }
+}
+
+bool Object::less(const Object& a, const Object& b) {
+    if (is_number(a.kind_) && is_number(b.kind_)) return compare_numbers(a, b) == -1;
+    if (a.kind_ == b.kind_) {
+        switch (a.kind_) {
+            case Kind::string:
+            case Kind::bytes:
+                // UTF-8 byte order is code point order; bytes compare unsigned.
+                return std::string_view(*a.v_.s).compare(*b.v_.s) < 0;
+            case Kind::list: {
+                const auto &x = *a.v_.l, &y = *b.v_.l;
+                std::size_t n = std::min(x.size(), y.size());
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (!(x[i] == y[i])) return less(x[i], y[i]);
+                }
+                return x.size() < y.size();
+            }
+            default:
+                break;
+        }
+    }
+    throw ValueError(std::string("'<' not supported between instances of '") + a.type_name() +
+                     "' and '" + b.type_name() + "'");
+}
+
+bool Object::same_key(const Object& a, const Object& b) noexcept {
+    if (a.kind_ != b.kind_) return false;
+    switch (a.kind_) {
+        case Kind::none:
+            return true;
+        case Kind::boolean:
+            return a.v_.b == b.v_.b;
+        case Kind::integer:
+            return a.v_.i == b.v_.i;
+        case Kind::real:
+            return a.v_.d == b.v_.d || (std::isnan(a.v_.d) && std::isnan(b.v_.d));
+        case Kind::string:
+        case Kind::bytes:
+            return *a.v_.s == *b.v_.s;
+        default:
+            return false;  // containers are never keys
+    }
+}
+
+std::size_t Object::hash() const {
+    auto mix = [this](std::size_t h) {
+        return h ^ (static_cast<std::size_t>(kind_) * 0x9e3779b97f4a7c15ULL);
+    };
+    switch (kind_) {
+        case Kind::none:
+            return mix(0);
+        case Kind::boolean:
+            return mix(v_.b ? 1 : 0);
+        case Kind::integer:
+            return mix(std::hash<std::int64_t>{}(v_.i) * 0xff51afd7ed558ccdULL);
+        case Kind::real: {
+            double d = v_.d;
+            if (d == 0) d = 0;  // -0.0 and 0.0 are the same key
+            if (std::isnan(d)) return mix(0x7ff8);
+            return mix(std::hash<double>{}(d));
+        }
+        case Kind::string:
+        case Kind::bytes:
+            return mix(std::hash<std::string_view>{}(*v_.s));
+        default:
+            throw ValueError(std::string("unhashable type: '") + type_name() + "'");
+    }
+}
+
+// ---- Dict -----------------------------------------------------------------------------
+
+Object::Dict::Dict(std::initializer_list<Item> items) {
+    for (const auto& [key, value] : items)
+        set(key, value);
+}
+
+namespace {
+constexpr std::size_t npos = static_cast<std::size_t>(-1);
+// Spreads a hash over the table's bits (Fibonacci hashing).
+// The top bits of the product are the well-mixed ones.
+std::size_t home(std::size_t hash, std::size_t mask) {
+    if (mask == 0) return 0;
+    return static_cast<std::size_t>((hash * 0x9e3779b97f4a7c15ULL) >> (64 - std::bit_width(mask)));
+}
+}  // namespace
+
+std::size_t Object::Dict::find_slot(const Object& key, std::size_t hash) const {
+    if (slots_.empty()) return npos;
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = home(hash, mask);; i = (i + 1) & mask) {
+        std::uint32_t slot = slots_[i];
+        if (slot == empty_slot) return npos;
+        if (slot != deleted_slot) {
+            const Entry& e = entries_[slot];
+            if (e.hash == hash && Object::same_key(e.item.first, key)) return i;
+        }
+    }
+}
+
+void Object::Dict::rebuild(std::size_t capacity) {
+    compact();
+    slots_.assign(capacity, empty_slot);
+    std::size_t mask = capacity - 1;
+    for (std::size_t j = 0; j < entries_.size(); ++j) {
+        std::size_t i = home(entries_[j].hash, mask);
+        while (slots_[i] != empty_slot)
+            i = (i + 1) & mask;
+        slots_[i] = static_cast<std::uint32_t>(j);
+    }
+    used_ = live_;
+}
+
+const Object* Object::Dict::find(const Object& key) const {
+    std::size_t i = find_slot(key, key.hash());
+    return i == npos ? nullptr : &entries_[slots_[i]].item.second;
+}
+
+Object* Object::Dict::find(const Object& key) {
+    std::size_t i = find_slot(key, key.hash());
+    return i == npos ? nullptr : &entries_[slots_[i]].item.second;
+}
+
+const Object& Object::Dict::at(const Object& key) const {
+    if (const Object* value = find(key)) return *value;
+    throw KeyError("KeyError: " + key_repr(key));
+}
+
+Object& Object::Dict::at(const Object& key) {
+    if (Object* value = find(key)) return *value;
+    throw KeyError("KeyError: " + key_repr(key));
+}
+
+void Object::Dict::set(Object key, Object value) {
+    std::size_t hash = key.hash();  // throws for an unhashable key, before any change
+    if ((used_ + 1) * 4 > slots_.size() * 3) {
+        std::size_t capacity = 8;
+        while (capacity < (live_ + 1) * 2)
+            capacity *= 2;
+        rebuild(capacity);
+    }
+    std::size_t mask = slots_.size() - 1;
+    std::size_t free = npos;
+    for (std::size_t i = home(hash, mask);; i = (i + 1) & mask) {
+        std::uint32_t slot = slots_[i];
+        if (slot == empty_slot) {
+            if (free == npos) {
+                free = i;
+                ++used_;
+            }
+            break;
+        }
+        if (slot == deleted_slot) {
+            if (free == npos) free = i;
+            continue;
+        }
+        Entry& e = entries_[slot];
+        if (e.hash == hash && Object::same_key(e.item.first, key)) {
+            e.item.second = std::move(value);
+            return;
+        }
+    }
+    if (entries_.size() >= deleted_slot) throw ValueError("dict: too many entries");
+    slots_[free] = static_cast<std::uint32_t>(entries_.size());
+    entries_.push_back(Entry{Item(std::move(key), std::move(value)), hash, true});
+    ++live_;
+}
+
+bool Object::Dict::erase(const Object& key) {
+    if (!key.is_scalar()) return false;
+    std::size_t i = find_slot(key, key.hash());
+    if (i == npos) return false;
+    Entry& entry = entries_[slots_[i]];
+    slots_[i] = deleted_slot;
+    entry.live = false;
+    entry.item = Item();
+    --live_;
+    while (!entries_.empty() && !entries_.back().live)
+        entries_.pop_back();
+    if (entries_.size() > 16 && live_ < entries_.size() / 2) rebuild(slots_.size());
+    return true;
+}
+
+Object::Dict::Item Object::Dict::popitem() {
+    if (live_ == 0) throw KeyError("KeyError: 'popitem(): dictionary is empty'");
+    Entry& last = entries_.back();  // trailing dead entries are always popped
+    std::size_t i = find_slot(last.item.first, last.hash);
+    slots_[i] = deleted_slot;
+    Item item = std::move(last.item);
+    entries_.pop_back();
+    --live_;
+    while (!entries_.empty() && !entries_.back().live)
+        entries_.pop_back();
+    return item;
+}
+
+void Object::Dict::clear() noexcept {
+    entries_.clear();
+    slots_.clear();
+    live_ = used_ = 0;
+}
+
+void Object::Dict::compact() {
+    if (live_ == entries_.size()) return;
+    std::size_t out = 0;
+    for (std::size_t in = 0; in < entries_.size(); ++in) {
+        if (!entries_[in].live) continue;
+        if (out != in) entries_[out] = std::move(entries_[in]);
+        ++out;
+    }
+    entries_.resize(out);
+}
+
+bool operator==(const Object::Dict& a, const Object::Dict& b) {
+    if (a.size() != b.size()) return false;
+    for (const auto& [key, value] : a) {
+        const Object* other = b.find(key);
+        if (!other || !(*other == value)) return false;
+    }
+    return true;
+}
+
+// ---- repr -----------------------------------------------------------------------------
+
+namespace {
+
+const char hex_digits[] = "0123456789abcdef";
+
+void hex_escape(std::string& out, char kind, std::uint32_t value, int width) {
+    out += '\\';
+    out += kind;
+    for (int shift = (width - 1) * 4; shift >= 0; shift -= 4)
+        out += hex_digits[(value >> shift) & 0xf];
+}
+
+// Python's str.isprintable for one code point, for the characters that matter in practice:
+// controls, separators other than space, format characters, surrogates, private use and
+// non-characters. Unassigned code points (which Python also escapes) are not known here.
+bool printable(std::uint32_t c) {
+    if (c < 0x20 || (c >= 0x7f && c <= 0xa0) || c == 0xad) return false;
+    if (c < 0x300) return true;
+    if ((c >= 0x600 && c <= 0x605) || c == 0x61c || c == 0x6dd || c == 0x70f || c == 0x890 ||
+        c == 0x891 || c == 0x8e2 || c == 0x180e || c == 0x1680)
+        return false;
+    if ((c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202f) ||
+        (c >= 0x205f && c <= 0x2064) || (c >= 0x2066 && c <= 0x206f) || c == 0x3000)
+        return false;
+    if ((c >= 0xd800 && c <= 0xf8ff) || c == 0xfeff || (c >= 0xfff0 && c <= 0xfffb) ||
+        c == 0xfffe || c == 0xffff)
+        return false;
+    if (c == 0x110bd || c == 0x110cd || (c >= 0x13430 && c <= 0x1343f) ||
+        (c >= 0x1bca0 && c <= 0x1bca3) || (c >= 0x1d173 && c <= 0x1d17a) || c == 0xe0001 ||
+        (c >= 0xe0020 && c <= 0xe007f) || c >= 0xf0000)
+        return false;
+    if ((c & 0xfffe) == 0xfffe) return false;  // U+1FFFE, U+1FFFF... non-characters
+    return true;
+}
+
+// Decodes one UTF-8 sequence at s[i]; returns its length, or 0 when invalid.
+std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& c) {
+    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char b0 = byte(i);
+    std::size_t n;
+    std::uint32_t min;
+    if (b0 < 0x80) {
+        c = b0;
+        return 1;
+    } else if ((b0 & 0xe0) == 0xc0) {
+        n = 2, c = b0 & 0x1f, min = 0x80;
+    } else if ((b0 & 0xf0) == 0xe0) {
+        n = 3, c = b0 & 0x0f, min = 0x800;
+    } else if ((b0 & 0xf8) == 0xf0) {
+        n = 4, c = b0 & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (i + n > s.size()) return 0;
+    for (std::size_t k = 1; k < n; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) return 0;
+        c = (c << 6) | (byte(i + k) & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
+    return n;
+}
+
+char choose_quote(std::string_view s) {
+    bool single = s.find('\'') != std::string_view::npos;
+    bool dbl = s.find('"') != std::string_view::npos;
+    return single && !dbl ? '"' : '\'';
+}
+
+void repr_string(std::string& out, std::string_view s) {
+    char quote = choose_quote(s);
+    out += quote;
+    for (std::size_t i = 0; i < s.size();) {
+        std::uint32_t c;
+        std::size_t n = decode_utf8(s, i, c);
+        if (n == 0) {
+            // Not UTF-8: shown as Python shows bytes decoded with surrogateescape.
+            hex_escape(out, 'u', 0xdc00 | static_cast<unsigned char>(s[i]), 4);
+            ++i;
+            continue;
+        }
+        if (c == static_cast<unsigned char>(quote) || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (printable(c)) {
+            out.append(s.substr(i, n));
+        } else if (c <= 0xff) {
+            hex_escape(out, 'x', c, 2);
+        } else if (c <= 0xffff) {
+            hex_escape(out, 'u', c, 4);
+        } else {
+            hex_escape(out, 'U', c, 8);
+        }
+        i += n;
+    }
+    out += quote;
+}
+
+void repr_bytes(std::string& out, std::string_view s) {
+    char quote = choose_quote(s);
+    out += "b";
+    out += quote;
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == static_cast<unsigned char>(quote) || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c < 0x20 || c >= 0x7f) {
+            hex_escape(out, 'x', c, 2);
+        } else {
+            out += ch;
+        }
+    }
+    out += quote;
+}
+
+// Python's float repr: the shortest digits that round-trip, in fixed notation when the
+// decimal exponent is in [-4, 16), otherwise d.ddde+XX.
+void repr_double(std::string& out, double d) {
+    if (std::isnan(d)) {
+        out += "nan";
+        return;
+    }
+    if (std::isinf(d)) {
+        out += d < 0 ? "-inf" : "inf";
+        return;
+    }
+    char buffer[64];
+    auto result = std::to_chars(buffer, buffer + sizeof buffer, d, std::chars_format::scientific);
+    std::string_view text(buffer, static_cast<std::size_t>(result.ptr - buffer));
+    bool negative = text.front() == '-';
+    if (negative) text.remove_prefix(1);
+    auto e = text.find('e');
+    std::string digits;
+    for (char ch : text.substr(0, e)) {
+        if (ch != '.') digits += ch;
+    }
+    int exponent = 0;
+    std::string_view exp_text = text.substr(e + 1);
+    if (exp_text.front() == '+') exp_text.remove_prefix(1);
+    std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exponent);
+    while (digits.size() > 1 && digits.back() == '0')
+        digits.pop_back();
+
+    if (negative) out += '-';
+    int decpt = exponent + 1;  // digits are 0.DIGITS x 10^decpt
+    if (decpt <= -4 || decpt > 16) {
+        out += digits[0];
+        if (digits.size() > 1) {
+            out += '.';
+            out.append(digits, 1);
+        }
+        out += 'e';
+        out += exponent < 0 ? '-' : '+';
+        int magnitude = exponent < 0 ? -exponent : exponent;
+        if (magnitude < 10) out += '0';
+        out += std::to_string(magnitude);
+    } else if (decpt <= 0) {
+        out += "0.";
+        out.append(static_cast<std::size_t>(-decpt), '0');
+        out += digits;
+    } else if (static_cast<std::size_t>(decpt) >= digits.size()) {
+        out += digits;
+        out.append(static_cast<std::size_t>(decpt) - digits.size(), '0');
+        out += ".0";
+    } else {
+        out.append(digits, 0, static_cast<std::size_t>(decpt));
+        out += '.';
+        out.append(digits, static_cast<std::size_t>(decpt));
+    }
+}
+
+}  // namespace
+
+void Object::repr_to(std::string& out) const {
+    switch (kind_) {
+        case Kind::none:
+            out += "None";
+            break;
+        case Kind::boolean:
+            out += v_.b ? "True" : "False";
+            break;
+        case Kind::integer: {
+            char buffer[24];
+            auto result = std::to_chars(buffer, buffer + sizeof buffer, v_.i);
+            out.append(buffer, result.ptr);
+            break;
+        }
+        case Kind::real:
+            repr_double(out, v_.d);
+            break;
+        case Kind::string:
+            repr_string(out, *v_.s);
+            break;
+        case Kind::bytes:
+            repr_bytes(out, *v_.s);
+            break;
+        case Kind::list: {
+            out += '[';
+            bool first = true;
+            for (const auto& item : *v_.l) {
+                if (!first) out += ", ";
+                first = false;
+                item.repr_to(out);
+            }
+            out += ']';
+            break;
+        }
+        case Kind::dict: {
+            out += '{';
+            bool first = true;
+            for (const auto& [key, value] : *v_.m) {
+                if (!first) out += ", ";
+                first = false;
+                key.repr_to(out);
+                out += ": ";
+                value.repr_to(out);
+            }
+            out += '}';
+            break;
+        }
+    }
+}
+
+std::string Object::repr() const {
+    std::string out;
+    repr_to(out);
+    return out;
+}
+
+std::string Object::str() const {
+    return kind_ == Kind::string ? *v_.s : repr();
+}
+
+std::ostream& operator<<(std::ostream& out, const Object& object) {
+    return out << object.repr();
+}
+
+std::string key_repr(const Object& key) {
+    return key.repr();
+}
+
+}  // namespace ipckit

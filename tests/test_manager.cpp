@@ -1,0 +1,626 @@
+// ipckit::Manager: the handout's listing, every proxy method, many processes, TCP between
+// unrelated processes, authentication, and a server that survives bad clients.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "../apps/ipckit/fib_manager.hpp"
+#include "../src/manager/wire.hpp"
+#include "ipckit/error.hpp"
+#include "ipckit/manager.hpp"
+#include "ipckit/process.hpp"
+#include "ipckit/range.hpp"
+#include "support.hpp"
+
+using ipckit::DictProxy;
+using ipckit::ListProxy;
+using ipckit::Manager;
+using ipckit::Object;
+using ipckit::Process;
+using List = Object::List;
+using Dict = Object::Dict;
+namespace wire = ipckit::detail::wire;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::int64_t stat_of(const Manager& m, const char* name) {
+    return m.stats().at(name).as_int();
+}
+
+// A client speaking the wire protocol by hand, to misbehave on purpose.
+class RawClient {
+  public:
+    explicit RawClient(const std::string& address) {
+        EXPECT_EQ(address.rfind("unix:", 0), 0u);
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::string path = address.substr(5);
+        std::memcpy(sa.sun_path, path.c_str(), path.size());
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+            throw std::runtime_error("raw connect failed");
+        }
+    }
+    ~RawClient() { ::close(fd_); }
+    RawClient(const RawClient&) = delete;
+    RawClient& operator=(const RawClient&) = delete;
+
+    void send(std::string_view bytes) {
+        ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(bytes.size()));
+    }
+    void send_frame(const Object& o) {
+        std::string out;
+        wire::append_frame(out, o);
+        send(out);
+    }
+    // The next frame, or nullopt when the server closed the connection.
+    std::optional<Object> read_frame() {
+        std::string_view payload;
+        while (!reader_.next(payload)) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 20000) != 1) throw std::runtime_error("raw read timed out");
+            char* room = reader_.prepare(4096);
+            ssize_t n = ::recv(fd_, room, 4096, 0);
+            if (n <= 0) return std::nullopt;
+            reader_.commit(static_cast<std::size_t>(n));
+        }
+        return wire::decode(payload);
+    }
+    // True when the server closes the connection (after answering nothing more).
+    bool closed_by_server() {
+        for (;;) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 20000) != 1) return false;
+            char buffer[4096];
+            ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+            if (n <= 0) return true;
+        }
+    }
+    void authenticate(const std::string& authkey) {
+        auto hello = read_frame();
+        ASSERT_TRUE(hello);
+        std::string server_challenge = hello->as_list().at(2).as_bytes();
+        std::string mine = wire::random_bytes(wire::challenge_size);
+        send_frame(Object::list(
+            {Object::bytes(wire::hmac(authkey, "client", server_challenge, mine)),
+             Object::bytes(mine), Object::bytes(wire::random_bytes(wire::session_size))}));
+        auto answer = read_frame();
+        ASSERT_TRUE(answer);
+        ASSERT_TRUE(answer->as_list().at(0).as_bool());
+    }
+    Object request(int op, std::int64_t id, List args = {}) {
+        List fields{op, id};
+        for (auto& a : args)
+            fields.push_back(std::move(a));
+        send_frame(Object(std::move(fields)));
+        auto response = read_frame();
+        if (!response) throw std::runtime_error("server closed the connection");
+        return *response;
+    }
+
+  private:
+    int fd_ = -1;
+    wire::FrameReader reader_{wire::default_max_frame};
+};
+
+// A private directory removed at the end, for authkey files.
+struct TempDir {
+    TempDir() {
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "ipckit-test-XXXXXX").string();
+        path = ::mkdtemp(pattern.data());
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string file(const std::string& name, const std::string& content) const {
+        std::string p = path + "/" + name;
+        std::ofstream(p) << content;
+        return p;
+    }
+    std::string path;
+};
+
+template <class E, class F>
+std::string message_of(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    }
+    ADD_FAILURE() << "no exception thrown";
+    return {};
+}
+
+}  // namespace
+
+TEST(Manager, HandoutListingPrintsWhatPythonPrints) {
+    auto result =
+        ipckit::test::run({std::string(IPCKIT_BINARY_DIR) + "/examples/manager_dict_list"});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.out, "{1: 'one', 'two': 2}\n[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]\n");
+}
+
+TEST(Manager, DictMethods) {
+    Manager m;
+    DictProxy d = m.dict();
+    EXPECT_EQ(d.size(), 0u);
+    d[1] = "one";
+    d["two"] = 2;
+    d.set("1", Object::list({1, 2}));
+    EXPECT_EQ(d.repr(), "{1: 'one', 'two': 2, '1': [1, 2]}");
+    EXPECT_EQ(d.get(1).as_string(), "one");
+    EXPECT_EQ(Object(d["two"]).as_int(), 2);
+    EXPECT_EQ(d.get("missing", 42).as_int(), 42);
+    std::string message = message_of<ipckit::KeyError>([&] { d.get("missing"); });
+    EXPECT_NE(message.find("'missing'"), std::string::npos) << message;
+    EXPECT_THROW(d.get(Object::list({1})), ipckit::ValueError);  // unhashable key
+    EXPECT_TRUE(d.contains(1));
+    EXPECT_TRUE(d.contains("1"));
+    EXPECT_FALSE(d.contains(2));
+    EXPECT_EQ(d.size(), 3u);
+    EXPECT_EQ(Object(d.keys()).repr(), "[1, 'two', '1']");
+    EXPECT_EQ(Object(d.values()).repr(), "['one', 2, [1, 2]]");
+    auto items = d.items();
+    ASSERT_EQ(items.size(), 3u);
+    EXPECT_EQ(items[1].first.as_string(), "two");
+    EXPECT_EQ(items[1].second.as_int(), 2);
+
+    d.erase("1");
+    EXPECT_THROW(d.erase("1"), ipckit::KeyError);
+    EXPECT_EQ(d.pop("two").as_int(), 2);
+    EXPECT_THROW(d.pop("two"), ipckit::KeyError);
+    EXPECT_EQ(d.pop("two", "gone").as_string(), "gone");
+    EXPECT_EQ(d.setdefault("x", 5).as_int(), 5);
+    EXPECT_EQ(d.setdefault("x", 6).as_int(), 5);
+    EXPECT_TRUE(d.setdefault("n").is_none());
+    d.update({{"a", 1}, {"x", 7}});
+    EXPECT_EQ(d.repr(), "{1: 'one', 'x': 7, 'n': None, 'a': 1}");
+    auto [key, value] = d.popitem();
+    EXPECT_EQ(key.as_string(), "a");
+    EXPECT_EQ(value.as_int(), 1);
+    Dict copy = d.copy();
+    EXPECT_EQ(Object(copy).repr(), "{1: 'one', 'x': 7, 'n': None}");
+    copy.set("local", true);  // a copy, not the shared dict
+    EXPECT_FALSE(d.contains("local"));
+    std::ostringstream out;
+    out << d << ' ' << d[1];
+    EXPECT_EQ(out.str(), "{1: 'one', 'x': 7, 'n': None} 'one'");
+    d.clear();
+    EXPECT_EQ(d.size(), 0u);
+    EXPECT_THROW(d.popitem(), ipckit::KeyError);
+    DictProxy initial = m.dict(Dict{{"k", 1.5}});
+    EXPECT_EQ(initial.repr(), "{'k': 1.5}");
+}
+
+TEST(Manager, ListMethods) {
+    Manager m;
+    ListProxy l = m.list(std::vector<int>{0, 1, 2, 3, 4});  // any range of values
+    EXPECT_EQ(l.repr(), "[0, 1, 2, 3, 4]");
+    EXPECT_EQ(l.size(), 5u);
+    EXPECT_EQ(l.get(0).as_int(), 0);
+    EXPECT_EQ(l.get(-1).as_int(), 4);
+    EXPECT_EQ(Object(l[-2]).as_int(), 3);
+    std::string message = message_of<ipckit::IndexError>([&] { l.get(5); });
+    EXPECT_NE(message.find("out of range"), std::string::npos) << message;
+    EXPECT_NE(message.find('5'), std::string::npos) << message;
+    EXPECT_THROW(l.get(-6), ipckit::IndexError);
+    l[0] = "zero";
+    l.set(-1, 4.5);
+    EXPECT_THROW(l.set(9, 1), ipckit::IndexError);
+    EXPECT_EQ(l.repr(), "['zero', 1, 2, 3, 4.5]");
+    l.append(Object());
+    l.extend({7, 8});
+    l.extend(std::vector<int>{9});
+    l.insert(0, "first");
+    l.insert(-1, "before last");
+    l.insert(100, "end");
+    l.insert(-100, "start");
+    EXPECT_EQ(l.repr(),
+              "['start', 'first', 'zero', 1, 2, 3, 4.5, None, 7, 8, 'before last', 9, 'end']");
+    EXPECT_EQ(l.pop().as_string(), "end");
+    EXPECT_EQ(l.pop(0).as_string(), "start");
+    EXPECT_EQ(l.pop(-2).as_string(), "before last");
+    EXPECT_THROW(l.pop(50), ipckit::IndexError);
+    l.remove(Object());
+    EXPECT_THROW(l.remove("absent"), ipckit::ValueError);
+    l.erase(0);  // del l[0]
+    EXPECT_EQ(l.repr(), "['zero', 1, 2, 3, 4.5, 7, 8, 9]");
+    EXPECT_EQ(l.index(2), 2);
+    EXPECT_EQ(l.index(2.0), 2);  // 2 == 2.0, as in Python
+    EXPECT_THROW(l.index(2, 3), ipckit::ValueError);
+    EXPECT_EQ(l.index(8, -3, -1), 6);
+    l.append(1);
+    EXPECT_EQ(l.count(1), 2u);
+    EXPECT_EQ(l.count("x"), 0u);
+    EXPECT_TRUE(l.contains(9));
+    l.erase(0);
+    l.reverse();
+    EXPECT_EQ(l.repr(), "[1, 9, 8, 7, 4.5, 3, 2, 1]");
+    l.sort();
+    EXPECT_EQ(l.repr(), "[1, 1, 2, 3, 4.5, 7, 8, 9]");
+    l.sort(true);
+    EXPECT_EQ(l.repr(), "[9, 8, 7, 4.5, 3, 2, 1, 1]");
+    l.append("text");
+    EXPECT_THROW(l.sort(), ipckit::ValueError);                 // '<' between str and int
+    EXPECT_EQ(l.repr(), "[9, 8, 7, 4.5, 3, 2, 1, 1, 'text']");  // unchanged
+    l.pop();
+
+    // Slices, as Python's l[a:b:c].
+    EXPECT_EQ(Object(l.slice(1, 3)).repr(), "[8, 7]");
+    EXPECT_EQ(Object(l.slice({}, {}, -1)).repr(), "[1, 1, 2, 3, 4.5, 7, 8, 9]");
+    EXPECT_EQ(Object(l.slice(-3, {})).repr(), "[2, 1, 1]");
+    EXPECT_EQ(Object(l.slice({}, {}, 3)).repr(), "[9, 4.5, 1]");
+    EXPECT_EQ(Object(l.slice(10, 20)).repr(), "[]");
+    EXPECT_THROW(l.slice({}, {}, 0), ipckit::ValueError);
+    l.set_slice(0, 2, {"a", "b", "c"});
+    EXPECT_EQ(l.repr(), "['a', 'b', 'c', 7, 4.5, 3, 2, 1, 1]");
+    l.set_slice({}, {}, {0, 0, 0, 0, 0}, 2);
+    EXPECT_EQ(l.repr(), "[0, 'b', 0, 7, 0, 3, 0, 1, 0]");
+    EXPECT_THROW(l.set_slice({}, {}, {1}, 2), ipckit::ValueError);
+    l.erase_slice({}, {}, 2);
+    EXPECT_EQ(l.repr(), "['b', 7, 3, 1]");
+    l.erase_slice(1, 3);
+    EXPECT_EQ(l.repr(), "['b', 1]");
+    EXPECT_EQ(Object(l.copy()).repr(), "['b', 1]");
+    std::ostringstream out;
+    out << l << ' ' << l[0];
+    EXPECT_EQ(out.str(), "['b', 1] 'b'");
+    l.clear();
+    EXPECT_EQ(l.size(), 0u);
+    EXPECT_THROW(l.pop(), ipckit::IndexError);
+    EXPECT_EQ(m.list({1, "two", 3.0}).repr(), "[1, 'two', 3.0]");
+    EXPECT_EQ(m.list(ipckit::range(10, 0, -3)).repr(), "[10, 7, 4, 1]");
+}
+
+TEST(Manager, ProxiesAreCopyableHandlesAndAnonymousObjectsAreFreed) {
+    Manager m;
+    auto base = stat_of(m, "objects");
+    {
+        ListProxy l = m.list();
+        ListProxy copy = l;
+        EXPECT_EQ(copy.id(), l.id());
+        copy.append(1);
+        EXPECT_EQ(l.size(), 1u);
+        EXPECT_EQ(stat_of(m, "objects"), base + 1);
+        {
+            ListProxy moved = std::move(copy);
+            moved.append(2);
+        }
+        EXPECT_EQ(stat_of(m, "objects"), base + 1);  // l still refers to it
+    }
+    EXPECT_EQ(stat_of(m, "objects"), base);  // no proxy left
+    {
+        auto named = m.dict("kept");
+        named["x"] = 1;
+    }
+    EXPECT_EQ(stat_of(m, "objects"), base + 1);  // named objects live as long as the server
+    EXPECT_EQ(m.dict("kept").repr(), "{'x': 1}");
+    EXPECT_THROW(m.named_list("kept"), ipckit::ValueError);  // it is a dict
+}
+
+TEST(Manager, ChildTakesItsOwnReferenceAndTheParentsCopyOutlivesIt) {
+    Manager m;
+    auto base = stat_of(m, "objects");
+    ListProxy l = m.list();
+    Process child([](ListProxy list) { list.append("from the child"); }, l);
+    child.start();
+    child.join();
+    EXPECT_EQ(child.exitcode(), 0);
+    EXPECT_EQ(l.repr(), "['from the child']");
+    EXPECT_EQ(stat_of(m, "objects"), base + 1);
+}
+
+TEST(Manager, FourProcessesAppendingLoseNothing) {
+    Manager m;
+    ListProxy l = m.list();
+    constexpr int per_process = 10000;
+    std::vector<Process> workers;
+    workers.reserve(4);
+    for (int w = 0; w < 4; ++w) {
+        workers.emplace_back(
+            [w](ListProxy list) {
+                for (int i = 0; i < per_process; ++i)
+                    list.append(w * per_process + i);
+            },
+            l);
+    }
+    for (auto& p : workers)
+        p.start();
+    for (auto& p : workers) {
+        p.join();
+        EXPECT_EQ(p.exitcode(), 0);
+    }
+    ASSERT_EQ(l.size(), 4u * per_process);
+    List all = l.copy();
+    std::vector<std::int64_t> values;
+    for (const auto& v : all)
+        values.push_back(v.as_int());
+    std::sort(values.begin(), values.end());
+    std::vector<std::int64_t> expected(std::size_t{4} * per_process);
+    std::iota(expected.begin(), expected.end(), 0);
+    EXPECT_EQ(values, expected);
+}
+
+TEST(Manager, UnrelatedProcessesShareANamedDictOverTcp) {
+    TempDir dir;
+    std::string keyfile = dir.file("authkey", "s3cret\n");
+    ipckit::test::Child server({ipckit::test::ipckit_program(), "manager", "serve", "--address",
+                                "tcp://127.0.0.1:0", "--authkey-file", keyfile});
+    std::string banner = server.read_until("\n");
+    auto at = banner.find("tcp://");
+    ASSERT_NE(at, std::string::npos) << banner;
+    std::string address = banner.substr(at, banner.find('\n', at) - at);
+
+    Manager here = Manager::connect(address, "s3cret");
+    auto scores = here.dict("scores");
+    scores["alice"] = 3;
+    // Another program, knowing only the address and the authkey.
+    auto other =
+        ipckit::test::run({ipckit::test::ipckit_program(), "manager", "dict", "scores", "--address",
+                           address, "--authkey-file", keyfile, "--set", "bob=5"});
+    EXPECT_EQ(other.exit_code, 0) << other.err;
+    EXPECT_EQ(other.out, "{'alice': 3, 'bob': 5}\n");
+    EXPECT_EQ(scores.get("bob").as_int(), 5);
+
+    // A wrong authkey is refused; the server goes on serving.
+    std::string wrong = dir.file("wrong", "guess");
+    auto refused = ipckit::test::run({ipckit::test::ipckit_program(), "manager", "stats",
+                                      "--address", address, "--authkey-file", wrong});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("authentication failed"), std::string::npos) << refused.err;
+    EXPECT_THROW(Manager::connect(address, "guess"), ipckit::AuthenticationError);
+    EXPECT_EQ(scores.size(), 2u);
+
+    server.signal(SIGTERM);
+    auto end = server.wait();
+    EXPECT_EQ(end.exit_code, 0) << end.err;
+    EXPECT_NE(end.out.find("stopped"), std::string::npos);
+}
+
+TEST(Manager, TcpServerRefusesToStartWithoutAnAuthkey) {
+    auto r = ipckit::test::run(
+        {ipckit::test::ipckit_program(), "manager", "serve", "--address", "tcp://127.0.0.1:0"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("authkey"), std::string::npos) << r.err;
+    EXPECT_THROW(ipckit::serve_manager("tcp://127.0.0.1:0", ""), ipckit::ValueError);
+    auto bad = ipckit::test::run(
+        {ipckit::test::ipckit_program(), "manager", "serve", "--address", "udp://x"});
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.err.find("udp://x"), std::string::npos) << bad.err;
+}
+
+TEST(Manager, WrongAuthkeyIsRefusedAndTheServerKeepsServing) {
+    Manager m;
+    auto d = m.dict();
+    d["k"] = 1;
+    std::string message = message_of<ipckit::AuthenticationError>(
+        [&] { Manager::connect(m.address(), "not the key"); });
+    EXPECT_NE(message.find(m.address()), std::string::npos) << message;
+    EXPECT_EQ(d.get("k").as_int(), 1);
+    auto again = Manager::connect(m.address(), m.authkey());
+    EXPECT_EQ(again.stats().at("connections").as_int(), 2);
+}
+
+TEST(Manager, ClientKilledMidRequestLeavesTheServerHealthyAndItsObjectsFreed) {
+    Manager m;
+    auto base = stat_of(m, "objects");
+    auto base_sessions = stat_of(m, "sessions");
+    ipckit::test::Event ready;
+    ipckit::test::Event never;
+    Process child([&] {
+        // The child's own objects, then half a request on a raw connection.
+        auto a = m.list({1, 2, 3});
+        auto b = m.dict(Dict{{"x", 1}});
+        RawClient raw(m.address());
+        raw.authenticate(m.authkey());
+        std::string frame;
+        wire::append_frame(frame, Object::list({int{wire::list_append}, a.id(), "never finished"}));
+        raw.send(std::string_view(frame).substr(0, frame.size() - 5));
+        ready.set();
+        never.wait(60s);
+    });
+    child.start();
+    ASSERT_TRUE(ready.wait());
+    EXPECT_EQ(stat_of(m, "objects"), base + 2);
+    child.kill();
+    child.join();
+    EXPECT_EQ(child.exitcode(), -SIGKILL);
+    EXPECT_EQ(stat_of(m, "objects"), base);
+    EXPECT_EQ(stat_of(m, "sessions"), base_sessions);
+    EXPECT_EQ(m.list({7}).repr(), "[7]");  // still serving
+}
+
+TEST(Manager, GarbageTruncatedAndOversizedFramesCloseOnlyThatConnection) {
+    ipckit::ManagerOptions options;
+    options.max_frame = 4096;
+    Manager m(options);
+    auto d = m.dict();
+    d["alive"] = true;
+    {
+        RawClient garbage(m.address());  // before authentication
+        garbage.send("GET / HTTP/1.0\r\n\r\n");
+        EXPECT_TRUE(garbage.closed_by_server());
+    }
+    {
+        RawClient huge_hello(m.address());  // a handshake frame over the small pre-auth limit
+        huge_hello.send(std::string("\x00\x10\x00\x00", 4));
+        EXPECT_TRUE(huge_hello.closed_by_server());
+    }
+    {
+        RawClient malformed(m.address());  // authenticated, then not MessagePack
+        malformed.authenticate(m.authkey());
+        EXPECT_TRUE(malformed.request(wire::ping, 0).as_list().at(1).as_bool());
+        malformed.send(std::string("\x00\x00\x00\x03\xc1\xc1\xc1", 7));
+        EXPECT_TRUE(malformed.closed_by_server());
+    }
+    {
+        RawClient oversized(m.address());
+        oversized.authenticate(m.authkey());
+        std::string frame;
+        wire::append_frame(frame,
+                           Object::list({int{wire::list_append}, 0, std::string(5000, 'x')}));
+        oversized.send(frame);
+        EXPECT_TRUE(oversized.closed_by_server());
+    }
+    {
+        RawClient deep(m.address());  // nesting deeper than the decoder allows
+        deep.authenticate(m.authkey());
+        std::string payload(200, static_cast<char>(0x91));
+        payload += '\x01';
+        std::string frame;
+        std::size_t start = wire::begin_frame(frame);
+        frame += payload;
+        wire::end_frame(frame, start);
+        deep.send(frame);
+        EXPECT_TRUE(deep.closed_by_server());
+    }
+    {
+        RawClient lying(m.address());  // an array claiming more items than its frame holds
+        lying.authenticate(m.authkey());
+        lying.send(std::string("\x00\x00\x00\x05\xdd\xff\xff\xff\xff", 9));
+        EXPECT_TRUE(lying.closed_by_server());
+    }
+    {
+        RawClient wrong_request(m.address());  // well-formed but meaningless: an error answer
+        wrong_request.authenticate(m.authkey());
+        auto answer = wrong_request.request(999, 0);
+        EXPECT_EQ(answer.as_list().at(0).as_int(), wire::value_error);
+        answer = wrong_request.request(wire::list_get, 123456);
+        EXPECT_EQ(answer.as_list().at(0).as_int(), wire::value_error);
+        {
+            RawClient truncated(m.address());  // half a frame, then gone
+            truncated.authenticate(m.authkey());
+            truncated.send(std::string("\x00\x00\x01\x00\x92", 5));
+        }
+        EXPECT_TRUE(wrong_request.request(wire::ping, 0).as_list().at(1).as_bool());
+    }
+    // The client checks the limit too, before sending.
+    auto l = m.list();
+    EXPECT_THROW(l.append(std::string(5000, 'y')), ipckit::ValueError);
+    EXPECT_EQ(d.repr(), "{'alive': True}");
+    EXPECT_EQ(stat_of(m, "connections"), 1);
+}
+
+TEST(Manager, ShutdownReapsTheServerAndLaterCallsFailClearly) {
+    pid_t server = 0;
+    std::string address;
+    {
+        Manager m;
+        server = m.server_pid();
+        address = m.address();
+        ASSERT_GT(server, 0);
+        struct stat st {};
+        std::string directory = address.substr(5, address.rfind('/') - 5);
+        ASSERT_EQ(::stat(directory.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0700u);
+        auto l = m.list({1});
+        m.shutdown();
+        EXPECT_EQ(m.server_pid(), 0);
+        std::string message = message_of<ipckit::ConnectionError>([&] { l.append(2); });
+        EXPECT_NE(message.find(address), std::string::npos) << message;
+        EXPECT_FALSE(std::filesystem::exists(directory));
+    }
+    EXPECT_NE(::kill(server, 0), 0);  // reaped: no such process
+    {
+        Manager m;
+        server = m.server_pid();
+    }  // the destructor stops and reaps it
+    EXPECT_NE(::kill(server, 0), 0);
+    std::string message =
+        message_of<ipckit::ConnectionError>([&] { Manager::connect(address, "key"); });
+    EXPECT_NE(message.find(address), std::string::npos) << message;
+}
+
+TEST(Manager, ConnectTimesOutInsteadOfHanging) {
+    // A socket that accepts connections (in its backlog) but never greets.
+    TempDir dir;
+    std::string path = dir.path + "/silent";
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    ASSERT_EQ(::listen(fd, 8), 0);
+    ipckit::ManagerOptions options;
+    options.connect_timeout = 200ms;
+    auto start = std::chrono::steady_clock::now();
+    std::string message = message_of<ipckit::ConnectionError>(
+        [&] { Manager::connect("unix:" + path, "key", options); });
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    ::close(fd);
+    EXPECT_NE(message.find("unix:" + path), std::string::npos) << message;
+    EXPECT_LT(elapsed, 5s);
+    EXPECT_THROW(Manager::connect("nonsense", "key"), ipckit::ValueError);
+}
+
+TEST(Manager, FibonacciThroughAManagerList) {
+    auto numbers = ipckit::cli::fibonacci_via_manager(10);
+    EXPECT_EQ(numbers, (std::vector<std::uint64_t>{0, 1, 1, 2, 3, 5, 8, 13, 21, 34}));
+    auto all = ipckit::cli::fibonacci_via_manager(94);
+    EXPECT_EQ(all.back(), 12200160415121876738ULL);  // F(93): above INT64_MAX
+    EXPECT_TRUE(ipckit::cli::fibonacci_via_manager(0).empty());
+    EXPECT_THROW(ipckit::cli::fibonacci_via_manager(95), ipckit::ValueError);
+}
+
+TEST(Manager, ADeadServerGivesConnectionErrorNotAHang) {
+    Manager m;
+    auto d = m.dict();
+    d["k"] = 1;
+    ASSERT_EQ(::kill(m.server_pid(), SIGKILL), 0);
+    std::string message = message_of<ipckit::ConnectionError>([&] { d.get("k"); });
+    EXPECT_NE(message.find(m.address()), std::string::npos) << message;
+    EXPECT_THROW(d.get("k"), ipckit::ConnectionError);  // reconnecting fails too
+}  // the destructor reaps the killed server
+
+TEST(Manager, CommandsHaveHelp) {
+    for (auto sub : {"serve", "stats", "dict", "shutdown"}) {
+        auto r = ipckit::test::run({ipckit::test::ipckit_program(), "manager", sub, "--help"});
+        EXPECT_EQ(r.exit_code, 0) << sub;
+    }
+    auto r = ipckit::test::run({ipckit::test::ipckit_program(), "manager", "stats"});
+    EXPECT_EQ(r.exit_code, 2);  // --address is required
+}
+
+TEST(Manager, ShutdownCommandStopsAStandaloneServer) {
+    TempDir dir;
+    std::string address = "unix:" + dir.path + "/socket";
+    std::string keyfile = dir.file("key", "k");
+    ipckit::test::Child server({ipckit::test::ipckit_program(), "manager", "serve", "--address",
+                                address, "--authkey-file", keyfile});
+    EXPECT_NE(server.read_until("\n").find(address), std::string::npos);
+    auto stats = ipckit::test::run({ipckit::test::ipckit_program(), "manager", "stats", "--address",
+                                    address, "--authkey-file", keyfile});
+    EXPECT_EQ(stats.exit_code, 0) << stats.err;
+    EXPECT_NE(stats.out.find("'connections': 1"), std::string::npos) << stats.out;
+    auto stop = ipckit::test::run({ipckit::test::ipckit_program(), "manager", "shutdown",
+                                   "--address", address, "--authkey-file", keyfile});
+    EXPECT_EQ(stop.exit_code, 0) << stop.err;
+    auto end = server.wait(20s);
+    EXPECT_EQ(end.exit_code, 0) << end.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path + "/socket"));  // removed at the end
+}
+
+TEST(Manager, DeepValuesWithinTheLimitRoundTripAndDeeperOnesAreRefusedBeforeSending) {
+    Manager m;
+    auto l = m.list();
+    Object deep = 1;
+    for (int i = 0; i < 99; ++i)
+        deep = Object::list({deep});  // 99 levels: the most allowed
+    l.append(deep);
+    EXPECT_EQ(l.get(0), deep);
+    EXPECT_EQ(Object(l.copy()).as_list().at(0), deep);
+    Object deeper = Object::list({deep});
+    EXPECT_THROW(l.append(deeper), ipckit::ValueError);
+    EXPECT_EQ(l.size(), 1u);  // and the connection is still fine
+}
