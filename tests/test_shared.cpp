@@ -519,11 +519,18 @@ TEST(FibCommand, BadNIsAUsageError) {
     EXPECT_EQ(run({ipckit::test::ipckit_program(), "fib", "--help"}).exit_code, 0);
 }
 
-TEST(FibCommand, ManagerIsNotAvailableYet) {
-    auto r = run({ipckit::test::ipckit_program(), "fib", "5", "--via", "manager"});
-    if (r.exit_code == 0) GTEST_SKIP() << "the manager variant exists now";
-    EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.err.find("not available yet"), std::string::npos) << r.err;
+TEST(FibCommand, ManagerGivesTheSameOutputAndChecks) {
+    for (const char* n : {"0", "1", "10", "94"}) {
+        auto shared = run({ipckit::test::ipckit_program(), "fib", n, "--via", "shared"});
+        auto manager = run({ipckit::test::ipckit_program(), "fib", n, "--via", "manager"});
+        EXPECT_EQ(manager.exit_code, 0) << n << ": " << manager.err;
+        EXPECT_EQ(manager.out, shared.out) << n;
+    }
+    for (const char* n : {"abc", "-5", "95"}) {
+        auto r = run({ipckit::test::ipckit_program(), "fib", n, "--via", "manager"});
+        EXPECT_EQ(r.exit_code, 2) << n;
+        EXPECT_EQ(r.out, "") << n;
+    }
 }
 
 TEST(Demo, RunsTheSharedStateScenario) {

@@ -20,12 +20,12 @@ void add_demo_command(CLI::App& app) {
         };
         const Scenario scenarios[] = {
             {"Shared state: Value, Array and the Fibonacci return", demo::shared_state},
+            {"Manager: a dict and a list shared with a child process", demo::manager},
             {"System V message queue: one process to another", demo::message_queue},
             {"The handout's numbers server and client (key 128 in the handout)", demo::numbers},
             {"Exercise 2, is it time yet? A time server and four clients", demo::time_server},
             {"System V semaphore and shared memory: two processes, one counter",
              demo::semaphore_and_shared_memory},
-            {"Manager: a dict and a list shared with a child process", demo::manager},
         };
         int number = 0;
         for (const auto& scenario : scenarios) {

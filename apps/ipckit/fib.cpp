@@ -1,5 +1,6 @@
 // `ipckit fib N [--via shared|manager]`
 #include "fib.hpp"
+#include "fib_manager.hpp"
 
 #include <charconv>
 #include <iostream>
@@ -33,7 +34,7 @@ std::vector<std::uint64_t> fib_via_shared(int n) {
 std::vector<FibMethod>& fib_methods() {
     static std::vector<FibMethod> methods = {
         {"shared", fib_via_shared},
-        {"manager", {}},
+        {"manager", fibonacci_via_manager},
     };
     return methods;
 }
