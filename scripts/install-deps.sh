@@ -8,7 +8,6 @@ packages=(
     libgtest-dev libgmock-dev                 # tests
     libbenchmark-dev                          # benchmarks
     libcli11-dev                              # command lines of the ipckit program
-    libasio-dev                               # manager sockets (standalone Asio)
     libmsgpack-cxx-dev                        # manager wire format
     libssl-dev                                # manager HMAC-SHA256 authentication
     clang libclang-rt-14-dev                  # libFuzzer target for the frame decoder
