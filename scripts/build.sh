@@ -2,6 +2,7 @@
 # Configures and builds ipckit.
 # Usage: scripts/build.sh [BUILD_DIR] [extra cmake args...]
 # SANITIZE=address,undefined or SANITIZE=thread builds with sanitizers.
+# TARGETS="a b" builds only those targets (and what they need).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${1:-$root/build}
@@ -15,4 +16,6 @@ cmake -S "$root" -B "$build_dir" -G Ninja \
     -DIPCKIT_WERROR=ON \
     -DIPCKIT_SANITIZE="${SANITIZE:-}" \
     "${launcher[@]}" "$@" >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+targets=()
+for t in ${TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}"
