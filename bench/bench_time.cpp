@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -21,7 +22,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double ipckit_rate(int clients, int per_client, std::chrono::nanoseconds spin) {
+double ipckit_rate(int clients, int per_client, std::chrono::nanoseconds spin,
+                   std::chrono::nanoseconds client_spin, long window = 1) {
     const sysv::Key key = sysv::random_key();
     ipckit::Process server([&] {
         ipckit::programs::TimeServerOptions options;
@@ -45,7 +47,8 @@ double ipckit_rate(int clients, int per_client, std::chrono::nanoseconds spin) {
             options.key = key;
             options.request = "time";
             options.count = per_client;
-            options.spin = spin;
+            options.window = window;
+            options.spin = client_spin;
             std::ostringstream out;
             std::exit(ipckit::programs::time_client(options, out, std::cerr));
         });
@@ -84,24 +87,37 @@ int main(int argc, char** argv) {
         if (std::string(argv[i]) == "--requests") total = std::stoi(argv[i + 1]);
     }
     std::printf("time requests per run: %d in all\n\n", total);
-    std::printf("| %-7s | %-38s | %12s | %14s |\n", "clients", "implementation", "requests/s",
+    std::printf("| %-7s | %-48s | %12s | %14s |\n", "clients", "implementation", "requests/s",
                 "vs Python");
     std::printf(
-        "|---------|----------------------------------------|--------------|----------------|\n");
+        "|---------|--------------------------------------------------|--------------|-------------"
+        "---|\n");
     for (int clients : {1, 4, 16}) {
         int per_client = total / clients;
         double py = python_rate(clients, per_client);
-        double ours = ipckit_rate(clients, per_client, std::chrono::nanoseconds(0));
-        std::printf("| %7d | %-38s | %12.0f | %14s |\n", clients,
+        double ours = ipckit_rate(clients, per_client, std::chrono::nanoseconds(0),
+                                  std::chrono::nanoseconds(0));
+        std::printf("| %7d | %-48s | %12.0f | %14s |\n", clients,
                     "Python sysv_ipc server + clients", py, "1.00 x");
-        std::printf("| %7d | %-38s | %12.0f | %12.2f x |\n", clients, "ipckit server + clients",
-                    ours, py > 0 ? ours / py : 0.0);
+        std::printf("| %7d | %-48s | %12.0f | %12.2f x |\n", clients,
+                    "ipckit server + clients, one request in flight", ours,
+                    py > 0 ? ours / py : 0.0);
+        auto row = [&](const std::string& name, double rate) {
+            std::printf("| %7d | %-48s | %12.0f | %12.2f x |\n", clients, name.c_str(), rate,
+                        py > 0 ? rate / py : 0.0);
+        };
+        row("ipckit, pipelined (--window 16)",
+            ipckit_rate(clients, per_client, std::chrono::nanoseconds(0),
+                        std::chrono::nanoseconds(0), 16));
+        row("ipckit, pipelined + server adaptive wait 5 us",
+            ipckit_rate(clients, per_client, std::chrono::microseconds(5),
+                        std::chrono::nanoseconds(0), 16));
         if (clients == 1) {
             for (int us : {20, 50}) {
-                double adaptive = ipckit_rate(clients, per_client, std::chrono::microseconds(us));
-                std::string name = "ipckit, adaptive wait " + std::to_string(us) + " us";
-                std::printf("| %7d | %-38s | %12.0f | %12.2f x |\n", clients, name.c_str(),
-                            adaptive, py > 0 ? adaptive / py : 0.0);
+                double adaptive = ipckit_rate(clients, per_client, std::chrono::microseconds(us),
+                                              std::chrono::microseconds(us));
+                row("ipckit, adaptive wait " + std::to_string(us) + " us (server and client)",
+                    adaptive);
             }
         }
     }

@@ -142,6 +142,27 @@ TEST(TimeServer, ManyClientsEachGetTheirOwnAnswers) {
     stop_server(key, server);
 }
 
+TEST(TimeServer, PipelinedClientsGetEveryAnswer) {
+    sysv::Key key = sysv::random_key();
+    QueueGuard guard{key};
+    auto server = start_server(key);
+    ASSERT_TRUE(wait_for_queue(key));
+    std::vector<Child> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.emplace_back(
+            client_argv(key, {"--request", "time", "--count", "500", "--window", "16"}));
+    }
+    clients.emplace_back(std::vector<std::string>{python, python_script("time_client_plain.py"),
+                                                  key_text(key), "100"});
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+        auto result = clients[i].wait(300s);
+        EXPECT_EQ(result.exit_code, 0) << result.err;
+        EXPECT_EQ(count_asctime_lines(result.out), i < 4 ? 500 : 100) << "client " << i;
+    }
+    EXPECT_EQ(messages_on(key), 0u);
+    stop_server(key, server);
+}
+
 TEST(TimeServer, ClientKilledBeforeTheAnswerLeavesNothingBehind) {
     sysv::Key key = sysv::random_key();
     QueueGuard guard{key};

@@ -48,6 +48,7 @@ void add_time_commands(CLI::App& app) {
         std::string key = "129";
         std::string request;
         long count = 1;
+        long window = 1;
         double timeout = -1;
         bool plain = false;
         double spin_us = 0;
@@ -63,6 +64,11 @@ void add_time_commands(CLI::App& app) {
     client->add_option("-n,--count", c->count, "With --request time: how many requests")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
+    client
+        ->add_option("-w,--window", c->window,
+                     "With --count: requests in flight at once (pipelining; not with --plain)")
+        ->capture_default_str()
+        ->check(CLI::Range(1L, 1000L));
     client->add_option("--timeout", c->timeout, "Seconds to wait for each reply")
         ->check(CLI::NonNegativeNumber);
     client->add_flag("--plain", c->plain,
@@ -76,6 +82,7 @@ void add_time_commands(CLI::App& app) {
         options.key = sysv::parse_key(c->key);
         if (!c->request.empty()) options.request = c->request;
         options.count = c->count;
+        options.window = c->window;
         if (c->timeout >= 0) options.timeout = microseconds(c->timeout * 1e6);
         options.plain = c->plain;
         options.spin = microseconds(c->spin_us);

@@ -36,6 +36,7 @@ struct TimeClientOptions {
     sysv::Key key = time_default_key;
     std::optional<std::string> request;  // "time" or "stop"; none: interactive
     long count = 1;
+    long window = 1;  // with count > 1: requests in flight at once (pipelining)
     std::optional<std::chrono::nanoseconds> timeout;
     bool plain = false;  // the handout's exact protocol: empty payload, reply type 3
     std::chrono::nanoseconds spin{0};
