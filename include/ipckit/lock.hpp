@@ -75,14 +75,16 @@ void wake_one(std::atomic<std::uint32_t>& word);
 
 inline bool LockState::lock() {
     const std::uint32_t tid = current_tid();
-    if ((word.load(std::memory_order_relaxed) & tid_mask) == tid) {
-        ++depth;
-        return false;
-    }
+    // Try to take it first: a separate read to check for recursion would cost one more
+    // cache-line transfer whenever another process just used the lock.
     std::uint32_t expected = 0;
     if (word.compare_exchange_strong(expected, tid, std::memory_order_acquire,
                                      std::memory_order_relaxed)) [[likely]] {
         depth = 1;
+        return false;
+    }
+    if ((expected & tid_mask) == tid) {
+        ++depth;
         return false;
     }
     return *lock_slow(tid, std::nullopt);
