@@ -1,5 +1,6 @@
 // ipckit::Object: storage, Python's ==, <, hash and repr.
 #include "ipckit/object.hpp"
+#include "ipckit/repr.hpp"
 
 #include <bit>
 #include <charconv>
@@ -523,84 +524,13 @@ void repr_string(std::string& out, std::string_view s) {
     out += quote;
 }
 
+// The same text as ipckit::repr for shared values (src/shared/repr.cpp).
 void repr_bytes(std::string& out, std::string_view s) {
-    char quote = choose_quote(s);
-    out += "b";
-    out += quote;
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == static_cast<unsigned char>(quote) || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c == '\t') {
-            out += "\\t";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (c == '\r') {
-            out += "\\r";
-        } else if (c < 0x20 || c >= 0x7f) {
-            hex_escape(out, 'x', c, 2);
-        } else {
-            out += ch;
-        }
-    }
-    out += quote;
+    out += ipckit::repr_bytes(s);
 }
 
-// Python's float repr: the shortest digits that round-trip, in fixed notation when the
-// decimal exponent is in [-4, 16), otherwise d.ddde+XX.
 void repr_double(std::string& out, double d) {
-    if (std::isnan(d)) {
-        out += "nan";
-        return;
-    }
-    if (std::isinf(d)) {
-        out += d < 0 ? "-inf" : "inf";
-        return;
-    }
-    char buffer[64];
-    auto result = std::to_chars(buffer, buffer + sizeof buffer, d, std::chars_format::scientific);
-    std::string_view text(buffer, static_cast<std::size_t>(result.ptr - buffer));
-    bool negative = text.front() == '-';
-    if (negative) text.remove_prefix(1);
-    auto e = text.find('e');
-    std::string digits;
-    for (char ch : text.substr(0, e)) {
-        if (ch != '.') digits += ch;
-    }
-    int exponent = 0;
-    std::string_view exp_text = text.substr(e + 1);
-    if (exp_text.front() == '+') exp_text.remove_prefix(1);
-    std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exponent);
-    while (digits.size() > 1 && digits.back() == '0')
-        digits.pop_back();
-
-    if (negative) out += '-';
-    int decpt = exponent + 1;  // digits are 0.DIGITS x 10^decpt
-    if (decpt <= -4 || decpt > 16) {
-        out += digits[0];
-        if (digits.size() > 1) {
-            out += '.';
-            out.append(digits, 1);
-        }
-        out += 'e';
-        out += exponent < 0 ? '-' : '+';
-        int magnitude = exponent < 0 ? -exponent : exponent;
-        if (magnitude < 10) out += '0';
-        out += std::to_string(magnitude);
-    } else if (decpt <= 0) {
-        out += "0.";
-        out.append(static_cast<std::size_t>(-decpt), '0');
-        out += digits;
-    } else if (static_cast<std::size_t>(decpt) >= digits.size()) {
-        out += digits;
-        out.append(static_cast<std::size_t>(decpt) - digits.size(), '0');
-        out += ".0";
-    } else {
-        out.append(digits, 0, static_cast<std::size_t>(decpt));
-        out += '.';
-        out.append(digits, static_cast<std::size_t>(decpt));
-    }
+    out += ipckit::repr(d);
 }
 
 }  // namespace
