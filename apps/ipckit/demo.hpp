@@ -9,7 +9,7 @@ void numbers();        // the handout's numbers server and client
 void time_server();    // exercise 2: a time server and several clients
 // two processes count in a shared memory segment under a semaphore
 void semaphore_and_shared_memory();
-void shared_state();   // Value and Array: the first listing and the Fibonacci return
-void manager();        // a manager's dict and list changed by a child
+void shared_state();  // Value and Array: the first listing and the Fibonacci return
+void manager();       // a manager's dict and list changed by a child
 
 }  // namespace ipckit::demo

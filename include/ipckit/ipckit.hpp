@@ -3,6 +3,8 @@
 
 #include "ipckit/error.hpp"
 #include "ipckit/lock.hpp"
+#include "ipckit/manager.hpp"
+#include "ipckit/object.hpp"
 #include "ipckit/process.hpp"
 #include "ipckit/range.hpp"
 #include "ipckit/repr.hpp"
@@ -13,5 +15,3 @@
 #include "ipckit/sysv/message_queue.hpp"
 #include "ipckit/sysv/semaphore.hpp"
 #include "ipckit/sysv/shared_memory.hpp"
-#include "ipckit/manager.hpp"
-#include "ipckit/object.hpp"
