@@ -3,5 +3,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/install-deps.sh"
-bash "$root/scripts/build.sh" "$root/build" >/dev/null
+TARGETS=ipckit_app bash "$root/scripts/build.sh" "$root/build" >/dev/null
 exec "$root/build/apps/ipckit/ipckit" demo "$@"
