@@ -84,6 +84,9 @@ TEST(Cli, DemoRunsAndCleansUp) {
         << r.out;
     EXPECT_NE(r.out.find("client: received: 3\nclient: exiting."), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("(handout protocol, reply type 3)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("(ipckit fib 10 --via manager):\n[0, 1, 1, 2, 3, 5, 8, 13, 21, 34]"),
+              std::string::npos)
+        << r.out;
     // Every key the demo printed names nothing any more. (Counting the system's queues
     // before and after was flaky: tests running in parallel create queues too.)
     const std::regex key_pattern("0x[0-9a-f]{8}");

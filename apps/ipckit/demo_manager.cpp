@@ -3,9 +3,11 @@
 #include <iostream>
 
 #include "demo.hpp"
+#include "fib_manager.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/process.hpp"
 #include "ipckit/range.hpp"
+#include "ipckit/repr.hpp"
 
 namespace ipckit::demo {
 
@@ -38,6 +40,9 @@ void manager() {
     std::cout << "server stats: " << Object(m.stats()) << '\n';
     m.shutdown();
     std::cout << "manager shut down and reaped\n";
+
+    std::cout << "Fibonacci return through a manager list (ipckit fib 10 --via manager):\n";
+    std::cout << ipckit::repr(cli::fibonacci_via_manager(10)) << '\n';
 }
 
 }  // namespace ipckit::demo
