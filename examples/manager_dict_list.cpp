@@ -11,11 +11,11 @@
 //       lst = manager.list(range(10))
 //       p = Process(target=f, args=(dct, lst)); p.start(); p.join()
 //       print(dct); print(lst)
-#include <iostream>
+#include <ipckit/manager.hpp>
+#include <ipckit/process.hpp>
+#include <ipckit/range.hpp>
 
-#include "ipckit/manager.hpp"
-#include "ipckit/process.hpp"
-#include "ipckit/range.hpp"
+#include <iostream>
 
 void f(ipckit::DictProxy d, ipckit::ListProxy l) {
     d[1] = "one";
