@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -83,27 +84,45 @@ void stop_server(sysv::Key key, Child& server) {
     EXPECT_FALSE(ipckit::test::queue_exists(key));
 }
 
+// A time server on a fresh key, started before each test; the queue is removed even
+// when the test fails.
+class TimeServerRunning : public testing::Test {
+  protected:
+    void SetUp() override {
+        server_.emplace(start_server(key));
+        ASSERT_TRUE(wait_for_queue(key));
+    }
+    Child& server() { return *server_; }
+
+    const sysv::Key key = sysv::random_key();
+    QueueGuard guard{key};
+
+  private:
+    std::optional<Child> server_;
+};
+
+// Waits for every client and checks that client i printed expected[i] answers.
+void expect_answers(std::vector<Child>& clients, const std::vector<int>& expected) {
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+        auto result = clients[i].wait(300s);
+        EXPECT_EQ(result.exit_code, 0) << "client " << i << ": " << result.err;
+        EXPECT_EQ(count_asctime_lines(result.out), expected[i]) << "client " << i;
+    }
+}
+
 }  // namespace
 
-TEST(TimeServer, AnswersWithAsctimeTextLikePython) {
-    sysv::Key key = sysv::random_key();
-    QueueGuard guard{key};
-    auto server = start_server(key);
-    ASSERT_TRUE(wait_for_queue(key));
+TEST_F(TimeServerRunning, AnswersWithAsctimeTextLikePython) {
     auto result = ipckit::test::run(client_argv(key, {"--request", "time", "--count", "3"}));
     EXPECT_EQ(result.exit_code, 0) << result.err;
     EXPECT_EQ(count_asctime_lines(result.out), 3) << result.out;
     auto python_now = ipckit::test::run({python, "-c", "import time; print(time.asctime())"});
     EXPECT_EQ(count_asctime_lines(python_now.out), 1) << python_now.out;
     EXPECT_EQ(result.out.size(), 3 * python_now.out.size());
-    stop_server(key, server);
+    stop_server(key, server());
 }
 
-TEST(TimeServer, AnswersTheHandoutsPlainProtocol) {
-    sysv::Key key = sysv::random_key();
-    QueueGuard guard{key};
-    auto server = start_server(key);
-    ASSERT_TRUE(wait_for_queue(key));
+TEST_F(TimeServerRunning, AnswersTheHandoutsPlainProtocol) {
     auto py =
         ipckit::test::run({python, python_script("time_client_plain.py"), key_text(key), "2"});
     EXPECT_EQ(py.exit_code, 0) << py.err;
@@ -112,14 +131,10 @@ TEST(TimeServer, AnswersTheHandoutsPlainProtocol) {
     EXPECT_EQ(plain.exit_code, 0) << plain.err;
     EXPECT_EQ(count_asctime_lines(plain.out), 1);
     EXPECT_EQ(messages_on(key), 0u);
-    stop_server(key, server);
+    stop_server(key, server());
 }
 
-TEST(TimeServer, ManyClientsEachGetTheirOwnAnswers) {
-    sysv::Key key = sysv::random_key();
-    QueueGuard guard{key};
-    auto server = start_server(key);
-    ASSERT_TRUE(wait_for_queue(key));
+TEST_F(TimeServerRunning, ManyClientsEachGetTheirOwnAnswers) {
     constexpr int cpp_clients = 16, cpp_requests = 1000;
     constexpr int py_clients = 2, py_requests = 300;
     std::vector<Child> clients;
@@ -131,22 +146,15 @@ TEST(TimeServer, ManyClientsEachGetTheirOwnAnswers) {
         clients.emplace_back(std::vector<std::string>{python, python_script("time_client_plain.py"),
                                                       key_text(key), std::to_string(py_requests)});
     }
-    for (std::size_t i = 0; i < clients.size(); ++i) {
-        auto result = clients[i].wait(300s);
-        int expected = i < cpp_clients ? cpp_requests : py_requests;
-        EXPECT_EQ(result.exit_code, 0) << "client " << i << ": " << result.err;
-        EXPECT_EQ(count_asctime_lines(result.out), expected) << "client " << i;
-    }
+    std::vector<int> expected(cpp_clients, cpp_requests);
+    expected.insert(expected.end(), py_clients, py_requests);
+    expect_answers(clients, expected);
     // Every request got exactly one answer, and every answer was taken.
     EXPECT_EQ(messages_on(key), 0u);
-    stop_server(key, server);
+    stop_server(key, server());
 }
 
-TEST(TimeServer, PipelinedClientsGetEveryAnswer) {
-    sysv::Key key = sysv::random_key();
-    QueueGuard guard{key};
-    auto server = start_server(key);
-    ASSERT_TRUE(wait_for_queue(key));
+TEST_F(TimeServerRunning, PipelinedClientsGetEveryAnswer) {
     std::vector<Child> clients;
     for (int i = 0; i < 4; ++i) {
         clients.emplace_back(
@@ -154,26 +162,18 @@ TEST(TimeServer, PipelinedClientsGetEveryAnswer) {
     }
     clients.emplace_back(std::vector<std::string>{python, python_script("time_client_plain.py"),
                                                   key_text(key), "100"});
-    for (std::size_t i = 0; i < clients.size(); ++i) {
-        auto result = clients[i].wait(300s);
-        EXPECT_EQ(result.exit_code, 0) << result.err;
-        EXPECT_EQ(count_asctime_lines(result.out), i < 4 ? 500 : 100) << "client " << i;
-    }
+    expect_answers(clients, {500, 500, 500, 500, 100});
     EXPECT_EQ(messages_on(key), 0u);
-    stop_server(key, server);
+    stop_server(key, server());
 }
 
-TEST(TimeServer, ClientKilledBeforeTheAnswerLeavesNothingBehind) {
-    sysv::Key key = sysv::random_key();
-    QueueGuard guard{key};
-    auto server = start_server(key);
-    ASSERT_TRUE(wait_for_queue(key));
-    ASSERT_TRUE(wait_until_blocked_in(server.pid(), "do_msgrcv"));
+TEST_F(TimeServerRunning, ClientKilledBeforeTheAnswerLeavesNothingBehind) {
+    ASSERT_TRUE(wait_until_blocked_in(server().pid(), "do_msgrcv"));
     // Hold the server while a client asks, then kill the waiting client.
-    server.signal(SIGSTOP);
+    server().signal(SIGSTOP);
     // Only once it is stopped is it off the kernel's list of waiting receivers, which
     // would otherwise be handed the request directly.
-    ASSERT_TRUE(ipckit::test::wait_until_state(server.pid(), 'T'));
+    ASSERT_TRUE(ipckit::test::wait_until_state(server().pid(), 'T'));
     {
         Child client(client_argv(key, {"--request", "time"}));
         ASSERT_TRUE(wait_until_blocked_in(client.pid(), "do_msgrcv"));
@@ -181,16 +181,12 @@ TEST(TimeServer, ClientKilledBeforeTheAnswerLeavesNothingBehind) {
         client.signal(SIGKILL);
         EXPECT_EQ(client.wait(30s).exit_code, -SIGKILL);
     }
-    server.signal(SIGCONT);
+    server().signal(SIGCONT);
     EXPECT_TRUE(wait_until_empty(key));
-    stop_server(key, server);
+    stop_server(key, server());
 }
 
-TEST(TimeServer, AnswerToAClientThatDiedIsTakenBack) {
-    sysv::Key key = sysv::random_key();
-    QueueGuard guard{key};
-    auto server = start_server(key);
-    ASSERT_TRUE(wait_for_queue(key));
+TEST_F(TimeServerRunning, AnswerToAClientThatDiedIsTakenBack) {
     // A client that asks and dies without reading, possibly after the server answered.
     sysv::MessageQueue mq(key);
     for (int i = 0; i < 5; ++i) {
@@ -199,7 +195,7 @@ TEST(TimeServer, AnswerToAClientThatDiedIsTakenBack) {
         asker.join();
     }
     EXPECT_TRUE(wait_until_empty(key));
-    stop_server(key, server);
+    stop_server(key, server());
 }
 
 TEST(TimeServer, TerminationSignalsRemoveTheQueue) {
@@ -258,12 +254,7 @@ TEST(TimeClient, BadUsageExitsTwo) {
     EXPECT_EQ(result.exit_code, 2);
 }
 
-TEST(TimeClient, InteractiveThroughAPseudoTerminal) {
-    sysv::Key key = sysv::random_key();
-    QueueGuard guard{key};
-    auto server = start_server(key);
-    ASSERT_TRUE(wait_for_queue(key));
-
+TEST_F(TimeServerRunning, InteractiveClientThroughAPseudoTerminal) {
     int master = -1;
     pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
     ASSERT_GE(pid, 0);
@@ -302,7 +293,7 @@ TEST(TimeClient, InteractiveThroughAPseudoTerminal) {
     ::close(master);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     EXPECT_EQ(count_asctime_lines(std::regex_replace(screen, std::regex("\r"), "")), 1) << screen;
-    auto result = server.wait(30s);
+    auto result = server().wait(30s);
     EXPECT_EQ(result.exit_code, 0);
     EXPECT_FALSE(ipckit::test::queue_exists(key));
 }
