@@ -2,11 +2,18 @@
 #include "ipckit/object.hpp"
 #include "ipckit/repr.hpp"
 
+#include <sys/random.h>
+#include <unistd.h>
+
 #include <bit>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <ostream>
 
 #include "ipckit/error.hpp"
@@ -243,26 +250,117 @@ bool Object::same_key(const Object& a, const Object& b) noexcept {
     }
 }
 
+namespace {
+
+// SipHash-1-3 (Aumasson and Bernstein's keyed hash, one compression round and three
+// finalization rounds) with a key drawn at random once per process. A server's dict keys
+// come from its clients: with a fixed hash a client can choose keys that all land in one
+// slot and make every insertion walk all of them; with a secret key it cannot.
+struct HashKey {
+    std::uint64_t k0, k1;
+};
+
+HashKey draw_hash_key() {
+    std::uint64_t k[2] = {0, 0};
+    std::size_t done = 0;
+    auto* bytes = reinterpret_cast<unsigned char*>(k);
+    while (done < sizeof k) {
+        ssize_t got = ::getrandom(bytes + done, sizeof k - done, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        done += static_cast<std::size_t>(got);
+    }
+    if (done < sizeof k) {  // no getrandom: still differ between processes and runs
+        k[0] ^=
+            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        k[1] ^= reinterpret_cast<std::uintptr_t>(&k) ^ static_cast<std::uint64_t>(::getpid());
+    }
+    return {k[0], k[1]};
+}
+
+const HashKey& hash_key() {
+    static const HashKey key = draw_hash_key();
+    return key;
+}
+
+struct SipState {
+    std::uint64_t v0, v1, v2, v3;
+    void round() {
+        v0 += v1;
+        v1 = std::rotl(v1, 13);
+        v1 ^= v0;
+        v0 = std::rotl(v0, 32);
+        v2 += v3;
+        v3 = std::rotl(v3, 16);
+        v3 ^= v2;
+        v0 += v3;
+        v3 = std::rotl(v3, 21);
+        v3 ^= v0;
+        v2 += v1;
+        v1 = std::rotl(v1, 17);
+        v1 ^= v2;
+        v2 = std::rotl(v2, 32);
+    }
+    void absorb(std::uint64_t m) {
+        v3 ^= m;
+        round();
+        v0 ^= m;
+    }
+};
+
+// SipHash-1-3 of `tag` (one byte naming the kind) followed by `n` bytes at `data`.
+std::uint64_t siphash(unsigned char tag, const void* data, std::size_t n) {
+    const HashKey& key = hash_key();
+    SipState s{key.k0 ^ 0x736f6d6570736575ULL, key.k1 ^ 0x646f72616e646f6dULL,
+               key.k0 ^ 0x6c7967656e657261ULL, key.k1 ^ 0x7465646279746573ULL};
+    const auto* p = static_cast<const unsigned char*>(data);
+    std::size_t total = n + 1;
+    // The message is tag, data[0..n); cut into little-endian 64-bit words.
+    std::uint64_t word = tag;
+    int filled = 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        word |= static_cast<std::uint64_t>(p[i]) << (8 * filled);
+        if (++filled == 8) {
+            s.absorb(word);
+            word = 0;
+            filled = 0;
+        }
+    }
+    word |= static_cast<std::uint64_t>(total & 0xff) << 56;
+    s.absorb(word);
+    s.v2 ^= 0xff;
+    s.round();
+    s.round();
+    s.round();
+    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+}  // namespace
+
 std::size_t Object::hash() const {
-    auto mix = [this](std::size_t h) {
-        return h ^ (static_cast<std::size_t>(kind_) * 0x9e3779b97f4a7c15ULL);
-    };
+    auto tag = static_cast<unsigned char>(kind_);
     switch (kind_) {
         case Kind::none:
-            return mix(0);
-        case Kind::boolean:
-            return mix(v_.b ? 1 : 0);
-        case Kind::integer:
-            return mix(std::hash<std::int64_t>{}(v_.i) * 0xff51afd7ed558ccdULL);
+            return siphash(tag, nullptr, 0);
+        case Kind::boolean: {
+            unsigned char b = v_.b ? 1 : 0;
+            return siphash(tag, &b, 1);
+        }
+        case Kind::integer: {
+            std::int64_t i = v_.i;
+            return siphash(tag, &i, sizeof i);
+        }
         case Kind::real: {
             double d = v_.d;
-            if (d == 0) d = 0;  // -0.0 and 0.0 are the same key
-            if (std::isnan(d)) return mix(0x7ff8);
-            return mix(std::hash<double>{}(d));
+            if (d == 0) d = 0;  // -0.0 and 0.0 are one key
+            if (std::isnan(d)) d = std::numeric_limits<double>::quiet_NaN();  // so are all NaNs
+            std::uint64_t bits;
+            std::memcpy(&bits, &d, sizeof bits);
+            return siphash(tag, &bits, sizeof bits);
         }
         case Kind::string:
         case Kind::bytes:
-            return mix(std::hash<std::string_view>{}(*v_.s));
+            return siphash(tag, v_.s->data(), v_.s->size());
         default:
             throw ValueError(std::string("unhashable type: '") + type_name() + "'");
     }

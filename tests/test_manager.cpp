@@ -126,6 +126,7 @@ struct TempDir {
     std::string file(const std::string& name, const std::string& content) const {
         std::string p = path + "/" + name;
         std::ofstream(p) << content;
+        ::chmod(p.c_str(), 0600);  // authkey files: the commands refuse others' access
         return p;
     }
     std::string path;

@@ -1,5 +1,12 @@
 // `ipckit manager`: run a manager server, and look into one.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -19,12 +26,42 @@ struct Target {
     std::string authkey_file;
 };
 
-// The authkey is the file's bytes, without one trailing newline (as `echo` writes).
+// The authkey is the file's bytes, without one trailing newline (as `echo` writes). As ssh
+// does for a private key, a file that group or others may read or write is refused.
 std::string read_authkey(const std::string& path) {
     if (path.empty()) return {};
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(errno, "cannot read the authkey file " + path);
-    std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        throw Error(errno, "cannot read the authkey file " + path + ": " + std::strerror(errno));
+    }
+    struct stat st {};
+    int rc = ::fstat(fd, &st);
+    int saved = errno;
+    if (rc == 0 && (st.st_mode & 077) != 0) {
+        ::close(fd);
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        throw Error("the authkey file " + path + " has mode " + mode +
+                    ": group or others may read or write it, so the key is not secret; "
+                    "allow only its owner: chmod 600 " +
+                    path);
+    }
+    std::string key;
+    char buffer[4096];
+    ssize_t n = 0;
+    while (rc == 0 && (n = ::read(fd, buffer, sizeof buffer)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            saved = errno;
+            rc = -1;
+            break;
+        }
+        key.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    if (rc != 0) {
+        throw Error(saved, "cannot read the authkey file " + path + ": " + std::strerror(saved));
+    }
     if (!key.empty() && key.back() == '\n') key.pop_back();
     if (!key.empty() && key.back() == '\r') key.pop_back();
     if (key.empty()) throw UsageError("the authkey file " + path + " is empty");

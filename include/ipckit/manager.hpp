@@ -250,6 +250,10 @@ class Manager {
 
 struct ServeOptions {
     std::size_t max_frame = std::size_t{64} << 20;
+    // A connection that has not authenticated within this time is closed.
+    std::chrono::milliseconds handshake_timeout{5000};
+    // The most connections waiting to authenticate (at least 1): a new one closes the oldest.
+    std::size_t max_pending = 256;
     // Called once the server listens, with its address (the real port for tcp://HOST:0).
     std::function<void(const std::string& address)> on_ready;
 };

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -438,7 +439,10 @@ void serve_manager(const std::string& address, const std::string& authkey,
         }
     } unlink{parsed.kind == detail::Address::Kind::unix_socket ? parsed.path : std::string()};
     if (options.on_ready) options.on_ready(bound);
-    detail::run_server(listener.get(), {authkey, options.max_frame, -1, true});
+    detail::ServerConfig config{authkey, options.max_frame, -1, true};
+    config.handshake_timeout = options.handshake_timeout;
+    config.max_pending = std::max<std::size_t>(options.max_pending, 1);
+    detail::run_server(listener.get(), config);
 }
 
 }  // namespace ipckit

@@ -101,6 +101,38 @@ std::string numeric(const sockaddr* sa, socklen_t len) {
     return "tcp://" + h + ":" + port;
 }
 
+// The path of a unix: address is taken. A socket file that nobody accepts connections on
+// is left over by a server that died: remove it (true). Refuse (throw) when a server
+// still listens there, or when the path is not a socket.
+bool remove_stale_socket(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return false;  // gone meanwhile: bind again
+    if (!S_ISSOCK(st.st_mode)) {
+        throw Error(EEXIST, "manager: cannot bind unix:" + path +
+                                ": the path exists and is not a socket (choose another path)");
+    }
+    Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!probe) throw Error(errno, std::string("manager: socket: ") + std::strerror(errno));
+    sockaddr_un sa = unix_address(path);
+    int rc = ::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    int error = rc == 0 ? 0 : errno;
+    if (error == ECONNREFUSED) {  // nobody listens: a stale file
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+            throw Error(errno, "manager: cannot remove the stale socket file " + path + ": " +
+                                   std::strerror(errno));
+        }
+        return true;
+    }
+    if (error == 0 || error == EAGAIN || error == EINPROGRESS) {  // EAGAIN: backlog full
+        throw Error(EADDRINUSE, "manager: cannot bind unix:" + path +
+                                    ": a running server listens there (stop it first: "
+                                    "ipckit manager shutdown --address unix:" +
+                                    path + ")");
+    }
+    throw Error(error, "manager: cannot bind unix:" + path +
+                           ": the path is in use and probing it failed: " + std::strerror(error));
+}
+
 }  // namespace
 
 int listen_on(const Address& address, std::string& bound) {
@@ -108,14 +140,18 @@ int listen_on(const Address& address, std::string& bound) {
         Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         if (!fd) throw Error(errno, std::string("manager: socket: ") + std::strerror(errno));
         sockaddr_un sa = unix_address(address.path);
-        mode_t old = ::umask(0077);  // the socket file: owner only
-        int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-        int saved = errno;
-        ::umask(old);
-        if (rc != 0) {
-            throw Error(saved, "manager: cannot bind unix:" + address.path + ": " +
-                                   std::strerror(saved) +
-                                   (saved == EADDRINUSE ? " (remove the stale socket file?)" : ""));
+        auto bind_now = [&] {
+            mode_t old = ::umask(0077);  // the socket file: owner only
+            int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+            int saved = errno;
+            ::umask(old);
+            return rc == 0 ? 0 : saved;
+        };
+        int error = bind_now();
+        if (error == EADDRINUSE && remove_stale_socket(address.path)) error = bind_now();
+        if (error != 0) {
+            throw Error(error,
+                        "manager: cannot bind unix:" + address.path + ": " + std::strerror(error));
         }
         if (::listen(fd.get(), 128) != 0) {
             throw Error(errno,

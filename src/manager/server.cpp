@@ -1,11 +1,14 @@
 // The manager server: accepts connections, authenticates them, answers requests.
 #include "server.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstring>
 #include <iostream>
 #include <list>
@@ -20,13 +23,21 @@
 namespace ipckit::detail {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 struct Connection {
-    explicit Connection(int descriptor, std::size_t max_frame)
-        : fd(descriptor), reader(wire::handshake_max_frame), max_frame_after_auth(max_frame) {}
+    Connection(int descriptor, std::size_t max_frame, Clock::time_point handshake_deadline)
+        : fd(descriptor),
+          reader(wire::handshake_max_frame),
+          max_frame_after_auth(max_frame),
+          deadline(handshake_deadline) {}
     ~Connection() { ::close(fd); }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
     int fd;
     wire::FrameReader reader;
     std::size_t max_frame_after_auth;
+    Clock::time_point deadline;  // to authenticate by
     std::string out;
     std::size_t out_sent = 0;
     std::string challenge;
@@ -36,26 +47,53 @@ struct Connection {
     bool dead = false;
 };
 
+// How long poll may sleep until `when` (rounded up, so that the deadline has passed on
+// waking), or `cap` (-1: forever) if that comes first.
+int wait_ms(Clock::time_point now, Clock::time_point when, int cap) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(when - now).count();
+    if (left < 0) left = 0;
+    if (cap >= 0 && left > cap) return cap;
+    return left > INT_MAX ? INT_MAX : static_cast<int>(left);
+}
+
 class Server {
   public:
-    Server(int listen_fd, const ServerConfig& config) : listen_fd_(listen_fd), config_(config) {}
+    Server(int listen_fd, const ServerConfig& config)
+        : listen_fd_(listen_fd), config_(config), reserve_(open_reserve()) {
+        store_.set_max_decoded(wire::max_decoded_for(config_.max_frame));
+    }
+    ~Server() {
+        if (reserve_ >= 0) ::close(reserve_);
+    }
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
 
     void run() {
         std::vector<pollfd> fds;
         while (!store_.shutdown_requested()) {
             if (config_.honour_stop && stop_requested()) break;
+            Clock::time_point now = Clock::now();
+            expire(now);
             fds.clear();
-            fds.push_back({listen_fd_, POLLIN, 0});
+            bool listening = now >= accept_paused_until_;
+            fds.push_back({listen_fd_, static_cast<short>(listening ? POLLIN : 0), 0});
             if (config_.lifeline_fd >= 0) fds.push_back({config_.lifeline_fd, POLLIN, 0});
             std::size_t first = fds.size();
             for (auto& c : connections_) {
-                short events = c->closing ? POLLRDHUP : (POLLIN | POLLRDHUP);
+                short events = POLLRDHUP;
+                if (!c->closing && !backlogged(*c)) events |= POLLIN;
                 if (c->out_sent < c->out.size()) events |= POLLOUT;
                 fds.push_back({c->fd, events, 0});
             }
-            // The timeout only bounds the wait for a stop signal that lands between the
-            // check above and poll; every other event wakes poll directly.
-            int rc = ::poll(fds.data(), fds.size(), config_.honour_stop ? 500 : -1);
+            // The timeout bounds the wait for a stop signal that lands between the check
+            // above and poll, and wakes the loop for the oldest handshake's deadline and the
+            // end of a pause in accepting; every other event wakes poll directly.
+            int timeout = config_.honour_stop ? 500 : -1;
+            if (const Connection* oldest = oldest_pending()) {
+                timeout = wait_ms(now, oldest->deadline, timeout);
+            }
+            if (!listening) timeout = wait_ms(now, accept_paused_until_, timeout);
+            int rc = ::poll(fds.data(), fds.size(), timeout);
             if (rc < 0) {
                 if (errno == EINTR) continue;
                 throw Error(errno, std::string("manager server: poll: ") + std::strerror(errno));
@@ -76,36 +114,105 @@ class Server {
                 short revents = fds[i++].revents;
                 if (revents & POLLIN) readable(*c);
                 if (!c->dead && c->out_sent < c->out.size()) flush(*c);
+                // Requests read earlier and held back while the output was over its cap.
+                if (!c->dead && c->reader.buffered() > 0 && !backlogged(*c)) {
+                    process(*c);
+                    if (!c->dead && c->out_sent < c->out.size()) flush(*c);
+                }
                 if (!c->dead && c->closing && c->out_sent == c->out.size()) c->dead = true;
             }
             reap();
-            if (fds[0].revents & POLLIN) accept_all();
+            if (fds[0].revents & POLLIN) accept_some();
         }
         connections_.clear();
     }
 
   private:
-    void accept_all() {
-        for (;;) {
+    static int open_reserve() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+    bool backlogged(const Connection& c) const {
+        return c.out.size() - c.out_sent > config_.max_unsent;
+    }
+
+    const Connection* oldest_pending() const {
+        if (pending_ == 0) return nullptr;
+        for (const auto& c : connections_) {
+            if (!c->authenticated) return c.get();
+        }
+        return nullptr;
+    }
+
+    // Closes the connections that did not authenticate in time.
+    void expire(Clock::time_point now) {
+        if (pending_ == 0) return;
+        for (auto& c : connections_) {
+            if (!c->authenticated && now >= c->deadline) c->dead = true;
+        }
+        reap();
+    }
+
+    // Closes the oldest connection still waiting to authenticate; false when there is none.
+    bool drop_oldest_pending() {
+        if (pending_ == 0) return false;
+        for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+            if (!(*it)->authenticated) {
+                erase(it);
+                store_.set_connection_count(connections_.size());
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // Accepts what is waiting, a bounded number per round so that a flood of connections
+    // does not starve the connected clients.
+    void accept_some() {
+        for (int n = 0; n < 64; ++n) {
             int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
-                if (errno == EINTR) continue;
-                return;  // EAGAIN, or out of descriptors: try again on the next wake-up
+                int error = errno;
+                if (error == EAGAIN || error == EWOULDBLOCK) return;
+                if (error == EMFILE || error == ENFILE) {
+                    // Out of descriptors: the listening socket stays readable, so waiting
+                    // would spin. Make room by closing the oldest unauthenticated connection;
+                    // failing that, accept with the reserved descriptor and close at once
+                    // (the client sees the connection closed rather than a silent timeout).
+                    if (drop_oldest_pending()) continue;
+                    if (reserve_ >= 0) {
+                        ::close(reserve_);
+                        int refused = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+                        if (refused >= 0) ::close(refused);
+                        reserve_ = open_reserve();
+                        if (refused >= 0) continue;
+                    }
+                }
+                if (error == EINTR || error == ECONNABORTED) continue;
+                // Nothing to free now (or another failure): stop accepting for a moment
+                // rather than spin on a listening socket that stays readable.
+                accept_paused_until_ = Clock::now() + std::chrono::milliseconds(100);
+                return;
             }
-            auto c = std::make_unique<Connection>(fd, config_.max_frame);
+            if (pending_ >= config_.max_pending) drop_oldest_pending();
+            auto c = std::make_unique<Connection>(fd, config_.max_frame,
+                                                  Clock::now() + config_.handshake_timeout);
             c->challenge = wire::random_bytes(wire::challenge_size);
             wire::append_frame(c->out, Object::list({wire::magic, wire::protocol_version,
                                                      Object::bytes(c->challenge)}));
             flush(*c);
             connections_.push_back(std::move(c));
+            ++pending_;
             store_.set_connection_count(connections_.size());
         }
     }
 
     void readable(Connection& c) {
-        for (int rounds = 0; rounds < 16 && !c.dead; ++rounds) {
-            char* room = c.reader.prepare(wire::read_chunk);
-            ssize_t n = ::recv(c.fd, room, wire::read_chunk, 0);
+        // Before authentication, read no more than a handshake frame at a time: a silent or
+        // slow connection holds a small buffer, not a 64 KiB one.
+        std::size_t chunk =
+            c.authenticated ? wire::read_chunk : wire::handshake_max_frame + std::size_t{4};
+        for (int rounds = 0; rounds < 16 && !c.dead && !c.closing && !backlogged(c); ++rounds) {
+            char* room = c.reader.prepare(chunk);
+            ssize_t n = ::recv(c.fd, room, chunk, 0);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
@@ -116,14 +223,19 @@ class Server {
                 break;
             }
             c.reader.commit(static_cast<std::size_t>(n));
-            try {
-                std::string_view payload;
-                while (!c.closing && c.reader.next(payload))
-                    handle(c, payload);
-            } catch (const std::exception&) {
-                c.dead = true;  // malformed or oversized frame: drop this connection only
-            }
-            if (static_cast<std::size_t>(n) < wire::read_chunk) break;
+            process(c);
+            if (static_cast<std::size_t>(n) < chunk) break;
+        }
+    }
+
+    // Handles the whole frames read so far, until the output is over its cap.
+    void process(Connection& c) {
+        try {
+            std::string_view payload;
+            while (!c.closing && !backlogged(c) && c.reader.next(payload))
+                handle(c, payload);
+        } catch (const std::exception&) {
+            c.dead = true;  // malformed or oversized frame: drop this connection only
         }
     }
 
@@ -136,7 +248,8 @@ class Server {
     }
 
     void authenticate(Connection& c, std::string_view payload) {
-        Object reply = wire::decode(payload);
+        Object reply = wire::decode(payload, wire::max_depth,
+                                    wire::max_decoded_for(wire::handshake_max_frame));
         const auto& fields = reply.as_list();
         if (fields.size() != 3) throw ValueError("bad handshake");
         const std::string& proof = fields[0].as_bytes();
@@ -154,6 +267,7 @@ class Server {
             return;
         }
         c.authenticated = true;
+        --pending_;
         c.session = session;
         c.reader.set_max_frame(c.max_frame_after_auth);
         store_.open_session(c.session);
@@ -169,6 +283,12 @@ class Server {
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
+                // A client that keeps the output from ever draining must not make it grow
+                // by what was already sent.
+                if (c.out_sent >= config_.max_unsent) {
+                    c.out.erase(0, c.out_sent);
+                    c.out_sent = 0;
+                }
                 return;
             }
             c.out_sent += static_cast<std::size_t>(n);
@@ -178,12 +298,20 @@ class Server {
         if (c.out.capacity() > (1u << 20)) c.out.shrink_to_fit();
     }
 
+    void erase(std::list<std::unique_ptr<Connection>>::iterator it) {
+        if ((*it)->authenticated) {
+            store_.close_session((*it)->session);
+        } else {
+            --pending_;
+        }
+        connections_.erase(it);
+    }
+
     void reap() {
         bool changed = false;
         for (auto it = connections_.begin(); it != connections_.end();) {
             if ((*it)->dead) {
-                if ((*it)->authenticated) store_.close_session((*it)->session);
-                it = connections_.erase(it);
+                erase(it++);
                 changed = true;
             } else {
                 ++it;
@@ -196,6 +324,9 @@ class Server {
     const ServerConfig& config_;
     Store store_;
     std::list<std::unique_ptr<Connection>> connections_;
+    std::size_t pending_ = 0;  // connections not authenticated yet
+    int reserve_;              // a spare descriptor, to accept and close when out of them
+    Clock::time_point accept_paused_until_{};
 };
 
 }  // namespace

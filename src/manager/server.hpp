@@ -1,6 +1,7 @@
 // The manager server's event loop: one thread, poll(2), many connections.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -11,6 +12,14 @@ struct ServerConfig {
     std::size_t max_frame;
     int lifeline_fd = -1;      // stop when this pipe reports EOF (the owner died)
     bool honour_stop = false;  // stop when ipckit::stop_requested()
+    // A connection that has not authenticated within this time is closed.
+    std::chrono::milliseconds handshake_timeout{5000};
+    // At most this many connections may be waiting to authenticate: a new one closes the
+    // oldest of them.
+    std::size_t max_pending = 256;
+    // A connection with more unsent output than this is not read from (its requests wait in
+    // the kernel) until the client has read enough of its answers.
+    std::size_t max_unsent = std::size_t{1} << 20;
 };
 
 // Serves on `listen_fd` until a shutdown request, a stop, or the lifeline closing.

@@ -181,14 +181,19 @@ void Store::release(const std::string& session, std::uint64_t id) {
 }
 
 void Store::handle(const std::string& session, std::string_view payload, std::string& out) {
-    Object request = wire::decode(payload);
+    Object request = wire::decode(payload, wire::max_depth, max_decoded_);
     if (!request.is_list() || request.as_list().size() < 2 || !request.as_list()[0].is_int() ||
         !request.as_list()[1].is_int()) {
         append_error(out, wire::value_error, "malformed request: expected [op, id, args...]");
         return;
     }
     List& fields = request.as_list();
-    int op = static_cast<int>(fields[0].as_int());
+    std::int64_t code = fields[0].as_int();
+    if (code < 0 || code > INT_MAX) {  // never truncated into a valid op
+        append_error(out, wire::value_error, "unknown manager request " + std::to_string(code));
+        return;
+    }
+    int op = static_cast<int>(code);
     auto id = static_cast<std::uint64_t>(fields[1].as_int());
     List args(std::make_move_iterator(fields.begin() + 2), std::make_move_iterator(fields.end()));
     try {

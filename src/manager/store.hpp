@@ -30,6 +30,9 @@ class Store {
     std::size_t named_count() const { return names_.size(); }
     std::size_t session_count() const { return sessions_.size(); }
     void set_connection_count(std::size_t n) { connections_ = n; }
+    // The most memory a request's decoded value may take (see wire::decode); a request
+    // over it is refused like a malformed one (the caller closes that connection).
+    void set_max_decoded(std::size_t n) { max_decoded_ = n; }
 
   private:
     struct Entry {
@@ -55,6 +58,7 @@ class Store {
     std::unordered_map<std::string, Session> sessions_;
     std::uint64_t next_id_ = 1;
     std::size_t connections_ = 0;
+    std::size_t max_decoded_ = static_cast<std::size_t>(-1);
     bool shutdown_ = false;
 };
 

@@ -79,13 +79,15 @@ void pack(msgpack::packer<StringWriter>& packer, std::string& out, const Object&
 
 class Decoder {
   public:
-    Decoder(std::string_view data, int depth_limit)
+    Decoder(std::string_view data, int depth_limit, std::size_t max_decoded)
         : p_(reinterpret_cast<const unsigned char*>(data.data())),
           end_(p_ + data.size()),
-          depth_limit_(depth_limit) {}
+          depth_limit_(depth_limit),
+          budget_(max_decoded) {}
 
     Object value(int depth) {
         if (depth > depth_limit_) fail("nested deeper than " + std::to_string(depth_limit_));
+        if (depth == 0) spend(sizeof(Object));  // an item's Object is counted by its container
         unsigned char b = byte();
         if (b <= 0x7f) return Object(static_cast<std::int64_t>(b));
         if (b >= 0xe0) return Object(static_cast<std::int64_t>(static_cast<std::int8_t>(b)));
@@ -178,14 +180,26 @@ class Decoder {
         p_ += n;
         return v;
     }
+    // Counts `n` more bytes of decoded memory; fails before the allocation that would
+    // exceed the budget.
+    void spend(std::uint64_t n) {
+        if (n > budget_) {
+            fail("decoded value larger than the limit of " + std::to_string(limit_) +
+                 " bytes of memory");
+        }
+        budget_ -= static_cast<std::size_t>(n);
+    }
     std::string_view bytes(std::uint64_t n) {
         if (remaining() < n) fail("truncated string");
+        // A str or bytes is a heap std::string, plus its characters beyond the inline ones.
+        spend(heap_overhead + sizeof(std::string) + (n > 15 ? n + 1 : 0));
         std::string_view s(reinterpret_cast<const char*>(p_), static_cast<std::size_t>(n));
         p_ += n;
         return s;
     }
     Object array(std::uint64_t n, int depth) {
         if (n > remaining()) fail("array longer than its frame");  // each item takes a byte
+        spend(heap_overhead + sizeof(Object::List) + heap_overhead + n * sizeof(Object));
         Object::List list;
         list.reserve(static_cast<std::size_t>(n));
         for (std::uint64_t i = 0; i < n; ++i)
@@ -194,6 +208,9 @@ class Decoder {
     }
     Object map(std::uint64_t n, int depth) {
         if (n > remaining() / 2) fail("map longer than its frame");
+        // The dict, its entries (key, value, hash, flag) and its table of slots.
+        spend(heap_overhead + sizeof(Object::Dict) + 2 * heap_overhead +
+              n * (2 * sizeof(Object) + 2 * sizeof(std::size_t) + 4 * sizeof(std::uint32_t)));
         Object::Dict dict;
         for (std::uint64_t i = 0; i < n; ++i) {
             Object key = value(depth + 1);
@@ -205,9 +222,13 @@ class Decoder {
         return Object(std::move(dict));
     }
 
+    static constexpr std::size_t heap_overhead = 16;  // malloc's bookkeeping per block
+
     const unsigned char* p_;
     const unsigned char* end_;
     int depth_limit_;
+    std::size_t budget_;
+    std::size_t limit_ = budget_;
 };
 
 }  // namespace
@@ -238,8 +259,8 @@ void encode(std::string& out, const Object& object, int depth, int depth_limit) 
     pack(packer, out, object);
 }
 
-Object decode(std::string_view data, int depth_limit) {
-    Decoder decoder(data, depth_limit);
+Object decode(std::string_view data, int depth_limit, std::size_t max_decoded) {
+    Decoder decoder(data, depth_limit, max_decoded);
     Object result = decoder.value(0);
     if (!decoder.at_end()) throw ValueError("malformed manager frame: trailing bytes");
     return result;

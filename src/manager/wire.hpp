@@ -88,7 +88,19 @@ int nesting(const Object& object);  // 0 for a scalar, 1 for a flat list, ...
 // (ext, integers above INT64_MAX) or an unhashable dict key.
 // Clients accept answers a few levels deeper than requests (a stored value sits one level
 // deeper in an answer than it did in its request).
-Object decode(std::string_view data, int depth_limit = max_depth);
+// `max_decoded` bounds the memory the decoded value may take (an estimate counted as it is
+// built, before each allocation): a small frame can describe a large value (an empty array
+// is one byte on the wire and about 50 bytes decoded), so the server refuses a frame whose
+// value would exceed a multiple of its frame limit (ValueError, nothing kept).
+Object decode(std::string_view data, int depth_limit = max_depth,
+              std::size_t max_decoded = static_cast<std::size_t>(-1));
+// The server's bound on a request's decoded size, for a frame limit of `max_frame`.
+inline constexpr std::size_t decoded_size_factor = 2;
+inline std::size_t max_decoded_for(std::size_t max_frame) {
+    return max_frame > static_cast<std::size_t>(-1) / decoded_size_factor
+               ? static_cast<std::size_t>(-1)
+               : max_frame * decoded_size_factor;
+}
 
 // Frames: `begin_frame` reserves the header, `end_frame` fills it in.
 std::size_t begin_frame(std::string& out);
