@@ -113,11 +113,12 @@ class Server {
                     ++i;  // skip the entries of the reaped ones
                 short revents = fds[i++].revents;
                 if (revents & POLLIN) readable(*c);
-                if (!c->dead && c->out_sent < c->out.size()) flush(*c);
-                // Requests read earlier and held back while the output was over its cap.
-                if (!c->dead && c->reader.buffered() > 0 && !backlogged(*c)) {
-                    process(*c);
+                // Send, and answer the requests held back while the output was over its
+                // cap, until the kernel takes no more (then POLLOUT resumes) or none is left:
+                // poll must not wait for input on requests already read.
+                for (;;) {
                     if (!c->dead && c->out_sent < c->out.size()) flush(*c);
+                    if (c->dead || c->closing || backlogged(*c) || process(*c) == 0) break;
                 }
                 if (!c->dead && c->closing && c->out_sent == c->out.size()) c->dead = true;
             }
@@ -228,15 +229,20 @@ class Server {
         }
     }
 
-    // Handles the whole frames read so far, until the output is over its cap.
-    void process(Connection& c) {
+    // Handles the whole frames read so far, until the output is over its cap; returns how
+    // many it handled.
+    std::size_t process(Connection& c) {
+        std::size_t handled = 0;
         try {
             std::string_view payload;
-            while (!c.closing && !backlogged(c) && c.reader.next(payload))
+            while (!c.dead && !c.closing && !backlogged(c) && c.reader.next(payload)) {
                 handle(c, payload);
+                ++handled;
+            }
         } catch (const std::exception&) {
             c.dead = true;  // malformed or oversized frame: drop this connection only
         }
+        return handled;
     }
 
     void handle(Connection& c, std::string_view payload) {
