@@ -472,8 +472,9 @@ TEST(AdversarialManager, FrameDecodingToFarMoreThanTheLimitIsRefused) {
     ASSERT_TRUE(attacker.authenticate());
     long peak_before = server.memory_kib("VmHWM");
     std::uint32_t n = (std::uint32_t{1} << 20) - 16;
-    std::string frame = "\x93\x02\x00\xdd";  // [create_list, 0, array32 of n items]
-    frame[1] = static_cast<char>(wire::create_list);
+    // [create_list, 0, array32 of n items]
+    std::string frame{static_cast<char>(0x93), static_cast<char>(wire::create_list), '\0',
+                      static_cast<char>(0xdd)};
     for (int shift = 24; shift >= 0; shift -= 8)
         frame += static_cast<char>((n >> shift) & 0xff);
     frame.append(n, static_cast<char>(0x90));  // n empty arrays
