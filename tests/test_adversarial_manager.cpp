@@ -316,6 +316,36 @@ TEST(AdversarialManager, LegitimateClientIsServedWhileSilentConnectionsExhaustDe
     EXPECT_EQ(again.stats().at("sessions").as_int(), 2);
 }
 
+// Authenticated clients hold every descriptor the server may open: a new connection is
+// accepted and closed at once (with a descriptor kept in reserve for that), not left
+// waiting while the server spins on a listening socket that stays readable.
+TEST(AdversarialManager, ConnectionBeyondTheDescriptorLimitIsClosedNotLeftWaiting) {
+    TempDir dir;
+    ServerProcess server("unix:" + dir.path + "/socket", ServeOptions{}, 32);
+    auto cpu_before = server.cpu_time();
+    std::vector<std::unique_ptr<RawClient>> clients;
+    bool refused = false;
+    while (!refused && clients.size() < 64) {
+        clients.push_back(std::make_unique<RawClient>(server.address()));
+        refused = !clients.back()->authenticate();  // closed before or at the greeting
+    }
+    ASSERT_TRUE(refused) << "64 connections all served under a limit of 32 descriptors";
+    clients.pop_back();
+    // Still refused while the descriptors are taken, and no CPU burnt meanwhile.
+    RawClient again(server.address());
+    EXPECT_FALSE(again.authenticate());
+    auto used = server.cpu_time() - cpu_before;
+    EXPECT_LT(used, 1500ms) << "the server used " << used.count() << " ms of CPU";
+    // One client leaves: the next one is served.
+    clients.erase(clients.begin());
+    bool served = false;
+    for (int attempt = 0; attempt < 100 && !served; ++attempt) {
+        RawClient next(server.address());  // the server may not have seen the close yet
+        served = next.authenticate();
+    }
+    EXPECT_TRUE(served);
+}
+
 // With room for 8 connections waiting to authenticate, the 9th closes the oldest of them.
 TEST(AdversarialManager, NewConnectionDropsTheOldestUnauthenticatedOneAtTheCap) {
     TempDir dir;

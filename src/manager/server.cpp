@@ -165,17 +165,25 @@ class Server {
         return false;
     }
 
+    bool connection_waiting() const {
+        pollfd p{listen_fd_, POLLIN, 0};
+        return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+    }
+
     // Accepts what is waiting, a bounded number per round so that a flood of connections
     // does not starve the connected clients.
     void accept_some() {
+        if (reserve_ < 0) reserve_ = open_reserve();  // lost when the system ran out (ENFILE)
         for (int n = 0; n < 64; ++n) {
             int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 int error = errno;
                 if (error == EAGAIN || error == EWOULDBLOCK) return;
                 if (error == EMFILE || error == ENFILE) {
-                    // Out of descriptors: the listening socket stays readable, so waiting
-                    // would spin. Make room by closing the oldest unauthenticated connection;
+                    // Out of descriptors (accept says so even when no connection waits).
+                    if (!connection_waiting()) return;
+                    // One waits, and the listening socket stays readable: waiting would
+                    // spin. Make room by closing the oldest unauthenticated connection;
                     // failing that, accept with the reserved descriptor and close at once
                     // (the client sees the connection closed rather than a silent timeout).
                     if (drop_oldest_pending()) continue;
