@@ -308,31 +308,48 @@ struct SipState {
     }
 };
 
-// SipHash-1-3 of `tag` (one byte naming the kind) followed by `n` bytes at `data`.
-std::uint64_t siphash(unsigned char tag, const void* data, std::size_t n) {
+SipState sip_start() {
     const HashKey& key = hash_key();
-    SipState s{key.k0 ^ 0x736f6d6570736575ULL, key.k1 ^ 0x646f72616e646f6dULL,
-               key.k0 ^ 0x6c7967656e657261ULL, key.k1 ^ 0x7465646279746573ULL};
-    const auto* p = static_cast<const unsigned char*>(data);
-    std::size_t total = n + 1;
-    // The message is tag, data[0..n); cut into little-endian 64-bit words.
-    std::uint64_t word = tag;
-    int filled = 1;
-    for (std::size_t i = 0; i < n; ++i) {
-        word |= static_cast<std::uint64_t>(p[i]) << (8 * filled);
-        if (++filled == 8) {
-            s.absorb(word);
-            word = 0;
-            filled = 0;
-        }
-    }
-    word |= static_cast<std::uint64_t>(total & 0xff) << 56;
-    s.absorb(word);
+    return {key.k0 ^ 0x736f6d6570736575ULL, key.k1 ^ 0x646f72616e646f6dULL,
+            key.k0 ^ 0x6c7967656e657261ULL, key.k1 ^ 0x7465646279746573ULL};
+}
+
+std::uint64_t sip_finish(SipState& s) {
     s.v2 ^= 0xff;
     s.round();
     s.round();
     s.round();
     return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+// SipHash-1-3 of the 8 bytes of `value` followed by `tag` (a byte naming the kind).
+std::uint64_t siphash_word(std::uint64_t value, unsigned char tag) {
+    SipState s = sip_start();
+    s.absorb(value);
+    s.absorb(static_cast<std::uint64_t>(tag) | (std::uint64_t{9} << 56));
+    return sip_finish(s);
+}
+
+// SipHash-1-3 of `n` bytes at `data` followed by `tag`, read as 64-bit words.
+std::uint64_t siphash(const void* data, std::size_t n, unsigned char tag) {
+    SipState s = sip_start();
+    const auto* p = static_cast<const unsigned char*>(data);
+    std::size_t full = n / 8, rest = n % 8;
+    for (std::size_t i = 0; i < full; ++i) {
+        std::uint64_t m;
+        std::memcpy(&m, p + 8 * i, 8);
+        s.absorb(m);
+    }
+    std::uint64_t last = 0;
+    if (rest > 0) std::memcpy(&last, p + 8 * full, rest);
+    last |= static_cast<std::uint64_t>(tag) << (8 * rest);
+    if (rest == 7) {  // the tag completes this word
+        s.absorb(last);
+        last = 0;
+    }
+    last |= static_cast<std::uint64_t>((n + 1) & 0xff) << 56;
+    s.absorb(last);
+    return sip_finish(s);
 }
 
 }  // namespace
@@ -341,26 +358,22 @@ std::size_t Object::hash() const {
     auto tag = static_cast<unsigned char>(kind_);
     switch (kind_) {
         case Kind::none:
-            return siphash(tag, nullptr, 0);
-        case Kind::boolean: {
-            unsigned char b = v_.b ? 1 : 0;
-            return siphash(tag, &b, 1);
-        }
-        case Kind::integer: {
-            std::int64_t i = v_.i;
-            return siphash(tag, &i, sizeof i);
-        }
+            return siphash_word(0, tag);
+        case Kind::boolean:
+            return siphash_word(v_.b ? 1 : 0, tag);
+        case Kind::integer:
+            return siphash_word(static_cast<std::uint64_t>(v_.i), tag);
         case Kind::real: {
             double d = v_.d;
             if (d == 0) d = 0;  // -0.0 and 0.0 are one key
             if (std::isnan(d)) d = std::numeric_limits<double>::quiet_NaN();  // so are all NaNs
             std::uint64_t bits;
             std::memcpy(&bits, &d, sizeof bits);
-            return siphash(tag, &bits, sizeof bits);
+            return siphash_word(bits, tag);
         }
         case Kind::string:
         case Kind::bytes:
-            return siphash(tag, v_.s->data(), v_.s->size());
+            return siphash(v_.s->data(), v_.s->size(), tag);
         default:
             throw ValueError(std::string("unhashable type: '") + type_name() + "'");
     }
