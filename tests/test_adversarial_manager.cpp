@@ -48,6 +48,18 @@ namespace {
 
 const std::string authkey = "adversarial-test-key";
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool address_sanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool address_sanitizer = true;
+#else
+constexpr bool address_sanitizer = false;
+#endif
+#else
+constexpr bool address_sanitizer = false;
+#endif
+
 // A private directory (mode 0700), removed with everything in it at the end.
 struct TempDir {
     TempDir() {
@@ -431,7 +443,9 @@ TEST(AdversarialManager, ClientThatNeverReadsDoesNotGrowTheServer) {
     EXPECT_GE(final_answer.as_list().at(1).as_list().size(), 20000u);
 
     long grown = server.memory_kib("VmHWM") - peak_before;
-    EXPECT_LT(grown, 48 * 1024) << "server peak memory grew by " << grown << " KiB";
+    if (!address_sanitizer) {  // whose quarantine keeps freed answers in the peak
+        EXPECT_LT(grown, 48 * 1024) << "server peak memory grew by " << grown << " KiB";
+    }
 }
 
 // Keys chosen so that, under a fixed hash, all of them land in the same slot of the dict's
