@@ -184,7 +184,12 @@ class Decoder {
         p_ += n;
         return s;
     }
+    // A container at `depth` nests depth + 1 levels deep (nesting() of the whole value).
+    void container_at(int depth) const {
+        if (depth >= depth_limit_) fail("nested deeper than " + std::to_string(depth_limit_));
+    }
     Object array(std::uint64_t n, int depth) {
+        container_at(depth);
         if (n > remaining()) fail("array longer than its frame");  // each item takes a byte
         Object::List list;
         list.reserve(static_cast<std::size_t>(n));
@@ -193,6 +198,7 @@ class Decoder {
         return Object(std::move(list));
     }
     Object map(std::uint64_t n, int depth) {
+        container_at(depth);
         if (n > remaining() / 2) fail("map longer than its frame");
         Object::Dict dict;
         for (std::uint64_t i = 0; i < n; ++i) {
