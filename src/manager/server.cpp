@@ -1,6 +1,7 @@
 // The manager server: accepts connections, authenticates them, answers requests.
 #include "server.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -82,6 +83,33 @@ class Server {
             if (fds[0].revents & POLLIN) accept_all();
         }
         connections_.clear();
+    }
+
+    // serve_connection (server.hpp): one connection through the read path of run().
+    ReadPathOutcome serve_one(int fd, const std::string& challenge) {
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        connections_.push_back(std::make_unique<Connection>(fd, config_.max_frame));
+        Connection& c = *connections_.back();
+        c.challenge = challenge;
+        wire::append_frame(
+            c.out, Object::list({wire::magic, wire::protocol_version, Object::bytes(c.challenge)}));
+        flush(c);
+        store_.set_connection_count(connections_.size());
+        ReadPathOutcome outcome;
+        while (!c.dead && !c.closing && !store_.shutdown_requested()) {
+            pollfd p{c.fd, POLLIN, 0};
+            if (::poll(&p, 1, 0) != 1) break;  // nothing more to read now
+            readable(c);
+            if (!c.dead && c.out_sent < c.out.size()) flush(c);
+        }
+        if (!c.dead && c.out_sent < c.out.size()) flush(c);
+        outcome.authenticated = c.authenticated;
+        c.dead = true;
+        reap();
+        outcome.objects = store_.object_count();
+        outcome.named = store_.named_count();
+        outcome.sessions = store_.session_count();
+        return outcome;
     }
 
   private:
@@ -203,6 +231,11 @@ class Server {
 void run_server(int listen_fd, const ServerConfig& config) {
     Server server(listen_fd, config);
     server.run();
+}
+
+ReadPathOutcome serve_connection(int fd, const ServerConfig& config, const std::string& challenge) {
+    Server server(-1, config);
+    return server.serve_one(fd, challenge);
 }
 
 }  // namespace ipckit::detail
