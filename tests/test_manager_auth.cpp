@@ -99,8 +99,7 @@ class OneConnectionServer {
         if (::pipe2(stop_, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     }
     virtual ~OneConnectionServer() {
-        ::close(stop_[1]);
-        if (thread_.joinable()) thread_.join();
+        stop();
         ::close(stop_[0]);
     }
     OneConnectionServer(const OneConnectionServer&) = delete;
@@ -108,7 +107,9 @@ class OneConnectionServer {
 
     std::string address() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
     // Waits until the connection has ended.
-    void join() { thread_.join(); }
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
 
   protected:
     void start() {
@@ -119,6 +120,12 @@ class OneConnectionServer {
         });
     }
     virtual void serve(int fd) = 0;
+    // Wakes the thread wherever it waits and joins it. Derived destructors call this first,
+    // so that the thread never uses members already destroyed (a test that failed early).
+    void stop() {
+        if (stop_[1] >= 0) ::close(std::exchange(stop_[1], -1));
+        join();
+    }
     // The next frame's payload from `fd`, or nullopt at EOF (or on a stop).
     std::optional<std::string> read_frame(int fd) {
         std::string_view payload;
@@ -150,7 +157,7 @@ class FakeServer : public OneConnectionServer {
         : greeting_(std::move(greeting)), answer_(std::move(answer)) {
         start();
     }
-    ~FakeServer() override = default;
+    ~FakeServer() override { stop(); }
 
     std::optional<Object> client_reply;  // the client's [proof, challenge, session]
     std::string after_answer;            // what the client sent after our answer
@@ -240,7 +247,7 @@ TEST(ManagerAuth, ClientRefusesAFakeServerThatKnowsNoKey) {
 class RecordingRelay : public OneConnectionServer {
   public:
     explicit RecordingRelay(std::string unix_path) : path_(std::move(unix_path)) { start(); }
-    ~RecordingRelay() override = default;
+    ~RecordingRelay() override { stop(); }
     std::string from_client, from_server;
 
   private:
