@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -97,10 +98,12 @@ class Server {
         store_.set_connection_count(connections_.size());
         ReadPathOutcome outcome;
         while (!c.dead && !c.closing && !store_.shutdown_requested()) {
-            pollfd p{c.fd, POLLIN, 0};
-            if (::poll(&p, 1, 0) != 1) break;  // nothing more to read now
+            int unread = 0;
+            if (::ioctl(c.fd, FIONREAD, &unread) != 0 || unread == 0) break;  // all read
             readable(c);
             if (!c.dead && c.out_sent < c.out.size()) flush(c);
+            int left = 0;  // nothing read: the server waits for the peer to read first
+            if (!c.dead && ::ioctl(c.fd, FIONREAD, &left) == 0 && left >= unread) break;
         }
         if (!c.dead && c.out_sent < c.out.size()) flush(c);
         outcome.authenticated = c.authenticated;
