@@ -183,10 +183,9 @@ class FakeServer : public OneConnectionServer {
     Answer answer_;
 };
 
-// A greeting as a real server sends it, with a fresh challenge.
-std::string fresh_greeting() {
-    return frame(Object::list({wire::magic, wire::protocol_version,
-                               Object::bytes(wire::random_bytes(wire::challenge_size))}));
+// A greeting as a real server sends it.
+std::string greeting_with(const std::string& challenge) {
+    return frame(Object::list({wire::magic, wire::protocol_version, Object::bytes(challenge)}));
 }
 
 std::string authentication_refusal(const std::string& address, const std::string& authkey) {
@@ -203,6 +202,7 @@ std::string authentication_refusal(const std::string& address, const std::string
 
 TEST(ManagerAuth, ClientRefusesAFakeServerThatKnowsNoKey) {
     const std::string key = "the real key";
+    const std::string challenge = wire::random_bytes(wire::challenge_size);
     // Whatever a server without the key can put where the proof belongs.
     const std::vector<std::pair<std::string, FakeServer::Answer>> fakes = {
         {"random bytes",
@@ -213,22 +213,34 @@ TEST(ManagerAuth, ClientRefusesAFakeServerThatKnowsNoKey) {
          [](const Object&) {
              return frame(Object::list({true, Object::bytes("")}));
          }},
-        {"a proof made with another key",
-         [](const Object& reply) {
-             // The fake server saw the client's challenge but holds the wrong key.
+        {"a proof made with a guessed key",
+         [&](const Object& reply) {
+             // Right in everything (label, both challenges, order) but the key.
              const std::string& client_challenge = reply.as_list().at(1).as_bytes();
-             return frame(Object::list(
-                 {true, Object::bytes(wire::hmac("a guessed key", "server", client_challenge,
-                                                 std::string(wire::challenge_size, 'x')))}));
+             return frame(
+                 Object::list({true, Object::bytes(wire::hmac("a guessed key", "server",
+                                                              client_challenge, challenge))}));
          }},
         {"the client's own proof reflected back",
          [](const Object& reply) {
              return frame(Object::list({true, reply.as_list().at(0)}));
          }},
     };
+    {
+        // Control: the same fake server, knowing the key, is accepted; so the refusals below
+        // are about the proof and nothing else.
+        FakeServer knows(greeting_with(challenge), [&](const Object& reply) {
+            const std::string& client_challenge = reply.as_list().at(1).as_bytes();
+            return frame(Object::list(
+                {true, Object::bytes(wire::hmac(key, "server", client_challenge, challenge))}));
+        });
+        EXPECT_NO_THROW(Manager::connect(knows.address(), key, patient()));
+        knows.join();
+        EXPECT_TRUE(knows.closed_by_client);
+    }
     for (const auto& [what, answer] : fakes) {
         SCOPED_TRACE(what);
-        FakeServer fake(fresh_greeting(), answer);
+        FakeServer fake(greeting_with(challenge), answer);
         std::string message = authentication_refusal(fake.address(), key);
         EXPECT_NE(message.find("did not prove it knows the authkey"), std::string::npos) << message;
         EXPECT_NE(message.find(fake.address()), std::string::npos) << message;
