@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -128,6 +129,29 @@ class Server {
         connections_.clear();
     }
 
+    // serve_connection (server.hpp): one connection through the read path of run().
+    ReadPathOutcome serve_one(int fd, const std::string& challenge) {
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        Connection& c = add_connection(fd, challenge);
+        ReadPathOutcome outcome;
+        while (!c.dead && !c.closing && !store_.shutdown_requested()) {
+            int unread = 0;
+            if (::ioctl(c.fd, FIONREAD, &unread) != 0 || unread == 0) break;  // all read
+            readable(c);
+            if (!c.dead && c.out_sent < c.out.size()) flush(c);
+            int left = 0;  // nothing read: the server waits for the peer to read first
+            if (!c.dead && ::ioctl(c.fd, FIONREAD, &left) == 0 && left >= unread) break;
+        }
+        if (!c.dead && c.out_sent < c.out.size()) flush(c);
+        outcome.authenticated = c.authenticated;
+        c.dead = true;
+        reap();
+        outcome.objects = store_.object_count();
+        outcome.named = store_.named_count();
+        outcome.sessions = store_.session_count();
+        return outcome;
+    }
+
   private:
     static int open_reserve() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
@@ -202,16 +226,22 @@ class Server {
                 return;
             }
             if (pending_ >= config_.max_pending) drop_oldest_pending();
-            auto c = std::make_unique<Connection>(fd, config_.max_frame,
-                                                  Clock::now() + config_.handshake_timeout);
-            c->challenge = wire::random_bytes(wire::challenge_size);
-            wire::append_frame(c->out, Object::list({wire::magic, wire::protocol_version,
-                                                     Object::bytes(c->challenge)}));
-            flush(*c);
-            connections_.push_back(std::move(c));
-            ++pending_;
-            store_.set_connection_count(connections_.size());
+            add_connection(fd, wire::random_bytes(wire::challenge_size));
         }
+    }
+
+    // A new connection, not authenticated yet: greets it with its challenge.
+    Connection& add_connection(int fd, std::string challenge) {
+        connections_.push_back(std::make_unique<Connection>(
+            fd, config_.max_frame, Clock::now() + config_.handshake_timeout));
+        Connection& c = *connections_.back();
+        c.challenge = std::move(challenge);
+        wire::append_frame(
+            c.out, Object::list({wire::magic, wire::protocol_version, Object::bytes(c.challenge)}));
+        flush(c);
+        ++pending_;
+        store_.set_connection_count(connections_.size());
+        return c;
     }
 
     void readable(Connection& c) {
@@ -348,6 +378,11 @@ class Server {
 void run_server(int listen_fd, const ServerConfig& config) {
     Server server(listen_fd, config);
     server.run();
+}
+
+ReadPathOutcome serve_connection(int fd, const ServerConfig& config, const std::string& challenge) {
+    Server server(-1, config);
+    return server.serve_one(fd, challenge);
 }
 
 }  // namespace ipckit::detail

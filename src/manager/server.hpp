@@ -25,4 +25,15 @@ struct ServerConfig {
 // Serves on `listen_fd` until a shutdown request, a stop, or the lifeline closing.
 void run_server(int listen_fd, const ServerConfig& config);
 
+// For fuzzing and tests (tests/fuzz/fuzz_server.cpp): the server's read path -- frames,
+// handshake, requests, answers -- on one connected socket `fd` (taken over and closed), as
+// if it had just been accepted and greeted with `challenge`. Reads and answers what `fd`
+// holds now (the peer writes first, then calls this), until all of it is read, the server
+// stops reading (it closes the connection, shuts down, or waits for the peer to read).
+struct ReadPathOutcome {
+    bool authenticated = false;
+    std::size_t objects = 0, named = 0, sessions = 0;  // the store's, once `fd` is closed
+};
+ReadPathOutcome serve_connection(int fd, const ServerConfig& config, const std::string& challenge);
+
 }  // namespace ipckit::detail

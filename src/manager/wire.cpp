@@ -197,7 +197,12 @@ class Decoder {
         p_ += n;
         return s;
     }
+    // A container at `depth` nests depth + 1 levels deep (nesting() of the whole value).
+    void container_at(int depth) const {
+        if (depth >= depth_limit_) fail("nested deeper than " + std::to_string(depth_limit_));
+    }
     Object array(std::uint64_t n, int depth) {
+        container_at(depth);
         if (n > remaining()) fail("array longer than its frame");  // each item takes a byte
         spend(heap_overhead + sizeof(Object::List) + heap_overhead + n * sizeof(Object));
         Object::List list;
@@ -207,6 +212,7 @@ class Decoder {
         return Object(std::move(list));
     }
     Object map(std::uint64_t n, int depth) {
+        container_at(depth);
         if (n > remaining() / 2) fail("map longer than its frame");
         // The dict, its entries (key, value, hash, flag) and its table of slots.
         spend(heap_overhead + sizeof(Object::Dict) + 2 * heap_overhead +
