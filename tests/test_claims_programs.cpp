@@ -11,6 +11,7 @@
 
 #include "ipckit/error.hpp"
 #include "ipckit/manager.hpp"
+#include "ipckit/sysv/ipc.hpp"
 #include "support.hpp"
 
 using ipckit::Manager;
@@ -93,12 +94,9 @@ TEST(ClaimsPrograms, NumbersMeetOnKey128AndTimeOnKey129ByDefault) {
 
 // Without --verbose the same exchange logs nothing (on a private key).
 TEST(ClaimsPrograms, TimeServerLogsNothingWithoutVerbose) {
-    key_t key = 0;
-    int id = -1;
-    do {  // a free random key: the server creates the queue itself
-        key = static_cast<key_t>(0x10000000 + (::getpid() * 7919 + id) % 0x0fffffff);
-        id += 1;
-    } while (::msgget(key, 0) >= 0);
+    ipckit::sysv::Key key = ipckit::sysv::random_key();
+    while (::msgget(key, 0) >= 0)  // free: the server creates the queue itself
+        key = ipckit::sysv::random_key();
     std::string k = std::to_string(key);
     ipckit::test::QueueGuard guard(key);
     ipckit::test::Child server({ipckit_program(), "time", "server", "--key", k}, true);
