@@ -59,17 +59,27 @@ template <class F>
     ::_exit(code);
 }
 
+// Waits until the child sleeps in the kernel (state S); fails at once, with the child's
+// report, if the call returned instead (it must not: it is blocked, or retried).
+void wait_until_blocked(pid_t child, Channels& c, const char* what) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+        pollfd p{c.result.read_end(), POLLIN, 0};
+        ASSERT_EQ(::poll(&p, 1, 0), 0) << what << ": the call returned: " << c.result.line(1s);
+        if (proc_state(child) == 'S') return;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << what << ": the child never slept";
+        ::usleep(200);  // reading the kernel's state again, not sleeping in hope
+    }
+}
+
 // In the test: interrupts the blocked child once and checks it went back to waiting.
 void interrupt_while_blocked(pid_t child, Channels& c) {
     ASSERT_EQ(c.ready.get(1), "r");
-    ASSERT_TRUE(wait_for_state(child, 'S')) << "the call did not block";
+    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, "before the signal"));
     ASSERT_EQ(::kill(child, SIGUSR1), 0);
     ASSERT_EQ(c.handled.get(1, 30s), "h") << "the handler did not run";
     // Back to sleep: the interrupted call was retried (the child sleeps nowhere else).
-    ASSERT_TRUE(wait_for_state(child, 'S')) << "the call did not go back to waiting";
-    pollfd p{c.result.read_end(), POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 0), 0)
-        << "the call returned while still blocked: " << c.result.line(1s);
+    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, "after the signal"));
 }
 
 void expect_completed(pid_t child, Channels& c, const std::string& detail) {
@@ -195,13 +205,10 @@ TEST(ClaimsSignals, ManagerCallIsRetried) {
     ASSERT_EQ(::kill(server, SIGSTOP), 0);
     ASSERT_TRUE(wait_for_state(server, 'T'));
     ASSERT_EQ(::kill(child, SIGCONT), 0);
-    ASSERT_TRUE(wait_for_state(child, 'S')) << "the call did not block";
+    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, "before the signal"));
     ASSERT_EQ(::kill(child, SIGUSR1), 0);
     ASSERT_EQ(c.handled.get(1, 30s), "h") << "the handler did not run";
-    ASSERT_TRUE(wait_for_state(child, 'S')) << "the call did not go back to waiting";
-    pollfd p{c.result.read_end(), POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 0), 0)
-        << "the call returned while the server was stopped: " << c.result.line(1s);
+    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, "after the signal"));
     ASSERT_EQ(::kill(server, SIGCONT), 0);
     expect_completed(child, c, "v");
     EXPECT_EQ(d.get("k").as_string(), "v");
