@@ -197,6 +197,20 @@ INSTANTIATE_TEST_SUITE_P(, ClaimsManagerStoppedServer, ::testing::Bool(),
                          });
 
 TEST(ClaimsManager, ForkedServerIgnoresSigint) {
+    // The owner catches SIGINT and SIGUSR1: the server runs neither handler.
+    struct sigaction counting {
+    }, old_int{}, old_usr1{};
+    counting.sa_handler = ipckit::test::claims::counting_handler;
+    sigemptyset(&counting.sa_mask);
+    ASSERT_EQ(::sigaction(SIGINT, &counting, &old_int), 0);
+    ASSERT_EQ(::sigaction(SIGUSR1, &counting, &old_usr1), 0);
+    struct Restore {
+        struct sigaction int_action, usr1_action;
+        ~Restore() {
+            ::sigaction(SIGINT, &int_action, nullptr);
+            ::sigaction(SIGUSR1, &usr1_action, nullptr);
+        }
+    } restore{old_int, old_usr1};
     Manager m;
     auto d = m.dict();
     d["before"] = 1;  // the server is serving, past its start-up
@@ -204,6 +218,10 @@ TEST(ClaimsManager, ForkedServerIgnoresSigint) {
     auto ignored = ipckit::test::claims::signal_mask(server, "SigIgn");
     EXPECT_TRUE(ipckit::test::claims::in_mask(ignored, SIGINT));
     EXPECT_EQ(ipckit::test::claims::signal_mask(server, "SigBlk"), 0u) << "nothing stays blocked";
+    auto caught = ipckit::test::claims::signal_mask(server, "SigCgt");
+    for (int signo : {SIGINT, SIGUSR1, SIGTERM, SIGHUP})
+        EXPECT_FALSE(ipckit::test::claims::in_mask(caught, signo))
+            << "the server catches " << signo;
     for (int i = 0; i < 3; ++i)
         ASSERT_EQ(::kill(server, SIGINT), 0);
     d["after"] = 2;  // one round trip after the signals: they were delivered (and ignored)

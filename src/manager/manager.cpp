@@ -243,6 +243,33 @@ void close_other_descriptors(int keep1, int keep2) {
     ::syscall(SYS_close_range, static_cast<unsigned>(high + 1), ~0u, 0u);
 }
 
+// In the forked server: every signal the owner catches goes back to its default action,
+// as exec would do (ignored ones stay ignored). The fault signals keep their handlers, so
+// that a sanitizer's report still covers the server.
+void reset_inherited_handlers() {
+    for (int signo = 1; signo < NSIG; ++signo) {
+        switch (signo) {
+            case SIGKILL:
+            case SIGSTOP:
+            case SIGSEGV:
+            case SIGBUS:
+            case SIGFPE:
+            case SIGILL:
+            case SIGTRAP:
+            case SIGABRT:
+            case SIGSYS:
+                continue;
+            default:
+                break;
+        }
+        struct sigaction current {};
+        if (::sigaction(signo, nullptr, &current) != 0) continue;  // reserved by the C library
+        bool caught = (current.sa_flags & SA_SIGINFO) != 0 ||
+                      (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN);
+        if (caught) ::signal(signo, SIG_DFL);
+    }
+}
+
 }  // namespace
 
 Manager::Manager() : Manager(ManagerOptions{}) {}
@@ -291,6 +318,7 @@ Manager::Manager(ManagerOptions options) {
     if (pid == 0) {
         // The server. SIGINT goes to the whole foreground group: let the owner decide.
         // Handlers inherited from the owner (a stop handler, say) make no sense here.
+        reset_inherited_handlers();
         ::signal(SIGINT, SIG_IGN);
         ::signal(SIGPIPE, SIG_IGN);
         ::signal(SIGTERM, SIG_DFL);
