@@ -97,6 +97,15 @@ inline std::optional<char> proc_state(pid_t pid) {
     return stat[paren + 2];
 }
 
+// The system call the process sleeps in, from /proc/PID/syscall (the kernel's record, the
+// first field: "230 0x0 ..."), or nullopt when it runs ("running") or is gone.
+inline std::optional<long> blocked_syscall(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+    long number = 0;
+    if (!(in >> number)) return std::nullopt;
+    return number;
+}
+
 // Polls /proc (the kernel's record) until the state is `state`; false on timeout.
 inline bool wait_for_state(pid_t pid, char state,
                            std::chrono::milliseconds timeout = std::chrono::seconds(30)) {

@@ -4,11 +4,13 @@
 // normally once unblocked.
 //
 // The pattern, in every test: a child process makes the blocking call; the test waits until
-// /proc shows the child asleep (state S) after a handshake, sends SIGUSR1, waits for the
-// handler's byte (it ran), waits until the child sleeps again (the call went back to wait:
-// the retry), checks that the call has not returned, unblocks it, and reads the result.
+// /proc shows the child asleep (state S) in the system call that blocks (/proc/PID/syscall)
+// after a handshake, sends SIGUSR1, waits for the handler's byte (it ran), waits until the
+// child sleeps in that system call again (the retry) without the call having returned,
+// unblocks it, and reads the result: the call completed normally, one signal handled.
 #include <gtest/gtest.h>
 #include <sys/msg.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 #include "ipckit/shared.hpp"
 #include "ipckit/sysv/message_queue.hpp"
 
+using ipckit::test::claims::blocked_syscall;
 using ipckit::test::claims::handled_signals;
 using ipckit::test::claims::install_counting_handler;
 using ipckit::test::claims::Pipe;
@@ -59,27 +62,31 @@ template <class F>
     ::_exit(code);
 }
 
-// Waits until the child sleeps in the kernel (state S); fails at once, with the child's
-// report, if the call returned instead (it must not: it is blocked, or retried).
-void wait_until_blocked(pid_t child, Channels& c, const char* what) {
+// Waits until the child sleeps in the kernel (state S) inside `syscall` (/proc/PID/syscall);
+// fails at once, with the child's report, if the call returned instead (it must not: it is
+// blocked, or retried).
+void wait_until_blocked(pid_t child, Channels& c, long syscall, const char* what) {
     auto deadline = std::chrono::steady_clock::now() + 30s;
     for (;;) {
         pollfd p{c.result.read_end(), POLLIN, 0};
         ASSERT_EQ(::poll(&p, 1, 0), 0) << what << ": the call returned: " << c.result.line(1s);
-        if (proc_state(child) == 'S') return;
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << what << ": the child never slept";
+        if (proc_state(child) == 'S' && blocked_syscall(child) == syscall) return;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << what << ": the child never slept in system call " << syscall << " (state "
+            << proc_state(child).value_or('?') << ", in " << blocked_syscall(child).value_or(-1)
+            << ")";
         ::usleep(200);  // reading the kernel's state again, not sleeping in hope
     }
 }
 
 // In the test: interrupts the blocked child once and checks it went back to waiting.
-void interrupt_while_blocked(pid_t child, Channels& c) {
+void interrupt_while_blocked(pid_t child, Channels& c, long syscall) {
     ASSERT_EQ(c.ready.get(1), "r");
-    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, "before the signal"));
+    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, syscall, "before the signal"));
     ASSERT_EQ(::kill(child, SIGUSR1), 0);
     ASSERT_EQ(c.handled.get(1, 30s), "h") << "the handler did not run";
-    // Back to sleep: the interrupted call was retried (the child sleeps nowhere else).
-    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, "after the signal"));
+    // Back to sleep in the same system call: the interrupted call was retried.
+    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, syscall, "after the signal"));
 }
 
 void expect_completed(pid_t child, Channels& c, const std::string& detail) {
@@ -130,7 +137,7 @@ TEST(ClaimsSignals, BlockingSendOnAFullQueueIsRetried) {
             return std::string("sent");
         });
     }
-    interrupt_while_blocked(child, c);
+    interrupt_while_blocked(child, c, SYS_msgsnd);
     ASSERT_EQ(::msgctl(q.id, IPC_STAT, &ds), 0);
     EXPECT_EQ(ds.msg_qnum, 2u) << "nothing was sent while blocked";
     // Make room: the retried send goes through.
@@ -153,7 +160,7 @@ TEST(ClaimsSignals, SharedLockWaitIsRetried) {
             return std::string("set");
         });
     }
-    interrupt_while_blocked(child, c);
+    interrupt_while_blocked(child, c, SYS_futex);
     EXPECT_EQ(held.value(), 0) << "the child wrote without the lock";
     held.unlock();
     expect_completed(child, c, "set");
@@ -176,7 +183,7 @@ TEST(ClaimsSignals, ProcessJoinIsRetried) {
             return "joined " + std::to_string(worker.exitcode().value_or(-100));
         });
     }
-    interrupt_while_blocked(child, c);
+    interrupt_while_blocked(child, c, SYS_wait4);
     release.put("x");
     expect_completed(child, c, "joined 7");
 }
@@ -205,10 +212,10 @@ TEST(ClaimsSignals, ManagerCallIsRetried) {
     ASSERT_EQ(::kill(server, SIGSTOP), 0);
     ASSERT_TRUE(wait_for_state(server, 'T'));
     ASSERT_EQ(::kill(child, SIGCONT), 0);
-    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, "before the signal"));
+    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, SYS_recvfrom, "before the signal"));
     ASSERT_EQ(::kill(child, SIGUSR1), 0);
     ASSERT_EQ(c.handled.get(1, 30s), "h") << "the handler did not run";
-    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, "after the signal"));
+    ASSERT_NO_FATAL_FAILURE(wait_until_blocked(child, c, SYS_recvfrom, "after the signal"));
     ASSERT_EQ(::kill(server, SIGCONT), 0);
     expect_completed(child, c, "v");
     EXPECT_EQ(d.get("k").as_string(), "v");
