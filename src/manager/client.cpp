@@ -51,7 +51,7 @@ void Client::lost(const std::string& what, int error) {
     throw ConnectionError(error, message);
 }
 
-Client::Connection& Client::connection() {
+Client::Connection& Client::connection(const Deadline* deadline) {
     std::lock_guard lock(mutex_);
     pid_t now = current_pid();
     if (now != pid_) {
@@ -62,7 +62,7 @@ Client::Connection& Client::connection() {
         pid_ = now;
     }
     auto& slot = connections_[std::this_thread::get_id()];
-    if (!slot) slot = open();
+    if (!slot) slot = open(deadline);
     return *slot;
 }
 
@@ -133,8 +133,9 @@ bool send_all(int fd, std::string_view data, const std::chrono::steady_clock::ti
 
 }  // namespace
 
-std::unique_ptr<Client::Connection> Client::open() {
+std::unique_ptr<Client::Connection> Client::open(const Deadline* call_deadline) {
     auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+    if (call_deadline && *call_deadline < deadline) deadline = *call_deadline;
     auto c = std::make_unique<Connection>(wire::handshake_max_frame);
     c->fd = Fd(connect_to(address_, address_text_, deadline));
     int error = 0;
@@ -190,9 +191,9 @@ std::unique_ptr<Client::Connection> Client::open() {
     return c;
 }
 
-Object Client::call(int op, std::uint64_t id, const Object::List& args) {
+Object Client::call(int op, std::uint64_t id, const Object::List& args, const Deadline* deadline) {
     if (closed_) lost("the manager was shut down");
-    Connection& c = connection();
+    Connection& c = connection(deadline);
     c.out.clear();
     std::size_t start = wire::begin_frame(c.out);
     c.out += static_cast<char>(0x90 | (2 + args.size()));  // fixarray [op, id, args...]
@@ -211,7 +212,7 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args) {
         connections_.erase(std::this_thread::get_id());
     };
     int error = 0;
-    if (!send_all(c.fd.get(), c.out, nullptr, error)) {
+    if (!send_all(c.fd.get(), c.out, deadline, error)) {
         drop();
         lost("connection lost while sending", error);
     }
@@ -219,7 +220,7 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args) {
     std::string_view payload;
     Object response;
     try {
-        if (!read_frame(c.fd.get(), c.reader, payload, nullptr, error)) {
+        if (!read_frame(c.fd.get(), c.reader, payload, deadline, error)) {
             drop();  // the answer may still come: this connection is out of step now
             if (error == EINTR) {
                 throw InterruptedError(

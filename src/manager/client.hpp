@@ -26,8 +26,11 @@ class Client {
     Client(std::string address, std::string authkey, ManagerOptions options);
     ~Client();
 
-    // Sends [op, id, args...] and returns the result, or throws the server's error.
-    Object call(int op, std::uint64_t id, const Object::List& args);
+    using Deadline = std::chrono::steady_clock::time_point;
+    // Sends [op, id, args...] and returns the result, or throws the server's error. With a
+    // deadline (connecting included), ConnectionError when the answer has not come by then.
+    Object call(int op, std::uint64_t id, const Object::List& args,
+                const Deadline* deadline = nullptr);
     // Connects now (so that a bad address or authkey fails at once).
     void check() { connection(); }
     // After shutdown every call throws ConnectionError at once.
@@ -44,8 +47,8 @@ class Client {
         wire::FrameReader reader;
         std::string out;
     };
-    Connection& connection();
-    std::unique_ptr<Connection> open();
+    Connection& connection(const Deadline* deadline = nullptr);
+    std::unique_ptr<Connection> open(const Deadline* deadline);
     [[noreturn]] void lost(const std::string& what, int error = 0);
 
     std::string address_text_;

@@ -3,11 +3,13 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -241,6 +243,33 @@ void close_other_descriptors(int keep1, int keep2) {
     ::syscall(SYS_close_range, static_cast<unsigned>(high + 1), ~0u, 0u);
 }
 
+// In the forked server: every signal the owner catches goes back to its default action,
+// as exec would do (ignored ones stay ignored). The fault signals keep their handlers, so
+// that a sanitizer's report still covers the server.
+void reset_inherited_handlers() {
+    for (int signo = 1; signo < NSIG; ++signo) {
+        switch (signo) {
+            case SIGKILL:
+            case SIGSTOP:
+            case SIGSEGV:
+            case SIGBUS:
+            case SIGFPE:
+            case SIGILL:
+            case SIGTRAP:
+            case SIGABRT:
+            case SIGSYS:
+                continue;
+            default:
+                break;
+        }
+        struct sigaction current {};
+        if (::sigaction(signo, nullptr, &current) != 0) continue;  // reserved by the C library
+        bool caught = (current.sa_flags & SA_SIGINFO) != 0 ||
+                      (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN);
+        if (caught) ::signal(signo, SIG_DFL);
+    }
+}
+
 }  // namespace
 
 Manager::Manager() : Manager(ManagerOptions{}) {}
@@ -270,7 +299,14 @@ Manager::Manager(ManagerOptions options) {
         ::rmdir(directory_.c_str());
         throw;
     }
+    // Every signal stays blocked across the fork until the server has set its own
+    // dispositions: a SIGINT (Ctrl-C to the group) arriving before it ignores SIGINT would
+    // kill it, and a handler inherited from the owner would run in the server.
+    sigset_t all_signals, owner_mask;
+    ::sigfillset(&all_signals);
+    ::pthread_sigmask(SIG_SETMASK, &all_signals, &owner_mask);
     pid_t pid = ::fork();
+    if (pid != 0) ::pthread_sigmask(SIG_SETMASK, &owner_mask, nullptr);
     if (pid < 0) {
         int saved = errno;
         ::close(lifeline[0]);
@@ -282,10 +318,14 @@ Manager::Manager(ManagerOptions options) {
     if (pid == 0) {
         // The server. SIGINT goes to the whole foreground group: let the owner decide.
         // Handlers inherited from the owner (a stop handler, say) make no sense here.
+        reset_inherited_handlers();
         ::signal(SIGINT, SIG_IGN);
         ::signal(SIGPIPE, SIG_IGN);
         ::signal(SIGTERM, SIG_DFL);
         ::signal(SIGHUP, SIG_DFL);
+        sigset_t none;  // a SIGINT that came meanwhile was pending, and is now discarded
+        ::sigemptyset(&none);
+        ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
         ::close(lifeline[1]);
         close_other_descriptors(listener.get(), lifeline[0]);
         int status = 0;
@@ -345,9 +385,13 @@ Manager::~Manager() {
 void Manager::stop_local_server() noexcept {
     if (owner_pid_ != ::getpid()) return;  // a forked child's copy: the parent owns it
     if (server_pid_ > 0) {
+        // The request and the wait together take at most 5 s: a server that does not
+        // answer (stopped, wedged) must not hang the owner.
+        using Clock = std::chrono::steady_clock;
+        const Clock::time_point deadline = Clock::now() + std::chrono::seconds(5);
         if (client_ && !client_->closed()) {
             try {
-                client_->call(wire::shutdown, 0, {});
+                client_->call(wire::shutdown, 0, {}, &deadline);
             } catch (...) {
                 // Already gone, or unreachable: the lifeline and SIGKILL below still stop it.
             }
@@ -358,7 +402,8 @@ void Manager::stop_local_server() noexcept {
         if (server_pidfd_ >= 0) {
             pollfd p{server_pidfd_, POLLIN, 0};
             while (true) {
-                int rc = ::poll(&p, 1, 5000);
+                auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+                int rc = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
                 if (rc < 0 && errno == EINTR) continue;
                 ended = rc > 0;
                 break;
