@@ -444,6 +444,19 @@ void remove_private_tmp() {
 
 }  // namespace
 
+std::vector<std::string> system_v_objects_used_by(const std::set<pid_t>& pids) {
+    std::vector<std::string> found;
+    for (const auto& [id, object] : system_v_objects()) {
+        for (long pid : pids_of(object)) {
+            if (pid > 0 && pids.count(static_cast<pid_t>(pid))) {
+                found.push_back(describe(object));
+                break;
+            }
+        }
+    }
+    return found;
+}
+
 void note_child_process(pid_t pid) {
     record('p', '-', pid, 0);
 }

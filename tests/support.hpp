@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ void install_leak_checker();
 // Registers a program the test started (Child does it): System V objects that it used
 // last are attributed to the test.
 void note_child_process(pid_t pid);
+// The System V objects that exist now and whose kernel pids (lspid/lrpid of a queue,
+// cpid/lpid of a segment, sempid of a semaphore) name one of these processes, described
+// ("message queue 0x... (id N)").
+std::vector<std::string> system_v_objects_used_by(const std::set<pid_t>& pids);
 
 // A program's outcome. exit_code is minus the signal number when a signal ended it.
 struct RunResult {
