@@ -417,7 +417,7 @@ class LeakChecker : public testing::EmptyTestEventListener {
             ADD_FAILURE() << "[leak check] " << test << " left " << private_tmp << "/" << name
                           << " behind (TMPDIR); removing it";
             std::error_code ec;
-            std::filesystem::remove_all(private_tmp + "/" + name, ec);
+            std::filesystem::remove_all(std::filesystem::path(private_tmp) / name, ec);
         }
         for (const auto& name : entries_of(system_tmp)) {
             if (system_tmp_.count(name)) continue;

@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 TEST(MessageQueue, ThreadsReceiveWithTimeoutsConcurrently) {
     sysv::MessageQueue mq(std::nullopt);
     mq.set_auto_remove(true);
-    constexpr int per_thread = 200;
+    constexpr std::size_t per_thread = 200;
     struct Worker {
         std::vector<std::string> received;
         int timeouts = 0;
@@ -45,7 +45,7 @@ TEST(MessageQueue, ThreadsReceiveWithTimeoutsConcurrently) {
         }
     };
     std::thread a(work, std::ref(workers[0])), b(work, std::ref(workers[1]));
-    for (int i = 0; i < 2 * per_thread; ++i)
+    for (std::size_t i = 0; i < 2 * per_thread; ++i)
         mq.send("m" + std::to_string(i));
     {
         // Every message taken, then a timeout in each thread after that.
@@ -66,7 +66,8 @@ TEST(MessageQueue, ThreadsReceiveWithTimeoutsConcurrently) {
     all.insert(all.end(), workers[1].received.begin(), workers[1].received.end());
     std::sort(all.begin(), all.end());
     std::vector<std::string> expected;
-    for (int i = 0; i < 2 * per_thread; ++i)
+    expected.reserve(2 * per_thread);
+    for (std::size_t i = 0; i < 2 * per_thread; ++i)
         expected.push_back("m" + std::to_string(i));
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(all, expected);  // each message exactly once
