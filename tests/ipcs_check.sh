@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# snapshot FILE: records the ids of every System V object.
-# compare FILE:  fails if objects exist now that were not in FILE, and removes them,
-#                so a failed test never leaves anything behind in `ipcs`.
+# The whole run's check of System V objects (each test is also checked on its own, by
+# tests/leak_check.cpp, which records in LOG every object the test binaries create).
+# snapshot FILE LOG: records the objects that exist now, and starts an empty LOG.
+# compare FILE LOG:  fails if objects exist now that were not in FILE, or if objects of
+#                    FILE are gone. It removes a leftover only when LOG says that the
+#                    suite created it (a test binary that crashed before its own check):
+#                    objects it cannot attribute may be another program's, so they are
+#                    only reported. Outside CI (CI=true), where other programs may create
+#                    and remove objects meanwhile, unattributed changes are warnings.
 set -euo pipefail
-mode=$1 file=$2
+mode=$1 file=$2 log=${3:-/dev/null}
 
 list() {
     for kind in msg shm sem; do
@@ -12,25 +18,57 @@ list() {
     done | sort
 }
 
+# The objects the suite created, as "kind id" (the log says q/s/m for msg/sem/shm).
+created() {
+    [[ -f $log ]] || return 0
+    awk '$1 == "c" { k = $2 == "q" ? "msg" : $2 == "s" ? "sem" : "shm"; print k, $3 }' "$log" |
+        sort -u
+}
+
 case $mode in
-    snapshot) list >"$file" ;;
+    snapshot)
+        list >"$file"
+        : >"$log"
+        ;;
     compare)
         [[ -f $file ]] || { echo "no snapshot at $file" >&2; exit 1; }
-        leftovers=$(comm -13 "$file" <(list))
-        if [[ -z $leftovers ]]; then
-            echo "ipcs unchanged"
-            exit 0
+        now=$(list)
+        leftovers=$(comm -13 "$file" <(echo "$now") | sed '/^$/d')
+        vanished=$(comm -23 "$file" <(echo "$now") | sed '/^$/d')
+        status=0
+        strict=false
+        [[ ${CI:-} == true ]] && strict=true
+        if [[ -n $leftovers ]]; then
+            ours=$(join <(echo "$leftovers" | awk '{ print $1 ":" $2, $3 }' | sort) \
+                        <(created | awk '{ print $1 ":" $2 }' | sort) | sed 's/:/ /' || true)
+            others=$(comm -23 <(echo "$leftovers" | sort) <(echo "$ours" | sed '/^$/d' | sort) |
+                         sed '/^$/d')
+            if [[ -n $ours ]]; then
+                echo "the tests left these System V objects behind (kind id key), removing them:" >&2
+                echo "$ours" >&2
+                while read -r kind id _; do
+                    case $kind in
+                        msg) ipcrm -q "$id" ;;
+                        shm) ipcrm -m "$id" ;;
+                        sem) ipcrm -s "$id" ;;
+                    esac
+                done <<<"$ours"
+                status=1
+            fi
+            if [[ -n $others ]]; then
+                echo "new System V objects that no test binary created (kind id key); a program" \
+                     "a test started, or another user of the machine? Left alone:" >&2
+                echo "$others" >&2
+                $strict && status=1
+            fi
         fi
-        echo "the tests left these System V objects behind (kind id key), removing them:" >&2
-        echo "$leftovers" >&2
-        while read -r kind id _; do
-            case $kind in
-                msg) ipcrm -q "$id" ;;
-                shm) ipcrm -m "$id" ;;
-                sem) ipcrm -s "$id" ;;
-            esac
-        done <<<"$leftovers"
-        exit 1
+        if [[ -n $vanished ]]; then
+            echo "System V objects that existed before the tests are gone (kind id key):" >&2
+            echo "$vanished" >&2
+            $strict && status=1
+        fi
+        [[ $status == 0 && -z $leftovers && -z $vanished ]] && echo "ipcs unchanged"
+        exit $status
         ;;
-    *) echo "usage: $0 snapshot|compare FILE" >&2; exit 2 ;;
+    *) echo "usage: $0 snapshot|compare FILE [LOG]" >&2; exit 2 ;;
 esac

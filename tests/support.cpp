@@ -4,13 +4,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/msg.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sched.h>
-
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -43,6 +44,7 @@ Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
         ::execv(args[0], args.data());
         ::_exit(127);
     }
+    note_child_process(pid_);
     ::close(in[0]);
     ::close(out[1]);
     ::close(err[1]);
@@ -160,41 +162,95 @@ std::string python_script(const std::string& name) {
     return std::string(IPCKIT_SOURCE_DIR) + "/tests/python/" + name;
 }
 
-bool wait_until_blocked_in(pid_t pid, const std::string& wchan, std::chrono::milliseconds timeout) {
+namespace {
+
+std::string read_small_file(const std::string& path, bool* readable = nullptr) {
+    std::string text;
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (readable) *readable = f != nullptr;
+    if (!f) return text;
+    char buffer[512];
+    std::size_t n = std::fread(buffer, 1, sizeof buffer, f);
+    if (n == 0 && std::ferror(f) && readable) *readable = false;  // EPERM on read
+    std::fclose(f);
+    text.assign(buffer, n);
+    return text;
+}
+
+// The state letter of /proc/TID/stat ("pid (comm) S ..."; it follows the last ')'), or 0.
+char task_state(pid_t tid) {
+    std::string stat = read_small_file("/proc/" + std::to_string(tid) + "/stat");
+    auto paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size()) return 0;
+    return stat[paren + 2];
+}
+
+// The system calls that each name may show in /proc/TID/syscall (glibc may implement one
+// call with another: semop with semtimedop, nanosleep with clock_nanosleep, recv with
+// recvfrom).
+std::vector<long> syscalls_named(const std::string& name) {
+    if (name == "msgrcv" || name == "do_msgrcv") return {SYS_msgrcv};
+    if (name == "msgsnd" || name == "do_msgsnd") return {SYS_msgsnd};
+    if (name == "semop" || name == "semtimedop") return {SYS_semop, SYS_semtimedop};
+    if (name == "read" || name == "pipe_read") return {SYS_read, SYS_readv};
+    if (name == "futex") return {SYS_futex};
+    if (name == "nanosleep" || name == "hrtimer_nanosleep") {
+        return {SYS_nanosleep, SYS_clock_nanosleep};
+    }
+    if (name == "recv" || name == "unix_stream") {
+        return {SYS_recvfrom, SYS_recvmsg, SYS_read, SYS_poll, SYS_ppoll};
+    }
+    if (name == "poll") return {SYS_poll, SYS_ppoll};
+    if (name == "wait") return {SYS_wait4, SYS_waitid};
+    throw std::invalid_argument("wait_until_blocked_in: unknown system call \"" + name +
+                                "\" (add it to syscalls_named in tests/support.cpp)");
+}
+
+}  // namespace
+
+void pause_briefly() {
+    ::usleep(1000);
+}
+
+bool running_in_ci() {
+    const char* ci = std::getenv("CI");
+    return ci && std::string(ci) == "true";
+}
+
+bool wait_until_blocked_in(pid_t tid, const std::string& syscall,
+                           std::chrono::milliseconds timeout) {
+    const std::vector<long> numbers = syscalls_named(syscall);
+    const std::string path = "/proc/" + std::to_string(tid) + "/syscall";
+    // "NR arg1 ... arg6 sp pc" while blocked in a system call, "running" otherwise.
+    auto in_the_call = [&](bool& readable) {
+        std::string text = read_small_file(path, &readable);
+        if (!readable) return false;
+        char* end = nullptr;
+        long nr = std::strtol(text.c_str(), &end, 10);
+        if (end == text.c_str()) return false;  // "running"
+        return std::find(numbers.begin(), numbers.end(), nr) != numbers.end();
+    };
     auto deadline = Clock::now() + timeout;
-    std::string path = "/proc/" + std::to_string(pid) + "/wchan";
-    while (Clock::now() < deadline) {
-        std::string current;
-        if (FILE* f = std::fopen(path.c_str(), "r")) {
-            char buffer[128] = {};
-            std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
-            std::fclose(f);
-            current.assign(buffer, n);
+    for (;;) {
+        bool readable = false;
+        bool before = in_the_call(readable);
+        if (!readable) {
+            if (task_state(tid) == 'S') return true;  // only the state can be checked
+        } else if (before && task_state(tid) == 'S' && in_the_call(readable)) {
+            return true;
         }
-        if (current.find(wchan) != std::string::npos) return true;
+        if (Clock::now() >= deadline) return false;
         ::usleep(200);  // polling the kernel's state, not sleeping in hope
     }
-    return false;
 }
 
 bool wait_until_state(pid_t pid, char state, std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
-    std::string path = "/proc/" + std::to_string(pid) + "/stat";
-    while (Clock::now() < deadline) {
-        if (FILE* f = std::fopen(path.c_str(), "r")) {
-            char buffer[512] = {};
-            std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
-            std::fclose(f);
-            std::string stat(buffer, n);
-            // "pid (comm) S ...": the state follows the last ')'.
-            auto paren = stat.rfind(')');
-            if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == state) {
-                return true;
-            }
-        }
+    for (;;) {
+        if (task_state(pid) == state) return true;
+        if (Clock::now() >= deadline) return false;
         ::usleep(200);
     }
-    return false;
 }
 
 bool wait_for_queue(int key, std::chrono::milliseconds timeout) {

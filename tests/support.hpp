@@ -2,15 +2,41 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace ipckit::test {
 
 inline constexpr const char* python = "/usr/bin/python3";  // Debian's, with sysv_ipc
+
+// True when the suite runs in CI (the environment has CI=true, as .ci/run exports).
+// There a skipped test fails (see leak_check.cpp): CI runs as root with every
+// dependency, so a skip would hide a test that never ran.
+bool running_in_ci();
+
+// Skips a test that needs root when not root (a failure in CI, see running_in_ci()).
+#define IPCKIT_SKIP_UNLESS_ROOT()                                             \
+    do {                                                                      \
+        if (::geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)"; \
+    } while (0)
+
+// Sleeps about a millisecond (between two polls of kernel state).
+void pause_briefly();
+
+// The leak checker (leak_check.cpp): test_main.cpp installs it before the tests run.
+void install_leak_checker();
+// Registers a program the test started (Child does it): System V objects that it used
+// last are attributed to the test.
+void note_child_process(pid_t pid);
+// The System V objects that exist now and whose kernel pids (lspid/lrpid of a queue,
+// cpid/lpid of a segment, sempid of a semaphore) name one of these processes, described
+// ("message queue 0x... (id N)").
+std::vector<std::string> system_v_objects_used_by(const std::set<pid_t>& pids);
 
 // A program's outcome. exit_code is minus the signal number when a signal ended it.
 struct RunResult {
@@ -53,15 +79,36 @@ std::string ipckit_program();
 // tests/python/NAME
 std::string python_script(const std::string& name);
 
-// Waits until the process (or thread id) sleeps in the kernel in a function whose name
-// contains `wchan` (as /proc/PID/wchan shows, e.g. "do_msgrcv"). Checks the kernel's
-// own record rather than sleeping and hoping. False on timeout.
-bool wait_until_blocked_in(pid_t pid, const std::string& wchan,
+// Waits until the task (a process, or a thread by its id) sleeps in the system call
+// `syscall`, named as in <sys/syscall.h> without SYS_ ("msgrcv", "msgsnd", "semop",
+// "read", "futex", "nanosleep", "recv"; see support.cpp for the list). It reads the
+// kernel's own record of the task: the state in /proc/TID/stat must be S (an
+// interruptible sleep) and /proc/TID/syscall must show that system call. Both are part
+// of the kernel's ABI, unlike the kernel function names of /proc/PID/wchan (which change
+// between versions and read as 0 under kptr_restrict). Where /proc/TID/syscall cannot be
+// read (a kernel without it, or ptrace denied) only the state is checked, so callers
+// must also make sure, by a handshake, that the task has nothing else to sleep in.
+// The old kernel names ("do_msgrcv", "pipe_read", "hrtimer_nanosleep", "unix_stream")
+// are accepted as aliases. False on timeout.
+bool wait_until_blocked_in(pid_t tid, const std::string& syscall,
                            std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // Waits until the process is in this state of /proc/PID/stat ('T': stopped). False on timeout.
 bool wait_until_state(pid_t pid, char state,
                       std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// Polls `ready` until it returns true (false after the timeout). Between polls the
+// caller sleeps a millisecond, so that the process it waits for has the core: for kernel
+// state that has no way to notify (a semaphore's waiter count, a queue's last pids).
+template <class F>
+bool wait_until(F&& ready, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (ready()) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        pause_briefly();
+    }
+}
 
 // Waits until a message queue with this key exists (a server has started). False on timeout.
 bool wait_for_queue(int key, std::chrono::milliseconds timeout = std::chrono::seconds(20));

@@ -4,8 +4,14 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 
+#include <cerrno>
+#include <csignal>
+#include <filesystem>
 #include <regex>
+#include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "ipckit/ipckit.hpp"
 #include "support.hpp"
@@ -14,14 +20,40 @@ namespace sysv = ipckit::sysv;
 using ipckit::test::ipckit_program;
 using ipckit::test::run;
 
+// Every command, and every subcommand of each, is listed in the help (as "  NAME  text"
+// under "Subcommands:"), and each one's own --help exits 0.
 TEST(Cli, HelpExitsZeroAndListsCommands) {
-    auto result = run({ipckit_program(), "--help"});
-    EXPECT_EQ(result.exit_code, 0);
-    EXPECT_NE(result.out.find("demo"), std::string::npos);
-    EXPECT_NE(result.out.find("mq"), std::string::npos);
-    for (auto sub : {"ls", "stat", "send", "recv", "rm"}) {
-        auto r = run({ipckit_program(), "mq", sub, "--help"});
-        EXPECT_EQ(r.exit_code, 0) << sub;
+    const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
+        {"demo", {}},
+        {"mq", {"ls", "stat", "send", "recv", "rm"}},
+        {"numbers", {"server", "client"}},
+        {"time", {"server", "client"}},
+        {"sem", {"ls", "stat", "rm"}},
+        {"shm", {"ls", "stat", "rm"}},
+        {"ls", {}},
+        {"fib", {}},
+        {"manager", {"serve", "stats", "dict", "shutdown"}},
+    };
+    auto lists = [](const std::string& help, const std::string& name) {
+        auto section = help.find("Subcommands:");
+        if (section == std::string::npos) return false;
+        const std::regex line("\n  " + name + " +\\S");
+        return std::regex_search(help.substr(section), line);
+    };
+    auto top = run({ipckit_program(), "--help"});
+    EXPECT_EQ(top.exit_code, 0) << top.err;
+    for (const auto& [command, subcommands] : commands) {
+        EXPECT_TRUE(lists(top.out, command)) << command << " is not listed:\n" << top.out;
+        auto help = run({ipckit_program(), command, "--help"});
+        EXPECT_EQ(help.exit_code, 0) << command << ": " << help.err;
+        EXPECT_NE(help.out.find("Usage:"), std::string::npos) << command << ":\n" << help.out;
+        for (const auto& sub : subcommands) {
+            EXPECT_TRUE(lists(help.out, sub)) << command << " " << sub << " is not listed:\n"
+                                              << help.out;
+            auto r = run({ipckit_program(), command, sub, "--help"});
+            EXPECT_EQ(r.exit_code, 0) << command << " " << sub << ": " << r.err;
+            EXPECT_NE(r.out.find("Usage:"), std::string::npos) << command << " " << sub;
+        }
     }
 }
 
@@ -75,8 +107,14 @@ TEST(Cli, MqSendRecvStatLsRm) {
     mq.set_auto_remove(false);
 }
 
+// The demo says "every queue, segment and process it made is gone": every object key,
+// every process and the manager's socket directory it printed are gone when it exits,
+// and no System V object is left that one of its processes used last (for objects it
+// did not print). The leak checker (leak_check.cpp) checks the test too.
 TEST(Cli, DemoRunsAndCleansUp) {
-    auto r = run({ipckit_program(), "demo"});
+    ipckit::test::Child demo({ipckit_program(), "demo"});
+    const pid_t demo_pid = demo.pid();
+    auto r = demo.wait();
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("parent received \"hello through the queue\""), std::string::npos)
         << r.out;
@@ -99,4 +137,25 @@ TEST(Cli, DemoRunsAndCleansUp) {
         EXPECT_LT(shmget(key, 0, 0), 0) << "segment " << it->str() << " is still there";
     }
     EXPECT_GE(keys, 4) << r.out;
+
+    // Every process it printed is gone (reaped, not a zombie).
+    const std::regex pid_pattern(R"(\b(?:parent|child|client|server|pid) (\d+))");
+    std::set<pid_t> pids{demo_pid};
+    for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), pid_pattern);
+         it != std::sregex_iterator(); ++it) {
+        pids.insert(static_cast<pid_t>(std::stol((*it)[1].str())));
+    }
+    EXPECT_GE(pids.size(), 8u) << r.out;  // the demo, its children, servers and clients
+    for (pid_t pid : pids) {
+        errno = 0;
+        EXPECT_TRUE(::kill(pid, 0) != 0 && errno == ESRCH)
+            << "process " << pid << " is still there";
+    }
+    // The manager's private directory (its socket's) is gone.
+    std::smatch socket;
+    ASSERT_TRUE(std::regex_search(r.out, socket, std::regex(R"(unix:(\S+)/socket)"))) << r.out;
+    EXPECT_FALSE(std::filesystem::exists(socket[1].str())) << socket[1].str();
+    // No System V object is left that one of those processes used last.
+    for (const auto& object : ipckit::test::system_v_objects_used_by(pids))
+        ADD_FAILURE() << object << " is still there, used last by a process of the demo";
 }

@@ -70,7 +70,7 @@ TEST(ManagerThreads, AStopRequestInterruptsACallToAWedgedServer) {
         sigemptyset(&block);
         sigaddset(&block, SIGUSR1);
         ::pthread_sigmask(SIG_BLOCK, &block, nullptr);  // the signal must reach the caller
-        if (ipckit::test::wait_until_blocked_in(self, "unix_stream")) {
+        if (ipckit::test::wait_until_blocked_in(self, "recv")) {
             ::kill(self, SIGUSR1);
         } else {
             ::kill(server, SIGCONT);  // never blocked: let the call finish (and the test fail)

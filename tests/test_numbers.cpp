@@ -79,7 +79,7 @@ TEST_P(NumbersPairing, ClientPrintsWhatTheServerSends) {
     for (const auto& step : steps) {
         // One line at a time, once the client waits: the handout's Python server removes
         // the queue right after sending 0, and only a waiting receiver is sure to get it.
-        ASSERT_TRUE(wait_until_blocked_in(client.pid(), "do_msgrcv")) << step.line;
+        ASSERT_TRUE(wait_until_blocked_in(client.pid(), "msgrcv")) << step.line;
         server.write(step.line + "\n");
         if (step.line == "0") break;
         if (!ipckit::programs::python_int(step.line)) {
@@ -122,7 +122,7 @@ TEST_P(NumbersFinalZero, ArrivesEvenWhenTheClientStartsAfterTheServerFinished) {
     server.write("1\n2\n3\n0\n");
     server.close_stdin();
     // The server has sent everything and now waits, in the kernel, for the queue to drain.
-    ASSERT_TRUE(wait_until_blocked_in(server.pid(), "do_msgsnd"));
+    ASSERT_TRUE(wait_until_blocked_in(server.pid(), "msgsnd"));
     auto client = start_client(GetParam(), key);
     auto client_result = client.wait(30s);
     auto server_result = server.wait(30s);
@@ -177,9 +177,9 @@ TEST(Numbers, ClientReportsQueueRemovedUnderIt) {
     sysv::MessageQueue mq(std::nullopt);
     mq.set_auto_remove(true);
     auto client = start_client(Impl::cpp, mq.key());
-    ASSERT_TRUE(wait_until_blocked_in(client.pid(), "do_msgrcv"));
+    ASSERT_TRUE(wait_until_blocked_in(client.pid(), "msgrcv"));
     mq.send("3");
-    ASSERT_TRUE(wait_until_blocked_in(client.pid(), "do_msgrcv"));
+    ASSERT_TRUE(wait_until_blocked_in(client.pid(), "msgrcv"));
     mq.remove();
     auto result = client.wait(30s);
     EXPECT_EQ(result.exit_code, 1);
@@ -193,7 +193,7 @@ TEST(Numbers, SignalStopsTheServerAndRemovesTheQueue) {
     QueueGuard guard{key};
     auto server = start_server(Impl::cpp, key);
     ASSERT_TRUE(wait_for_queue(key));
-    ASSERT_TRUE(wait_until_blocked_in(server.pid(), "pipe_read"));
+    ASSERT_TRUE(wait_until_blocked_in(server.pid(), "read"));
     server.signal(SIGTERM);
     auto result = server.wait(30s);
     EXPECT_EQ(result.exit_code, 1);

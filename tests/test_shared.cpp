@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <limits>
 #include <sstream>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "ipckit/ipckit.hpp"
@@ -165,11 +167,13 @@ TEST(Shared, ChildKilledHoldingTheLockDoesNotHangTheParent) {
     holder.start();
     ASSERT_TRUE(locked.wait(20s));
     holder.kill();  // not joined yet: the dead owner is a zombie
+    // The lock is recovered from its dead owner (not waited for forever); how fast is the
+    // benchmarks' business, the bound here is only against a hang.
     auto start = std::chrono::steady_clock::now();
     auto g = v.lock();
     auto took = std::chrono::steady_clock::now() - start;
     EXPECT_TRUE(g.recovered());
-    EXPECT_LT(took, 100ms) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+    EXPECT_LT(took, 30s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
     EXPECT_EQ(*g, 1);
     EXPECT_EQ(v.get_lock().recoveries(), 1u);
     g.unlock();
@@ -231,8 +235,7 @@ TEST(Shared, EachElementAccessTakesTheLock) {
     Process writer([a] { a[1] = 5; });
     auto g = a.lock();  // the parent holds the array's lock (released before writer joins)
     writer.start();
-    // The child's plain `a[1] = 5` waits for the lock in the kernel, on the futex
-    // (futex_wait_queue, futex_do_wait... depending on the kernel).
+    // The child's plain `a[1] = 5` waits for the lock in the kernel, in the futex call.
     ASSERT_TRUE(ipckit::test::wait_until_blocked_in(writer.pid(), "futex"));
     EXPECT_EQ(g[1], 0);
     EXPECT_TRUE(writer.is_alive());
@@ -520,11 +523,25 @@ TEST(FibCommand, BadNIsAUsageError) {
 }
 
 TEST(FibCommand, ManagerGivesTheSameOutputAndChecks) {
-    for (const char* n : {"0", "1", "10", "94"}) {
-        auto shared = run({ipckit::test::ipckit_program(), "fib", n, "--via", "shared"});
-        auto manager = run({ipckit::test::ipckit_program(), "fib", n, "--via", "manager"});
+    // Both ways print the numbers the test computes on its own.
+    auto expected_list = [](int n) {
+        std::string text = "[";
+        std::uint64_t a = 0, b = 1;
+        for (int i = 0; i < n; ++i) {
+            text += (i ? ", " : "") + std::to_string(a);
+            b = std::exchange(a, b) + b;  // F(94) overflows, but is never printed
+        }
+        return text + "]\n";
+    };
+    for (int n : {0, 1, 2, 10, 94}) {
+        auto shared =
+            run({ipckit::test::ipckit_program(), "fib", std::to_string(n), "--via", "shared"});
+        auto manager =
+            run({ipckit::test::ipckit_program(), "fib", std::to_string(n), "--via", "manager"});
+        EXPECT_EQ(shared.exit_code, 0) << n << ": " << shared.err;
         EXPECT_EQ(manager.exit_code, 0) << n << ": " << manager.err;
-        EXPECT_EQ(manager.out, shared.out) << n;
+        EXPECT_EQ(shared.out, expected_list(n)) << n;
+        EXPECT_EQ(manager.out, expected_list(n)) << n;
     }
     for (const char* n : {"abc", "-5", "95"}) {
         auto r = run({ipckit::test::ipckit_program(), "fib", n, "--via", "manager"});

@@ -86,6 +86,7 @@ TEST(SharedMemory, BoundsChecks) {
     EXPECT_THROW(shm.read_into(out, 10), ipckit::ValueError);
     try {
         shm.write("abc", 8);
+        FAIL() << "wrote 3 bytes at offset 8 of a 10-byte segment";
     } catch (const ipckit::ValueError& e) {
         std::string what = e.what();
         EXPECT_NE(what.find(sysv::format_key(shm.key())), std::string::npos) << what;
@@ -170,8 +171,18 @@ TEST(SharedMemory, SettersAndMove) {
     auto shm = fresh_segment(8);
     shm.set_mode(0640);
     EXPECT_EQ(shm.mode(), 0640);
+    // The owner may give it to another user and group (nobody's, 65534) and, being its
+    // creator, take it back.
+    shm.set_uid(65534);
+    shm.set_gid(65534);
+    EXPECT_EQ(shm.uid(), 65534u);
+    EXPECT_EQ(shm.gid(), 65534u);
+    EXPECT_EQ(shm.cuid(), ::geteuid());
     shm.set_uid(::geteuid());
     shm.set_gid(::getegid());
+    EXPECT_EQ(shm.uid(), ::geteuid());
+    EXPECT_EQ(shm.gid(), ::getegid());
+    EXPECT_EQ(shm.mode(), 0640);  // the mode stays
     sysv::SharedMemory moved(std::move(shm));
     EXPECT_TRUE(moved.attached());
     EXPECT_EQ(moved.number_attached(), 1u);

@@ -7,14 +7,12 @@
 #include <chrono>
 #include <iomanip>
 #include <sstream>
-#include <thread>
 
 #include "ipckit/ipckit.hpp"
 #include "support.hpp"
 
 namespace sysv = ipckit::sysv;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 using ipckit::test::Child;
 using ipckit::test::python;
 using ipckit::test::python_script;
@@ -71,12 +69,10 @@ TEST(SysvInterop, PythonWaitsOnASemaphoreIpckitReleases) {
     sysv::Semaphore sem(std::nullopt, sysv::IPC_CREX, 0600, 0);
     sem.set_auto_remove(true);
     Child waiter({python, python_script("sem_acquire.py"), std::to_string(sem.key()), "30"});
-    waiter.read_until("waiting");
-    // The kernel's count says when Python sleeps in acquire: no guessing.
-    auto deadline = Clock::now() + 20s;
-    while (sem.waiting_for_nonzero() == 0 && Clock::now() < deadline)
-        std::this_thread::yield();
-    ASSERT_EQ(sem.waiting_for_nonzero(), 1u);
+    ASSERT_NE(waiter.read_until("waiting").find("waiting"), std::string::npos);
+    // The kernel's count says when Python sleeps in acquire: no guessing (polled with
+    // sleeps in between, so that Python has the core).
+    ASSERT_TRUE(ipckit::test::wait_until([&] { return sem.waiting_for_nonzero() == 1; }));
     pid_t python_pid = waiter.pid();
     sem.release(2);
     auto result = waiter.wait();

@@ -30,10 +30,11 @@ std::string key_text(sysv::Key key) {
     return sysv::format_key(key);
 }
 
-Child start_server(sysv::Key key, std::vector<std::string> extra = {}) {
+// With merge_log, the server's standard error (its --verbose log) comes with its output.
+Child start_server(sysv::Key key, std::vector<std::string> extra = {}, bool merge_log = false) {
     std::vector<std::string> argv = {ipckit_program(), "time", "server", "--key", key_text(key)};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return Child(argv);
+    return Child(argv, merge_log);
 }
 
 std::vector<std::string> client_argv(sysv::Key key, std::vector<std::string> extra) {
@@ -89,9 +90,12 @@ void stop_server(sysv::Key key, Child& server) {
 class TimeServerRunning : public testing::Test {
   protected:
     void SetUp() override {
-        server_.emplace(start_server(key));
+        server_.emplace(logging() ? start_server(key, {"--verbose"}, true) : start_server(key));
         ASSERT_TRUE(wait_for_queue(key));
     }
+    // A logging server's --verbose lines can be read with server().read_until (only for
+    // tests with few requests: nothing reads the log while the test runs).
+    virtual bool logging() const { return false; }
     Child& server() { return *server_; }
 
     const sysv::Key key = sysv::random_key();
@@ -100,6 +104,22 @@ class TimeServerRunning : public testing::Test {
   private:
     std::optional<Child> server_;
 };
+
+class TimeServerLogging : public TimeServerRunning {
+    bool logging() const override { return true; }
+};
+
+// The server's log line for a reply it sent (after the send) to this reply type.
+std::string replied_line(long reply_type) {
+    return "with type " + std::to_string(reply_type) + "\n";
+}
+
+pid_t last_receiver(sysv::Key key) {
+    msqid_ds ds{};
+    int id = ::msgget(key, 0);
+    if (id < 0 || ::msgctl(id, IPC_STAT, &ds) != 0) return 0;
+    return ds.msg_lrpid;
+}
 
 // Waits for every client and checks that client i printed expected[i] answers.
 void expect_answers(std::vector<Child>& clients, const std::vector<int>& expected) {
@@ -167,34 +187,53 @@ TEST_F(TimeServerRunning, PipelinedClientsGetEveryAnswer) {
     stop_server(key, server());
 }
 
-TEST_F(TimeServerRunning, ClientKilledBeforeTheAnswerLeavesNothingBehind) {
-    ASSERT_TRUE(wait_until_blocked_in(server().pid(), "do_msgrcv"));
+// The server answers a client that died before reading, and then takes its answer back
+// (its sweeper): the queue is empty once the answer was sent, not merely before.
+TEST_F(TimeServerLogging, ClientKilledBeforeTheAnswerLeavesNothingBehind) {
+    ASSERT_TRUE(wait_until_blocked_in(server().pid(), "msgrcv"));
     // Hold the server while a client asks, then kill the waiting client.
     server().signal(SIGSTOP);
     // Only once it is stopped is it off the kernel's list of waiting receivers, which
     // would otherwise be handed the request directly.
     ASSERT_TRUE(ipckit::test::wait_until_state(server().pid(), 'T'));
+    pid_t client_pid = 0;
     {
         Child client(client_argv(key, {"--request", "time"}));
-        ASSERT_TRUE(wait_until_blocked_in(client.pid(), "do_msgrcv"));
+        client_pid = client.pid();
+        ASSERT_TRUE(wait_until_blocked_in(client.pid(), "msgrcv"));
         EXPECT_EQ(messages_on(key), 1u);  // its request
         client.signal(SIGKILL);
         EXPECT_EQ(client.wait(30s).exit_code, -SIGKILL);
     }
     server().signal(SIGCONT);
-    EXPECT_TRUE(wait_until_empty(key));
+    // The server has sent the answer to the dead client...
+    auto log = server().read_until(replied_line(client_pid), 60s);
+    ASSERT_NE(log.find(replied_line(client_pid)), std::string::npos) << log;
+    // ...and takes it back: nobody else receives on this queue.
+    EXPECT_TRUE(wait_until_empty(key, 60s));
+    EXPECT_EQ(last_receiver(key), server().pid());
     stop_server(key, server());
 }
 
-TEST_F(TimeServerRunning, AnswerToAClientThatDiedIsTakenBack) {
+TEST_F(TimeServerLogging, AnswerToAClientThatDiedIsTakenBack) {
     // A client that asks and dies without reading, possibly after the server answered.
     sysv::MessageQueue mq(key);
+    std::vector<pid_t> askers;
     for (int i = 0; i < 5; ++i) {
         ipckit::Process asker([&mq] { mq.send(std::to_string(::getpid()), sysv::type(1)); });
         asker.start();
         asker.join();
+        EXPECT_EQ(asker.exitcode(), 0);
+        askers.push_back(asker.pid());
     }
-    EXPECT_TRUE(wait_until_empty(key));
+    // Every answer was sent (the log line follows the send)...
+    for (pid_t asker : askers) {
+        auto log = server().read_until(replied_line(asker), 60s);
+        ASSERT_NE(log.find(replied_line(asker)), std::string::npos) << log;
+    }
+    // ...and then taken back by the server.
+    EXPECT_TRUE(wait_until_empty(key, 60s));
+    EXPECT_EQ(last_receiver(key), server().pid());
     stop_server(key, server());
 }
 
@@ -204,7 +243,7 @@ TEST(TimeServer, TerminationSignalsRemoveTheQueue) {
         QueueGuard guard{key};
         auto server = start_server(key);
         ASSERT_TRUE(wait_for_queue(key));
-        ASSERT_TRUE(wait_until_blocked_in(server.pid(), "do_msgrcv"));
+        ASSERT_TRUE(wait_until_blocked_in(server.pid(), "msgrcv"));
         server.signal(signo);
         auto result = server.wait(30s);
         EXPECT_EQ(result.exit_code, 0) << strsignal(signo) << result.err;
@@ -224,7 +263,7 @@ TEST(TimeServer, RefusesAStaleQueueUnlessReplacing) {
     EXPECT_EQ(stale.current_messages(), 1u);  // untouched
 
     auto server = start_server(stale.key(), {"--replace"});
-    ASSERT_TRUE(wait_until_blocked_in(server.pid(), "do_msgrcv"));
+    ASSERT_TRUE(wait_until_blocked_in(server.pid(), "msgrcv"));
     EXPECT_THROW(stale.info(), ipckit::ExistentialError);  // the old queue is gone
     auto result = ipckit::test::run(client_argv(stale.key(), {"--request", "time"}));
     EXPECT_EQ(count_asctime_lines(result.out), 1);
@@ -263,6 +302,18 @@ TEST_F(TimeServerRunning, InteractiveClientThroughAPseudoTerminal) {
         ::execl(program.c_str(), program.c_str(), "time", "client", "--key", k.c_str(), nullptr);
         ::_exit(127);
     }
+    // The client is killed and reaped, and the terminal closed, however the test ends.
+    struct Client {
+        pid_t pid;
+        int master;
+        ~Client() {
+            if (pid > 0) {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, nullptr, 0);
+            }
+            ::close(master);
+        }
+    } client{pid, master};
     std::string screen;
     auto read_until = [&](const std::string& text) {
         auto deadline = std::chrono::steady_clock::now() + 30s;
@@ -278,19 +329,26 @@ TEST_F(TimeServerRunning, InteractiveClientThroughAPseudoTerminal) {
         return screen.find(text) != std::string::npos;
     };
     auto type = [&](const std::string& text) {
-        ASSERT_EQ(::write(master, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+        return ::write(master, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     };
     const std::string prompt = "Message type (1: time request, 2: stop the server): ";
-    EXPECT_TRUE(read_until(prompt));
-    type("1\n");
-    EXPECT_TRUE(read_until(" 20"));  // the year of the answer
-    type("hello\n");
-    EXPECT_TRUE(read_until("Input error, try again!"));
-    type("2\n");
-    EXPECT_TRUE(read_until("stop request sent"));
+    ASSERT_TRUE(read_until(prompt)) << screen;
+    ASSERT_TRUE(type("1\n"));
+    ASSERT_TRUE(read_until(" 20")) << screen;  // the year of the answer
+    ASSERT_TRUE(type("hello\n"));
+    ASSERT_TRUE(read_until("Input error, try again!")) << screen;
+    ASSERT_TRUE(type("2\n"));
+    ASSERT_TRUE(read_until("stop request sent")) << screen;
+    // It exits by itself (bounded: a hang is killed by the guard above, and fails here).
     int status = 0;
-    ::waitpid(pid, &status, 0);
-    ::close(master);
+    bool exited = ipckit::test::wait_until(
+        [&] {
+            pid_t r = ::waitpid(pid, &status, WNOHANG);
+            return r == pid || (r < 0 && errno != EINTR);
+        },
+        30s);
+    ASSERT_TRUE(exited) << "the interactive client did not exit after the stop request";
+    client.pid = -1;  // reaped
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     EXPECT_EQ(count_asctime_lines(std::regex_replace(screen, std::regex("\r"), "")), 1) << screen;
     auto result = server().wait(30s);
