@@ -53,7 +53,7 @@ CLI::Validator whole_number(long long min, long long max) {
             text = std::to_string(*value);  // what CLI11 then reads as the same number
             return {};
         },
-        "INT " + std::to_string(min) + ".." + std::to_string(max));
+        std::to_string(min) + ".." + std::to_string(max));  // shown as INT:1..1000
 }
 
 namespace {
@@ -85,7 +85,7 @@ CLI::Validator number_in(double min, double max, const std::string& unit) {
             }
             return {};
         },
-        "NUMBER " + shortest(min) + ".." + shortest(max));
+        shortest(min) + ".." + shortest(max));  // shown as FLOAT:0..1000000000
 }
 
 CLI::Validator seconds_validator() {

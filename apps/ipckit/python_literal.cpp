@@ -85,10 +85,11 @@ class Parser {
     explicit Parser(std::string_view text) : s_(text) {}
 
     Object parse() {
-        skip(true);  // eval mode takes leading blank lines and comments
+        check_indent();    // after the leading spaces and tabs that literal_eval strips
+        skip(Where::top);  // eval mode takes leading blank lines and comments
         if (at_end()) fail_text("nothing to read (an empty string is '')");
         Object value = expression(false);
-        skip(true);
+        skip(Where::top);
         if (!at_end()) unexpected("after the value");
         return value;
     }
@@ -119,32 +120,49 @@ class Parser {
         fail_text("unexpected " + shown + " " + where);
     }
 
-    // Spaces, tabs and form feeds; newlines and comments too where Python allows them
-    // (inside parentheses, before and after the whole value).
-    void skip(bool lines) {
+    // Where blanks are: within a line (between a sign and its number, between adjacent
+    // strings), inside parentheses (newlines and comments too), or around the whole value
+    // (newlines and comments, but a new line must not be indented, as in Python's eval).
+    enum class Where { line, parens, top };
+
+    void skip(Where where) {
         while (!at_end()) {
             char c = peek();
             if (c == ' ' || c == '\t' || c == '\f') {
                 ++i_;
-            } else if (lines && (c == '\n' || c == '\r')) {
-                ++i_;
-            } else if (lines && c == '#') {
+            } else if (where != Where::line && c == '#') {
                 while (!at_end() && peek() != '\n' && peek() != '\r')
                     ++i_;
+            } else if (where != Where::line && (c == '\n' || c == '\r')) {
+                ++i_;
+                if (where == Where::top) check_indent();
             } else {
                 break;
             }
         }
     }
 
+    // At the start of a line outside parentheses: Python reads its indentation, and an
+    // indented line that holds anything but a comment is an IndentationError. A form feed
+    // sets the column back to 0.
+    void check_indent() const {
+        bool indented = false;
+        std::size_t j = i_;
+        for (; j < s_.size() && (s_[j] == ' ' || s_[j] == '\t' || s_[j] == '\f'); ++j)
+            indented = s_[j] != '\f';
+        if (!indented) return;
+        if (j < s_.size() && (s_[j] == '\n' || s_[j] == '\r' || s_[j] == '#')) return;
+        fail("unexpected indent (a line that starts with a blank)");
+    }
+
     Object expression(bool in_parens) {
         char c = peek();
         if (c == '(') {
             ++i_;
-            skip(true);
+            skip(Where::parens);
             if (peek() == ')') fail("() is an empty tuple; tuples are not taken");
             Object value = expression(true);
-            skip(true);
+            skip(Where::parens);
             if (peek() != ')') {
                 if (at_end()) fail("'(' was never closed");
                 unexpected("inside parentheses");
@@ -154,7 +172,7 @@ class Parser {
         }
         if (c == '+' || c == '-') {
             ++i_;
-            skip(in_parens);
+            skip(in_parens ? Where::parens : Where::line);
             return signed_number(c == '-', operand());
         }
         if (is_digit(c, 10) || (c == '.' && is_digit(peek(1), 10))) {
@@ -180,9 +198,9 @@ class Parser {
     Number operand() {
         if (peek() == '(') {
             ++i_;
-            skip(true);
+            skip(Where::parens);
             Number n = operand();
-            skip(true);
+            skip(Where::parens);
             if (peek() != ')') {
                 if (at_end()) fail("'(' was never closed");
                 unexpected("inside parentheses");
@@ -295,7 +313,7 @@ class Parser {
         bool bytes = read_string(prefix, value);
         while (true) {
             std::size_t before = i_;
-            skip(in_parens);
+            skip(in_parens ? Where::parens : Where::line);
             std::size_t start = i_;
             while (!at_end() && is_name_char(peek()) && i_ - start < 2)
                 ++i_;
