@@ -204,7 +204,7 @@ TEST(AdversarialCli, KeyZeroIsRefusedAndCreatesNothing) {
         commands.push_back({"sem", "stat", zero});
         commands.push_back({"shm", "stat", zero});
     }
-    for (std::vector<std::string> c : std::vector<std::vector<std::string>>{
+    for (const auto& c : std::vector<std::vector<std::string>>{
              {"mq", "send", "0", "hello"},
              {"mq", "send", "0", "hello", "--create"},
              {"mq", "recv", "0"},
@@ -424,7 +424,7 @@ namespace {
 std::vector<std::string> python_prints(const std::vector<std::pair<std::string, std::string>>& kv) {
     std::string input;
     for (const auto& [k, v] : kv)
-        input += k + '\0' + v + '\0';
+        input.append(k).append(1, '\0').append(v).append(1, '\0');
     const std::string script = R"(
 import ast, sys
 parts = sys.stdin.buffer.read().decode('utf-8').split('\0')[:-1]
@@ -590,6 +590,7 @@ TEST(AdversarialCli, ManagerDictValuesAreReadAsPythonLiteralsAsPythonReadsThem) 
         "'x' 'y' z",
     };
     std::vector<std::pair<std::string, std::string>> cases;
+    cases.reserve(values.size() + 16);
     for (const auto& v : values)
         cases.push_back({"'k'", v});
     // Keys are literals too (they were typed before: 1=2 made an int key).
@@ -603,9 +604,11 @@ TEST(AdversarialCli, ManagerDictValuesAreReadAsPythonLiteralsAsPythonReadsThem) 
     ManagerServer server;
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const auto& [k, v] = cases[i];
-        std::string shown = "--set " + k + "=" + v;
+        std::string item = k;
+        item.append("=").append(v);
+        std::string shown = "--set " + item;
         auto r = run(program({"manager", "dict", "d" + std::to_string(i), "--address",
-                              server.address(), "--set", k + "=" + v}));
+                              server.address(), "--set", item}));
         if (expected[i] == "error") {
             EXPECT_EQ(r.exit_code, 2) << shown << " gave " << r.out << r.err;
             EXPECT_EQ(r.out, "") << shown;

@@ -156,8 +156,8 @@ void add_manager_commands(CLI::App& app) {
             items.push_back(parse_assignment(item));
         auto m = connect(*dict_target);
         auto d = m.dict(*dict_name);
-        for (auto& [key, value] : items)
-            d.set(std::move(key), std::move(value));
+        for (const auto& [key, value] : items)
+            d.set(key, value);
         std::cout << d << '\n';
         return 0;
     });
