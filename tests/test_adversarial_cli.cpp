@@ -734,6 +734,23 @@ TEST(AdversarialCli, HelpWorksOnEverySubcommand) {
     auto all = run(program({"--help-all"}));
     EXPECT_EQ(all.exit_code, 0);
 
+    // Every option that takes a number uses the shared validators, whose help shows the
+    // range (INT:1..1000, FLOAT:0..1000000000), not CLI11's own (POSITIVE, NONNEGATIVE,
+    // "in [1 - 1000]"), whose error is a 357-character line; every --timeout and --linger
+    // is the shared seconds validator (finite, not negative).
+    for (const auto& [name, help] : helps) {
+        EXPECT_EQ(help.find("POSITIVE"), std::string::npos) << name << ": " << help;
+        EXPECT_EQ(help.find(" in ["), std::string::npos) << name << ": " << help;
+        std::istringstream lines(help);
+        for (std::string line; std::getline(lines, line);) {
+            for (std::string option : {"--timeout ", "--linger "}) {
+                if (line.find(option) == std::string::npos) continue;
+                EXPECT_NE(line.find(option + "FLOAT:0..1000000000"), std::string::npos)
+                    << name << ": " << line;
+            }
+        }
+    }
+
     // The help tells what the options now take.
     for (auto name : {"mq stat", "mq send", "mq recv", "mq rm", "sem stat", "shm rm"}) {
         EXPECT_NE(helps[name].find("--id"), std::string::npos) << name << ": " << helps[name];
