@@ -369,7 +369,7 @@ TEST(Manager, UnrelatedProcessesShareANamedDictOverTcp) {
     // Another program, knowing only the address and the authkey.
     auto other =
         ipckit::test::run({ipckit::test::ipckit_program(), "manager", "dict", "scores", "--address",
-                           address, "--authkey-file", keyfile, "--set", "bob=5"});
+                           address, "--authkey-file", keyfile, "--set", "'bob'=5"});
     EXPECT_EQ(other.exit_code, 0) << other.err;
     EXPECT_EQ(other.out, "{'alice': 3, 'bob': 5}\n");
     EXPECT_EQ(scores.get("bob").as_int(), 5);
@@ -397,7 +397,7 @@ TEST(Manager, TcpServerRefusesToStartWithoutAnAuthkey) {
     EXPECT_THROW(ipckit::serve_manager("tcp://127.0.0.1:0", ""), ipckit::ValueError);
     auto bad = ipckit::test::run(
         {ipckit::test::ipckit_program(), "manager", "serve", "--address", "udp://x"});
-    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_EQ(bad.exit_code, 2);  // a malformed address is bad usage
     EXPECT_NE(bad.err.find("udp://x"), std::string::npos) << bad.err;
 }
 

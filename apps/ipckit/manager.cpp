@@ -11,12 +11,16 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "command.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/signals.hpp"
+#include "python_literal.hpp"
 
 namespace ipckit::cli {
 namespace {
@@ -74,20 +78,50 @@ void add_target_options(CLI::App* command, Target& target) {
                         "File holding the authkey (one trailing newline is ignored)");
 }
 
-// "42" -> int, "1.5" -> float, "none"/"true"/"false", anything else -> str.
-Object parse_value(const std::string& text) {
-    if (text == "None") return Object();
-    if (text == "True") return Object(true);
-    if (text == "False") return Object(false);
-    try {
-        std::size_t used = 0;
-        long long i = std::stoll(text, &used);
-        if (used == text.size()) return Object(static_cast<std::int64_t>(i));
-        double d = std::stod(text, &used);
-        if (used == text.size()) return Object(d);
-    } catch (const std::exception&) {
+// --set K=V: K and V are Python literals (python_literal.hpp). The '=' that ends K is the
+// first one after which the text before it reads as a literal: 'a=b'=1 sets the key 'a=b'.
+std::pair<Object, Object> parse_assignment(const std::string& item) {
+    auto refuse = [&](const char* part, const LiteralError& e) {
+        std::string message = "--set " + quoted_input(item) + ": the " + part +
+                              " is not a Python literal: " + e.what();
+        if (e.looks_like_text) {
+            message +=
+                " (quote strings, and have the shell pass the quotes on: "
+                "--set \"'name'='Alice'\")";
+        }
+        return UsageError(message);
+    };
+    auto eq = item.find('=');
+    if (eq == std::string::npos) {
+        throw UsageError("--set wants KEY=VALUE, got " + quoted_input(item));
     }
-    return Object(text);
+    std::optional<LiteralError> key_error;
+    for (; eq != std::string::npos; eq = item.find('=', eq + 1)) {
+        Object key;
+        try {
+            key = parse_python_literal(std::string_view(item).substr(0, eq));
+        } catch (const LiteralError& e) {
+            if (!key_error) key_error = e;
+            continue;
+        }
+        try {
+            return {std::move(key), parse_python_literal(std::string_view(item).substr(eq + 1))};
+        } catch (const LiteralError& e) {
+            throw refuse("value", e);
+        }
+    }
+    throw refuse("key", *key_error);
+}
+
+// Manager::connect and serve_manager throw ValueError for a malformed address before
+// they touch any socket: that is bad usage (exit 2), unlike any later failure.
+Manager connect(const Target& target) {
+    std::string authkey = read_authkey(target.authkey_file);
+    try {
+        return Manager::connect(target.address, std::move(authkey));
+    } catch (const ValueError& e) {
+        throw UsageError(e.what());
+    }
 }
 
 }  // namespace
@@ -103,7 +137,7 @@ void add_manager_commands(CLI::App& app) {
         "serve", "Serve shared objects until SIGINT/SIGTERM or a client's shutdown request");
     add_target_options(serve, *serve_target);
     serve->add_option("--max-frame", *max_frame, "Largest accepted frame in bytes (64 MiB)")
-        ->check(CLI::PositiveNumber);
+        ->transform(whole_number(1, 0xffffffffLL));  // a frame's length is 32 bits
     on_run(serve, [serve_target, max_frame] {
         std::string authkey = read_authkey(serve_target->authkey_file);
         if (serve_target->address.rfind("tcp://", 0) == 0 && authkey.empty()) {
@@ -112,10 +146,17 @@ void add_manager_commands(CLI::App& app) {
         install_stop_handler({SIGINT, SIGTERM, SIGHUP});
         ServeOptions options;
         options.max_frame = *max_frame;
-        options.on_ready = [](const std::string& address) {
+        bool ready = false;
+        options.on_ready = [&ready](const std::string& address) {
+            ready = true;
             std::cout << "ipckit manager serving at " << address << std::endl;
         };
-        serve_manager(serve_target->address, authkey, options);
+        try {
+            serve_manager(serve_target->address, authkey, options);
+        } catch (const ValueError& e) {
+            if (ready) throw;
+            throw UsageError(e.what());  // the address, before any socket
+        }
         std::cout << "ipckit manager stopped" << std::endl;
         return 0;
     });
@@ -124,7 +165,7 @@ void add_manager_commands(CLI::App& app) {
     auto* stats = manager->add_subcommand("stats", "Print a server's object and connection counts");
     add_target_options(stats, *stats_target);
     on_run(stats, [stats_target] {
-        auto m = Manager::connect(stats_target->address, read_authkey(stats_target->authkey_file));
+        auto m = connect(*stats_target);
         std::cout << Object(m.stats()) << '\n';
         return 0;
     });
@@ -133,18 +174,27 @@ void add_manager_commands(CLI::App& app) {
     auto dict_name = std::make_shared<std::string>();
     auto assignments = std::make_shared<std::vector<std::string>>();
     auto* dict = manager->add_subcommand(
-        "dict", "Print a named shared dict, after setting KEY=VALUE items (ints, floats, str)");
+        "dict", "Print a named shared dict, after setting KEY=VALUE items (Python literals)");
     add_target_options(dict, *dict_target);
     dict->add_option("NAME", *dict_name, "The dict's name (created empty if new)")->required();
-    dict->add_option("--set", *assignments, "KEY=VALUE to set first (repeatable)");
+    dict->add_option("--set", *assignments,
+                     "KEY=VALUE to set first (repeatable). KEY and VALUE are Python literals, "
+                     "read as ast.literal_eval reads them: int (42, -7, 1_000, 0x10, 0o17, "
+                     "0b101; 64-bit), float (2.5, 1e3, -0.5), str in quotes ('text', "
+                     "\"it's\", escapes such as \\n), bytes (b'raw'), None, True, False. "
+                     "Anything else is refused: quote strings, through the shell too: "
+                     "--set \"'name'='Alice'\"");
+    dict->footer(
+        "Example: ipckit manager dict scores --address unix:/tmp/m --set \"'bob'=5\" "
+        "prints {'bob': 5}.");
     on_run(dict, [dict_target, dict_name, assignments] {
-        auto m = Manager::connect(dict_target->address, read_authkey(dict_target->authkey_file));
+        std::vector<std::pair<Object, Object>> items;  // all checked before any is set
+        for (const auto& item : *assignments)
+            items.push_back(parse_assignment(item));
+        auto m = connect(*dict_target);
         auto d = m.dict(*dict_name);
-        for (const auto& item : *assignments) {
-            auto eq = item.find('=');
-            if (eq == std::string::npos) throw UsageError("--set wants KEY=VALUE, got " + item);
-            d.set(parse_value(item.substr(0, eq)), parse_value(item.substr(eq + 1)));
-        }
+        for (const auto& [key, value] : items)
+            d.set(key, value);
         std::cout << d << '\n';
         return 0;
     });
@@ -153,7 +203,7 @@ void add_manager_commands(CLI::App& app) {
     auto* stop = manager->add_subcommand("shutdown", "Ask a server to stop");
     add_target_options(stop, *stop_target);
     on_run(stop, [stop_target] {
-        auto m = Manager::connect(stop_target->address, read_authkey(stop_target->authkey_file));
+        auto m = connect(*stop_target);
         m.shutdown();
         return 0;
     });

@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <sstream>
 
@@ -40,6 +41,14 @@ void print_json(const std::vector<sysv::QueueInfo>& queues) {
     std::cout << '\n';
 }
 
+// The queue named by KEY, or by its id with --id; never created here.
+sysv::MessageQueue open_queue(const sysv_format::Target& target,
+                              std::size_t max_message_size = sysv::default_max_message_size) {
+    if (target.by_id) return sysv::MessageQueue::from_id(parse_id(target.text), max_message_size);
+    return sysv::MessageQueue(parse_key_argument(target.text), 0, sysv::default_mode,
+                              max_message_size);
+}
+
 }  // namespace
 
 void add_mq_commands(CLI::App& app) {
@@ -59,13 +68,11 @@ void add_mq_commands(CLI::App& app) {
         return 0;
     });
 
-    auto stat_key = std::make_shared<std::string>();
+    auto stat_target = std::make_shared<sysv_format::Target>();
     auto* stat = mq->add_subcommand("stat", "Show every attribute of one queue");
-    stat->add_option("KEY", *stat_key, "Queue key, decimal or hex (0x80)")
-        ->required()
-        ->check(key_validator());
-    on_run(stat, [stat_key] {
-        sysv::MessageQueue queue(sysv::parse_key(*stat_key));
+    sysv_format::add_target(stat, *stat_target, "Queue");
+    on_run(stat, [stat_target] {
+        auto queue = open_queue(*stat_target);
         auto q = queue.info();
         std::cout << "key               " << sysv::format_key(q.key) << '\n'
                   << "id                " << q.id << '\n'
@@ -86,52 +93,59 @@ void add_mq_commands(CLI::App& app) {
     });
 
     struct SendArgs {
-        std::string key;
+        sysv_format::Target target;
         long type = 1;
         std::string data = "-";
         bool create = false;
     };
     auto send_args = std::make_shared<SendArgs>();
     auto* send = mq->add_subcommand("send", "Send one message (DATA, or standard input with -)");
-    send->add_option("KEY", send_args->key, "Queue key")->required()->check(key_validator());
+    sysv_format::add_target(send, send_args->target, "Queue");
     send->add_option("DATA", send_args->data, "The message; - reads standard input")
         ->capture_default_str();
     send->add_option("-t,--type", send_args->type, "Message type (> 0)")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    send->add_flag("--create", send_args->create, "Create the queue if it does not exist");
+        ->transform(whole_number(1, std::numeric_limits<long>::max()));
+    send->add_flag("--create", send_args->create,
+                   "Create the queue if it does not exist (needs a KEY, not --id)");
     on_run(send, [send_args] {
         std::string data = send_args->data;
         if (data == "-") {
             data.assign(std::istreambuf_iterator<char>(std::cin), {});
         }
-        sysv::MessageQueue queue(sysv::parse_key(send_args->key), send_args->create ? IPC_CREAT : 0,
-                                 sysv::default_mode, sysv::message_queue_limits().msgmax);
+        if (send_args->create && send_args->target.by_id) {
+            throw UsageError("--create makes a queue with a KEY; an --id names one that exists");
+        }
+        auto queue =
+            send_args->create
+                ? sysv::MessageQueue(parse_key_argument(send_args->target.text), IPC_CREAT,
+                                     sysv::default_mode, sysv::message_queue_limits().msgmax)
+                : open_queue(send_args->target, sysv::message_queue_limits().msgmax);
         queue.send(data, sysv::type(send_args->type));
         return 0;
     });
 
     struct RecvArgs {
-        std::string key;
+        sysv_format::Target target;
         long type = 0;
         double timeout = -1;
     };
     auto recv_args = std::make_shared<RecvArgs>();
     auto* recv = mq->add_subcommand("recv", "Receive one message and write its bytes to stdout");
-    recv->add_option("KEY", recv_args->key, "Queue key")->required()->check(key_validator());
+    sysv_format::add_target(recv, recv_args->target, "Queue");
     recv->add_option("-t,--type", recv_args->type,
                      "0: first message; N>0: first of type N; N<0: lowest type <= |N|")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->transform(
+            whole_number(std::numeric_limits<long>::min(), std::numeric_limits<long>::max()));
     recv->add_option("--timeout", recv_args->timeout, "Give up after this many seconds")
-        ->check(CLI::NonNegativeNumber);
+        ->transform(timeout_validator());
     on_run(recv, [recv_args] {
-        sysv::MessageQueue queue(sysv::parse_key(recv_args->key), 0, sysv::default_mode,
-                                 sysv::message_queue_limits().msgmax);
+        auto queue = open_queue(recv_args->target, sysv::message_queue_limits().msgmax);
         sysv::ReceiveOptions options;
         options.type = recv_args->type;
         if (recv_args->timeout >= 0) {
-            options.timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                std::chrono::duration<double>(recv_args->timeout));
+            options.timeout = seconds_to_duration(recv_args->timeout);
         }
         auto message = queue.receive(options);
         std::cout << message.data << std::flush;
@@ -139,11 +153,12 @@ void add_mq_commands(CLI::App& app) {
         return 0;
     });
 
-    auto rm_key = std::make_shared<std::string>();
-    auto* rm = mq->add_subcommand("rm", "Remove a queue (as ipcrm -Q KEY)");
-    rm->add_option("KEY", *rm_key, "Queue key")->required()->check(key_validator());
-    on_run(rm, [rm_key] {
-        sysv::MessageQueue queue(sysv::parse_key(*rm_key));
+    auto rm_target = std::make_shared<sysv_format::Target>();
+    auto* rm =
+        mq->add_subcommand("rm", "Remove a queue (as ipcrm -Q KEY, or ipcrm -q ID with --id)");
+    sysv_format::add_target(rm, *rm_target, "Queue");
+    on_run(rm, [rm_target] {
+        auto queue = open_queue(*rm_target);
         queue.remove();
         std::cout << "removed " << queue.describe() << '\n';
         return 0;

@@ -25,7 +25,7 @@ void add_numbers_commands(CLI::App& app) {
                      "Seconds to wait, after sending 0, for the client to take every "
                      "message before removing the queue")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->transform(seconds_validator());
     on_run(server, [key, linger] {
         programs::NumbersServerOptions options;
         options.key = sysv::parse_key(*key);

@@ -4,7 +4,6 @@
 #include <pwd.h>
 
 #include <ctime>
-#include <exception>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -91,28 +90,16 @@ struct Target {
     bool by_id = false;
 };
 
+// KEY is read when the action runs (parse_key_argument or parse_id), once --id has told
+// which it is.
 inline void add_target(CLI::App* command, Target& target, const std::string& what) {
-    command->add_option("KEY", target.text, what + " key, decimal or hex (0x80); an id with --id")
+    command
+        ->add_option("KEY", target.text,
+                     what + " key, decimal or hex (0x80), never 0; an id with --id")
         ->required();
-    command->add_flag("--id", target.by_id, "KEY is the id that ipcs shows, not a key");
-}
-
-inline int parse_id(const std::string& text) {
-    try {
-        std::size_t used = 0;
-        int id = std::stoi(text, &used);
-        if (used == text.size() && id >= 0) return id;
-    } catch (const std::exception&) {
-    }
-    throw UsageError("invalid id: " + text + " (a non-negative decimal number)");
-}
-
-inline sysv::Key parse_key_argument(const std::string& text) {
-    try {
-        return sysv::parse_key(text);
-    } catch (const Error& e) {
-        throw UsageError(e.what());
-    }
+    command->add_flag("--id", target.by_id,
+                      "KEY is the id that ipcs shows, not a key (the only name of an object "
+                      "created with IPC_PRIVATE, key 0)");
 }
 
 }  // namespace ipckit::cli::sysv_format

@@ -1,5 +1,6 @@
 // `ipckit time server|client`: exercise 2, a time server for many clients.
 #include <iostream>
+#include <limits>
 #include <memory>
 
 #include "command.hpp"
@@ -8,6 +9,9 @@
 
 namespace ipckit::cli {
 namespace {
+// --spin: polling longer than a second before sleeping is never what one wants.
+constexpr double max_spin_us = 1e6;
+
 std::chrono::nanoseconds microseconds(double us) {
     return std::chrono::nanoseconds(static_cast<long long>(us * 1000));
 }
@@ -34,7 +38,7 @@ void add_time_commands(CLI::App& app) {
     server
         ->add_option("--spin", s->spin_us,
                      "Adaptive wait: microseconds to poll before sleeping (costs CPU)")
-        ->check(CLI::NonNegativeNumber);
+        ->transform(number_in(0, max_spin_us, "microseconds"));
     on_run(server, [s] {
         programs::TimeServerOptions options;
         options.key = sysv::parse_key(s->key);
@@ -63,20 +67,20 @@ void add_time_commands(CLI::App& app) {
         ->check(CLI::IsMember({"time", "stop"}));
     client->add_option("-n,--count", c->count, "With --request time: how many requests")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->transform(whole_number(1, std::numeric_limits<long>::max()));
     client
         ->add_option("-w,--window", c->window,
                      "With --count: requests in flight at once (pipelining; not with --plain)")
         ->capture_default_str()
-        ->check(CLI::Range(1L, 1000L));
+        ->transform(whole_number(1, 1000));
     client->add_option("--timeout", c->timeout, "Seconds to wait for each reply")
-        ->check(CLI::NonNegativeNumber);
+        ->transform(timeout_validator());
     client->add_flag("--plain", c->plain,
                      "Speak the handout's exact protocol (empty request, reply type 3)");
     client
         ->add_option("--spin", c->spin_us,
                      "Adaptive wait: microseconds to poll before sleeping (costs CPU)")
-        ->check(CLI::NonNegativeNumber);
+        ->transform(number_in(0, max_spin_us, "microseconds"));
     on_run(client, [c] {
         programs::TimeClientOptions options;
         options.key = sysv::parse_key(c->key);

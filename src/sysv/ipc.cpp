@@ -47,7 +47,12 @@ Key parse_key(std::string_view text) {
     }
     long long value = 0;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size()) {
+    bool all_digits = end == digits.data() + digits.size();
+    if (ec == std::errc::result_out_of_range && all_digits && digits.front() != '-') {
+        throw ValueError(ERANGE, "invalid key \"" + std::string(text) + "\": out of 32-bit range");
+    }
+    // from_chars takes a '-' of its own: "--5" and "0x-5" are not keys.
+    if (digits.empty() || digits.front() == '-' || ec != std::errc{} || !all_digits) {
         throw ValueError(EINVAL, "invalid key \"" + std::string(text) +
                                      "\": write it in decimal (128) or hex (0x80)");
     }
