@@ -90,6 +90,7 @@ void add_mq_commands(CLI::App& app) {
         long type = 1;
         std::string data = "-";
         bool create = false;
+        double timeout = -1;
     };
     auto send_args = std::make_shared<SendArgs>();
     auto* send = mq->add_subcommand("send", "Send one message (DATA, or standard input with -)");
@@ -100,6 +101,9 @@ void add_mq_commands(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
     send->add_flag("--create", send_args->create, "Create the queue if it does not exist");
+    send->add_option("--timeout", send_args->timeout,
+                     "Give up after this many seconds if the queue stays full")
+        ->check(CLI::NonNegativeNumber);
     on_run(send, [send_args] {
         std::string data = send_args->data;
         if (data == "-") {
@@ -107,7 +111,13 @@ void add_mq_commands(CLI::App& app) {
         }
         sysv::MessageQueue queue(sysv::parse_key(send_args->key), send_args->create ? IPC_CREAT : 0,
                                  sysv::default_mode, sysv::message_queue_limits().msgmax);
-        queue.send(data, sysv::type(send_args->type));
+        sysv::SendOptions options;
+        options.type = send_args->type;
+        if (send_args->timeout >= 0) {
+            options.timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::duration<double>(send_args->timeout));
+        }
+        queue.send(data, options);
         return 0;
     });
 

@@ -20,6 +20,7 @@ void add_time_commands(CLI::App& app) {
     struct ServerArgs {
         std::string key = "129";
         bool replace = false;
+        bool force = false;
         bool verbose = false;
         double spin_us = 0;
     };
@@ -29,7 +30,14 @@ void add_time_commands(CLI::App& app) {
     server->add_option("-k,--key", s->key, "Queue key, decimal or hex")
         ->capture_default_str()
         ->check(key_validator());
-    server->add_flag("--replace", s->replace, "Replace a stale queue with the same key");
+    auto* replace =
+        server->add_flag("--replace", s->replace,
+                         "Replace a stale queue with the same key (refused while the queue's last "
+                         "receiver is alive)");
+    server
+        ->add_flag("--force", s->force,
+                   "With --replace: replace the queue even if its last receiver is alive")
+        ->needs(replace);
     server->add_flag("-v,--verbose", s->verbose, "Log each request to standard error");
     server
         ->add_option("--spin", s->spin_us,
@@ -39,6 +47,7 @@ void add_time_commands(CLI::App& app) {
         programs::TimeServerOptions options;
         options.key = sysv::parse_key(s->key);
         options.replace = s->replace;
+        options.force = s->force;
         options.verbose = s->verbose;
         options.spin = microseconds(s->spin_us);
         return programs::time_server(options, std::cerr);
@@ -66,10 +75,13 @@ void add_time_commands(CLI::App& app) {
         ->check(CLI::PositiveNumber);
     client
         ->add_option("-w,--window", c->window,
-                     "With --count: requests in flight at once (pipelining; not with --plain)")
+                     "With --count: requests in flight at once (pipelining; not with --plain; at "
+                     "most what the queue holds)")
         ->capture_default_str()
         ->check(CLI::Range(1L, 1000L));
-    client->add_option("--timeout", c->timeout, "Seconds to wait for each reply")
+    client
+        ->add_option("--timeout", c->timeout,
+                     "Seconds to wait for each reply, and for room in a full queue")
         ->check(CLI::NonNegativeNumber);
     client->add_flag("--plain", c->plain,
                      "Speak the handout's exact protocol (empty request, reply type 3)");
