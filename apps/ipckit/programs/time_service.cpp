@@ -403,15 +403,18 @@ int time_server(const TimeServerOptions& options, std::ostream& log) {
                 << std::endl;
         }
     };
+    auto stopped_by_signal = [&] {
+        log << "time server: stopped by signal " << stop_signal() << "; removing " << mq.describe()
+            << std::endl;
+        summary();
+        mq.remove();
+        return 0;
+    };
     for (;;) {
         try {
             mq.receive_into(request, receive_requests);
         } catch (const InterruptedError&) {
-            log << "time server: stopped by signal " << stop_signal() << "; removing "
-                << mq.describe() << std::endl;
-            summary();
-            mq.remove();
-            return 0;
+            return stopped_by_signal();
         }
         if (request.type() == stop_request_type) {
             if (options.verbose) log << "time server: stop request; removing the queue\n";
@@ -436,7 +439,13 @@ int time_server(const TimeServerOptions& options, std::ostream& log) {
             reply_type = value;
         }
         const std::string& now = clock.now();
-        if (!sender.reply(reply_type, now)) {
+        bool replied = false;
+        try {
+            replied = sender.reply(reply_type, now);
+        } catch (const InterruptedError&) {
+            return stopped_by_signal();
+        }
+        if (!replied) {
             drop("a request for reply type " + std::to_string(reply_type) + ": " +
                  std::to_string(waiting_replies_per_client) +
                  " replies already wait for it (a client that does not read them?)");
