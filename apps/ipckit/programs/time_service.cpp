@@ -320,29 +320,35 @@ class ReplySender {
             if (stopping_) return;
             auto [type, text] = backlog_.front();
             lock.unlock();
-            bool done = deliver(type, text);
+            Outcome outcome = deliver(type, text);
             lock.lock();
-            if (!done) continue;
+            if (outcome == Outcome::stopping) {
+                // Wait for the request loop to end (the stop request stays set).
+                wake_.wait(lock, [this] { return stopping_; });
+                return;
+            }
+            if (outcome == Outcome::retry) continue;
             backlog_.pop_front();
             if (--per_client_[type] == 0) per_client_.erase(type);
             waiting_.fetch_sub(1, std::memory_order_release);
         }
     }
 
-    // True when the reply needs no more attention: sent, addressed to a dead client, or
-    // the queue is gone. False: retry (the queue stayed full for a while).
-    bool deliver(long type, const std::string& text) {
-        if (type != plain_reply_type && !process_exists(type)) return true;
+    // done: the reply needs no more attention (sent, addressed to a dead client, or the
+    // queue is gone); retry: the queue stayed full for a while; stopping: a stop signal.
+    enum class Outcome { done, retry, stopping };
+    Outcome deliver(long type, const std::string& text) {
+        if (type != plain_reply_type && !process_exists(type)) return Outcome::done;
         try {
             mq_.send(text, sysv::SendOptions{type, true, retry_interval});
             sweeper_.replied_to(type);
-            return true;
+            return Outcome::done;
         } catch (const BusyError&) {
-            return false;  // still full: look at stopping_ and at the client again
+            return Outcome::retry;  // look at stopping_ and at the client again
         } catch (const InterruptedError&) {
-            return false;  // the server is stopping
+            return Outcome::stopping;
         } catch (const Error&) {
-            return true;  // the queue was removed (the server is stopping)
+            return Outcome::done;  // the queue was removed (the server is stopping)
         }
     }
 
