@@ -32,11 +32,11 @@ void add_time_commands(CLI::App& app) {
         ->check(key_validator());
     auto* replace =
         server->add_flag("--replace", s->replace,
-                         "Replace a stale queue with the same key (refused while the queue's last "
-                         "receiver is alive)");
+                         "Replace a stale queue with the same key (refused while a live server "
+                         "uses it)");
     server
         ->add_flag("--force", s->force,
-                   "With --replace: replace the queue even if its last receiver is alive")
+                   "With --replace: replace the queue even if a live server uses it")
         ->needs(replace);
     server->add_flag("-v,--verbose", s->verbose, "Log each request to standard error");
     server
