@@ -143,7 +143,7 @@ void expect_full_queue_error(const std::string& err, sysv::Key key, std::size_t 
 // --- servers stopped by one input ---
 
 TEST_F(TimeServer, DropsOverLongAndMalformedRequestsAndGoesOnServing) {
-    start({"--verbose"});
+    ASSERT_NO_FATAL_FAILURE(start({"--verbose"}));
     ASSERT_TRUE(wait_until_blocked_in(server().pid(), "do_msgrcv"));
     // Longer than the old 2048-byte receive buffer, as long as a message may be, and
     // requests whose payload is not a reply type: any writer may send them.
@@ -213,7 +213,7 @@ TEST(NumbersServer, NeverLeavesItsQueueBehindWhenASendFails) {
 // --- clients that hang past their timeout ---
 
 TEST_F(TimeServer, WindowsNeverDeadlockTheServer) {
-    start();
+    ASSERT_NO_FATAL_FAILURE(start());
     // Together these clients have far more requests and answers in flight than the
     // queue's 16 KiB hold.
     std::vector<Child> clients;
@@ -235,7 +235,7 @@ TEST_F(TimeServer, KeepsTakingRequestsWhileItsRepliesWaitForRoom) {
     // requests and answers are several times what the queue holds. The server must keep
     // taking requests (its replies wait in its memory until there is room) instead of
     // blocking on a reply while the clients block on their requests.
-    start();
+    ASSERT_NO_FATAL_FAILURE(start());
     std::vector<ipckit::Process> clients;
     for (int i = 0; i < 4; ++i) {
         clients.emplace_back([this] {
@@ -308,7 +308,7 @@ TEST(EmptyQueue, NumbersClientHonoursItsTimeout) {
 // --- plain (handout protocol) clients ---
 
 TEST_F(TimeServer, PlainClientNeverPrintsAnAnswerLeftOnTheQueue) {
-    start();
+    ASSERT_NO_FATAL_FAILURE(start());
     ASSERT_TRUE(wait_until_blocked_in(server().pid(), "do_msgrcv"));
     // An answer of type 3 nobody took (its plain client died before reading it).
     sysv::MessageQueue mq(key);
@@ -323,7 +323,7 @@ TEST_F(TimeServer, PlainClientNeverPrintsAnAnswerLeftOnTheQueue) {
 }
 
 TEST_F(TimeServer, PlainClientKilledBeforeItsAnswerLeavesNothingForTheNext) {
-    start();
+    ASSERT_NO_FATAL_FAILURE(start());
     ASSERT_TRUE(wait_until_blocked_in(server().pid(), "do_msgrcv"));
     // Hold the server while a plain client asks, kill the client, then let the server
     // answer: the answer stays on the queue, addressed to nobody in particular.
@@ -361,7 +361,7 @@ TEST_F(TimeServer, PlainClientKilledBeforeItsAnswerLeavesNothingForTheNext) {
 // --- --replace ---
 
 TEST_F(TimeServer, ReplaceRefusesALiveServersQueueUnlessForced) {
-    start();
+    ASSERT_NO_FATAL_FAILURE(start());
     ASSERT_TRUE(wait_until_blocked_in(server().pid(), "do_msgrcv"));
     auto refused = start_time_server(key, {"--replace"}).wait(20s);
     EXPECT_EQ(refused.exit_code, 1) << refused.err;
