@@ -268,7 +268,7 @@ TEST_F(TimeServer, KeepsTakingRequestsWhileItsRepliesWaitForRoom) {
 TEST(FullQueue, EveryWaitingCommandHonoursItsTimeout) {
     sysv::MessageQueue mq(std::nullopt);  // nobody serves it
     mq.set_auto_remove(true);
-    fill(mq);
+    ASSERT_NO_FATAL_FAILURE(fill(mq));
     const std::size_t capacity = mq.max_size();
     const std::string key = key_text(mq.key());
 
