@@ -312,7 +312,7 @@ TEST(ClaimsManager, ForkedServerKeepsNoneOfTheOwnersDescriptors) {
         if (target.rfind("pipe:", 0) == 0) our_pipes.insert(target);
     }
     ASSERT_GE(our_pipes.size(), 2u);
-    int pipes = 0, sockets = 0;
+    int pipes = 0, sockets = 0, reserved = 0;
     for (const auto& [fd, target] : theirs) {
         if (fd <= 1) {
             EXPECT_EQ(target, "/dev/null") << "fd " << fd;
@@ -324,12 +324,15 @@ TEST(ClaimsManager, ForkedServerKeepsNoneOfTheOwnersDescriptors) {
             EXPECT_EQ(our_pipes.count(target), 0u) << "the server holds the owner's " << target;
         } else if (target.rfind("socket:", 0) == 0) {
             ++sockets;
+        } else if (target == "/dev/null") {
+            ++reserved;  // the server's own spare, to refuse connections when out of descriptors
         } else {
             ADD_FAILURE() << "the server holds fd " << fd << " -> " << target;
         }
     }
     EXPECT_EQ(pipes, 1) << "only the lifeline";
     EXPECT_EQ(sockets, 2) << "the listener and our connection";
+    EXPECT_LE(reserved, 1) << "one spare descriptor at most";
 
     // What it means: a reader waiting for EOF on our pipes is not kept waiting by the server.
     with_cloexec.close_write();
@@ -357,6 +360,7 @@ TEST_P(ClaimsManagerServe, RemovesItsUnixSocketWhenStoppedBySignal) {
     } remove{pattern};
     std::string socket = pattern + "/socket";
     { std::ofstream(pattern + "/key") << "k\n"; }
+    ASSERT_EQ(::chmod((pattern + "/key").c_str(), 0600), 0);  // serve refuses a readable key
     ipckit::test::Child server({ipckit::test::ipckit_program(), "manager", "serve", "--address",
                                 "unix:" + socket, "--authkey-file", pattern + "/key"});
     ASSERT_NE(server.read_until("\n").find("serving at unix:" + socket), std::string::npos);

@@ -2,6 +2,7 @@
 // time), `time server --verbose`, and `manager serve --max-frame`.
 #include <gtest/gtest.h>
 #include <sys/msg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -122,6 +123,7 @@ TEST(ClaimsPrograms, ManagerServeMaxFrameClosesOnlyTheOversizedConnection) {
     std::string address = "unix:" + dir.path + "/socket";
     std::string keyfile = dir.path + "/key";
     std::ofstream(keyfile) << "k\n";
+    ASSERT_EQ(::chmod(keyfile.c_str(), 0600), 0);  // serve refuses a key others may read
     ipckit::test::Child server({ipckit_program(), "manager", "serve", "--address", address,
                                 "--authkey-file", keyfile, "--max-frame", "2048"});
     ASSERT_NE(server.read_until("\n").find(address), std::string::npos);

@@ -97,6 +97,7 @@ void add_mq_commands(CLI::App& app) {
         long type = 1;
         std::string data = "-";
         bool create = false;
+        double timeout = -1;
     };
     auto send_args = std::make_shared<SendArgs>();
     auto* send = mq->add_subcommand("send", "Send one message (DATA, or standard input with -)");
@@ -108,6 +109,9 @@ void add_mq_commands(CLI::App& app) {
         ->transform(whole_number(1, std::numeric_limits<long>::max()));
     send->add_flag("--create", send_args->create,
                    "Create the queue if it does not exist (needs a KEY, not --id)");
+    send->add_option("--timeout", send_args->timeout,
+                     "Give up after this many seconds if the queue stays full")
+        ->transform(timeout_validator());
     on_run(send, [send_args] {
         std::string data = send_args->data;
         if (data == "-") {
@@ -121,7 +125,10 @@ void add_mq_commands(CLI::App& app) {
                 ? sysv::MessageQueue(parse_key_argument(send_args->target.text), IPC_CREAT,
                                      sysv::default_mode, sysv::message_queue_limits().msgmax)
                 : open_queue(send_args->target, sysv::message_queue_limits().msgmax);
-        queue.send(data, sysv::type(send_args->type));
+        sysv::SendOptions options;
+        options.type = send_args->type;
+        if (send_args->timeout >= 0) options.timeout = seconds_to_duration(send_args->timeout);
+        queue.send(data, options);
         return 0;
     });
 

@@ -24,6 +24,7 @@ void add_time_commands(CLI::App& app) {
     struct ServerArgs {
         std::string key = "129";
         bool replace = false;
+        bool force = false;
         bool verbose = false;
         double spin_us = 0;
     };
@@ -33,7 +34,14 @@ void add_time_commands(CLI::App& app) {
     server->add_option("-k,--key", s->key, "Queue key, decimal or hex")
         ->capture_default_str()
         ->check(key_validator());
-    server->add_flag("--replace", s->replace, "Replace a stale queue with the same key");
+    auto* replace =
+        server->add_flag("--replace", s->replace,
+                         "Replace a stale queue with the same key (refused while a live server "
+                         "uses it)");
+    server
+        ->add_flag("--force", s->force,
+                   "With --replace: replace the queue even if a live server uses it")
+        ->needs(replace);
     server->add_flag("-v,--verbose", s->verbose, "Log each request to standard error");
     server
         ->add_option("--spin", s->spin_us,
@@ -43,6 +51,7 @@ void add_time_commands(CLI::App& app) {
         programs::TimeServerOptions options;
         options.key = sysv::parse_key(s->key);
         options.replace = s->replace;
+        options.force = s->force;
         options.verbose = s->verbose;
         options.spin = microseconds(s->spin_us);
         return programs::time_server(options, std::cerr);
@@ -70,10 +79,13 @@ void add_time_commands(CLI::App& app) {
         ->transform(whole_number(1, std::numeric_limits<long>::max()));
     client
         ->add_option("-w,--window", c->window,
-                     "With --count: requests in flight at once (pipelining; not with --plain)")
+                     "With --count: requests in flight at once (pipelining; not with --plain; at "
+                     "most what the queue holds)")
         ->capture_default_str()
         ->transform(whole_number(1, 1000));
-    client->add_option("--timeout", c->timeout, "Seconds to wait for each reply")
+    client
+        ->add_option("--timeout", c->timeout,
+                     "Seconds to wait for each reply, and for room in a full queue")
         ->transform(timeout_validator());
     client->add_flag("--plain", c->plain,
                      "Speak the handout's exact protocol (empty request, reply type 3)");

@@ -112,6 +112,25 @@ std::pair<std::size_t, long> peek_size(int id, const ReceiveOptions& options) {
     return {best_size, best_type};
 }
 
+// Why a send would wait: "the queue is full (16381 of 16384 bytes, 1000 messages; see
+// `ipckit mq stat 0x00000080`)", so that the user can tell who fills it.
+std::string full_queue_text(int id, Key key) {
+    std::string text = "the queue is full";
+    msqid_ds ds{};
+    if (msgctl(id, IPC_STAT, &ds) == 0) {
+        text += " (" + std::to_string(ds.__msg_cbytes) + " of " + std::to_string(ds.msg_qbytes) +
+                " bytes, " + std::to_string(ds.msg_qnum) + " messages";
+    } else {
+        text += " (";
+    }
+    if (key == IPC_PRIVATE) {
+        text += "; see `ipcs -q -i " + std::to_string(id) + "`)";
+    } else {
+        text += "; see `ipckit mq stat " + format_key(key) + "`)";
+    }
+    return text;
+}
+
 }  // namespace
 
 // --- MessageBuffer ---
@@ -276,13 +295,17 @@ void MessageQueue::send_prepared(const void* message, std::size_t size,
         if (err == EINTR) {
             if (deadline && Clock::now() >= *deadline) {
                 throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                                describe() + ": send timed out (the queue stayed full)");
+                                describe() + ": send timed out: " + full_queue_text(id_, key_));
             }
             continue;  // a stray signal: retry
         }
-        if (err == EAGAIN && deadline) {
-            throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                            describe() + ": send timed out (the queue is full)");
+        if (err == EAGAIN) {
+            if (deadline) {
+                throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
+                                describe() + ": send timed out: " + full_queue_text(id_, key_));
+            }
+            throw BusyError(BusyError::Reason::would_block, err,
+                            describe() + ": msgsnd would block: " + full_queue_text(id_, key_));
         }
         if (err == EINVAL) {
             // Either the queue is gone or the message exceeds the queue's capacity.

@@ -74,7 +74,10 @@ bool wait_until_drained(sysv::MessageQueue& mq, std::chrono::milliseconds linger
 
 int numbers_server(const NumbersServerOptions& options, std::ostream& out, std::ostream& err) {
     install_stop_handler({SIGINT, SIGTERM, SIGHUP});
-    sysv::MessageQueue mq(options.key, IPC_CREAT);
+    // Integers of any size that fits one message (msgmax bytes, 8192 by default).
+    const std::size_t largest = sysv::message_queue_limits().msgmax;
+    sysv::MessageQueue mq(options.key, IPC_CREAT, sysv::default_mode, largest);
+    mq.set_auto_remove(true);  // never left behind, however the server ends
     LineReader input(options.input_fd);
     std::string line;
     for (;;) {
@@ -92,13 +95,24 @@ int numbers_server(const NumbersServerOptions& options, std::ostream& out, std::
                 out << "Input error, try again!" << std::endl;
                 continue;
             }
+            if (parsed->size() > largest) {
+                err << "numbers server: an integer of " << parsed->size()
+                    << " characters does not fit one message (msgmax: " << largest << " bytes)\n";
+                out << "Input error, try again!" << std::endl;
+                continue;
+            }
             value = *parsed;
         }
         try {
-            mq.send(value);
+            mq.send(value, sysv::SendOptions{1, true, options.timeout});
         } catch (const InterruptedError&) {
             mq.remove();
             err << "numbers server: stopped by signal " << stop_signal() << '\n';
+            return 1;
+        } catch (const BusyError& e) {
+            err << "numbers server: the client does not take the numbers: " << e.what()
+                << "; removing the queue\n";
+            mq.remove();
             return 1;
         }
         if (value == "0") break;
@@ -118,11 +132,18 @@ int numbers_server(const NumbersServerOptions& options, std::ostream& out, std::
 
 int numbers_client(const NumbersClientOptions& options, std::ostream& out, std::ostream& err) {
     install_stop_handler({SIGINT, SIGTERM, SIGHUP});
-    sysv::MessageQueue mq(options.key);
+    sysv::MessageQueue mq(options.key, 0, sysv::default_mode, sysv::message_queue_limits().msgmax);
+    sysv::ReceiveOptions wait;
+    wait.timeout = options.timeout;
     for (;;) {
         sysv::Message message;
         try {
-            message = mq.receive();
+            message = mq.receive(wait);
+        } catch (const BusyError& e) {
+            if (!e.timed_out()) throw;
+            err << "numbers client: no number from the server on " << mq.describe()
+                << " within the timeout (is the server running?)\n";
+            return 1;
         } catch (const ExistentialError&) {
             err << "numbers client: " << mq.describe()
                 << " was removed before the server sent 0 (did the server stop?)\n";

@@ -24,14 +24,19 @@ struct NumbersServerOptions {
     // After sending 0, how long to wait for the client to take every message before
     // removing the queue.
     std::chrono::milliseconds linger = std::chrono::seconds(5);
+    // How long a send may wait for room in a full queue; none: as long as it takes.
+    std::optional<std::chrono::nanoseconds> timeout;
     int input_fd = 0;
 };
 // Returns the exit status. Prints "Input error, try again!" for lines that are not
-// integers (and sends nothing); end of input counts as 0.
+// integers, or too long for one message (and sends nothing); end of input counts as 0.
+// The queue is removed however the server ends (short of SIGKILL).
 int numbers_server(const NumbersServerOptions& options, std::ostream& out, std::ostream& err);
 
 struct NumbersClientOptions {
     sysv::Key key = numbers_default_key;
+    // How long to wait for each number; none: as long as it takes.
+    std::optional<std::chrono::nanoseconds> timeout;
 };
 int numbers_client(const NumbersClientOptions& options, std::ostream& out, std::ostream& err);
 

@@ -5,6 +5,8 @@
 // the asctime text with type 3, as the handout says; with a payload holding a reply type
 // in decimal (the client's PID), the reply has that type, so concurrent clients never
 // take each other's answers. Type 2 stops the server, which removes the queue.
+// A malformed or over-long request is dropped (counted, logged with `verbose`); the
+// server never blocks on a reply (a full queue keeps it in memory until there is room).
 #pragma once
 
 #include <chrono>
@@ -27,6 +29,7 @@ std::string asctime_now();
 struct TimeServerOptions {
     sysv::Key key = time_default_key;
     bool replace = false;              // remove a stale queue with this key instead of refusing
+    bool force = false;                // with replace: even when the queue's last receiver is alive
     bool verbose = false;              // log each request to `log`
     std::chrono::nanoseconds spin{0};  // adaptive wait before sleeping in receive
 };
