@@ -256,7 +256,8 @@ struct ServeOptions {
 
 // Runs a manager server in this process until a client asks it to shut down or a stop is
 // requested (ipckit/signals.hpp, e.g. by SIGINT with install_stop_handler). A unix: socket
-// file is created (mode 0600) and removed at the end. A tcp:// address needs a non-empty
+// file is created owner-only (mode 0700, srwx------: only its owner can connect) and removed
+// at the end. A tcp:// address needs a non-empty
 // authkey (ValueError otherwise).
 void serve_manager(const std::string& address, const std::string& authkey,
                    const ServeOptions& options = {});
