@@ -269,6 +269,7 @@ void MessageQueue::send_prepared(const void* message, std::size_t size,
             timer.emplace(*deadline);
         }
     }
+    if (!(flags & IPC_NOWAIT) && !timer) timer.emplace();  // a stop request wakes it
     for (;;) {
         if (stop_requested()) throw InterruptedError(EINTR, describe() + ": send stopped");
         if (msgsnd(id_, message, size, flags) == 0) return;
@@ -341,6 +342,7 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
             if (errno == ENOMSG || errno == EINTR) timer.emplace(*deadline);
         }
     }
+    if (!(flags & IPC_NOWAIT) && !timer) timer.emplace();  // a stop request wakes it
     for (;;) {
         if (stop_requested()) throw InterruptedError(EINTR, describe() + ": receive stopped");
         ssize_t n = msgrcv(id_, buffer, capacity, options.type, flags);

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "errors.hpp"
+#include "interrupt_timer.hpp"
 #include "ipckit/signals.hpp"
 
 namespace ipckit::sysv {
@@ -248,6 +249,8 @@ void Semaphore::operate(int sem_op, Timeout timeout, const char* operation) {
     op.sem_flg = static_cast<short>((undo_ ? SEM_UNDO : 0) | (block_ ? 0 : IPC_NOWAIT));
     std::optional<Clock::time_point> deadline;
     if (block_ && timeout) deadline = Clock::now() + std::max(*timeout, Timeout::value_type{0});
+    std::optional<ipckit::detail::InterruptTimer> wake;
+    if (block_) wake.emplace();  // a stop request interrupts the semop
     for (;;) {
         if (stop_requested()) {
             throw InterruptedError(EINTR, describe() + ": " + operation + " stopped");
