@@ -20,9 +20,11 @@
 //
 // How: each of those calls registers its thread while it waits; request_stop sets the
 // flag, then fires a per-thread timer of every registered thread, whose signal
-// (SIGRTMIN+3, handled by a handler that does nothing, unblocked in the thread for the
-// duration of the call) interrupts the call; the timer ticks again every 5 ms until the
-// call has noticed, so a wake-up can never be lost to a race.
+// (SIGRTMIN+3, with a handler that does nothing) interrupts the call; the timer ticks
+// again every 5 ms until the call has noticed, so a wake-up is never lost to a race.
+// A thread's first waiting call unblocks SIGRTMIN+3 in that thread and leaves it
+// unblocked (a call with a timeout restores the mask it found): a thread that blocks
+// SIGRTMIN+3 again afterwards is not woken by stop requests.
 #pragma once
 
 #include <initializer_list>

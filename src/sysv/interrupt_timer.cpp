@@ -60,6 +60,10 @@ struct ThreadTimer {
 };
 thread_local ThreadTimer thread_timer;
 
+// True once this thread has unblocked the signal for a call without a deadline and left it
+// unblocked (see enter()). Inherited, with the mask, by a forked child.
+thread_local bool signal_left_unblocked = false;
+
 timespec to_timespec(std::chrono::nanoseconds d) {
     if (d.count() <= 0) d = std::chrono::nanoseconds(1);  // 0 would disarm
     timespec ts{};
@@ -162,12 +166,20 @@ InterruptTimer::InterruptTimer(Clock::time_point deadline) {
 void InterruptTimer::enter(std::optional<Clock::time_point> deadline) {
     install_handler_once();
     timer_t timer = thread_timer.get();
-    // The signal must reach this thread even if the program blocks it.
+    // The signal must reach this thread even if the program blocks it. With a deadline the
+    // mask is restored afterwards, as it was. Without one (the common, untimed call), the
+    // signal is unblocked once per thread and left so (only ipckit's timers send it, and
+    // its handler does nothing), which saves a system call per call; a thread that blocks
+    // it again later is not woken by stop requests.
     sigset_t ours;
     sigemptyset(&ours);
     sigaddset(&ours, timeout_signal());
-    if (pthread_sigmask(SIG_UNBLOCK, &ours, &saved_mask_) == 0) {
-        restore_mask_ = sigismember(&saved_mask_, timeout_signal()) == 1;
+    if (deadline || !signal_left_unblocked) {
+        if (pthread_sigmask(SIG_UNBLOCK, &ours, &saved_mask_) == 0) {
+            const bool was_blocked = sigismember(&saved_mask_, timeout_signal()) == 1;
+            restore_mask_ = deadline && was_blocked;
+            signal_left_unblocked = !restore_mask_;
+        }
     }
     // The deadline first: a stop request's arming must not be overwritten by it.
     if (deadline) {
