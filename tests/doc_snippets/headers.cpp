@@ -1,6 +1,11 @@
 // The examples at the top of the public headers, compiled and run (see snippets.hpp).
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 
 #include <iostream>
 #include <span>
@@ -163,4 +168,29 @@ TEST(HeaderSnippets, Process) {
 
     EXPECT_EQ(p.exitcode(), 0);
     EXPECT_EQ(number.get(), 3);
+}
+
+// include/ipckit/manager.hpp, serve_manager: "A unix: socket file is created owner-only
+// (mode 0700, srwx------)". Checked on the socket that `ipckit manager serve` makes.
+TEST(HeaderSnippets, ServeManagerSocketIsOwnerOnly) {
+    char dir_template[] = "/tmp/ipckit-doc-socket-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string dir = dir_template;
+    const std::string path = dir + "/manager.sock";
+    {
+        ipckit::test::Child server(
+            {ipckit::test::ipckit_program(), "manager", "serve", "--address", "unix:" + path});
+        std::string out = server.read_until("serving at");
+        struct stat st {};
+        int rc = ::stat(path.c_str(), &st);
+        server.signal(SIGTERM);
+        auto result = server.wait();
+        ASSERT_NE(out.find("serving at"), std::string::npos) << out;
+        ASSERT_EQ(rc, 0);
+        EXPECT_TRUE(S_ISSOCK(st.st_mode));
+        EXPECT_EQ(st.st_mode & 07777, 0700u);
+        EXPECT_EQ(result.exit_code, 0) << result.err;
+    }
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
 }
