@@ -184,13 +184,15 @@ TEST_F(RequestStop, WakesAManagerCallWaitingForItsAnswer) {
 }
 
 TEST_F(RequestStop, WakesEveryBlockedThreadAtOnce) {
-    constexpr int threads = 8;
+    constexpr int threads = 8;  // on each of the semaphore and the queue
+    constexpr std::size_t total = 2 * threads;
     auto sem = fresh_semaphore();
     auto mq = fresh_queue();
-    std::vector<std::promise<pid_t>> tids(2 * threads);
-    std::vector<std::promise<bool>> interrupted(2 * threads);
+    std::vector<std::promise<pid_t>> tids(total);
+    std::vector<std::promise<bool>> interrupted(total);
     std::vector<std::thread> pool;
-    for (int i = 0; i < 2 * threads; ++i) {
+    pool.reserve(total);
+    for (std::size_t i = 0; i < total; ++i) {
         pool.emplace_back([&, i] {
             tids[i].set_value(this_thread_id());
             try {
@@ -208,7 +210,7 @@ TEST_F(RequestStop, WakesEveryBlockedThreadAtOnce) {
         });
     }
     bool all_blocked = true;
-    for (int i = 0; i < 2 * threads; ++i) {
+    for (std::size_t i = 0; i < total; ++i) {
         pid_t tid = tids[i].get_future().get();
         all_blocked =
             all_blocked && (i % 2 == 0 ? wait_until_blocked_in(tid, {SYS_semop, SYS_semtimedop})
@@ -216,15 +218,16 @@ TEST_F(RequestStop, WakesEveryBlockedThreadAtOnce) {
     }
     EXPECT_EQ(sem.waiting_for_nonzero(), static_cast<std::size_t>(threads));
     ipckit::request_stop();
-    int woken = 0;
+    std::size_t woken = 0;
     std::vector<std::future<bool>> results;
+    results.reserve(total);
     for (auto& p : interrupted)
         results.push_back(p.get_future());
     const auto deadline = Clock::now() + 20s;
     for (auto& r : results) {
         if (r.wait_until(deadline) == std::future_status::ready && r.get()) ++woken;
     }
-    if (woken != 2 * threads) {
+    if (woken != total) {
         ipckit::clear_stop();
         sem.remove();  // the way out for threads that were not woken
         mq.remove();
@@ -232,7 +235,7 @@ TEST_F(RequestStop, WakesEveryBlockedThreadAtOnce) {
     for (auto& t : pool)
         t.join();
     ASSERT_TRUE(all_blocked);
-    EXPECT_EQ(woken, 2 * threads);
+    EXPECT_EQ(woken, total);
 }
 
 // A stop requested just as the call starts is never lost: either the call sees the flag,

@@ -160,7 +160,7 @@ TEST(HeaderSnippets, Lock) {
 TEST(HeaderSnippets, Process) {
     ipckit::Value<int> number(1);
     ipckit::Array<int> vector(ipckit::range(3));
-    auto f = [](ipckit::Value<int> n, ipckit::Array<int> v) { n.value() += v[2]; };
+    auto f = [](const ipckit::Value<int>& n, const ipckit::Array<int>& v) { n.value() += v[2]; };
 
     ipckit::Process p(f, number, vector);
     p.start();
