@@ -42,7 +42,7 @@ TEST(ReadmeSnippets, QuickStartMessageQueue) {
     EXPECT_FALSE(ipckit::test::queue_exists(key));
 }
 
-// README.md:40
+// README.md:41
 TEST(ReadmeSnippets, Process) {
     std::string printed = captured_stdout([] {
         ipckit::Process child([] { /* runs in a forked child */ });
@@ -53,7 +53,7 @@ TEST(ReadmeSnippets, Process) {
     EXPECT_EQ(printed, "0");
 }
 
-// README.md:47
+// README.md:48
 TEST(ReadmeSnippets, ValueAndArray) {
     std::string printed = captured_stdout([] {
         ipckit::Value<double> number(0.0);  // shared with children forked later
@@ -73,7 +73,7 @@ TEST(ReadmeSnippets, ValueAndArray) {
     EXPECT_EQ(printed, "3.1415927\n[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]\n");
 }
 
-// README.md:60
+// README.md:61
 TEST(ReadmeSnippets, Manager) {
     std::string printed = captured_stdout([] {
         ipckit::Manager manager;  // a server process, stopped at scope end
