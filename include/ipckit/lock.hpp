@@ -28,6 +28,9 @@
 // atfork handler that resets the cached thread id; a raw clone syscall does not.
 //
 // Recursive: the owner may lock again; it must unlock as many times.
+//
+// A wait for a lock that someone else holds ends with InterruptedError when a stop is
+// requested (ipckit/signals.hpp); a lock that is free is taken whatever the stop flag says.
 #pragma once
 
 #include <atomic>

@@ -260,9 +260,10 @@ struct ServeOptions {
 
 // Runs a manager server in this process until a client asks it to shut down or a stop is
 // requested (ipckit/signals.hpp, e.g. by SIGINT with install_stop_handler). A unix: socket
-// file is created (mode 0600) and removed at the end; a socket file nobody listens on (left
-// by a server that died) is replaced, and a path where a server listens is refused (Error).
-// A tcp:// address needs a non-empty authkey (ValueError otherwise).
+// file is created owner-only (mode 0700, srwx------: only its owner can connect) and removed
+// at the end; a socket file nobody listens on (left by a server that died) is replaced, and a
+// path where a server listens is refused (Error). A tcp:// address needs a non-empty authkey
+// (ValueError otherwise).
 void serve_manager(const std::string& address, const std::string& authkey,
                    const ServeOptions& options = {});
 

@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include "ipckit/error.hpp"  // ValueError, thrown as documented above
+
 namespace ipckit {
 
 class Object {
@@ -54,6 +56,19 @@ class Object {
     Object(Dict dict);
 
     static Object bytes(std::string_view data);
+    // A string literal keeps every byte, NULs included (not its terminating NUL), as
+    // Python's b'...' does: bytes("\0") is b'\x00', bytes("a\0b") is b'a\x00b'.
+    // (A const char* stops at its first NUL: pass a std::string_view to give the size.)
+    template <std::size_t N>
+    static Object bytes(const char (&literal)[N]) {
+        return bytes(std::string_view(literal, N > 0 && literal[N - 1] == '\0' ? N - 1 : N));
+    }
+    // A writable char array is taken as a C string buffer: its bytes up to the first NUL.
+    template <std::size_t N>
+    static Object bytes(char (&buffer)[N]) {
+        std::string_view all(buffer, N);
+        return bytes(all.substr(0, all.find('\0')));
+    }
     static Object list(std::initializer_list<Object> items) { return Object(List(items)); }
 
     Object(const Object& other);

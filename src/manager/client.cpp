@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "../sysv/interrupt_timer.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/signals.hpp"
 
@@ -72,6 +73,7 @@ namespace {
 bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
                 const std::chrono::steady_clock::time_point* deadline, int& error) {
     error = 0;
+    std::optional<detail::InterruptTimer> wake;  // a stop request while we wait wakes recv
     while (!reader.next(payload)) {
         if (deadline) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -88,6 +90,7 @@ bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
             }
             if (rc <= 0) continue;
         }
+        if (!deadline && !wake) wake.emplace();
         char* room = reader.prepare(wire::read_chunk);
         ssize_t n = ::recv(fd, room, wire::read_chunk, 0);
         if (n < 0) {

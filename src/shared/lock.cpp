@@ -11,9 +11,11 @@
 #include <new>
 #include <string>
 
+#include "../sysv/interrupt_timer.hpp"
 #include "internal.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/shared_arena.hpp"
+#include "ipckit/signals.hpp"
 
 namespace ipckit {
 namespace detail {
@@ -129,6 +131,7 @@ std::optional<bool> LockState::lock_slow(
         }
         cpu_relax();
     }
+    std::optional<InterruptTimer> wake;
     for (;;) {
         std::uint32_t current = word.load(std::memory_order_relaxed);
         if (current == 0) {
@@ -153,6 +156,12 @@ std::optional<bool> LockState::lock_slow(
             auto left = *deadline - std::chrono::steady_clock::now();
             if (left <= std::chrono::nanoseconds::zero()) return std::nullopt;
             slice = std::min<std::chrono::nanoseconds>(slice, left);
+        }
+        // Only a waiter that sleeps can be stopped (ipckit/signals.hpp): registered once.
+        if (!wake) wake.emplace();
+        if (stop_requested()) {
+            throw InterruptedError(EINTR,
+                                   "lock: waiting for the lock stopped (a stop was requested)");
         }
         timespec ts = to_timespec(slice);
         if (futex(word, FUTEX_WAIT, current, &ts) == -1 && errno == ETIMEDOUT) {

@@ -290,8 +290,15 @@ void MessageQueue::send_prepared(const void* message, std::size_t size,
     }
     for (;;) {
         if (stop_requested()) throw InterruptedError(EINTR, describe() + ": send stopped");
-        if (msgsnd(id_, message, size, flags) == 0) return;
+        // A send rarely waits: try without blocking first, and only when the queue is full
+        // register for stop requests (the timer) and block.
+        const bool first_try = !(flags & IPC_NOWAIT) && !timer;
+        if (msgsnd(id_, message, size, first_try ? flags | IPC_NOWAIT : flags) == 0) return;
         int err = errno;
+        if (err == EAGAIN && first_try) {
+            timer.emplace();  // a stop request wakes the blocking msgsnd
+            continue;
+        }
         if (err == EINTR) {
             if (deadline && Clock::now() >= *deadline) {
                 throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
@@ -364,6 +371,7 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
             if (errno == ENOMSG || errno == EINTR) timer.emplace(*deadline);
         }
     }
+    if (!(flags & IPC_NOWAIT) && !timer) timer.emplace();  // a stop request wakes it
     for (;;) {
         if (stop_requested()) throw InterruptedError(EINTR, describe() + ": receive stopped");
         ssize_t n = msgrcv(id_, buffer, capacity, options.type, flags);

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "errors.hpp"
+#include "interrupt_timer.hpp"
 #include "ipckit/signals.hpp"
 
 namespace ipckit::sysv {
@@ -248,20 +249,31 @@ void Semaphore::operate(int sem_op, Timeout timeout, const char* operation) {
     op.sem_flg = static_cast<short>((undo_ ? SEM_UNDO : 0) | (block_ ? 0 : IPC_NOWAIT));
     std::optional<Clock::time_point> deadline;
     if (block_ && timeout) deadline = Clock::now() + std::max(*timeout, Timeout::value_type{0});
+    // An operation that may wait first tries without waiting; only when it would block is
+    // the thread registered for stop requests (ipckit/signals.hpp), then it waits.
+    const bool may_block = block_ && sem_op <= 0;
+    std::optional<ipckit::detail::InterruptTimer> wake;
     for (;;) {
         if (stop_requested()) {
             throw InterruptedError(EINTR, describe() + ": " + operation + " stopped");
         }
+        const bool first_try = may_block && !wake;
+        sembuf attempt = op;
+        if (first_try) attempt.sem_flg = static_cast<short>(attempt.sem_flg | IPC_NOWAIT);
         int result;
-        if (deadline) {
+        if (deadline && !first_try) {
             // semtimedop takes a relative timeout: recompute it after each interruption.
             timespec left = to_timespec(*deadline - Clock::now());
-            result = semtimedop(id_, &op, 1, &left);
+            result = semtimedop(id_, &attempt, 1, &left);
         } else {
-            result = semop(id_, &op, 1);
+            result = semop(id_, &attempt, 1);
         }
         if (result == 0) return;
         int err = errno;
+        if (err == EAGAIN && first_try) {
+            wake.emplace();  // a stop request interrupts the wait below
+            continue;
+        }
         if (err == EINTR) continue;  // a stray signal: retry (a stop is checked above)
         if (err == EAGAIN) {
             if (deadline) {

@@ -1,10 +1,12 @@
 // ipckit::sysv::MessageQueue: a System V message queue, as sysv_ipc.MessageQueue.
 //
 //   sysv::MessageQueue mq(128, IPC_CREAT);     // mode 0600, like sysv_ipc
+//   mq.set_auto_remove(true);                  // removed with mq, even if a call throws
 //   mq.send("42");                             // type 1
-//   auto msg = mq.receive();                   // first message, any type
-//   auto reply = mq.receive(sysv::type(3), sysv::timeout(2s));
-//   mq.remove();
+//   auto msg = mq.receive();                   // first message, any type: {"42", 1}
+//   mq.send("ok", sysv::type(3));
+//   auto reply = mq.receive(sysv::type(3), sysv::timeout(2s));  // BusyError if none in 2 s
+//   mq.remove();                               // now, rather than at the end of scope
 //
 // The object is a handle: destroying it leaves the kernel queue in place (queues
 // outlive processes), unless set_auto_remove(true) asked for removal.
@@ -117,6 +119,18 @@ inline void apply(ReceiveOptions& o, TruncateOption) {
     o.truncate = true;
 }
 
+// The option tags that send() and receive() accept. The variadic overloads take only
+// these, so the positional forms send(data, block, type) and receive(block, type) work
+// with any integer type (an int type would otherwise pick the variadic template).
+template <class T>
+concept SendOption = requires(SendOptions& o, T t) {
+    apply(o, t);
+};
+template <class T>
+concept ReceiveOption = requires(ReceiveOptions& o, T t) {
+    apply(o, t);
+};
+
 // A receive buffer laid out as the kernel wants it (type, then bytes), so that
 // receive_into fills it without copying or allocating.
 class MessageBuffer {
@@ -208,7 +222,7 @@ class MessageQueue {
     void send(std::string_view data, bool block = true, long type = 1) {
         send(data, SendOptions{type, block, std::nullopt});
     }
-    template <class... Options>
+    template <SendOption... Options>
     requires(sizeof...(Options) > 0) void send(std::string_view data, Options... options) {
         SendOptions o;
         (apply(o, options), ...);
@@ -224,7 +238,7 @@ class MessageQueue {
         o.type = type;
         return receive(o);
     }
-    template <class... Options>
+    template <ReceiveOption... Options>
     requires(sizeof...(Options) > 0) Message receive(Options... options) {
         ReceiveOptions o;
         (apply(o, options), ...);
@@ -232,7 +246,7 @@ class MessageQueue {
     }
     // Receives straight into the buffer: no allocation, no copy.
     Received receive_into(MessageBuffer& buffer, const ReceiveOptions& options = {});
-    template <class... Options>
+    template <ReceiveOption... Options>
     Received receive_into(MessageBuffer& buffer, Options... options) {
         ReceiveOptions o;
         (apply(o, options), ...);

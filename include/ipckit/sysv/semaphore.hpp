@@ -3,10 +3,11 @@
 //   sysv::Semaphore sem(42, IPC_CREAT, 0600, 1);   // a lock shared by unrelated processes
 //   {
 //       auto held = sem.guard();                   // acquire; released at the end of scope
-//       ...
+//       // ...
 //   }
-//   sem.acquire(2s);                               // BusyError (timed_out) after 2 s
-//   sem.release();
+//   sem.acquire(2s);      // value 1 -> 0; BusyError (timed_out) if still held after 2 s
+//   bool again = sem.try_acquire();                // false: the value is 0
+//   sem.release();                                 // value 0 -> 1
 //   sem.remove();
 //
 // The object is a handle: destroying it leaves the kernel semaphore in place (semaphores
