@@ -59,11 +59,14 @@ class Client;
 struct ProxyState;
 }  // namespace detail
 
+// The default bound on one frame (a request or a reply, in bytes): 64 MiB.
+inline constexpr std::size_t default_max_frame = std::size_t{64} << 20;
+
 struct ManagerOptions {
     // How long connecting (and the authentication handshake) may take.
     std::chrono::milliseconds connect_timeout{5000};
-    // The largest frame accepted or sent, in bytes (64 MiB by default).
-    std::size_t max_frame = std::size_t{64} << 20;
+    // The largest frame accepted or sent, in bytes.
+    std::size_t max_frame = default_max_frame;
 };
 
 class DictProxy;
@@ -249,7 +252,7 @@ class Manager {
 };
 
 struct ServeOptions {
-    std::size_t max_frame = std::size_t{64} << 20;
+    std::size_t max_frame = default_max_frame;
     // A connection that has not authenticated within this time is closed.
     std::chrono::milliseconds handshake_timeout{5000};
     // The most connections waiting to authenticate (at least 1): a new one closes the oldest.

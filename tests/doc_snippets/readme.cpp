@@ -6,8 +6,8 @@
 #include <iostream>
 #include <string>
 
-#include "../support.hpp"
 #include "snippets.hpp"
+#include "support.hpp"
 
 // doc-snippet-substitute: mq(128, IPC_CREAT) => mq(key, IPC_CREAT)
 

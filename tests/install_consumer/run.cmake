@@ -1,5 +1,5 @@
 # Installs the already-built ipckit into a prefix, then configures, builds and runs a
-# tiny consumer that uses find_package(ipckit).
+# tiny consumer that uses find_package(ipckit): ipckit::ipckit and ipckit::programs.
 file(REMOVE_RECURSE ${WORK_DIR})
 execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix
                 RESULT_VARIABLE rc)
@@ -20,4 +20,8 @@ execute_process(COMMAND ${WORK_DIR}/build/consumer OUTPUT_VARIABLE out RESULT_VA
 if(rc OR NOT out STREQUAL "consumer received: ping\n")
     message(FATAL_ERROR "the consumer failed (${rc}): ${out}")
 endif()
-message(STATUS "consumer built against the install tree and ran: ${out}")
+execute_process(COMMAND ${WORK_DIR}/build/programs_consumer OUTPUT_VARIABLE out2 RESULT_VARIABLE rc)
+if(rc OR NOT out2 STREQUAL "programs: -42 0 1 1 2 3\n")
+    message(FATAL_ERROR "the ipckit::programs consumer failed (${rc}): ${out2}")
+endif()
+message(STATUS "consumers built against the install tree and ran: ${out}${out2}")
