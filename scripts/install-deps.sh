@@ -14,6 +14,7 @@ packages=(
     python3 python3-sysv-ipc                  # interop tests and Python baselines
     procps util-linux                         # ps, script (pty tests)
     clang-format-16                           # scripts/format.sh (requires clauses)
+    dpkg-dev                                  # cpack -G DEB (dpkg-shlibdeps)
 )
 
 missing=()

@@ -123,3 +123,7 @@ consume_with_cmake(deb-cmake ${root}/usr/${libdir}/cmake/ipckit)
 expect_pc_variable(${root}/usr/${libdir}/pkgconfig prefix /usr)
 consume_with_pkg_config(deb-pkg-config ${root}/usr/${libdir}/pkgconfig ${root}/usr
                         --define-variable=prefix=${root}/usr)
+
+# Passed: the trees above hold three copies of the library (about 50 MB); keep them only
+# when something failed, for a look.
+file(REMOVE_RECURSE ${WORK_DIR})
