@@ -1,3 +1,17 @@
+// ipckit::Lock, how it works (the guarantees are in include/ipckit/lock.hpp).
+//
+// The lock word holds the owner's thread id (the Linux futex convention), so an uncontended
+// lock()/unlock() pair is one compare-and-swap and one exchange, as fast as a plain pthread
+// mutex; glibc's robust mutexes cost about twice as much (and Boost's interprocess mutex
+// throws when its owner died, and stays unusable). A waiter sets the waiters bit and sleeps
+// on the futex in slices of 10 ms; after each slice in which the owner did not change, it
+// checks in /proc whether the owner thread still exists, and if not takes the lock over.
+// Thread ids can be reused by the system: a dead owner whose id was handed to a new thread
+// within that window would not be detected. Linux hands out ids in increasing order up to
+// pid_max, so this needs ~4 million thread creations in 10 ms. The thread id is cached per
+// thread; an atfork handler resets the cache in the child, which is why processes must be
+// made with fork() and not a raw clone.
+
 #include "ipckit/lock.hpp"
 
 #include <fcntl.h>
