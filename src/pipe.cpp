@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "manager/wire.hpp"
 #include "ipckit/signals.hpp"
+#include "manager/wire.hpp"
 #include "sysv/interrupt_timer.hpp"
 
 namespace ipckit {
@@ -79,8 +79,7 @@ void Connection::send_bytes(std::span<const std::byte> data) {
     } else {
         put_be(header, data.size(), 4);
     }
-    iovec parts[2] = {{header, header_size},
-                      {const_cast<std::byte*>(data.data()), data.size()}};
+    iovec parts[2] = {{header, header_size}, {const_cast<std::byte*>(data.data()), data.size()}};
     std::size_t total = header_size + data.size(), sent = 0;
     std::optional<detail::InterruptTimer> timer;
     while (sent < total) {
@@ -232,8 +231,9 @@ bool Connection::poll(std::optional<std::chrono::nanoseconds> timeout) {
     if (timeout) deadline = Clock::now() + *timeout;
     for (;;) {
         std::optional<std::chrono::nanoseconds> left;
-        if (deadline) left = std::max(std::chrono::nanoseconds(0),
-                                      std::chrono::nanoseconds(*deadline - Clock::now()));
+        if (deadline)
+            left = std::max(std::chrono::nanoseconds(0),
+                            std::chrono::nanoseconds(*deadline - Clock::now()));
         if (!fill(left)) return false;
         if (frame_ready(header, length) || eof_) return true;
         if (deadline && Clock::now() >= *deadline) return false;

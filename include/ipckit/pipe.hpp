@@ -89,7 +89,7 @@ class Connection {
     int fd_ = -1;
     bool readable_ = false;
     bool writable_ = false;
-    std::string in_;         // bytes read and not yet returned, from start_
+    std::string in_;  // bytes read and not yet returned, from start_
     std::size_t start_ = 0;
     bool eof_ = false;
 };

@@ -86,15 +86,13 @@ struct QueueShared;
 class QueueCore {
   public:
     // fixed_size > 0: every message has that size (Queue<T>); 0: any size up to max_bytes.
-    QueueCore(const char* kind, std::size_t maxsize, std::size_t max_bytes,
-              std::size_t fixed_size);
+    QueueCore(const char* kind, std::size_t maxsize, std::size_t max_bytes, std::size_t fixed_size);
 
     // False when a non-blocking put found no room or the timeout passed.
     bool put(const void* data, std::size_t size, bool block, Timeout timeout);
     // Copies the next message to `out` (at most `capacity` bytes; a larger message stays
     // and ValueError is thrown). nullopt when empty (non-blocking) or timed out.
-    std::optional<std::size_t> get(void* out, std::size_t capacity, bool block,
-                                   Timeout timeout);
+    std::optional<std::size_t> get(void* out, std::size_t capacity, bool block, Timeout timeout);
     // Variable-size: into a string (resized).
     bool get(std::string& out, bool block, Timeout timeout);
 
@@ -108,6 +106,7 @@ class QueueCore {
     void join(Timeout timeout);  // Timeout: throws BusyError(timed_out)
     std::size_t unfinished_tasks() const noexcept;
     std::uint32_t recoveries() const noexcept;
+    bool lock_held() const noexcept;
     std::string describe() const;
 
     void set_spin(std::chrono::nanoseconds spin) noexcept { spin_ = spin; }
@@ -158,6 +157,9 @@ class QueueBase {
     void set_spin(std::chrono::nanoseconds spin) noexcept { core_->set_spin(spin); }
     // Times the queue's lock was taken over from a process that died holding it.
     std::uint32_t recoveries() const noexcept { return core_->recoveries(); }
+    // Whether some thread (of any process, dead or alive) holds the queue's lock now: for
+    // diagnostics and tests.
+    bool lock_held() const noexcept { return core_->lock_held(); }
 
   protected:
     explicit QueueBase(std::shared_ptr<detail::QueueCore> core) : core_(std::move(core)) {}

@@ -65,8 +65,7 @@ constexpr std::uint64_t make_word(std::uint32_t offset, std::uint32_t count) {
 
 long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const timespec* ts) {
     // Not FUTEX_PRIVATE_FLAG: the waiters are in other processes.
-    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, ts, nullptr,
-                     0);
+    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, ts, nullptr, 0);
 }
 
 void wake(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, int how_many) {
@@ -136,8 +135,7 @@ std::size_t record_size(const QueueShared& s, std::size_t n) {
 template <class Ready>
 bool wait_for_change(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters,
                      std::uint32_t seen, std::optional<Clock::time_point> deadline,
-                     std::optional<InterruptTimer>& timer, const std::string& what,
-                     Ready&& ready) {
+                     std::optional<InterruptTimer>& timer, const std::string& what, Ready&& ready) {
     std::chrono::nanoseconds slice = wait_slice;
     if (deadline) {
         auto left = *deadline - Clock::now();
@@ -428,6 +426,10 @@ void QueueCore::join(Timeout timeout) {
 
 std::uint32_t QueueCore::recoveries() const noexcept {
     return shared_->lock.recoveries.load(std::memory_order_relaxed);
+}
+
+bool QueueCore::lock_held() const noexcept {
+    return shared_->lock.word.load(std::memory_order_relaxed) != 0;
 }
 
 void throw_empty(const QueueCore& core, bool block) {
