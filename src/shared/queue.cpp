@@ -40,13 +40,11 @@ struct alignas(64) QueueShared {
     std::uint32_t fixed_size = 0;  // 0: variable-size records
     std::atomic<std::uint32_t> closed{0};
 
+    // Event counts (see notify()).
     alignas(64) std::atomic<std::uint32_t> not_empty_seq{0};
-    std::atomic<std::uint32_t> get_waiters{0};
     alignas(64) std::atomic<std::uint32_t> not_full_seq{0};
-    std::atomic<std::uint32_t> put_waiters{0};
     alignas(64) std::atomic<std::uint32_t> done{0};  // task_done calls (wrapping)
     std::atomic<std::uint32_t> join_seq{0};
-    std::atomic<std::uint32_t> join_waiters{0};
 };
 
 namespace {
@@ -68,13 +66,22 @@ long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const 
     return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, ts, nullptr, 0);
 }
 
-void wake(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, int how_many) {
-    // Pairs with the waiter's increment of `waiters` before it reads `seq` and looks at the
-    // queue: either the waiter sees our change, or we see it waiting and wake it.
+// The wait words (not_empty_seq, not_full_seq, join_seq) are event counts: bit 0 says
+// "someone sleeps on me", the other bits count the notifications. A waiter sets the bit,
+// then looks at the queue, then sleeps if it must; a notifier, after its change, clears the
+// bit and wakes every sleeper only if the bit is set. So a put or get costs no system call
+// while nobody sleeps, and each sleeper costs one wake-up however many messages arrive.
+// Either the notifier sees the bit, or the waiter (whose bit was set before it looked)
+// sees the change: the fences order the bit against the queue's state words.
+void notify(std::atomic<std::uint32_t>& seq) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waiters.load(std::memory_order_relaxed) == 0) return;
-    seq.fetch_add(1, std::memory_order_seq_cst);
-    futex(seq, FUTEX_WAKE, static_cast<std::uint32_t>(how_many), nullptr);
+    std::uint32_t s = seq.load(std::memory_order_relaxed);
+    while (s & 1u) {
+        if (seq.compare_exchange_weak(s, s + 1, std::memory_order_seq_cst)) {
+            futex(seq, FUTEX_WAKE, INT_MAX, nullptr);
+            return;
+        }
+    }
 }
 
 void cpu_relax() noexcept {
@@ -101,12 +108,14 @@ void ring_read(const std::byte* ring, std::uint32_t size, std::uint32_t offset, 
     if (first < n) std::memcpy(static_cast<std::byte*>(out) + first, ring, n - first);
 }
 
+void lock_queue(LockState& lock);
+
 // Holds the queue's lock. Taking it over from a dead owner needs no repair: the state words
 // are published by single stores, so whatever the owner did before dying is either
 // complete or invisible.
 class Locked {
   public:
-    explicit Locked(LockState& lock) : lock_(lock) { lock_.lock(); }
+    explicit Locked(LockState& lock) : lock_(lock) { lock_queue(lock_); }
     Locked(const Locked&) = delete;
     Locked& operator=(const Locked&) = delete;
     ~Locked() { lock_.unlock(); }
@@ -130,11 +139,12 @@ std::size_t record_size(const QueueShared& s, std::size_t n) {
     return s.fixed_size != 0 ? s.fixed_size : round8(record_header + n);
 }
 
-// Waits for `seq` to change, for at most a slice (and the deadline), a stop request waking
-// it. Returns false if the deadline has passed.
+// Waits for `seq` to change from `seen` (its value before the caller looked at the queue),
+// for at most a slice (and the deadline), a stop request waking it. Returns false if the
+// deadline has passed.
 template <class Ready>
-bool wait_for_change(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters,
-                     std::uint32_t seen, std::optional<Clock::time_point> deadline,
+bool wait_for_change(std::atomic<std::uint32_t>& seq, std::uint32_t seen,
+                     std::optional<Clock::time_point> deadline,
                      std::optional<InterruptTimer>& timer, const std::string& what, Ready&& ready) {
     std::chrono::nanoseconds slice = wait_slice;
     if (deadline) {
@@ -144,15 +154,31 @@ bool wait_for_change(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>
     }
     if (!timer) timer.emplace();
     if (stop_requested()) throw InterruptedError(EINTR, what + " stopped (a stop was requested)");
-    waiters.fetch_add(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // the other half of wake()'s fence
-    if (!ready()) {
-        auto s = std::chrono::duration_cast<std::chrono::seconds>(slice);
-        timespec ts{static_cast<time_t>(s.count()), static_cast<long>((slice - s).count())};
-        futex(seq, FUTEX_WAIT, seen, &ts);
+    // Announce the sleeper; a notification since the caller looked means: look again.
+    const std::uint32_t s = seen | 1u;
+    std::uint32_t expected = seen;
+    if (!(seen & 1u) && !seq.compare_exchange_strong(expected, s, std::memory_order_seq_cst) &&
+        expected != s) {  // (another sleeper setting the bit is no change)
+        return true;
     }
-    waiters.fetch_sub(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the other half of notify()'s
+    if (!ready()) {
+        auto secs = std::chrono::duration_cast<std::chrono::seconds>(slice);
+        timespec ts{static_cast<time_t>(secs.count()), static_cast<long>((slice - secs).count())};
+        futex(seq, FUTEX_WAIT, s, &ts);
+    }
     return true;
+}
+
+// Takes the queue's lock, spinning briefly first: the critical sections are a copy and a
+// store, far shorter than a sleep and a wake-up.
+void lock_queue(LockState& lock) {
+    constexpr int spins = 200;
+    for (int i = 0; i < spins; ++i) {
+        if (lock.word.load(std::memory_order_relaxed) == 0 && lock.try_lock()) return;
+        cpu_relax();
+    }
+    lock.lock();
 }
 
 }  // namespace
@@ -249,13 +275,12 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
             }
             continue;
         }
-        if (!wait_for_change(s.not_full_seq, s.put_waiters, seen, deadline, timer,
-                             describe() + ": put",
+        if (!wait_for_change(s.not_full_seq, seen, deadline, timer, describe() + ": put",
                              [&] { return fits(snapshot()) || s.closed.load(); })) {
             return false;
         }
     }
-    wake(s.not_empty_seq, s.get_waiters, 1);
+    notify(s.not_empty_seq);
     return true;
 }
 
@@ -313,14 +338,12 @@ bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
             }
             continue;
         }
-        if (!wait_for_change(s.not_empty_seq, s.get_waiters, seen, deadline, timer,
-                             describe() + ": get",
+        if (!wait_for_change(s.not_empty_seq, seen, deadline, timer, describe() + ": get",
                              [&] { return snapshot().count() != 0 || s.closed.load(); })) {
             return false;
         }
     }
-    // Variable sizes: a freed record may let any waiting producer in, whatever its size.
-    wake(s.not_full_seq, s.put_waiters, s.fixed_size != 0 ? 1 : INT_MAX);
+    notify(s.not_full_seq);
     return true;
 }
 
@@ -376,8 +399,8 @@ std::size_t QueueCore::max_bytes() const noexcept {
 void QueueCore::close() noexcept {
     QueueShared& s = *shared_;
     s.closed.store(1, std::memory_order_seq_cst);
-    s.not_empty_seq.fetch_add(1);
-    s.not_full_seq.fetch_add(1);
+    s.not_empty_seq.fetch_add(2);  // a change, whatever the sleeper bit says
+    s.not_full_seq.fetch_add(2);
     futex(s.not_empty_seq, FUTEX_WAKE, INT_MAX, nullptr);
     futex(s.not_full_seq, FUTEX_WAKE, INT_MAX, nullptr);
 }
@@ -401,7 +424,7 @@ void QueueCore::task_done() {
             throw ValueError(describe() + ": task_done() called more times than items were put");
         }
         if (s.done.compare_exchange_weak(done, done + 1, std::memory_order_acq_rel)) {
-            if (done + 1 == puts) wake(s.join_seq, s.join_waiters, INT_MAX);
+            if (done + 1 == puts) notify(s.join_seq);
             return;
         }
     }
@@ -415,8 +438,8 @@ void QueueCore::join(Timeout timeout) {
     for (;;) {
         const std::uint32_t seen = s.join_seq.load(std::memory_order_seq_cst);
         if (unfinished_tasks() == 0) return;
-        if (!wait_for_change(s.join_seq, s.join_waiters, seen, deadline, timer,
-                             describe() + ": join", [&] { return unfinished_tasks() == 0; })) {
+        if (!wait_for_change(s.join_seq, seen, deadline, timer, describe() + ": join",
+                             [&] { return unfinished_tasks() == 0; })) {
             throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
                             describe() + ": join timed out with " +
                                 std::to_string(unfinished_tasks()) + " unfinished tasks");
