@@ -2,7 +2,7 @@
 // SimpleQueue and JoinableQueue.
 //
 //   ipckit::Queue<int> q(100);               // at most 100 items
-//   ipckit::Process p([](auto q) { q.put(42); }, q);
+//   ipckit::Process p([](auto queue) { queue.put(42); }, q);
 //   p.start();
 //   std::cout << q.get() << '\n';            // 42
 //   p.join();
