@@ -72,10 +72,11 @@ long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const 
 // bit and wakes every sleeper only if the bit is set. So a put or get costs no system call
 // while nobody sleeps, and each sleeper costs one wake-up however many messages arrive.
 // Either the notifier sees the bit, or the waiter (whose bit was set before it looked)
-// sees the change: the fences order the bit against the queue's state words.
+// sees the change: all four accesses (the commit store and the load of the word; the bit
+// set and the load of the state) are seq_cst, so one of them sees the other.
 void notify(std::atomic<std::uint32_t>& seq) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    std::uint32_t s = seq.load(std::memory_order_relaxed);
+    // seq_cst, as the notifier's commit store before it and the waiter's operations.
+    std::uint32_t s = seq.load(std::memory_order_seq_cst);
     while (s & 1u) {
         if (seq.compare_exchange_weak(s, s + 1, std::memory_order_seq_cst)) {
             futex(seq, FUTEX_WAKE, INT_MAX, nullptr);
@@ -161,7 +162,6 @@ bool wait_for_change(std::atomic<std::uint32_t>& seq, std::uint32_t seen,
         expected != s) {  // (another sleeper setting the bit is no change)
         return true;
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // the other half of notify()'s
     if (!ready()) {
         auto secs = std::chrono::duration_cast<std::chrono::seconds>(slice);
         timespec ts{static_cast<time_t>(secs.count()), static_cast<long>((slice - secs).count())};
@@ -232,8 +232,8 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
         return snap.count() < s.maxsize && s.ring_bytes - used_bytes(s, snap) >= rec;
     };
     auto snapshot = [&] {
-        return Snapshot{s.prod.load(std::memory_order_relaxed),
-                        s.cons.load(std::memory_order_acquire)};
+        return Snapshot{s.prod.load(std::memory_order_seq_cst),
+                        s.cons.load(std::memory_order_seq_cst)};
     };
     std::optional<Clock::time_point> deadline;
     if (block && timeout) deadline = Clock::now() + *timeout;
@@ -260,7 +260,7 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
                 const auto new_tail = static_cast<std::uint32_t>((tail + rec) % s.ring_bytes);
                 // The commit: one store publishes the message.
                 s.prod.store(make_word(new_tail, count_of(snap.prod) + 1),
-                             std::memory_order_release);
+                             std::memory_order_seq_cst);
                 break;
             }
         }
@@ -288,8 +288,8 @@ template <class Sink>
 bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
     QueueShared& s = *shared_;
     auto snapshot = [&] {
-        return Snapshot{s.prod.load(std::memory_order_acquire),
-                        s.cons.load(std::memory_order_relaxed)};
+        return Snapshot{s.prod.load(std::memory_order_seq_cst),
+                        s.cons.load(std::memory_order_seq_cst)};
     };
     std::optional<Clock::time_point> deadline;
     if (block && timeout) deadline = Clock::now() + *timeout;
@@ -320,7 +320,7 @@ bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
                     static_cast<std::uint32_t>((head + record_size(s, size)) % s.ring_bytes);
                 // The commit: one store removes the message.
                 s.cons.store(make_word(new_head, count_of(snap.cons) + 1),
-                             std::memory_order_release);
+                             std::memory_order_seq_cst);
                 break;
             }
             if (s.closed.load(std::memory_order_relaxed)) {
@@ -411,8 +411,8 @@ bool QueueCore::closed() const noexcept {
 
 std::size_t QueueCore::unfinished_tasks() const noexcept {
     const QueueShared& s = *shared_;
-    const std::uint32_t done = s.done.load(std::memory_order_acquire);
-    return count_of(s.prod.load(std::memory_order_acquire)) - done;
+    const std::uint32_t done = s.done.load(std::memory_order_seq_cst);
+    return count_of(s.prod.load(std::memory_order_seq_cst)) - done;
 }
 
 void QueueCore::task_done() {
@@ -423,7 +423,7 @@ void QueueCore::task_done() {
         if (done == puts) {
             throw ValueError(describe() + ": task_done() called more times than items were put");
         }
-        if (s.done.compare_exchange_weak(done, done + 1, std::memory_order_acq_rel)) {
+        if (s.done.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst)) {
             if (done + 1 == puts) notify(s.join_seq);
             return;
         }
