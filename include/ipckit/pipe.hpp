@@ -51,7 +51,8 @@ class Connection {
           readable_(other.readable_),
           writable_(other.writable_),
           in_(std::move(other.in_)),
-          start_(std::exchange(other.start_, 0)) {}
+          start_(std::exchange(other.start_, 0)),
+          eof_(other.eof_) {}
     Connection& operator=(Connection&& other) noexcept;
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;

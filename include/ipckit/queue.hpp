@@ -152,8 +152,9 @@ class QueueBase {
     }
     std::size_t unfinished_tasks() const noexcept { return core_->unfinished_tasks(); }
 
-    // The longest a waiting put or get polls before it sleeps in the kernel (this handle,
-    // this process). 0 by default.
+    // The longest a waiting put or get polls before it sleeps in the kernel, for this
+    // handle and its copies in this process (a forked child inherits the setting). 0 by
+    // default.
     void set_spin(std::chrono::nanoseconds spin) noexcept { core_->set_spin(spin); }
     // Times the queue's lock was taken over from a process that died holding it.
     std::uint32_t recoveries() const noexcept { return core_->recoveries(); }
