@@ -72,7 +72,9 @@ std::string pattern(std::size_t n, unsigned salt) {
 }  // namespace
 
 TEST(Pipe, DuplexBytesBothWaysBetweenProcesses) {
-    auto [a, b] = Pipe();
+    auto ends = Pipe();
+    Connection& a = ends.first;
+    Connection& b = ends.second;
     Forked child([&]() {
         a.close();
         for (int i = 0; i < 1000; ++i) {
@@ -92,7 +94,9 @@ TEST(Pipe, DuplexBytesBothWaysBetweenProcesses) {
 }
 
 TEST(Pipe, ObjectsAsPythonSendsThem) {
-    auto [parent_end, child_end] = Pipe();
+    auto ends = Pipe();
+    Connection& parent_end = ends.first;
+    Connection& child_end = ends.second;
     Forked child([&]() {
         child_end.send(Object::list({42, nullptr, "hello"}));
         Object::Dict d;
@@ -106,7 +110,9 @@ TEST(Pipe, ObjectsAsPythonSendsThem) {
 }
 
 TEST(Pipe, LargeMessagesArriveWhole) {
-    auto [a, b] = Pipe();
+    auto ends = Pipe();
+    Connection& a = ends.first;
+    Connection& b = ends.second;
     const std::string big = pattern(std::size_t{8} << 20, 7);
     Forked child([&]() {
         b.send_bytes(big);
@@ -121,7 +127,9 @@ TEST(Pipe, LargeMessagesArriveWhole) {
 }
 
 TEST(Pipe, OneWayPipeIsReaderThenWriter) {
-    auto [reader, writer] = Pipe(false);
+    auto ends = Pipe(false);
+    Connection& reader = ends.first;
+    Connection& writer = ends.second;
     EXPECT_TRUE(reader.readable());
     EXPECT_FALSE(reader.writable());
     EXPECT_FALSE(writer.readable());
@@ -132,7 +140,9 @@ TEST(Pipe, OneWayPipeIsReaderThenWriter) {
 }
 
 TEST(Pipe, PollWaitsAtMostItsTimeout) {
-    auto [a, b] = Pipe();
+    auto ends = Pipe();
+    Connection& a = ends.first;
+    Connection& b = ends.second;
     EXPECT_FALSE(a.poll());  // returns at once
     auto start = Clock::now();
     EXPECT_FALSE(a.poll(200ms));
@@ -150,7 +160,9 @@ TEST(Pipe, PollWaitsAtMostItsTimeout) {
 }
 
 TEST(Pipe, SendToAClosedPeerRaisesWithoutSigpipe) {
-    auto [a, b] = Pipe();
+    auto ends = Pipe();
+    Connection& a = ends.first;
+    Connection& b = ends.second;
     b.close();
     EXPECT_THROW(a.send_bytes("nobody listens"), ipckit::ConnectionError);
     EXPECT_THROW(b.send_bytes("closed"), ipckit::ValueError);
@@ -159,14 +171,18 @@ TEST(Pipe, SendToAClosedPeerRaisesWithoutSigpipe) {
 }
 
 TEST(Pipe, TooLongMessageClosesTheConnection) {
-    auto [a, b] = Pipe();
+    auto ends = Pipe();
+    Connection& a = ends.first;
+    Connection& b = ends.second;
     b.send_bytes(std::string(1000, 'x'));
     EXPECT_THROW(a.recv_bytes(100), ipckit::ValueError);
     EXPECT_TRUE(a.closed());
 }
 
 TEST(Pipe, StopRequestWakesAWaitingRecvAndKeepsAPartialMessage) {
-    auto [a, b] = Pipe();
+    auto ends = Pipe();
+    Connection& a = ends.first;
+    Connection& b = ends.second;
     Forked child([&]() {
         ipckit::install_stop_handler({SIGUSR1});
         try {

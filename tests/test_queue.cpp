@@ -108,7 +108,7 @@ std::string make_message(std::uint32_t seq) {
     const std::size_t size = seq % 4 == 3 ? 16 + (seq * 7919u) % 65536 : 16 + (seq * 7919u) % 1500;
     std::string m(size, '\0');
     for (std::size_t i = 16; i < size; ++i)
-        m[i] = static_cast<char>((seq * 31 + i * 7) & 0xff);
+        m[i] = static_cast<char>((std::size_t{seq} * 31 + i * 7) & 0xff);
     std::uint64_t sum = 1469598103934665603ull;
     for (std::size_t i = 16; i < size; ++i)
         sum = (sum ^ static_cast<unsigned char>(m[i])) * 1099511628211ull;
@@ -217,13 +217,14 @@ TEST(Queue, ChildProcessesShareIt) {
 TEST(Queue, GetTimesOutWithEmptyOnTime) {
     Queue<int> q(4);
     auto start = Clock::now();
+    bool timed_out = false;
     try {
         q.get(true, 200ms);
-        FAIL() << "get on an empty queue returned";
     } catch (const Empty& e) {
-        EXPECT_TRUE(e.timed_out());
+        timed_out = e.timed_out();
     }
     auto elapsed = Clock::now() - start;
+    EXPECT_TRUE(timed_out) << "get on an empty queue did not time out with Empty";
     EXPECT_GE(elapsed, 200ms);
     EXPECT_LT(elapsed, 10s);  // generous: the machine is loaded
     // The duration overload, too.
@@ -235,13 +236,14 @@ TEST(Queue, PutOnFullQueueBlocksThenTimesOutWithFull) {
     q.put(1);
     q.put(2);
     auto start = Clock::now();
+    bool timed_out = false;
     try {
         q.put(3, 200ms);
-        FAIL() << "put on a full queue returned";
     } catch (const Full& e) {
-        EXPECT_TRUE(e.timed_out());
+        timed_out = e.timed_out();
     }
     auto elapsed = Clock::now() - start;
+    EXPECT_TRUE(timed_out) << "put on a full queue did not time out with Full";
     EXPECT_GE(elapsed, 200ms);
     EXPECT_LT(elapsed, 10s);
     EXPECT_EQ(q.qsize(), 2u);
@@ -494,7 +496,7 @@ TEST(CrashMatrix, ProducerKilledAtRandomPoints) {
     const unsigned seed = seed_source();
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(seed);
-    ByteQueue q(32, 256 * 1024);
+    ByteQueue q(32, std::size_t{256} * 1024);
     message_for(0);  // made before the children fork
     RawArray<std::uint32_t> acked(1);
     std::chrono::nanoseconds worst{0};
@@ -523,7 +525,6 @@ TEST(CrashMatrix, ProducerKilledAtRandomPoints) {
         }
         wait_for_the_kill(rng, it, q);
         ASSERT_EQ(producer.kill_and_wait(), -SIGKILL);
-        const std::uint32_t acknowledged = acked[0];
         auto start = Clock::now();
         bool first = true;
         for (;;) {
@@ -538,6 +539,7 @@ TEST(CrashMatrix, ProducerKilledAtRandomPoints) {
         if (first) worst = std::max(worst, Clock::now() - start);
         ASSERT_FALSE(HasFailure()) << "iteration " << it;
         // Everything acknowledged arrived; at most the one put in flight besides.
+        const std::uint32_t acknowledged = acked[0];  // (the producer is dead: final)
         ASSERT_GE(expected, acknowledged) << "iteration " << it;
         ASSERT_LE(expected, acknowledged + 1) << "iteration " << it;
         ASSERT_EQ(q.qsize(), 0u);
@@ -561,7 +563,7 @@ TEST(CrashMatrix, ConsumerKilledAtRandomPoints) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(seed);
     constexpr std::uint32_t max_records = 1000;
-    ByteQueue q(64, 512 * 1024);
+    ByteQueue q(64, std::size_t{512} * 1024);
     message_for(0);
     RawArray<std::byte> slot(70000);                 // where the consumer receives
     RawArray<std::uint32_t> taken(max_records + 1);  // [0]: count; then the seqs, in order

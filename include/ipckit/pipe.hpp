@@ -1,7 +1,7 @@
 // ipckit::Pipe: multiprocessing.Pipe, two connected ends over a Unix socket pair.
 //
 //   auto [parent_end, child_end] = ipckit::Pipe();
-//   ipckit::Process p([&] { child_end.send(ipckit::Object::list({42, "hello"})); });
+//   ipckit::Process p([&end = child_end] { end.send(ipckit::Object::list({42, "hello"})); });
 //   p.start();
 //   std::cout << parent_end.recv() << '\n';     // [42, 'hello']
 //   p.join();

@@ -29,7 +29,8 @@ constexpr auto wait_slice = std::chrono::milliseconds(50);
 constexpr std::size_t record_header = 4;  // variable-size messages: 4-byte length first
 
 // In shared memory. The two state words are the ring: each is written by one store.
-struct alignas(64) QueueShared {
+struct alignas(64)
+    QueueShared {  // NOLINT(clang-analyzer-optin.performance.Padding): cache lines apart on purpose
     LockState lock;
     // Producers' word: tail offset (low 32 bits) | puts so far (high 32 bits, wrapping).
     std::atomic<std::uint64_t> prod{0};

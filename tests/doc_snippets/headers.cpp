@@ -186,7 +186,7 @@ TEST(HeaderSnippets, Queue) {
 TEST(HeaderSnippets, Pipe) {
     std::string printed = captured_stdout([] {
         auto [parent_end, child_end] = ipckit::Pipe();
-        ipckit::Process p([&] { child_end.send(ipckit::Object::list({42, "hello"})); });
+        ipckit::Process p([&end = child_end] { end.send(ipckit::Object::list({42, "hello"})); });
         p.start();
         std::cout << parent_end.recv() << '\n';  // [42, 'hello']
         p.join();
