@@ -7,6 +7,7 @@ packages=(
     g++ cmake ninja-build ccache pkg-config   # build
     libgtest-dev libgmock-dev                 # tests
     libbenchmark-dev                          # benchmarks
+    libboost-dev                              # benchmark only: Boost.Interprocess baseline
     libcli11-dev                              # command lines of the ipckit program
     libmsgpack-cxx-dev                        # manager wire format
     libssl-dev                                # manager HMAC-SHA256 authentication

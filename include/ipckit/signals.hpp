@@ -11,7 +11,9 @@
 //     initialisation;
 //   - the wait for an ipckit::Lock held by someone else (Lock::lock, try_lock_for, and
 //     Value/Array accesses, which take their lock);
-//   - a manager call waiting for its answer.
+//   - a manager call waiting for its answer;
+//   - Queue<T>/ByteQueue/ObjectQueue put, get and join (ipckit/queue.hpp), and a pipe
+//     Connection's recv and poll (ipckit/pipe.hpp).
 // While the stop stays requested (until clear_stop), the queue and semaphore calls
 // above throw InterruptedError before they start, and a lock that has to wait throws
 // instead; a manager call started after the request waits for its answer as usual.

@@ -23,6 +23,8 @@ HEADERS = [
     "include/ipckit/shared.hpp",
     "include/ipckit/lock.hpp",
     "include/ipckit/process.hpp",
+    "include/ipckit/queue.hpp",
+    "include/ipckit/pipe.hpp",
 ]
 
 SUBSTITUTE = re.compile(r"^\s*// doc-snippet-substitute: (.+?) => (.+?)\s*$", re.M)

@@ -170,6 +170,30 @@ TEST(HeaderSnippets, Process) {
     EXPECT_EQ(number.get(), 3);
 }
 
+// include/ipckit/queue.hpp (the example at the top).
+TEST(HeaderSnippets, Queue) {
+    std::string printed = captured_stdout([] {
+        ipckit::Queue<int> q(100);  // at most 100 items
+        ipckit::Process p([](auto queue) { queue.put(42); }, q);
+        p.start();
+        std::cout << q.get() << '\n';  // 42
+        p.join();
+    });
+    EXPECT_EQ(printed, "42\n");
+}
+
+// include/ipckit/pipe.hpp (the example at the top).
+TEST(HeaderSnippets, Pipe) {
+    std::string printed = captured_stdout([] {
+        auto [parent_end, child_end] = ipckit::Pipe();
+        ipckit::Process p([&end = child_end] { end.send(ipckit::Object::list({42, "hello"})); });
+        p.start();
+        std::cout << parent_end.recv() << '\n';  // [42, 'hello']
+        p.join();
+    });
+    EXPECT_EQ(printed, "[42, 'hello']\n");
+}
+
 // include/ipckit/manager.hpp, serve_manager: "A unix: socket file is created owner-only
 // (mode 0700, srwx------)". Checked on the socket that `ipckit manager serve` makes.
 TEST(HeaderSnippets, ServeManagerSocketIsOwnerOnly) {

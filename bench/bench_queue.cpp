@@ -1,0 +1,457 @@
+// Shared-memory queue benchmark: ipckit::Queue / ByteQueue against the System V queue, a
+// PTHREAD_PROCESS_SHARED mutex + condition-variable ring (the textbook way) and, when its
+// headers are installed, Boost.Interprocess message_queue, all in one run.
+//
+//   build/bench/bench_queue [--count N] [--rounds R]
+//
+// Each figure is the best of R rounds (3 by default), the implementations interleaved, so
+// that a busy machine disturbs them alike.
+// One-way throughput (a producer process and a consumer process) at 16 B and 1 KiB, and
+// ping-pong round trip between two processes (a request queue and a reply queue).
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "ipckit/ipckit.hpp"
+
+#if __has_include(<boost/interprocess/ipc/message_queue.hpp>)
+#include <boost/interprocess/ipc/message_queue.hpp>
+#define IPCKIT_HAVE_BOOST 1
+#endif
+
+namespace sysv = ipckit::sysv;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t capacity = 1024;  // messages, every implementation
+
+void pin_to_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+void unpin() {
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (int i = 0; i < CPU_SETSIZE; ++i)
+        CPU_SET(i, &all);
+    sched_setaffinity(0, sizeof all, &all);
+}
+double cpu_seconds(int who) {
+    rusage usage{};
+    getrusage(who, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+struct Result {
+    double seconds;
+    double cpu_seconds;  // both processes
+};
+
+// `child` in a forked process, `parent` here; times the parent's part and the wait.
+Result run_pair(const std::function<void()>& parent, const std::function<void()>& child, bool pin) {
+    const double children_before = cpu_seconds(RUSAGE_CHILDREN);
+    const double self_before = cpu_seconds(RUSAGE_SELF);
+    std::cout.flush();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (pin) pin_to_cpu(1);
+        child();
+        _exit(0);
+    }
+    if (pin) pin_to_cpu(0);
+    auto start = Clock::now();
+    parent();
+    waitpid(pid, nullptr, 0);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (pin) unpin();
+    return {seconds, (cpu_seconds(RUSAGE_CHILDREN) - children_before) +
+                         (cpu_seconds(RUSAGE_SELF) - self_before)};
+}
+
+template <std::size_t N>
+struct Msg {
+    std::array<char, N> bytes;
+};
+
+// --- ipckit::Queue<T> ---
+template <std::size_t N>
+Result queue_throughput(int count, std::chrono::nanoseconds spin) {
+    ipckit::Queue<Msg<N>> q(capacity);
+    q.set_spin(spin);
+    Msg<N> m{};
+    return run_pair(
+        [&] {
+            for (int i = 0; i < count; ++i)
+                q.put(m);
+        },
+        [&] {
+            for (int i = 0; i < count; ++i)
+                q.get();
+        },
+        false);
+}
+template <std::size_t N>
+Result queue_pingpong(int count, std::chrono::nanoseconds spin, bool pin) {
+    ipckit::Queue<Msg<N>> request(capacity), reply(capacity);
+    request.set_spin(spin);
+    reply.set_spin(spin);
+    Msg<N> m{};
+    return run_pair(
+        [&] {
+            for (int i = 0; i < count; ++i) {
+                request.put(m);
+                reply.get();
+            }
+        },
+        [&] {
+            for (int i = 0; i < count; ++i)
+                reply.put(request.get());
+        },
+        pin);
+}
+
+// --- ipckit::ByteQueue ---
+Result bytequeue_throughput(std::size_t size, int count) {
+    ipckit::ByteQueue q(capacity, capacity * (size + 8));
+    const std::string m(size, 'x');
+    return run_pair(
+        [&] {
+            for (int i = 0; i < count; ++i)
+                q.put(m);
+        },
+        [&] {
+            std::string out;
+            for (int i = 0; i < count; ++i)
+                q.get(out);
+        },
+        false);
+}
+
+// --- System V (ipckit's wrapper, which costs nothing over the system calls) ---
+sysv::MessageQueue fresh_sysv() {
+    sysv::MessageQueue mq(std::nullopt, sysv::IPC_CREX, sysv::default_mode, 1 << 20);
+    mq.set_auto_remove(true);
+    return mq;
+}
+Result sysv_throughput(std::size_t size, int count) {
+    auto mq = fresh_sysv();
+    sysv::MessageBuffer message(size);
+    message.assign(std::string(size, 'x'), 1);
+    return run_pair(
+        [&] {
+            for (int i = 0; i < count; ++i)
+                mq.send(message);
+        },
+        [&] {
+            sysv::MessageBuffer buffer(8192);
+            for (int i = 0; i < count; ++i)
+                mq.receive_into(buffer);
+        },
+        false);
+}
+Result sysv_pingpong(std::size_t size, int count) {
+    auto mq = fresh_sysv();
+    sysv::MessageBuffer request(size);
+    request.assign(std::string(size, 'x'), 1);
+    sysv::ReceiveOptions wait_reply;
+    wait_reply.type = 2;
+    sysv::ReceiveOptions wait_request;
+    wait_request.type = 1;
+    return run_pair(
+        [&] {
+            sysv::MessageBuffer buffer(8192);
+            for (int i = 0; i < count; ++i) {
+                mq.send(request);
+                mq.receive_into(buffer, wait_reply);
+            }
+        },
+        [&] {
+            sysv::MessageBuffer buffer(8192);
+            for (int i = 0; i < count; ++i) {
+                mq.receive_into(buffer, wait_request);
+                buffer.set_type(2);
+                mq.send(buffer);
+            }
+        },
+        false);
+}
+
+// --- the textbook ring: a PTHREAD_PROCESS_SHARED mutex and two condition variables ---
+template <std::size_t N>
+struct CondvarRing {
+    pthread_mutex_t mutex;
+    pthread_cond_t not_empty, not_full;
+    std::size_t head = 0, tail = 0, count = 0;
+    std::array<Msg<N>, capacity> slots;
+
+    CondvarRing() {
+        pthread_mutexattr_t ma;
+        pthread_mutexattr_init(&ma);
+        pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+        pthread_mutex_init(&mutex, &ma);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+        pthread_cond_init(&not_empty, &ca);
+        pthread_cond_init(&not_full, &ca);
+    }
+    void put(const Msg<N>& m) {
+        pthread_mutex_lock(&mutex);
+        while (count == capacity)
+            pthread_cond_wait(&not_full, &mutex);
+        slots[tail] = m;
+        tail = (tail + 1) % capacity;
+        ++count;
+        pthread_cond_signal(&not_empty);
+        pthread_mutex_unlock(&mutex);
+    }
+    Msg<N> get() {
+        pthread_mutex_lock(&mutex);
+        while (count == 0)
+            pthread_cond_wait(&not_empty, &mutex);
+        Msg<N> m = slots[head];
+        head = (head + 1) % capacity;
+        --count;
+        pthread_cond_signal(&not_full);
+        pthread_mutex_unlock(&mutex);
+        return m;
+    }
+};
+template <class T>
+struct SharedObject {  // an object in a MAP_SHARED mapping, for forked children
+    T* p;
+    SharedObject() {
+        void* mem =
+            mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) throw std::bad_alloc();
+        p = new (mem) T();
+    }
+    ~SharedObject() { munmap(p, sizeof(T)); }
+    T* operator->() { return p; }
+};
+template <std::size_t N>
+Result condvar_throughput(int count) {
+    SharedObject<CondvarRing<N>> ring;
+    Msg<N> m{};
+    return run_pair(
+        [&] {
+            for (int i = 0; i < count; ++i)
+                ring->put(m);
+        },
+        [&] {
+            for (int i = 0; i < count; ++i)
+                ring->get();
+        },
+        false);
+}
+template <std::size_t N>
+Result condvar_pingpong(int count) {
+    SharedObject<CondvarRing<N>> request, reply;
+    Msg<N> m{};
+    return run_pair(
+        [&] {
+            for (int i = 0; i < count; ++i) {
+                request->put(m);
+                reply->get();
+            }
+        },
+        [&] {
+            for (int i = 0; i < count; ++i)
+                reply->put(request->get());
+        },
+        false);
+}
+
+#ifdef IPCKIT_HAVE_BOOST
+// --- Boost.Interprocess message_queue (named: POSIX shared memory, removed at the end) ---
+namespace bip = boost::interprocess;
+struct BoostQueue {
+    std::string name;
+    std::unique_ptr<bip::message_queue> q;
+    BoostQueue(const std::string& tag, std::size_t size)
+        : name("ipckit-bench-" + tag + "-" + std::to_string(getpid())) {
+        bip::message_queue::remove(name.c_str());
+        q = std::make_unique<bip::message_queue>(bip::create_only, name.c_str(), capacity, size);
+    }
+    ~BoostQueue() { bip::message_queue::remove(name.c_str()); }
+};
+Result boost_throughput(std::size_t size, int count) {
+    BoostQueue bq("tp", size);
+    std::string m(size, 'x');
+    return run_pair(
+        [&] {
+            for (int i = 0; i < count; ++i)
+                bq.q->send(m.data(), size, 0);
+        },
+        [&] {
+            std::string out(size, '\0');
+            bip::message_queue::size_type n;
+            unsigned priority;
+            for (int i = 0; i < count; ++i)
+                bq.q->receive(out.data(), size, n, priority);
+        },
+        false);
+}
+Result boost_pingpong(std::size_t size, int count) {
+    BoostQueue request("rq", size), reply("rp", size);
+    std::string m(size, 'x');
+    return run_pair(
+        [&] {
+            std::string out(size, '\0');
+            bip::message_queue::size_type n;
+            unsigned priority;
+            for (int i = 0; i < count; ++i) {
+                request.q->send(m.data(), size, 0);
+                reply.q->receive(out.data(), size, n, priority);
+            }
+        },
+        [&] {
+            std::string out(size, '\0');
+            bip::message_queue::size_type n;
+            unsigned priority;
+            for (int i = 0; i < count; ++i) {
+                request.q->receive(out.data(), size, n, priority);
+                reply.q->send(out.data(), n, 0);
+            }
+        },
+        false);
+}
+#endif
+
+void header(const char* title, const char* unit) {
+    std::printf("\n| %-52s | %16s | %22s |\n", title, unit, "ratio");
+    std::printf("|%s|%s|%s|\n", std::string(54, '-').c_str(), std::string(18, '-').c_str(),
+                std::string(24, '-').c_str());
+}
+void rate_row(const std::string& name, double rate, double baseline, const char* baseline_name) {
+    std::printf("| %-52s | %10.0f msg/s | %6.2f x %-13s |\n", name.c_str(), rate,
+                baseline > 0 ? rate / baseline : 0.0, baseline_name);
+}
+void time_row(const std::string& name, double us, double baseline_us, const char* baseline_name,
+              const std::string& note = "") {
+    std::printf("| %-52s | %13.2f us | %6.2f x %-13s | %s\n", name.c_str(), us,
+                baseline_us > 0 ? baseline_us / us : 0.0, baseline_name, note.c_str());
+}
+
+int rounds = 3;
+
+// Runs every measurement `rounds` times, interleaved (so that a change in the machine's load
+// touches all alike), and keeps each one's best.
+std::vector<Result> best_of(const std::vector<std::function<Result()>>& runs) {
+    std::vector<Result> best(runs.size(), Result{1e300, 0});
+    for (int r = 0; r < rounds; ++r) {
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+            Result x = runs[i]();
+            if (x.seconds < best[i].seconds) best[i] = x;
+        }
+    }
+    return best;
+}
+
+template <std::size_t N>
+void throughput_rows(int count) {
+    const std::string label = ", " + std::to_string(N) + " B";
+    using namespace std::chrono_literals;
+    std::vector<std::function<Result()>> runs = {
+        [&] { return sysv_throughput(N, count); },
+        [&] { return condvar_throughput<N>(count); },
+        [&] { return queue_throughput<N>(count, 0ns); },
+        [&] { return queue_throughput<N>(count, 20us); },
+        [&] { return bytequeue_throughput(N, count); },
+#ifdef IPCKIT_HAVE_BOOST
+        [&] { return boost_throughput(N, count); },
+#endif
+    };
+    auto best = best_of(runs);
+    auto rate = [&](std::size_t i) { return count / best[i].seconds; };
+    const double sysv_rate = rate(0), condvar = rate(1), queue0 = rate(2), queue_spin = rate(3),
+                 bytes = rate(4);
+    rate_row("System V queue (sysv::MessageQueue)" + label, sysv_rate, sysv_rate, "System V");
+    rate_row("pthread mutex + condvar ring" + label, condvar, sysv_rate, "System V");
+#ifdef IPCKIT_HAVE_BOOST
+    const double boost_rate = rate(5);
+    rate_row("Boost.Interprocess message_queue" + label, boost_rate, sysv_rate, "System V");
+#endif
+    rate_row("ipckit::Queue<T>" + label, queue0, sysv_rate, "System V");
+    rate_row("ipckit::Queue<T>, spin 20 us" + label, queue_spin, sysv_rate, "System V");
+    rate_row("ipckit::ByteQueue" + label, bytes, sysv_rate, "System V");
+    rate_row("ipckit::Queue<T> vs condvar ring" + label, queue0, condvar, "condvar");
+#ifdef IPCKIT_HAVE_BOOST
+    rate_row("ipckit::Queue<T> vs Boost" + label, queue0, boost_rate, "Boost");
+    rate_row("ipckit::ByteQueue vs Boost" + label, bytes, boost_rate, "Boost");
+#endif
+}
+
+template <std::size_t N>
+void pingpong_rows(int count) {
+    const std::string label = ", " + std::to_string(N) + " B";
+    using namespace std::chrono_literals;
+    std::vector<std::function<Result()>> runs = {
+        [&] { return sysv_pingpong(N, count); },
+        [&] { return condvar_pingpong<N>(count); },
+        [&] { return queue_pingpong<N>(count, 0ns, false); },
+        [&] { return queue_pingpong<N>(count, 20us, true); },
+#ifdef IPCKIT_HAVE_BOOST
+        [&] { return boost_pingpong(N, count); },
+#endif
+    };
+    auto best = best_of(runs);
+    auto us = [&](std::size_t i) { return best[i].seconds / count * 1e6; };
+    const double sysv_us = us(0), condvar = us(1), queue0 = us(2);
+    time_row("System V queue" + label, sysv_us, sysv_us, "System V");
+    time_row("pthread mutex + condvar ring" + label, condvar, sysv_us, "System V");
+#ifdef IPCKIT_HAVE_BOOST
+    time_row("Boost.Interprocess message_queue" + label, us(4), sysv_us, "System V");
+#endif
+    time_row("ipckit::Queue<T>" + label, queue0, sysv_us, "System V");
+    time_row("ipckit::Queue<T> vs condvar ring" + label, queue0, condvar, "condvar");
+#ifdef IPCKIT_HAVE_BOOST
+    time_row("ipckit::Queue<T> vs Boost" + label, queue0, us(4), "Boost");
+#endif
+    char note[96];
+    std::snprintf(note, sizeof note, "CPU %.2f us per round trip (both processes)",
+                  best[3].cpu_seconds / count * 1e6);
+    time_row("ipckit::Queue<T>, spin 20 us, separate cores" + label, us(3), sysv_us, "System V",
+             note);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int count = 1000000;
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::string(argv[i]) == "--count") count = std::stoi(argv[i + 1]);
+        if (std::string(argv[i]) == "--rounds") rounds = std::max(1, std::stoi(argv[i + 1]));
+    }
+    const int pp_count = std::max(1, count / 10);
+    std::printf(
+        "messages per run: %d (throughput), %d (ping-pong); queues of %zu messages; "
+        "best of %d interleaved rounds\n",
+        count, pp_count, capacity, rounds);
+    header("one producer -> one consumer, throughput", "rate");
+    throughput_rows<16>(count);
+    throughput_rows<1024>(count);
+    header("ping-pong round trip between two processes", "time");
+    pingpong_rows<16>(pp_count);
+    pingpong_rows<1024>(pp_count);
+    return 0;
+}

@@ -1,0 +1,301 @@
+// Queues in shared memory for processes in a parent-child family: multiprocessing.Queue,
+// SimpleQueue and JoinableQueue.
+//
+//   ipckit::Queue<int> q(100);               // at most 100 items
+//   ipckit::Process p([](auto queue) { queue.put(42); }, q);
+//   p.start();
+//   std::cout << q.get() << '\n';            // 42
+//   p.join();
+//
+// Queue<T> carries any trivially copyable T; ByteQueue carries messages of any size up to
+// its byte capacity (std::string, std::span<const std::byte>), and ObjectQueue carries
+// ipckit::Object values (encoded as the manager's wire does). All three are handles: copies
+// refer to the same queue, and a child forked after the queue was made uses it too. The
+// memory comes from the shared arena (ipckit/shared_arena.hpp).
+//
+// As Python's: put/get with `block` and `timeout` (Full/Empty when a non-blocking call
+// cannot proceed or the timeout passes), put_nowait/get_nowait, qsize, empty, full, close,
+// and task_done/join (JoinableQueue; every queue here has them). close() is shared by all
+// processes: it wakes every waiter; afterwards put throws QueueClosed and get returns what
+// is left, then throws QueueClosed. Many producers and many consumers may use a queue.
+//
+// Waiting: a caller that has to wait spins for at most spin() (set_spin; 0 by default,
+// i.e. it sleeps at once), then sleeps in the kernel on a futex until another process
+// changes the queue. request_stop() (ipckit/signals.hpp) wakes it with InterruptedError.
+//
+// Robust: a producer or consumer killed at any instant (SIGKILL mid-put, mid-get, while it
+// holds the queue's lock) does not corrupt the queue, lose or duplicate a message whose
+// put returned, or block the others for more than about 60 ms. Why (docs/queues.md):
+//   - one robust lock (ipckit::Lock's state: a dead owner is taken over within ~10 ms)
+//     guards the ring; every operation runs entirely under it;
+//   - the ring's state is two 64-bit words, the producers' (tail offset, puts) and the
+//     consumers' (head offset, gets); each operation changes exactly one of them, with
+//     ONE store, as its last step. A put copies its message into free space first, then
+//     publishes it by storing the producers' word; a get copies the message out, then
+//     stores the consumers' word. Killed before that store, the operation did nothing
+//     (the bytes it wrote lie in space nobody reads); killed after it, it is complete.
+//     So the next holder of the lock, dead owner or not, finds a consistent ring;
+//   - sleepers wake on the futex every 50 ms at the latest and look again, so a wake-up
+//     lost with a process killed between its store and its wake delays nobody longer.
+//   (A get whose process dies after its store has taken the message: it was delivered, to
+//   the process that died. get_into(shared memory) lets a caller record it before the
+//   store: see tests/test_queue.cpp, CrashMatrix.)
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "ipckit/error.hpp"
+#include "ipckit/object.hpp"
+
+namespace ipckit {
+
+// queue.Empty: get found nothing (non-blocking) or its timeout passed.
+class Empty : public BusyError {
+  public:
+    using BusyError::BusyError;
+};
+// queue.Full: put found no room (non-blocking) or its timeout passed.
+class Full : public BusyError {
+  public:
+    using BusyError::BusyError;
+};
+// The queue was closed: put after close(), or get on a closed queue that is empty.
+class QueueClosed : public ValueError {
+  public:
+    using ValueError::ValueError;
+};
+
+using Timeout = std::optional<std::chrono::nanoseconds>;
+
+namespace detail {
+
+struct QueueShared;
+
+// The untyped queue that Queue<T>, ByteQueue and ObjectQueue wrap (src/shared/queue.cpp).
+class QueueCore {
+  public:
+    // fixed_size > 0: every message has that size (Queue<T>); 0: any size up to max_bytes.
+    QueueCore(const char* kind, std::size_t maxsize, std::size_t max_bytes, std::size_t fixed_size);
+
+    // False when a non-blocking put found no room or the timeout passed.
+    bool put(const void* data, std::size_t size, bool block, Timeout timeout);
+    // Copies the next message to `out` (at most `capacity` bytes; a larger message stays
+    // and ValueError is thrown). nullopt when empty (non-blocking) or timed out.
+    std::optional<std::size_t> get(void* out, std::size_t capacity, bool block, Timeout timeout);
+    // Variable-size: into a string (resized).
+    bool get(std::string& out, bool block, Timeout timeout);
+
+    std::size_t qsize() const noexcept;
+    bool full() const noexcept;
+    std::size_t maxsize() const noexcept;
+    std::size_t max_bytes() const noexcept;
+    void close() noexcept;
+    bool closed() const noexcept;
+    void task_done();
+    void join(Timeout timeout);  // Timeout: throws BusyError(timed_out)
+    std::size_t unfinished_tasks() const noexcept;
+    std::uint32_t recoveries() const noexcept;
+    bool lock_held() const noexcept;
+    std::string describe() const;
+
+    void set_spin(std::chrono::nanoseconds spin) noexcept { spin_ = spin; }
+    std::chrono::nanoseconds spin() const noexcept { return spin_; }
+
+  private:
+    template <class Sink>
+    bool get_impl(Sink&& sink, bool block, Timeout timeout);
+
+    std::shared_ptr<std::byte> block_;
+    QueueShared* shared_ = nullptr;
+    std::byte* ring_ = nullptr;
+    const char* kind_ = "Queue";
+    std::chrono::nanoseconds spin_{0};
+};
+
+[[noreturn]] void throw_empty(const QueueCore& core, bool block);
+[[noreturn]] void throw_full(const QueueCore& core, bool block);
+
+}  // namespace detail
+
+// Members every queue shares.
+class QueueBase {
+  public:
+    // Python's qsize(): messages in the queue now (exact, but stale as soon as it returns).
+    std::size_t qsize() const noexcept { return core_->qsize(); }
+    bool empty() const noexcept { return qsize() == 0; }
+    bool full() const noexcept { return core_->full(); }
+    std::size_t maxsize() const noexcept { return core_->maxsize(); }
+    // Closes the queue for every process: wakes all waiters; put throws QueueClosed from
+    // now on, get throws it once the queue is empty.
+    void close() noexcept { core_->close(); }
+    bool closed() const noexcept { return core_->closed(); }
+
+    // JoinableQueue: each get'd message's consumer calls task_done() when done with it;
+    // join() waits until every message put has been marked done. task_done() more times
+    // than messages put throws ValueError.
+    void task_done() { core_->task_done(); }
+    void join(Timeout timeout = std::nullopt) { core_->join(timeout); }
+    template <class Rep, class Period>
+    void join(std::chrono::duration<Rep, Period> timeout) {
+        join(ns(timeout));
+    }
+    std::size_t unfinished_tasks() const noexcept { return core_->unfinished_tasks(); }
+
+    // The longest a waiting put or get polls before it sleeps in the kernel, for this
+    // handle and its copies in this process (a forked child inherits the setting). 0 by
+    // default.
+    void set_spin(std::chrono::nanoseconds spin) noexcept { core_->set_spin(spin); }
+    // Times the queue's lock was taken over from a process that died holding it.
+    std::uint32_t recoveries() const noexcept { return core_->recoveries(); }
+    // Whether some thread (of any process, dead or alive) holds the queue's lock now: for
+    // diagnostics and tests.
+    bool lock_held() const noexcept { return core_->lock_held(); }
+
+  protected:
+    explicit QueueBase(std::shared_ptr<detail::QueueCore> core) : core_(std::move(core)) {}
+    template <class D>
+    static Timeout ns(D d) {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
+    }
+    std::shared_ptr<detail::QueueCore> core_;
+};
+
+// multiprocessing.Queue(maxsize) for trivially copyable T.
+template <class T>
+requires std::is_trivially_copyable_v<T> && std::is_object_v<T>
+class Queue : public QueueBase {
+  public:
+    using value_type = T;
+    static constexpr std::size_t default_maxsize = 1024;
+
+    explicit Queue(std::size_t maxsize = default_maxsize)
+        : QueueBase(std::make_shared<detail::QueueCore>("Queue", maxsize, 0, sizeof(T))) {}
+
+    // Blocks while the queue is full (at most `timeout`); Full if non-blocking or timed out.
+    void put(const T& item, bool block = true, Timeout timeout = std::nullopt) {
+        if (!core_->put(&item, sizeof(T), block, timeout)) detail::throw_full(*core_, block);
+    }
+    template <class Rep, class Period>
+    void put(const T& item, std::chrono::duration<Rep, Period> timeout) {
+        put(item, true, ns(timeout));
+    }
+    void put_nowait(const T& item) { put(item, false); }
+
+    // Blocks while the queue is empty (at most `timeout`); Empty if non-blocking or timed out.
+    T get(bool block = true, Timeout timeout = std::nullopt) {
+        struct alignas(T) Raw {
+            std::byte bytes[sizeof(T)];
+        } raw;
+        if (!core_->get(&raw, sizeof(T), block, timeout)) detail::throw_empty(*core_, block);
+        return std::bit_cast<T>(raw);
+    }
+    template <class Rep, class Period>
+    T get(std::chrono::duration<Rep, Period> timeout) {
+        return get(true, ns(timeout));
+    }
+    T get_nowait() { return get(false); }
+    // As get, into `out` (which may live in shared memory: it is written before the
+    // message leaves the queue, so a process killed mid-get leaves it there or in `out`).
+    void get_into(T& out, bool block = true, Timeout timeout = std::nullopt) {
+        if (!core_->get(&out, sizeof(T), block, timeout)) detail::throw_empty(*core_, block);
+    }
+};
+
+// A queue of byte messages of any size up to max_bytes (multiprocessing.Queue of bytes).
+class ByteQueue : public QueueBase {
+  public:
+    static constexpr std::size_t default_maxsize = 1024;
+    static constexpr std::size_t default_max_bytes = std::size_t{1} << 20;
+
+    // At most `maxsize` messages and `max_bytes` bytes of ring (each message takes its size
+    // plus 4, rounded up to 8). A message larger than the ring throws ValueError on put.
+    explicit ByteQueue(std::size_t maxsize = default_maxsize,
+                       std::size_t max_bytes = default_max_bytes)
+        : QueueBase(std::make_shared<detail::QueueCore>("ByteQueue", maxsize, max_bytes, 0)) {}
+
+    void put(std::span<const std::byte> message, bool block = true,
+             Timeout timeout = std::nullopt) {
+        if (!core_->put(message.data(), message.size(), block, timeout)) {
+            detail::throw_full(*core_, block);
+        }
+    }
+    void put(std::string_view message, bool block = true, Timeout timeout = std::nullopt) {
+        put(std::as_bytes(std::span(message.data(), message.size())), block, timeout);
+    }
+    void put(const char* message, bool block = true, Timeout timeout = std::nullopt) {
+        put(std::string_view(message), block, timeout);
+    }
+    template <class M, class Rep, class Period>
+    void put(const M& message, std::chrono::duration<Rep, Period> timeout) {
+        put(message, true, ns(timeout));
+    }
+    template <class M>
+    void put_nowait(const M& message) {
+        put(message, false);
+    }
+
+    std::string get(bool block = true, Timeout timeout = std::nullopt) {
+        std::string out;
+        get(out, block, timeout);
+        return out;
+    }
+    template <class Rep, class Period>
+    std::string get(std::chrono::duration<Rep, Period> timeout) {
+        return get(true, ns(timeout));
+    }
+    std::string get_nowait() { return get(false); }
+    // Into a string the caller reuses (no allocation once it is large enough).
+    void get(std::string& out, bool block = true, Timeout timeout = std::nullopt) {
+        if (!core_->get(out, block, timeout)) detail::throw_empty(*core_, block);
+    }
+    // Into caller-owned memory; returns the message's size. A message larger than `out`
+    // stays in the queue and ValueError says its size.
+    std::size_t get_into(std::span<std::byte> out, bool block = true,
+                         Timeout timeout = std::nullopt) {
+        auto n = core_->get(out.data(), out.size(), block, timeout);
+        if (!n) detail::throw_empty(*core_, block);
+        return *n;
+    }
+    std::size_t max_bytes() const noexcept { return core_->max_bytes(); }
+};
+
+// A queue of ipckit::Object values (Python's Queue of picklable objects), encoded with the
+// manager's MessagePack encoding.
+class ObjectQueue : public QueueBase {
+  public:
+    explicit ObjectQueue(std::size_t maxsize = ByteQueue::default_maxsize,
+                         std::size_t max_bytes = ByteQueue::default_max_bytes)
+        : QueueBase(std::make_shared<detail::QueueCore>("ObjectQueue", maxsize, max_bytes, 0)) {}
+
+    void put(const Object& item, bool block = true, Timeout timeout = std::nullopt);
+    template <class Rep, class Period>
+    void put(const Object& item, std::chrono::duration<Rep, Period> timeout) {
+        put(item, true, ns(timeout));
+    }
+    void put_nowait(const Object& item) { put(item, false); }
+    Object get(bool block = true, Timeout timeout = std::nullopt);
+    template <class Rep, class Period>
+    Object get(std::chrono::duration<Rep, Period> timeout) {
+        return get(true, ns(timeout));
+    }
+    Object get_nowait() { return get(false); }
+};
+
+// Python's SimpleQueue and JoinableQueue: the same queue (every queue has task_done/join).
+template <class T>
+using SimpleQueue = Queue<T>;
+template <class T>
+using JoinableQueue = Queue<T>;
+
+}  // namespace ipckit

@@ -1,0 +1,491 @@
+// The shared-memory queue (include/ipckit/queue.hpp): a ring of messages under one robust
+// lock, committed by single stores, with futex sequence counters for the waits.
+// docs/queues.md gives the argument for its robustness.
+#include "ipckit/queue.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <limits>
+#include <new>
+
+#include "../manager/wire.hpp"
+#include "../sysv/interrupt_timer.hpp"
+#include "ipckit/lock.hpp"
+#include "ipckit/shared_arena.hpp"
+#include "ipckit/signals.hpp"
+
+namespace ipckit {
+namespace detail {
+
+// A waiter sleeps at most this long before it looks at the queue again: the bound on the
+// delay a process killed between its commit and its wake-up can cause.
+constexpr auto wait_slice = std::chrono::milliseconds(50);
+constexpr std::size_t record_header = 4;  // variable-size messages: 4-byte length first
+
+// In shared memory. The two state words are the ring: each is written by one store.
+struct alignas(64)
+    QueueShared {  // NOLINT(clang-analyzer-optin.performance.Padding): cache lines apart on purpose
+    LockState lock;
+    // Producers' word: tail offset (low 32 bits) | puts so far (high 32 bits, wrapping).
+    std::atomic<std::uint64_t> prod{0};
+    // Consumers' word: head offset | gets so far.
+    std::atomic<std::uint64_t> cons{0};
+    std::uint32_t maxsize = 0;
+    std::uint32_t ring_bytes = 0;
+    std::uint32_t fixed_size = 0;  // 0: variable-size records
+    std::atomic<std::uint32_t> closed{0};
+
+    // Event counts (see notify()).
+    alignas(64) std::atomic<std::uint32_t> not_empty_seq{0};
+    alignas(64) std::atomic<std::uint32_t> not_full_seq{0};
+    alignas(64) std::atomic<std::uint32_t> done{0};  // task_done calls (wrapping)
+    std::atomic<std::uint32_t> join_seq{0};
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint32_t offset_of(std::uint64_t word) {
+    return static_cast<std::uint32_t>(word);
+}
+constexpr std::uint32_t count_of(std::uint64_t word) {
+    return static_cast<std::uint32_t>(word >> 32);
+}
+constexpr std::uint64_t make_word(std::uint32_t offset, std::uint32_t count) {
+    return (std::uint64_t{count} << 32) | offset;
+}
+
+long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const timespec* ts) {
+    // Not FUTEX_PRIVATE_FLAG: the waiters are in other processes.
+    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, ts, nullptr, 0);
+}
+
+// The wait words (not_empty_seq, not_full_seq, join_seq) are event counts: bit 0 says
+// "someone sleeps on me", the other bits count the notifications. A waiter sets the bit,
+// then looks at the queue, then sleeps if it must; a notifier, after its change, clears the
+// bit and wakes every sleeper only if the bit is set. So a put or get costs no system call
+// while nobody sleeps, and each sleeper costs one wake-up however many messages arrive.
+// Either the notifier sees the bit, or the waiter (whose bit was set before it looked)
+// sees the change: all four accesses (the commit store and the load of the word; the bit
+// set and the load of the state) are seq_cst, so one of them sees the other.
+void notify(std::atomic<std::uint32_t>& seq) {
+    // seq_cst, as the notifier's commit store before it and the waiter's operations.
+    std::uint32_t s = seq.load(std::memory_order_seq_cst);
+    while (s & 1u) {
+        if (seq.compare_exchange_weak(s, s + 1, std::memory_order_seq_cst)) {
+            futex(seq, FUTEX_WAKE, INT_MAX, nullptr);
+            return;
+        }
+    }
+}
+
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+std::size_t round8(std::size_t n) {
+    return (n + 7) & ~std::size_t{7};
+}
+
+// Copies into / out of the ring at `offset`, wrapping at its end.
+void ring_write(std::byte* ring, std::uint32_t size, std::uint32_t offset, const void* data,
+                std::size_t n) {
+    const std::size_t first = std::min<std::size_t>(n, size - offset);
+    std::memcpy(ring + offset, data, first);
+    if (first < n) std::memcpy(ring, static_cast<const std::byte*>(data) + first, n - first);
+}
+void ring_read(const std::byte* ring, std::uint32_t size, std::uint32_t offset, void* out,
+               std::size_t n) {
+    const std::size_t first = std::min<std::size_t>(n, size - offset);
+    std::memcpy(out, ring + offset, first);
+    if (first < n) std::memcpy(static_cast<std::byte*>(out) + first, ring, n - first);
+}
+
+void lock_queue(LockState& lock);
+
+// Holds the queue's lock. Taking it over from a dead owner needs no repair: the state words
+// are published by single stores, so whatever the owner did before dying is either
+// complete or invisible.
+class Locked {
+  public:
+    explicit Locked(LockState& lock) : lock_(lock) { lock_queue(lock_); }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+    ~Locked() { lock_.unlock(); }
+
+  private:
+    LockState& lock_;
+};
+
+struct Snapshot {
+    std::uint64_t prod, cons;
+    std::uint32_t count() const { return count_of(prod) - count_of(cons); }
+};
+
+std::uint32_t used_bytes(const QueueShared& s, const Snapshot& snap) {
+    if (snap.count() == 0) return 0;
+    std::uint32_t d = (offset_of(snap.prod) + s.ring_bytes - offset_of(snap.cons)) % s.ring_bytes;
+    return d == 0 ? s.ring_bytes : d;
+}
+
+std::size_t record_size(const QueueShared& s, std::size_t n) {
+    return s.fixed_size != 0 ? s.fixed_size : round8(record_header + n);
+}
+
+// Waits for `seq` to change from `seen` (its value before the caller looked at the queue),
+// for at most a slice (and the deadline), a stop request waking it. Returns false if the
+// deadline has passed.
+template <class Ready>
+bool wait_for_change(std::atomic<std::uint32_t>& seq, std::uint32_t seen,
+                     std::optional<Clock::time_point> deadline,
+                     std::optional<InterruptTimer>& timer, const std::string& what, Ready&& ready) {
+    std::chrono::nanoseconds slice = wait_slice;
+    if (deadline) {
+        auto left = *deadline - Clock::now();
+        if (left <= std::chrono::nanoseconds::zero()) return false;
+        slice = std::min<std::chrono::nanoseconds>(slice, left);
+    }
+    if (!timer) timer.emplace();
+    if (stop_requested()) throw InterruptedError(EINTR, what + " stopped (a stop was requested)");
+    // Announce the sleeper; a notification since the caller looked means: look again.
+    const std::uint32_t s = seen | 1u;
+    std::uint32_t expected = seen;
+    if (!(seen & 1u) && !seq.compare_exchange_strong(expected, s, std::memory_order_seq_cst) &&
+        expected != s) {  // (another sleeper setting the bit is no change)
+        return true;
+    }
+    if (!ready()) {
+        auto secs = std::chrono::duration_cast<std::chrono::seconds>(slice);
+        timespec ts{static_cast<time_t>(secs.count()), static_cast<long>((slice - secs).count())};
+        futex(seq, FUTEX_WAIT, s, &ts);
+    }
+    return true;
+}
+
+// Takes the queue's lock, spinning briefly first: the critical sections are a copy and a
+// store, far shorter than a sleep and a wake-up.
+void lock_queue(LockState& lock) {
+    constexpr int spins = 200;
+    for (int i = 0; i < spins; ++i) {
+        if (lock.word.load(std::memory_order_relaxed) == 0 && lock.try_lock()) return;
+        cpu_relax();
+    }
+    lock.lock();
+}
+
+}  // namespace
+
+QueueCore::QueueCore(const char* kind, std::size_t maxsize, std::size_t max_bytes,
+                     std::size_t fixed_size)
+    : kind_(kind) {
+    constexpr std::size_t limit = std::size_t{1} << 31;
+    if (maxsize == 0 || maxsize >= limit) {
+        throw ValueError(std::string(kind) + ": maxsize " + std::to_string(maxsize) +
+                         " out of range (1 to 2^31 - 1: a queue here is always bounded)");
+    }
+    std::size_t ring = 0;
+    if (fixed_size != 0) {
+        if (fixed_size >= limit || maxsize > (limit - 1) / fixed_size) {
+            throw ValueError(std::string(kind) + ": " + std::to_string(maxsize) + " items of " +
+                             std::to_string(fixed_size) + " bytes: more than 2 GiB");
+        }
+        ring = maxsize * fixed_size;
+    } else {
+        if (max_bytes < 8 || max_bytes >= limit) {
+            throw ValueError(std::string(kind) + ": max_bytes " + std::to_string(max_bytes) +
+                             " out of range (8 bytes to 2 GiB)");
+        }
+        ring = round8(max_bytes);
+    }
+    block_ = shared_allocate(sizeof(QueueShared) + ring, 64);
+    shared_ = new (block_.get()) QueueShared();
+    shared_->maxsize = static_cast<std::uint32_t>(maxsize);
+    shared_->ring_bytes = static_cast<std::uint32_t>(ring);
+    shared_->fixed_size = static_cast<std::uint32_t>(fixed_size);
+    ring_ = block_.get() + sizeof(QueueShared);
+}
+
+std::string QueueCore::describe() const {
+    char buffer[96];
+    std::snprintf(buffer, sizeof buffer, "%s(maxsize %u) at %p", kind_, shared_->maxsize,
+                  static_cast<const void*>(shared_));
+    return buffer;
+}
+
+bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout timeout) {
+    QueueShared& s = *shared_;
+    if (s.fixed_size != 0 ? size != s.fixed_size : record_size(s, size) > s.ring_bytes) {
+        throw ValueError(describe() + ": a message of " + std::to_string(size) +
+                         " bytes cannot fit (the ring holds " + std::to_string(s.ring_bytes) +
+                         " bytes; make the queue with a larger max_bytes)");
+    }
+    const std::size_t rec = record_size(s, size);
+    auto fits = [&](const Snapshot& snap) {
+        return snap.count() < s.maxsize && s.ring_bytes - used_bytes(s, snap) >= rec;
+    };
+    auto snapshot = [&] {
+        return Snapshot{s.prod.load(std::memory_order_seq_cst),
+                        s.cons.load(std::memory_order_seq_cst)};
+    };
+    std::optional<Clock::time_point> deadline;
+    if (block && timeout) deadline = Clock::now() + *timeout;
+    std::optional<InterruptTimer> timer;
+    bool spun = false;
+    for (;;) {
+        const std::uint32_t seen = s.not_full_seq.load(std::memory_order_seq_cst);
+        {
+            Locked held(s.lock);
+            if (s.closed.load(std::memory_order_relaxed)) {
+                throw QueueClosed(describe() + ": put on a closed queue");
+            }
+            Snapshot snap = snapshot();
+            if (fits(snap)) {
+                std::uint32_t tail = offset_of(snap.prod);
+                if (s.fixed_size == 0) {
+                    const auto n = static_cast<std::uint32_t>(size);
+                    ring_write(ring_, s.ring_bytes, tail, &n, record_header);
+                    ring_write(ring_, s.ring_bytes, (tail + record_header) % s.ring_bytes, data,
+                               size);
+                } else {
+                    ring_write(ring_, s.ring_bytes, tail, data, size);
+                }
+                const auto new_tail = static_cast<std::uint32_t>((tail + rec) % s.ring_bytes);
+                // The commit: one store publishes the message.
+                s.prod.store(make_word(new_tail, count_of(snap.prod) + 1),
+                             std::memory_order_seq_cst);
+                break;
+            }
+        }
+        if (!block) return false;
+        if (!spun && spin_.count() > 0) {
+            spun = true;
+            const auto until = Clock::now() + spin_;
+            while (!fits(snapshot()) && !s.closed.load(std::memory_order_relaxed) &&
+                   Clock::now() < until) {
+                for (int i = 0; i < 16; ++i)
+                    cpu_relax();
+            }
+            continue;
+        }
+        if (!wait_for_change(s.not_full_seq, seen, deadline, timer, describe() + ": put",
+                             [&] { return fits(snapshot()) || s.closed.load(); })) {
+            return false;
+        }
+    }
+    notify(s.not_empty_seq);
+    return true;
+}
+
+template <class Sink>
+bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
+    QueueShared& s = *shared_;
+    auto snapshot = [&] {
+        return Snapshot{s.prod.load(std::memory_order_seq_cst),
+                        s.cons.load(std::memory_order_seq_cst)};
+    };
+    std::optional<Clock::time_point> deadline;
+    if (block && timeout) deadline = Clock::now() + *timeout;
+    std::optional<InterruptTimer> timer;
+    bool spun = false;
+    for (;;) {
+        const std::uint32_t seen = s.not_empty_seq.load(std::memory_order_seq_cst);
+        {
+            Locked held(s.lock);
+            Snapshot snap = snapshot();
+            if (snap.count() != 0) {
+                const std::uint32_t head = offset_of(snap.cons);
+                std::uint32_t size = s.fixed_size;
+                std::uint32_t data = head;
+                if (size == 0) {
+                    ring_read(ring_, s.ring_bytes, head, &size, record_header);
+                    if (record_size(s, size) > used_bytes(s, snap)) {
+                        throw Error(EBADMSG, describe() + ": corrupt record of " +
+                                                 std::to_string(size) + " bytes at offset " +
+                                                 std::to_string(head));
+                    }
+                    data = static_cast<std::uint32_t>((head + record_header) % s.ring_bytes);
+                }
+                // May throw (message too large for the caller's buffer): then it stays.
+                void* out = sink(size);
+                ring_read(ring_, s.ring_bytes, data, out, size);
+                const auto new_head =
+                    static_cast<std::uint32_t>((head + record_size(s, size)) % s.ring_bytes);
+                // The commit: one store removes the message.
+                s.cons.store(make_word(new_head, count_of(snap.cons) + 1),
+                             std::memory_order_seq_cst);
+                break;
+            }
+            if (s.closed.load(std::memory_order_relaxed)) {
+                throw QueueClosed(describe() + ": get on a closed, empty queue");
+            }
+        }
+        if (!block) return false;
+        if (!spun && spin_.count() > 0) {
+            spun = true;
+            const auto until = Clock::now() + spin_;
+            while (snapshot().count() == 0 && !s.closed.load(std::memory_order_relaxed) &&
+                   Clock::now() < until) {
+                for (int i = 0; i < 16; ++i)
+                    cpu_relax();
+            }
+            continue;
+        }
+        if (!wait_for_change(s.not_empty_seq, seen, deadline, timer, describe() + ": get",
+                             [&] { return snapshot().count() != 0 || s.closed.load(); })) {
+            return false;
+        }
+    }
+    notify(s.not_full_seq);
+    return true;
+}
+
+std::optional<std::size_t> QueueCore::get(void* out, std::size_t capacity, bool block,
+                                          Timeout timeout) {
+    std::size_t got = 0;
+    bool ok = get_impl(
+        [&](std::uint32_t size) -> void* {
+            if (size > capacity) {
+                throw ValueError(describe() + ": the next message has " + std::to_string(size) +
+                                 " bytes, more than the " + std::to_string(capacity) +
+                                 " given to receive it (it stays in the queue)");
+            }
+            got = size;
+            return out;
+        },
+        block, timeout);
+    if (!ok) return std::nullopt;
+    return got;
+}
+
+bool QueueCore::get(std::string& out, bool block, Timeout timeout) {
+    return get_impl(
+        [&](std::uint32_t size) -> void* {
+            out.resize(size);
+            return out.data();
+        },
+        block, timeout);
+}
+
+std::size_t QueueCore::qsize() const noexcept {
+    // The consumers' word first: a put in between makes the answer larger, never negative.
+    const std::uint64_t cons = shared_->cons.load(std::memory_order_acquire);
+    const std::uint64_t prod = shared_->prod.load(std::memory_order_acquire);
+    return count_of(prod) - count_of(cons);
+}
+
+bool QueueCore::full() const noexcept {
+    const QueueShared& s = *shared_;
+    Snapshot snap{s.prod.load(std::memory_order_acquire), s.cons.load(std::memory_order_acquire)};
+    if (snap.count() >= s.maxsize) return true;
+    // Variable sizes: full when not even an empty message fits.
+    return s.fixed_size == 0 && s.ring_bytes - used_bytes(s, snap) < record_size(s, 0);
+}
+
+std::size_t QueueCore::maxsize() const noexcept {
+    return shared_->maxsize;
+}
+std::size_t QueueCore::max_bytes() const noexcept {
+    return shared_->ring_bytes;
+}
+
+void QueueCore::close() noexcept {
+    QueueShared& s = *shared_;
+    s.closed.store(1, std::memory_order_seq_cst);
+    s.not_empty_seq.fetch_add(2);  // a change, whatever the sleeper bit says
+    s.not_full_seq.fetch_add(2);
+    futex(s.not_empty_seq, FUTEX_WAKE, INT_MAX, nullptr);
+    futex(s.not_full_seq, FUTEX_WAKE, INT_MAX, nullptr);
+}
+
+bool QueueCore::closed() const noexcept {
+    return shared_->closed.load(std::memory_order_acquire) != 0;
+}
+
+std::size_t QueueCore::unfinished_tasks() const noexcept {
+    const QueueShared& s = *shared_;
+    const std::uint32_t done = s.done.load(std::memory_order_seq_cst);
+    return count_of(s.prod.load(std::memory_order_seq_cst)) - done;
+}
+
+void QueueCore::task_done() {
+    QueueShared& s = *shared_;
+    std::uint32_t done = s.done.load(std::memory_order_relaxed);
+    for (;;) {
+        const std::uint32_t puts = count_of(s.prod.load(std::memory_order_acquire));
+        if (done == puts) {
+            throw ValueError(describe() + ": task_done() called more times than items were put");
+        }
+        if (s.done.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst)) {
+            if (done + 1 == puts) notify(s.join_seq);
+            return;
+        }
+    }
+}
+
+void QueueCore::join(Timeout timeout) {
+    QueueShared& s = *shared_;
+    std::optional<Clock::time_point> deadline;
+    if (timeout) deadline = Clock::now() + *timeout;
+    std::optional<InterruptTimer> timer;
+    for (;;) {
+        const std::uint32_t seen = s.join_seq.load(std::memory_order_seq_cst);
+        if (unfinished_tasks() == 0) return;
+        if (!wait_for_change(s.join_seq, seen, deadline, timer, describe() + ": join",
+                             [&] { return unfinished_tasks() == 0; })) {
+            throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
+                            describe() + ": join timed out with " +
+                                std::to_string(unfinished_tasks()) + " unfinished tasks");
+        }
+    }
+}
+
+std::uint32_t QueueCore::recoveries() const noexcept {
+    return shared_->lock.recoveries.load(std::memory_order_relaxed);
+}
+
+bool QueueCore::lock_held() const noexcept {
+    return shared_->lock.word.load(std::memory_order_relaxed) != 0;
+}
+
+void throw_empty(const QueueCore& core, bool block) {
+    if (block) {
+        throw Empty(BusyError::Reason::timed_out, ETIMEDOUT,
+                    core.describe() + ": get timed out (the queue stayed empty)");
+    }
+    throw Empty(BusyError::Reason::would_block, EAGAIN, core.describe() + ": empty");
+}
+
+void throw_full(const QueueCore& core, bool block) {
+    if (block) {
+        throw Full(BusyError::Reason::timed_out, ETIMEDOUT,
+                   core.describe() + ": put timed out (the queue stayed full)");
+    }
+    throw Full(BusyError::Reason::would_block, EAGAIN, core.describe() + ": full");
+}
+
+}  // namespace detail
+
+void ObjectQueue::put(const Object& item, bool block, Timeout timeout) {
+    std::string encoded;
+    detail::wire::encode(encoded, item);
+    if (!core_->put(encoded.data(), encoded.size(), block, timeout)) {
+        detail::throw_full(*core_, block);
+    }
+}
+
+Object ObjectQueue::get(bool block, Timeout timeout) {
+    std::string encoded;
+    if (!core_->get(encoded, block, timeout)) detail::throw_empty(*core_, block);
+    return detail::wire::decode(encoded);
+}
+
+}  // namespace ipckit
