@@ -7,24 +7,59 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "errors.hpp"
 #include "interrupt_timer.hpp"
 #include "ipckit/signals.hpp"
+#include "object_impl.hpp"
 
 namespace ipckit::sysv {
+namespace detail {
+
+template <>
+struct Traits<QueueInfo> {
+    using Record = msqid_ds;
+    static constexpr Kind kind = Kind::message_queue;
+    static constexpr const char* ctl = "msgctl";
+    static int stat(int id, msqid_ds& ds) { return msgctl(id, IPC_STAT, &ds); }
+    static int set(int id, msqid_ds& ds) { return msgctl(id, IPC_SET, &ds); }
+    static int remove(int id) { return msgctl(id, IPC_RMID, nullptr); }
+    static ipc_perm& perm(msqid_ds& ds) { return ds.msg_perm; }
+    static QueueInfo to_info(int id, const msqid_ds& ds) {
+        auto info = perm_info<QueueInfo>(id, ds.msg_perm);
+        info.current_messages = ds.msg_qnum;
+        info.current_bytes = ds.__msg_cbytes;
+        info.max_size = ds.msg_qbytes;
+        info.last_send_time = ds.msg_stime;
+        info.last_receive_time = ds.msg_rtime;
+        info.last_change_time = ds.msg_ctime;
+        info.last_send_pid = ds.msg_lspid;
+        info.last_receive_pid = ds.msg_lrpid;
+        return info;
+    }
+    // Raising the capacity above msgmnb takes privilege: say so rather than "denied".
+    static void explain_set_failure(int err, const msqid_ds& ds, const std::string& who) {
+        const std::size_t msgmnb = message_queue_limits().msgmnb;
+        if (err == EPERM && ds.msg_qbytes > msgmnb) {
+            throw PermissionsError(err, who +
+                                            ": only a privileged process may raise the "
+                                            "capacity above msgmnb (" +
+                                            std::to_string(msgmnb) +
+                                            "); raise /proc/sys/kernel/msgmnb");
+        }
+    }
+};
+
+template class Object<QueueInfo>;
+template std::vector<QueueInfo> list<QueueInfo>();
+template void remove_id<QueueInfo>(int id);
+
+}  // namespace detail
+
 namespace {
 
 using ipckit::detail::Clock;
-
-std::string errno_text(int err) {
-    return std::generic_category().message(err);
-}
 
 std::size_t cached_msgmax() {
     // Read once: /proc is too slow for every send. A raised limit needs a restart.
@@ -32,41 +67,8 @@ std::size_t cached_msgmax() {
     return value;
 }
 
-// Turns a failed call's errno into the right exception, naming the queue and the fix.
 [[noreturn]] void throw_for(int err, const std::string& who, const char* operation) {
-    std::string what = who + ": " + operation + " failed: ";
-    switch (err) {
-        case ENOENT:
-            throw ExistentialError(err, who +
-                                            ": no such queue (is the server running? "
-                                            "create it with IPC_CREAT)");
-        case EEXIST:
-            throw ExistentialError(err, who +
-                                            ": already exists (remove it with `ipcrm -q ID` "
-                                            "or `ipckit mq rm KEY`, or open it without "
-                                            "IPC_EXCL)");
-        case EIDRM:
-            throw ExistentialError(err, who + ": was removed while in use");
-        case EACCES:
-        case EPERM:
-            throw PermissionsError(err, who + ": permission denied for " + operation +
-                                            " (check the queue's mode and owner with "
-                                            "`ipcs -q`)");
-        case EAGAIN:
-            throw BusyError(BusyError::Reason::would_block, err,
-                            who + ": " + operation + " would block (the queue is full)");
-        case ENOMSG:
-            throw BusyError(BusyError::Reason::would_block, err,
-                            who + ": " + operation + " would block (no matching message)");
-        case ENOSPC:
-            throw Error(err, who +
-                                 ": the system has too many message queues (raise "
-                                 "/proc/sys/kernel/msgmni or remove unused ones)");
-        case ENOMEM:
-            throw Error(err, what + "out of memory");
-        default:
-            throw Error(err, what + errno_text(err));
-    }
+    detail::throw_for(detail::Kind::message_queue, err, who, operation);
 }
 
 // Every receive uses the same scratch space per thread, so receive() allocates only
@@ -168,7 +170,7 @@ void MessageBuffer::assign(std::string_view data, long type) {
 // --- construction ---
 
 MessageQueue::MessageQueue(Key key, int flags, int mode, std::size_t max_message_size)
-    : key_(key), max_message_size_(max_message_size) {
+    : Object(key), max_message_size_(max_message_size) {
     id_ = msgget(key, flags | (mode & 0777));
     if (id_ < 0) throw_for(errno, describe(), "msgget");
 }
@@ -186,43 +188,9 @@ MessageQueue::MessageQueue(std::nullopt_t, int flags, int mode, std::size_t max_
 
 MessageQueue MessageQueue::from_id(int id, std::size_t max_message_size) {
     MessageQueue queue;
-    queue.id_ = id;
+    queue.open_id(id);
     queue.max_message_size_ = max_message_size;
-    msqid_ds ds{};
-    if (msgctl(id, IPC_STAT, &ds) != 0) {
-        int err = errno;
-        if (err == EINVAL || err == EIDRM) err = ENOENT;  // Linux says EINVAL for a bad id
-        throw_for(err, "message queue id " + std::to_string(id), "msgctl(IPC_STAT)");
-    }
-    queue.key_ = ds.msg_perm.__key;
     return queue;
-}
-
-MessageQueue::MessageQueue(MessageQueue&& other) noexcept
-    : key_(other.key_),
-      id_(std::exchange(other.id_, -1)),
-      max_message_size_(other.max_message_size_),
-      auto_remove_(std::exchange(other.auto_remove_, false)) {}
-
-MessageQueue& MessageQueue::operator=(MessageQueue&& other) noexcept {
-    if (this != &other) {
-        if (auto_remove_ && id_ >= 0) msgctl(id_, IPC_RMID, nullptr);
-        key_ = other.key_;
-        id_ = std::exchange(other.id_, -1);
-        max_message_size_ = other.max_message_size_;
-        auto_remove_ = std::exchange(other.auto_remove_, false);
-    }
-    return *this;
-}
-
-MessageQueue::~MessageQueue() {
-    if (auto_remove_ && id_ >= 0) msgctl(id_, IPC_RMID, nullptr);
-}
-
-std::string MessageQueue::describe() const {
-    std::string text = "message queue " + format_key(key_);
-    if (key_ == IPC_PRIVATE) text += " (id " + std::to_string(id_) + ")";
-    return text;
 }
 
 // --- send ---
@@ -299,14 +267,8 @@ void MessageQueue::send_prepared(const void* message, std::size_t size,
             timer.emplace();  // a stop request wakes the blocking msgsnd
             continue;
         }
-        if (err == EINTR) {
-            if (deadline && Clock::now() >= *deadline) {
-                throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                                describe() + ": send timed out: " + full_queue_text(id_, key_));
-            }
-            continue;  // a stray signal: retry
-        }
-        if (err == EAGAIN) {
+        if (detail::retry_interrupted(err, deadline)) continue;
+        if (err == EAGAIN || err == ETIMEDOUT) {
             if (deadline) {
                 throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
                                 describe() + ": send timed out: " + full_queue_text(id_, key_));
@@ -380,14 +342,8 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
             return static_cast<std::size_t>(n);
         }
         int err = errno;
-        if (err == EINTR) {
-            if (deadline && Clock::now() >= *deadline) {
-                throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                                describe() + ": no message within the timeout");
-            }
-            continue;  // a stray signal: retry
-        }
-        if (err == ENOMSG && deadline) {
+        if (detail::retry_interrupted(err, deadline)) continue;
+        if ((err == ENOMSG || err == ETIMEDOUT) && deadline) {
             throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
                             describe() + ": no message within the timeout");
         }
@@ -425,103 +381,9 @@ Received MessageQueue::receive_into(MessageBuffer& buffer, const ReceiveOptions&
     return {buffer.size_, type};
 }
 
-// --- removal and attributes ---
-
-void MessageQueue::remove() {
-    if (msgctl(id_, IPC_RMID, nullptr) != 0) {
-        int err = errno;
-        if (err == EINVAL) err = EIDRM;
-        throw_for(err, describe(), "remove");
-    }
-    auto_remove_ = false;
-}
-
-namespace {
-QueueInfo to_info(int id, const msqid_ds& ds) {
-    QueueInfo info;
-    info.key = ds.msg_perm.__key;
-    info.id = id;
-    info.current_messages = ds.msg_qnum;
-    info.current_bytes = ds.__msg_cbytes;
-    info.max_size = ds.msg_qbytes;
-    info.last_send_time = ds.msg_stime;
-    info.last_receive_time = ds.msg_rtime;
-    info.last_change_time = ds.msg_ctime;
-    info.last_send_pid = ds.msg_lspid;
-    info.last_receive_pid = ds.msg_lrpid;
-    info.uid = ds.msg_perm.uid;
-    info.gid = ds.msg_perm.gid;
-    info.cuid = ds.msg_perm.cuid;
-    info.cgid = ds.msg_perm.cgid;
-    info.mode = static_cast<int>(ds.msg_perm.mode & 0777U);
-    return info;
-}
-}  // namespace
-
-QueueInfo MessageQueue::info() const {
-    msqid_ds ds{};
-    if (msgctl(id_, IPC_STAT, &ds) != 0) {
-        int err = errno;
-        if (err == EINVAL) err = EIDRM;
-        throw_for(err, describe(), "msgctl(IPC_STAT)");
-    }
-    return to_info(id_, ds);
-}
-
-namespace {
-template <class Change>
-void change_queue(int id, const std::string& who, Change change) {
-    msqid_ds ds{};
-    if (msgctl(id, IPC_STAT, &ds) != 0) {
-        int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, who, "msgctl(IPC_STAT)");
-    }
-    change(ds);
-    if (msgctl(id, IPC_SET, &ds) != 0) {
-        int err = errno;
-        if (err == EPERM && ds.msg_qbytes > message_queue_limits().msgmnb) {
-            throw PermissionsError(err, who +
-                                            ": only a privileged process may raise the "
-                                            "capacity above msgmnb (" +
-                                            std::to_string(message_queue_limits().msgmnb) +
-                                            "); raise /proc/sys/kernel/msgmnb");
-        }
-        throw_for(err == EINVAL ? EIDRM : err, who, "msgctl(IPC_SET)");
-    }
-}
-}  // namespace
+// --- attributes ---
 
 void MessageQueue::set_max_size(std::size_t bytes) {
-    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_qbytes = bytes; });
+    detail::change<QueueInfo>(id_, describe(), [&](msqid_ds& ds) { ds.msg_qbytes = bytes; });
 }
-void MessageQueue::set_uid(uid_t uid) {
-    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_perm.uid = uid; });
-}
-void MessageQueue::set_gid(gid_t gid) {
-    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_perm.gid = gid; });
-}
-void MessageQueue::set_mode(int mode) {
-    change_queue(id_, describe(), [&](msqid_ds& ds) {
-        ds.msg_perm.mode = static_cast<unsigned short>((ds.msg_perm.mode & ~0777) | (mode & 0777));
-    });
-}
-
-std::vector<QueueInfo> list_message_queues() {
-    std::vector<QueueInfo> queues;
-    for (int id : detail::sysvipc_ids("msg")) {
-        msqid_ds ds{};
-        if (msgctl(id, IPC_STAT, &ds) != 0) continue;  // removed meanwhile, or not ours to see
-        queues.push_back(to_info(id, ds));
-    }
-    return queues;
-}
-
-void remove_message_queue(int id) {
-    if (msgctl(id, IPC_RMID, nullptr) != 0) {
-        int err = errno;
-        if (err == EINVAL) err = ENOENT;
-        throw_for(err, "message queue id " + std::to_string(id), "remove");
-    }
-}
-
 }  // namespace ipckit::sysv

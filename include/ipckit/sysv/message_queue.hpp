@@ -25,6 +25,7 @@
 
 #include "ipckit/error.hpp"
 #include "ipckit/sysv/ipc.hpp"
+#include "ipckit/sysv/object.hpp"
 
 namespace ipckit::sysv {
 
@@ -195,7 +196,11 @@ struct QueueInfo {
     int mode = 0;
 };
 
-class MessageQueue {
+extern template class detail::Object<QueueInfo>;
+
+// key(), id(), info(), uid/gid/mode, remove(), set_auto_remove() and describe() come
+// from detail::Object (ipckit/sysv/object.hpp).
+class MessageQueue : public detail::Object<QueueInfo> {
   public:
     // Opens (flags 0) or creates (IPC_CREAT, IPC_CREX) the queue with this key.
     // max_message_size is the receive buffer size and the largest message send accepts.
@@ -207,11 +212,9 @@ class MessageQueue {
     // Opens an existing queue by its id (as ipcs shows it).
     static MessageQueue from_id(int id, std::size_t max_message_size = default_max_message_size);
 
-    MessageQueue(MessageQueue&& other) noexcept;
-    MessageQueue& operator=(MessageQueue&& other) noexcept;
-    MessageQueue(const MessageQueue&) = delete;
-    MessageQueue& operator=(const MessageQueue&) = delete;
-    ~MessageQueue();
+    MessageQueue(MessageQueue&& other) noexcept = default;
+    MessageQueue& operator=(MessageQueue&& other) noexcept = default;
+    ~MessageQueue() = default;
 
     // --- sending ---
     void send(std::string_view data, const SendOptions& options);
@@ -253,17 +256,8 @@ class MessageQueue {
         return receive_into(buffer, o);
     }
 
-    // Removes the queue from the system; blocked senders and receivers fail with
-    // ExistentialError.
-    void remove();
-    // Remove the queue when this handle is destroyed (for tests and owners).
-    void set_auto_remove(bool on) noexcept { auto_remove_ = on; }
-
     // --- attributes (each reads the kernel's current state) ---
-    Key key() const noexcept { return key_; }
-    int id() const noexcept { return id_; }
     std::size_t max_message_size() const noexcept { return max_message_size_; }
-    QueueInfo info() const;
     std::size_t current_messages() const { return info().current_messages; }
     std::size_t max_size() const { return info().max_size; }
     void set_max_size(std::size_t bytes);
@@ -272,17 +266,6 @@ class MessageQueue {
     std::time_t last_change_time() const { return info().last_change_time; }
     pid_t last_send_pid() const { return info().last_send_pid; }
     pid_t last_receive_pid() const { return info().last_receive_pid; }
-    uid_t uid() const { return info().uid; }
-    void set_uid(uid_t uid);
-    gid_t gid() const { return info().gid; }
-    void set_gid(gid_t gid);
-    uid_t cuid() const { return info().cuid; }
-    gid_t cgid() const { return info().cgid; }
-    int mode() const { return info().mode; }
-    void set_mode(int mode);
-
-    // "message queue 0x00000080" or "message queue 0x00000000 (id 5)": used in errors.
-    std::string describe() const;
 
   private:
     MessageQueue() = default;
@@ -291,16 +274,17 @@ class MessageQueue {
     std::size_t receive_raw(void* buffer, std::size_t capacity, const ReceiveOptions& options,
                             long& type);
 
-    Key key_ = IPC_PRIVATE;
-    int id_ = -1;
     std::size_t max_message_size_ = default_max_message_size;
-    bool auto_remove_ = false;
 };
 
 // Information about every queue on the system (as `ipcs -q`), from /proc/sysvipc/msg.
-std::vector<QueueInfo> list_message_queues();
+inline std::vector<QueueInfo> list_message_queues() {
+    return detail::list<QueueInfo>();
+}
 
 // Removes the queue with this id (sysv_ipc.remove_message_queue).
-void remove_message_queue(int id);
+inline void remove_message_queue(int id) {
+    detail::remove_id<QueueInfo>(id);
+}
 
 }  // namespace ipckit::sysv
