@@ -58,7 +58,16 @@ void add_mq_transfer_commands(CLI::App* mq) {
         sysv::SendOptions options;
         options.type = send_args->type;
         if (send_args->timeout >= 0) options.timeout = seconds_to_duration(send_args->timeout);
-        queue.send(data, options);
+        try {
+            queue.send(data, options);
+        } catch (const BusyError& e) {
+            // The library points to ipcs; this program has a friendlier look.
+            throw BusyError(e.reason(), e.errno_value(),
+                            std::string(e.what()) + "; `ipckit mq stat " +
+                                (queue.key() == IPC_PRIVATE ? "--id " + std::to_string(queue.id())
+                                                            : sysv::format_key(queue.key())) +
+                                "` shows it");
+        }
         return 0;
     });
 

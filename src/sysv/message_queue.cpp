@@ -115,21 +115,15 @@ std::pair<std::size_t, long> peek_size(int id, const ReceiveOptions& options) {
 }
 
 // Why a send would wait: "the queue is full (16381 of 16384 bytes, 1000 messages; see
-// `ipckit mq stat 0x00000080`)", so that the user can tell who fills it.
-std::string full_queue_text(int id, Key key) {
-    std::string text = "the queue is full";
+// `ipcs -q -i 5`)", so that the user can tell who fills it.
+std::string full_queue_text(int id) {
+    std::string text = "the queue is full (";
     msqid_ds ds{};
     if (msgctl(id, IPC_STAT, &ds) == 0) {
-        text += " (" + std::to_string(ds.__msg_cbytes) + " of " + std::to_string(ds.msg_qbytes) +
-                " bytes, " + std::to_string(ds.msg_qnum) + " messages";
-    } else {
-        text += " (";
+        text += std::to_string(ds.__msg_cbytes) + " of " + std::to_string(ds.msg_qbytes) +
+                " bytes, " + std::to_string(ds.msg_qnum) + " messages; ";
     }
-    if (key == IPC_PRIVATE) {
-        text += "; see `ipcs -q -i " + std::to_string(id) + "`)";
-    } else {
-        text += "; see `ipckit mq stat " + format_key(key) + "`)";
-    }
+    text += "see `ipcs -q -i " + std::to_string(id) + "`)";
     return text;
 }
 
@@ -271,10 +265,10 @@ void MessageQueue::send_prepared(const void* message, std::size_t size,
         if (err == EAGAIN || err == ETIMEDOUT) {
             if (deadline) {
                 throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                                describe() + ": send timed out: " + full_queue_text(id_, key_));
+                                describe() + ": send timed out: " + full_queue_text(id_));
             }
             throw BusyError(BusyError::Reason::would_block, err,
-                            describe() + ": msgsnd would block: " + full_queue_text(id_, key_));
+                            describe() + ": msgsnd would block: " + full_queue_text(id_));
         }
         if (err == EINVAL) {
             // Either the queue is gone or the message exceeds the queue's capacity.
