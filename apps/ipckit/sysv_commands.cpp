@@ -5,7 +5,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "command.hpp"
@@ -16,51 +15,64 @@ namespace {
 
 using namespace sysv_format;
 
+// What the commands of a kind say.
+struct Names {
+    const char* command;  // mq, sem, shm
+    const char* noun;     // as the library's describe() says it
+    const char* what;     // what KEY names
+    const char* help;
+    const char* ls_help;
+    const char* stat_help;
+    const char* rm_help;
+    int stat_width;    // of the names in `stat`
+    bool rm_names_id;  // "removed semaphore 0x... (id 5)"; else only for IPC_PRIVATE
+};
+
 // A table column after key, id, owner and mode; width 0: the last one.
-template <class Info>
 struct Column {
     const char* title;
     int width;
-    std::string (*text)(const Info&);
 };
 
-// A line of `stat` after key, id, owner, creator and mode.
-using Line = std::pair<const char*, std::string>;
+template <class Number>
+std::string n(Number value) {
+    return std::to_string(value);
+}
 
+// Per kind: its names, the table's columns and a row's values after mode, the names and
+// values of `stat` after mode, and the JSON of `ls --json`.
 template <class Info>
 struct View;
 
 template <>
 struct View<sysv::QueueInfo> {
     using Handle = sysv::MessageQueue;
-    static constexpr const char* command = "mq";
-    static constexpr const char* noun = "message queue";
-    static constexpr const char* help = "Inspect, use and remove System V message queues";
-    static constexpr const char* ls_help = "List every message queue (as ipcs -q)";
-    static constexpr const char* stat_help = "Show every attribute of one queue";
-    static constexpr const char* rm_help =
-        "Remove a queue (as ipcrm -Q KEY, or ipcrm -q ID with --id)";
-    static constexpr const char* what = "Queue";
-    static constexpr int stat_width = 18;
-    static constexpr bool rm_names_id = false;  // "removed message queue 0x00000080"
-    static std::vector<sysv::QueueInfo> list() { return sysv::list_message_queues(); }
-    static void remove(int id) { sysv::remove_message_queue(id); }
-    static std::vector<Column<sysv::QueueInfo>> columns() {
-        return {{"messages", 10, [](const auto& q) { return std::to_string(q.current_messages); }},
-                {"bytes", 10, [](const auto& q) { return std::to_string(q.current_bytes); }},
-                {"last sender", 0, [](const auto& q) {
-                     return q.last_send_pid ? std::to_string(q.last_send_pid) : "-";
-                 }}};
+    static constexpr Names names{"mq",
+                                 "message queue",
+                                 "Queue",
+                                 "Inspect, use and remove System V message queues",
+                                 "List every message queue (as ipcs -q)",
+                                 "Show every attribute of one queue",
+                                 "Remove a queue (as ipcrm -Q KEY, or ipcrm -q ID with --id)",
+                                 18,
+                                 false};
+    static constexpr Column columns[] = {{"messages", 10}, {"bytes", 10}, {"last sender", 0}};
+    static std::vector<std::string> row(const sysv::QueueInfo& q) {
+        return {n(q.current_messages), n(q.current_bytes),
+                q.last_send_pid ? n(q.last_send_pid) : "-"};
     }
-    static std::vector<Line> lines(const sysv::QueueInfo& q) {
-        return {{"current_messages", std::to_string(q.current_messages)},
-                {"current_bytes", std::to_string(q.current_bytes)},
-                {"max_size", std::to_string(q.max_size)},
-                {"last_send_pid", std::to_string(q.last_send_pid)},
-                {"last_receive_pid", std::to_string(q.last_receive_pid)},
-                {"last_send_time", time_text(q.last_send_time)},
-                {"last_receive_time", time_text(q.last_receive_time)},
-                {"last_change_time", time_text(q.last_change_time)}};
+    static constexpr const char* stat_names[] = {
+        "current_messages", "current_bytes",  "max_size",          "last_send_pid",
+        "last_receive_pid", "last_send_time", "last_receive_time", "last_change_time"};
+    static std::vector<std::string> stat(const sysv::QueueInfo& q) {
+        return {n(q.current_messages),
+                n(q.current_bytes),
+                n(q.max_size),
+                n(q.last_send_pid),
+                n(q.last_receive_pid),
+                time_text(q.last_send_time),
+                time_text(q.last_receive_time),
+                time_text(q.last_change_time)};
     }
     static void json(std::ostream& out, const sysv::QueueInfo& q) {
         json_fields(out, q);
@@ -73,34 +85,27 @@ struct View<sysv::QueueInfo> {
 template <>
 struct View<sysv::SemaphoreInfo> {
     using Handle = sysv::Semaphore;
-    static constexpr const char* command = "sem";
-    static constexpr const char* noun = "semaphore";
-    static constexpr const char* help = "Inspect and remove System V semaphores";
-    static constexpr const char* ls_help = "List every semaphore set (as ipcs -s)";
-    static constexpr const char* stat_help = "Show every attribute of one semaphore";
-    static constexpr const char* rm_help = "Remove a semaphore (as ipcrm -S KEY); waiters fail";
-    static constexpr const char* what = "Semaphore";
-    static constexpr int stat_width = 20;
-    static constexpr bool rm_names_id = true;
-    static std::vector<sysv::SemaphoreInfo> list() { return sysv::list_semaphores(); }
-    static void remove(int id) { sysv::remove_semaphore(id); }
-    static std::vector<Column<sysv::SemaphoreInfo>> columns() {
-        return {{"value", 8, [](const auto& s) { return std::to_string(s.value); }},
-                {"waiting", 10,
-                 [](const auto& s) {
-                     return std::to_string(s.waiting_for_nonzero + s.waiting_for_zero);
-                 }},
-                {"last pid", 0,
-                 [](const auto& s) { return s.last_pid ? std::to_string(s.last_pid) : "-"; }}};
+    static constexpr Names names{"sem",
+                                 "semaphore",
+                                 "Semaphore",
+                                 "Inspect and remove System V semaphores",
+                                 "List every semaphore set (as ipcs -s)",
+                                 "Show every attribute of one semaphore",
+                                 "Remove a semaphore (as ipcrm -S KEY); waiters fail",
+                                 20,
+                                 true};
+    static constexpr Column columns[] = {{"value", 8}, {"waiting", 10}, {"last pid", 0}};
+    static std::vector<std::string> row(const sysv::SemaphoreInfo& s) {
+        return {n(s.value), n(s.waiting_for_nonzero + s.waiting_for_zero),
+                s.last_pid ? n(s.last_pid) : "-"};
     }
-    static std::vector<Line> lines(const sysv::SemaphoreInfo& s) {
-        return {{"value", std::to_string(s.value)},
-                {"semaphores", std::to_string(s.count)},
-                {"waiting_for_nonzero", std::to_string(s.waiting_for_nonzero)},
-                {"waiting_for_zero", std::to_string(s.waiting_for_zero)},
-                {"last_pid", std::to_string(s.last_pid)},
-                {"o_time", time_text(s.o_time)},
-                {"last_change_time", time_text(s.last_change_time)}};
+    static constexpr const char* stat_names[] = {
+        "value",    "semaphores", "waiting_for_nonzero", "waiting_for_zero",
+        "last_pid", "o_time",     "last_change_time"};
+    static std::vector<std::string> stat(const sysv::SemaphoreInfo& s) {
+        return {
+            n(s.value),    n(s.count),          n(s.waiting_for_nonzero),     n(s.waiting_for_zero),
+            n(s.last_pid), time_text(s.o_time), time_text(s.last_change_time)};
     }
     static void json(std::ostream& out, const sysv::SemaphoreInfo& s) { json_fields(out, s); }
 };
@@ -108,33 +113,37 @@ struct View<sysv::SemaphoreInfo> {
 template <>
 struct View<sysv::SharedMemoryInfo> {
     using Handle = sysv::SharedMemory;
-    static constexpr const char* command = "shm";
-    static constexpr const char* noun = "shared memory segment";
-    static constexpr const char* help = "Inspect and remove System V shared memory segments";
-    static constexpr const char* ls_help = "List every shared memory segment (as ipcs -m)";
-    static constexpr const char* stat_help = "Show every attribute of one segment";
-    static constexpr const char* rm_help =
-        "Remove a segment (as ipcrm -M KEY); it goes when the last process detaches";
-    static constexpr const char* what = "Segment";
-    static constexpr int stat_width = 18;
-    static constexpr bool rm_names_id = true;
-    static std::vector<sysv::SharedMemoryInfo> list() { return sysv::list_shared_memory(); }
-    static void remove(int id) { sysv::remove_shared_memory(id); }
-    static std::vector<Column<sysv::SharedMemoryInfo>> columns() {
-        return {
-            {"bytes", 12, [](const auto& m) { return std::to_string(m.size); }},
-            {"attached", 10, [](const auto& m) { return std::to_string(m.number_attached); }},
-            {"status", 0, [](const auto& m) { return std::string(m.removed ? "removed" : ""); }}};
+    static constexpr Names names{
+        "shm",
+        "shared memory segment",
+        "Segment",
+        "Inspect and remove System V shared memory segments",
+        "List every shared memory segment (as ipcs -m)",
+        "Show every attribute of one segment",
+        "Remove a segment (as ipcrm -M KEY); it goes when the last process detaches",
+        18,
+        true};
+    static constexpr Column columns[] = {{"bytes", 12}, {"attached", 10}, {"status", 0}};
+    static std::vector<std::string> row(const sysv::SharedMemoryInfo& m) {
+        return {n(m.size), n(m.number_attached), m.removed ? "removed" : ""};
     }
-    static std::vector<Line> lines(const sysv::SharedMemoryInfo& m) {
-        return {{"size", std::to_string(m.size)},
-                {"number_attached", std::to_string(m.number_attached)},
-                {"creator_pid", std::to_string(m.creator_pid)},
-                {"last_pid", std::to_string(m.last_pid)},
-                {"last_attach_time", time_text(m.last_attach_time)},
-                {"last_detach_time", time_text(m.last_detach_time)},
-                {"last_change_time", time_text(m.last_change_time)},
-                {"removed", m.removed ? "yes" : "no"}};
+    static constexpr const char* stat_names[] = {"size",
+                                                 "number_attached",
+                                                 "creator_pid",
+                                                 "last_pid",
+                                                 "last_attach_time",
+                                                 "last_detach_time",
+                                                 "last_change_time",
+                                                 "removed"};
+    static std::vector<std::string> stat(const sysv::SharedMemoryInfo& m) {
+        return {n(m.size),
+                n(m.number_attached),
+                n(m.creator_pid),
+                n(m.last_pid),
+                time_text(m.last_attach_time),
+                time_text(m.last_detach_time),
+                time_text(m.last_change_time),
+                m.removed ? "yes" : "no"};
     }
     static void json(std::ostream& out, const sysv::SharedMemoryInfo& m) { json_fields(out, m); }
 };
@@ -150,35 +159,36 @@ bool removed(const Info& info) {
 
 template <class Info>
 void print_table(const std::vector<Info>& objects) {
-    const auto columns = View<Info>::columns();
     std::cout << std::left << std::setw(12) << "key" << std::setw(10) << "id" << std::setw(12)
               << "owner" << std::setw(7) << "mode";
-    for (const auto& c : columns)
+    for (const auto& c : View<Info>::columns)
         std::cout << std::setw(c.width) << c.title;
     std::cout << '\n';
     for (const auto& o : objects) {
-        std::cout << std::left << std::setw(12) << sysv::format_key(o.key) << std::setw(10) << o.id
+        std::cout << std::setw(12) << sysv::format_key(o.key) << std::setw(10) << o.id
                   << std::setw(12) << user_name(o.uid) << std::setw(7) << octal(o.mode);
-        for (const auto& c : columns)
-            std::cout << std::setw(c.width) << c.text(o);
+        auto values = View<Info>::row(o);
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            std::cout << std::setw(View<Info>::columns[i].width) << values[i];
+        }
         std::cout << '\n';
     }
 }
 
 template <class Info>
 void print_stat(const Info& o) {
-    std::vector<Line> lines = {{"key", sysv::format_key(o.key)},
-                               {"id", std::to_string(o.id)},
-                               {"owner", user_name(o.uid) + " (uid " + std::to_string(o.uid) +
-                                             ", gid " + std::to_string(o.gid) + ")"},
-                               {"creator", user_name(o.cuid) + " (uid " + std::to_string(o.cuid) +
-                                               ", gid " + std::to_string(o.cgid) + ")"},
-                               {"mode", octal(o.mode)}};
-    for (auto& line : View<Info>::lines(o))
-        lines.push_back(std::move(line));
-    for (const auto& [name, value] : lines) {
-        std::cout << std::left << std::setw(View<Info>::stat_width) << name << value << '\n';
-    }
+    const int width = View<Info>::names.stat_width;
+    auto line = [width](const char* name, const std::string& value) {
+        std::cout << std::left << std::setw(width) << name << value << '\n';
+    };
+    line("key", sysv::format_key(o.key));
+    line("id", n(o.id));
+    line("owner", user_name(o.uid) + " (uid " + n(o.uid) + ", gid " + n(o.gid) + ")");
+    line("creator", user_name(o.cuid) + " (uid " + n(o.cuid) + ", gid " + n(o.cgid) + ")");
+    line("mode", octal(o.mode));
+    auto values = View<Info>::stat(o);
+    for (std::size_t i = 0; i < values.size(); ++i)
+        line(View<Info>::stat_names[i], values[i]);
 }
 
 // From the system's list, so that looking never waits for a semaphore's initialisation
@@ -188,13 +198,13 @@ Info find(const Target& target) {
     using Handle = typename View<Info>::Handle;
     if (target.by_id) {
         int id = parse_id(target.text);
-        for (const auto& o : View<Info>::list()) {
+        for (const auto& o : Handle::list()) {
             if (o.id == id) return o;
         }
         return Handle::from_id(id).info();
     }
     sysv::Key key = parse_key_argument(target.text);
-    for (const auto& o : View<Info>::list()) {
+    for (const auto& o : Handle::list()) {
         if (o.key == key && key != IPC_PRIVATE && !removed(o)) return o;
     }
     return Handle(key).info();
@@ -202,16 +212,16 @@ Info find(const Target& target) {
 
 // `ipckit KIND ls|stat|rm`; more(kind) adds the kind's own commands after stat.
 template <class Info>
-CLI::App* add_commands(CLI::App& app, const std::function<void(CLI::App*)>& more = {}) {
+void add_commands(CLI::App& app, const std::function<void(CLI::App*)>& more = {}) {
     using V = View<Info>;
-    auto* kind = app.add_subcommand(V::command, V::help);
+    auto* kind = app.add_subcommand(V::names.command, V::names.help);
     kind->require_subcommand(1);
 
-    auto* ls = kind->add_subcommand("ls", V::ls_help);
+    auto* ls = kind->add_subcommand("ls", V::names.ls_help);
     auto json = std::make_shared<bool>(false);
     ls->add_flag("--json", *json, "Print JSON instead of a table");
     on_run(ls, [json] {
-        auto objects = V::list();
+        auto objects = V::Handle::list();
         if (*json) {
             json_list(std::cout, objects, V::json);
             std::cout << '\n';
@@ -222,8 +232,8 @@ CLI::App* add_commands(CLI::App& app, const std::function<void(CLI::App*)>& more
     });
 
     auto stat_target = std::make_shared<Target>();
-    auto* stat = kind->add_subcommand("stat", V::stat_help);
-    add_target(stat, *stat_target, V::what);
+    auto* stat = kind->add_subcommand("stat", V::names.stat_help);
+    add_target(stat, *stat_target, V::names.what);
     on_run(stat, [stat_target] {
         print_stat(find<Info>(*stat_target));
         return 0;
@@ -232,17 +242,16 @@ CLI::App* add_commands(CLI::App& app, const std::function<void(CLI::App*)>& more
     if (more) more(kind);
 
     auto rm_target = std::make_shared<Target>();
-    auto* rm = kind->add_subcommand("rm", V::rm_help);
-    add_target(rm, *rm_target, V::what);
+    auto* rm = kind->add_subcommand("rm", V::names.rm_help);
+    add_target(rm, *rm_target, V::names.what);
     on_run(rm, [rm_target] {
         auto o = find<Info>(*rm_target);
-        V::remove(o.id);
-        std::cout << "removed " << V::noun << ' ' << sysv::format_key(o.key);
-        if (V::rm_names_id || o.key == IPC_PRIVATE) std::cout << " (id " << o.id << ')';
+        V::Handle::remove_id(o.id);
+        std::cout << "removed " << V::names.noun << ' ' << sysv::format_key(o.key);
+        if (V::names.rm_names_id || o.key == IPC_PRIVATE) std::cout << " (id " << o.id << ')';
         std::cout << '\n';
         return 0;
     });
-    return kind;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ namespace {
 struct KindText {
     const char* noun;        // in describe(): "message queue 0x00000080"
     const char* short_noun;  // in messages: "no such queue"
+    const char* ctl;         // its control call
     const char* ipcs;        // ipcs's and ipcrm's option for the kind
     const char* proc;        // /proc/sysvipc/NAME
     const char* missing;     // what else to check when there is no such object
@@ -22,13 +23,14 @@ struct KindText {
 
 const KindText& text(Kind kind) {
     static const KindText texts[] = {
-        {"message queue", "queue", "q", "msg", "is the server running? ", "the queue is full",
+        {"message queue", "queue", "msgctl", "q", "msg", "is the server running? ",
+         "the queue is full",
          "the system has too many message queues (raise /proc/sys/kernel/msgmni or remove "
          "unused ones)"},
-        {"semaphore", "semaphore", "s", "sem", "", "the semaphore is busy",
+        {"semaphore", "semaphore", "semctl", "s", "sem", "", "the semaphore is busy",
          "the system has too many semaphores (raise the limits in /proc/sys/kernel/sem or "
          "remove unused ones)"},
-        {"shared memory segment", "shared memory segment", "m", "shm", "", "try again",
+        {"shared memory segment", "shared memory segment", "shmctl", "m", "shm", "", "try again",
          "the system has too many shared memory segments or pages (raise "
          "/proc/sys/kernel/shmmni or shmall, or remove unused segments)"},
     };
@@ -39,6 +41,10 @@ const KindText& text(Kind kind) {
 
 const char* noun(Kind kind) noexcept {
     return text(kind).noun;
+}
+
+const char* ctl_name(Kind kind) noexcept {
+    return text(kind).ctl;
 }
 
 void throw_for(Kind kind, int err, const std::string& who, const std::string& operation) {

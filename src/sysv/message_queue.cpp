@@ -18,25 +18,11 @@ namespace ipckit::sysv {
 namespace detail {
 
 template <>
-struct Traits<QueueInfo> {
-    using Record = msqid_ds;
-    static constexpr Kind kind = Kind::message_queue;
-    static constexpr const char* ctl = "msgctl";
-    static int stat(int id, msqid_ds& ds) { return msgctl(id, IPC_STAT, &ds); }
-    static int set(int id, msqid_ds& ds) { return msgctl(id, IPC_SET, &ds); }
-    static int remove(int id) { return msgctl(id, IPC_RMID, nullptr); }
-    static ipc_perm& perm(msqid_ds& ds) { return ds.msg_perm; }
-    static QueueInfo to_info(int id, const msqid_ds& ds) {
-        auto info = perm_info<QueueInfo>(id, ds.msg_perm);
-        info.current_messages = ds.msg_qnum;
-        info.current_bytes = ds.__msg_cbytes;
-        info.max_size = ds.msg_qbytes;
-        info.last_send_time = ds.msg_stime;
-        info.last_receive_time = ds.msg_rtime;
-        info.last_change_time = ds.msg_ctime;
-        info.last_send_pid = ds.msg_lspid;
-        info.last_receive_pid = ds.msg_lrpid;
-        return info;
+struct Traits<QueueInfo> : TraitsBase<msqid_ds, Kind::message_queue, &msqid_ds::msg_perm> {
+    static int ctl(int id, int command, msqid_ds* ds) { return msgctl(id, command, ds); }
+    static QueueInfo make(const ObjectInfo& common, const msqid_ds& ds) {
+        return {common,       ds.msg_qnum,  ds.__msg_cbytes, ds.msg_qbytes, ds.msg_stime,
+                ds.msg_rtime, ds.msg_ctime, ds.msg_lspid,    ds.msg_lrpid};
     }
     // Raising the capacity above msgmnb takes privilege: say so rather than "denied".
     static void explain_set_failure(int err, const msqid_ds& ds, const std::string& who) {
@@ -52,8 +38,6 @@ struct Traits<QueueInfo> {
 };
 
 template class Object<QueueInfo>;
-template std::vector<QueueInfo> list<QueueInfo>();
-template void remove_id<QueueInfo>(int id);
 
 }  // namespace detail
 
@@ -67,9 +51,7 @@ std::size_t cached_msgmax() {
     return value;
 }
 
-[[noreturn]] void throw_for(int err, const std::string& who, const char* operation) {
-    detail::throw_for(detail::Kind::message_queue, err, who, operation);
-}
+constexpr auto throw_for = detail::fail<QueueInfo>;
 
 // Every receive uses the same scratch space per thread, so receive() allocates only
 // the returned string and receive_into nothing at all.
@@ -252,17 +234,13 @@ void MessageQueue::send_prepared(const void* message, std::size_t size,
     }
     for (;;) {
         if (stop_requested()) throw InterruptedError(EINTR, describe() + ": send stopped");
-        // A send rarely waits: try without blocking first, and only when the queue is full
-        // register for stop requests (the timer) and block.
+        // A send rarely waits: try without blocking first (detail::after_failure).
         const bool first_try = !(flags & IPC_NOWAIT) && !timer;
         if (msgsnd(id_, message, size, first_try ? flags | IPC_NOWAIT : flags) == 0) return;
         int err = errno;
-        if (err == EAGAIN && first_try) {
-            timer.emplace();  // a stop request wakes the blocking msgsnd
-            continue;
-        }
-        if (detail::retry_interrupted(err, deadline)) continue;
-        if (err == EAGAIN || err == ETIMEDOUT) {
+        auto next = detail::after_failure(err, first_try, timer, deadline);
+        if (next == detail::Next::retry) continue;
+        if (next == detail::Next::busy) {
             if (deadline) {
                 throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
                                 describe() + ": send timed out: " + full_queue_text(id_));
@@ -336,8 +314,9 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
             return static_cast<std::size_t>(n);
         }
         int err = errno;
-        if (detail::retry_interrupted(err, deadline)) continue;
-        if ((err == ENOMSG || err == ETIMEDOUT) && deadline) {
+        auto next = detail::after_failure(err, false, timer, deadline);
+        if (next == detail::Next::retry) continue;
+        if ((next == detail::Next::busy || err == ENOMSG) && deadline) {
             throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
                             describe() + ": no message within the timeout");
         }

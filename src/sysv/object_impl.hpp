@@ -22,6 +22,8 @@ enum class Kind { message_queue, semaphore, shared_memory };
 
 // "message queue", "semaphore" or "shared memory segment".
 const char* noun(Kind kind) noexcept;
+// "msgctl", "semctl" or "shmctl".
+const char* ctl_name(Kind kind) noexcept;
 
 // Throws the exception that errno `err` from `operation` calls for: each message names
 // the object (`who`) and, where there is one, the fix.
@@ -45,39 +47,79 @@ inline bool retry_interrupted(int& err,
     return true;
 }
 
-// Specialised by each kind: using Record (its *id_ds); kind; ctl (the call's name);
-// stat, set and remove (the ctl calls, returning 0 or -1 with errno); perm (the
-// record's ipc_perm); to_info; optionally explain_set_failure (throws for an IPC_SET
-// error that the kind explains better).
+// What a wait loop does after a failed call. A call that may wait is tried first without
+// waiting (`first_try`): only when that finds the object busy is the thread registered
+// for stop requests (`wake`), and the call is made again, waiting. busy: the object
+// stayed busy (time out when there is a deadline, else "would block"); fail: err says why.
+enum class Next { retry, busy, fail };
+inline Next after_failure(int& err, bool first_try,
+                          std::optional<ipckit::detail::InterruptTimer>& wake,
+                          const std::optional<ipckit::detail::Clock::time_point>& deadline) {
+    if (err == EAGAIN && first_try) {
+        wake.emplace();
+        return Next::retry;
+    }
+    if (retry_interrupted(err, deadline)) return Next::retry;
+    return err == EAGAIN || err == ETIMEDOUT ? Next::busy : Next::fail;
+}
+
+// Specialised by each kind, on TraitsBase: ctl(id, command, record*) (its *ctl call,
+// returning 0 or -1 with errno); make(common, record) (Info from the fields every kind
+// has and the kind's own); optionally explain_set_failure (throws for an IPC_SET error
+// that the kind explains better).
 template <class Info>
 struct Traits;
 
-// The fields every kind's Info has, from the record's ipc_perm.
+// The kind's *id_ds record, the kind, and the record's ipc_perm.
+template <class R, Kind K, ipc_perm R::*Perm>
+struct TraitsBase {
+    using Record = R;
+    static constexpr Kind kind = K;
+    static constexpr ipc_perm R::*perm = Perm;
+};
+
 template <class Info>
-Info perm_info(int id, const ipc_perm& perm) {
-    Info info;
-    info.key = perm.__key;
-    info.id = id;
-    info.uid = perm.uid;
-    info.gid = perm.gid;
-    info.cuid = perm.cuid;
-    info.cgid = perm.cgid;
-    info.mode = static_cast<int>(perm.mode & 0777U);
-    return info;
+using Record = typename Traits<Info>::Record;
+
+template <class Info>
+[[noreturn]] void fail(int err, const std::string& who, const std::string& operation) {
+    throw_for(Traits<Info>::kind, err, who, operation);
+}
+
+template <class Info>
+int stat(int id, Record<Info>& ds) {
+    return Traits<Info>::ctl(id, IPC_STAT, &ds);
+}
+
+template <class Info>
+int remove(int id) {
+    return Traits<Info>::ctl(id, IPC_RMID, nullptr);
 }
 
 template <class Info>
 std::string operation(const char* command) {
-    return std::string(Traits<Info>::ctl) + "(" + command + ")";
+    return std::string(ctl_name(Traits<Info>::kind)) + "(" + command + ")";
 }
 
 template <class Info>
-typename Traits<Info>::Record stat_or_throw(int id, const std::string& who) {
-    typename Traits<Info>::Record ds{};
-    if (Traits<Info>::stat(id, ds) != 0) {
+Info to_info(int id, const Record<Info>& ds) {
+    const ipc_perm& perm = ds.*Traits<Info>::perm;
+    const ObjectInfo common{perm.__key,
+                            id,
+                            perm.uid,
+                            perm.gid,
+                            perm.cuid,
+                            perm.cgid,
+                            static_cast<int>(perm.mode & 0777U)};
+    return Traits<Info>::make(common, ds);
+}
+
+template <class Info>
+Record<Info> stat_or_throw(int id, const std::string& who) {
+    Record<Info> ds{};
+    if (stat<Info>(id, ds) != 0) {
         int err = errno;
-        throw_for(Traits<Info>::kind, err == EINVAL ? EIDRM : err, who,
-                  operation<Info>("IPC_STAT"));
+        fail<Info>(err == EINVAL ? EIDRM : err, who, operation<Info>("IPC_STAT"));
     }
     return ds;
 }
@@ -87,43 +129,43 @@ template <class Info, class Change>
 void change(int id, const std::string& who, Change change_record) {
     auto ds = stat_or_throw<Info>(id, who);
     change_record(ds);
-    if (Traits<Info>::set(id, ds) != 0) {
+    if (Traits<Info>::ctl(id, IPC_SET, &ds) != 0) {
         int err = errno;
         if constexpr (requires { Traits<Info>::explain_set_failure(err, ds, who); }) {
             Traits<Info>::explain_set_failure(err, ds, who);
         }
-        throw_for(Traits<Info>::kind, err == EINVAL ? EIDRM : err, who, operation<Info>("IPC_SET"));
+        fail<Info>(err == EINVAL ? EIDRM : err, who, operation<Info>("IPC_SET"));
     }
 }
 
 template <class Info>
 Info Object<Info>::info() const {
-    return Traits<Info>::to_info(id_, stat_or_throw<Info>(id_, describe()));
+    return to_info<Info>(id_, stat_or_throw<Info>(id_, describe()));
 }
 
 template <class Info>
 void Object<Info>::set_uid(uid_t uid) {
-    change<Info>(id_, describe(), [&](auto& ds) { Traits<Info>::perm(ds).uid = uid; });
+    change<Info>(id_, describe(), [&](auto& ds) { (ds.*Traits<Info>::perm).uid = uid; });
 }
 
 template <class Info>
 void Object<Info>::set_gid(gid_t gid) {
-    change<Info>(id_, describe(), [&](auto& ds) { Traits<Info>::perm(ds).gid = gid; });
+    change<Info>(id_, describe(), [&](auto& ds) { (ds.*Traits<Info>::perm).gid = gid; });
 }
 
 template <class Info>
 void Object<Info>::set_mode(int mode) {
     change<Info>(id_, describe(), [&](auto& ds) {
-        auto& perm = Traits<Info>::perm(ds);
+        ipc_perm& perm = ds.*Traits<Info>::perm;
         perm.mode = static_cast<unsigned short>((perm.mode & ~0777) | (mode & 0777));
     });
 }
 
 template <class Info>
 void Object<Info>::remove() {
-    if (Traits<Info>::remove(id_) != 0) {
+    if (detail::remove<Info>(id_) != 0) {
         int err = errno;
-        throw_for(Traits<Info>::kind, err == EINVAL ? EIDRM : err, describe(), "remove");
+        fail<Info>(err == EINVAL ? EIDRM : err, describe(), "remove");
     }
     auto_remove_ = false;
 }
@@ -144,7 +186,7 @@ Object<Info>::Object(Object&& other) noexcept
 template <class Info>
 Object<Info>& Object<Info>::operator=(Object&& other) noexcept {
     if (this != &other) {
-        if (auto_remove_ && id_ >= 0) Traits<Info>::remove(id_);
+        if (auto_remove_ && id_ >= 0) detail::remove<Info>(id_);
         key_ = other.key_;
         id_ = std::exchange(other.id_, -1);
         auto_remove_ = std::exchange(other.auto_remove_, false);
@@ -154,45 +196,43 @@ Object<Info>& Object<Info>::operator=(Object&& other) noexcept {
 
 template <class Info>
 Object<Info>::~Object() {
-    if (auto_remove_ && id_ >= 0) Traits<Info>::remove(id_);
+    if (auto_remove_ && id_ >= 0) detail::remove<Info>(id_);
 }
 
 template <class Info>
 void Object<Info>::open_id(int id) {
-    typename Traits<Info>::Record ds{};
-    if (Traits<Info>::stat(id, ds) != 0) {
+    Record<Info> ds{};
+    if (stat<Info>(id, ds) != 0) {
         int err = errno;
         if (err == EINVAL || err == EIDRM) err = ENOENT;  // Linux says EINVAL for a bad id
-        throw_for(Traits<Info>::kind, err,
-                  std::string(noun(Traits<Info>::kind)) + " id " + std::to_string(id),
-                  operation<Info>("IPC_STAT"));
+        fail<Info>(err, std::string(noun(Traits<Info>::kind)) + " id " + std::to_string(id),
+                   operation<Info>("IPC_STAT"));
     }
     id_ = id;
-    key_ = Traits<Info>::perm(ds).__key;
+    key_ = (ds.*Traits<Info>::perm).__key;
 }
 
 template <class Info>
-std::vector<Info> list() {
+std::vector<Info> Object<Info>::list() {
     std::vector<Info> objects;
     for (int id : sysvipc_ids(Traits<Info>::kind)) {
-        typename Traits<Info>::Record ds{};
-        if (Traits<Info>::stat(id, ds) != 0) continue;  // removed meanwhile, or not ours to see
-        objects.push_back(Traits<Info>::to_info(id, ds));
+        Record<Info> ds{};
+        if (stat<Info>(id, ds) != 0) continue;  // removed meanwhile, or not ours to see
+        objects.push_back(to_info<Info>(id, ds));
     }
     return objects;
 }
 
 template <class Info>
-void remove_id(int id) {
-    if (Traits<Info>::remove(id) != 0) {
+void Object<Info>::remove_id(int id) {
+    if (detail::remove<Info>(id) != 0) {
         int err = errno;
         if (err == EINVAL) err = ENOENT;
-        throw_for(Traits<Info>::kind, err,
-                  std::string(noun(Traits<Info>::kind)) + " id " + std::to_string(id), "remove");
+        fail<Info>(err, std::string(noun(Traits<Info>::kind)) + " id " + std::to_string(id),
+                   "remove");
     }
 }
 
-// Each kind's .cpp instantiates Object<Info>, list<Info> and remove_id<Info> once its
-// Traits<Info> is defined.
+// Each kind's .cpp instantiates Object<Info> once its Traits<Info> is defined.
 
 }  // namespace ipckit::sysv::detail

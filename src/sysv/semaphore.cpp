@@ -27,56 +27,40 @@ union semun {
 namespace detail {
 
 template <>
-struct Traits<SemaphoreInfo> {
-    using Record = semid_ds;
-    static constexpr Kind kind = Kind::semaphore;
-    static constexpr const char* ctl = "semctl";
-    static int stat(int id, semid_ds& ds) {
+struct Traits<SemaphoreInfo> : TraitsBase<semid_ds, Kind::semaphore, &semid_ds::sem_perm> {
+    static int ctl(int id, int command, semid_ds* ds) {
         semun arg{};
-        arg.buf = &ds;
-        return semctl(id, 0, IPC_STAT, arg);
+        arg.buf = ds;
+        return semctl(id, 0, command, arg);
     }
-    static int set(int id, semid_ds& ds) {
-        semun arg{};
-        arg.buf = &ds;
-        return semctl(id, 0, IPC_SET, arg);
-    }
-    static int remove(int id) { return semctl(id, 0, IPC_RMID); }
-    static ipc_perm& perm(semid_ds& ds) { return ds.sem_perm; }
-    static SemaphoreInfo to_info(int id, const semid_ds& ds) {
-        auto info = perm_info<SemaphoreInfo>(id, ds.sem_perm);
-        info.count = ds.sem_nsems;
-        info.o_time = ds.sem_otime;
-        info.last_change_time = ds.sem_ctime;
+    static SemaphoreInfo make(const ObjectInfo& common, const semid_ds& ds) {
         // The per-semaphore numbers; the set may vanish meanwhile, then they stay 0.
-        info.value = std::max(semctl(id, 0, GETVAL), 0);
-        info.last_pid = std::max(semctl(id, 0, GETPID), 0);
-        info.waiting_for_nonzero = static_cast<std::size_t>(std::max(semctl(id, 0, GETNCNT), 0));
-        info.waiting_for_zero = static_cast<std::size_t>(std::max(semctl(id, 0, GETZCNT), 0));
-        return info;
+        auto get = [&](int command) { return std::max(semctl(common.id, 0, command), 0); };
+        return {common,
+                get(GETVAL),
+                ds.sem_nsems,
+                ds.sem_otime,
+                ds.sem_ctime,
+                get(GETPID),
+                static_cast<std::size_t>(get(GETNCNT)),
+                static_cast<std::size_t>(get(GETZCNT))};
     }
 };
 
 template class Object<SemaphoreInfo>;
-template std::vector<SemaphoreInfo> list<SemaphoreInfo>();
-template void remove_id<SemaphoreInfo>(int id);
 
 }  // namespace detail
 
 namespace {
 
 using ipckit::detail::Clock;
-using Traits = detail::Traits<SemaphoreInfo>;
-
-[[noreturn]] void throw_for(int err, const std::string& who, const char* operation) {
-    detail::throw_for(detail::Kind::semaphore, err, who, operation);
-}
+constexpr auto throw_for = detail::fail<SemaphoreInfo>;
 
 // Linux says EINVAL both for a removed semaphore and for a bad argument; a failed
 // IPC_STAT tells them apart.
 bool exists(int id) {
     semid_ds ds{};
-    return Traits::stat(id, ds) == 0 || errno == EACCES;
+    return detail::stat<SemaphoreInfo>(id, ds) == 0 || errno == EACCES;
 }
 
 void check_value(int value, const std::string& who, const char* what) {
@@ -204,7 +188,7 @@ void Semaphore::wait_until_initialised() {
     auto pause = std::chrono::microseconds(10);
     for (;;) {
         semid_ds ds{};
-        if (Traits::stat(id_, ds) != 0) {
+        if (detail::stat<SemaphoreInfo>(id_, ds) != 0) {
             int err = errno;
             if (err == EACCES) return;  // no read permission: we cannot tell; go ahead
             throw_for(err == EINVAL ? EIDRM : err, describe(), "semctl(IPC_STAT)");
@@ -264,12 +248,9 @@ void Semaphore::operate(int sem_op, Timeout timeout, const char* operation) {
         }
         if (result == 0) return;
         int err = errno;
-        if (err == EAGAIN && first_try) {
-            wake.emplace();  // a stop request interrupts the wait below
-            continue;
-        }
-        if (detail::retry_interrupted(err, deadline)) continue;
-        if (err == EAGAIN || err == ETIMEDOUT) {
+        auto next = detail::after_failure(err, first_try, wake, deadline);
+        if (next == detail::Next::retry) continue;
+        if (next == detail::Next::busy) {
             if (deadline) {
                 throw BusyError(
                     BusyError::Reason::timed_out, ETIMEDOUT,

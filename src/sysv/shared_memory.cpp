@@ -16,39 +16,22 @@ namespace ipckit::sysv {
 namespace detail {
 
 template <>
-struct Traits<SharedMemoryInfo> {
-    using Record = shmid_ds;
-    static constexpr Kind kind = Kind::shared_memory;
-    static constexpr const char* ctl = "shmctl";
-    static int stat(int id, shmid_ds& ds) { return shmctl(id, IPC_STAT, &ds); }
-    static int set(int id, shmid_ds& ds) { return shmctl(id, IPC_SET, &ds); }
-    static int remove(int id) { return shmctl(id, IPC_RMID, nullptr); }
-    static ipc_perm& perm(shmid_ds& ds) { return ds.shm_perm; }
-    static SharedMemoryInfo to_info(int id, const shmid_ds& ds) {
-        auto info = perm_info<SharedMemoryInfo>(id, ds.shm_perm);
-        info.size = ds.shm_segsz;
-        info.number_attached = ds.shm_nattch;
-        info.creator_pid = ds.shm_cpid;
-        info.last_pid = ds.shm_lpid;
-        info.last_attach_time = ds.shm_atime;
-        info.last_detach_time = ds.shm_dtime;
-        info.last_change_time = ds.shm_ctime;
-        info.removed = (ds.shm_perm.mode & SHM_DEST) != 0;
-        return info;
+struct Traits<SharedMemoryInfo> : TraitsBase<shmid_ds, Kind::shared_memory, &shmid_ds::shm_perm> {
+    static int ctl(int id, int command, shmid_ds* ds) { return shmctl(id, command, ds); }
+    static SharedMemoryInfo make(const ObjectInfo& common, const shmid_ds& ds) {
+        const bool removed = (ds.shm_perm.mode & SHM_DEST) != 0;
+        return {common,       ds.shm_segsz, ds.shm_nattch, ds.shm_cpid, ds.shm_lpid,
+                ds.shm_atime, ds.shm_dtime, ds.shm_ctime,  removed};
     }
 };
 
 template class Object<SharedMemoryInfo>;
-template std::vector<SharedMemoryInfo> list<SharedMemoryInfo>();
-template void remove_id<SharedMemoryInfo>(int id);
 
 }  // namespace detail
 
 namespace {
 
-[[noreturn]] void throw_for(int err, const std::string& who, const char* operation) {
-    detail::throw_for(detail::Kind::shared_memory, err, who, operation);
-}
+constexpr auto throw_for = detail::fail<SharedMemoryInfo>;
 
 std::size_t page_size() {
     static const std::size_t value = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -56,7 +39,7 @@ std::size_t page_size() {
 }
 
 bool stat(int id, shmid_ds& ds) {
-    return shmctl(id, IPC_STAT, &ds) == 0;
+    return detail::stat<SharedMemoryInfo>(id, ds) == 0;
 }
 
 // shmget's EINVAL: the size is outside the kernel's limits, or smaller than asked.

@@ -178,9 +178,7 @@ class MessageTooLargeError : public Error {
 };
 
 // Everything IPC_STAT tells about a queue.
-struct QueueInfo {
-    Key key = 0;
-    int id = -1;
+struct QueueInfo : ObjectInfo {
     std::size_t current_messages = 0;
     std::size_t current_bytes = 0;
     std::size_t max_size = 0;  // capacity in bytes (msg_qbytes)
@@ -189,11 +187,6 @@ struct QueueInfo {
     std::time_t last_change_time = 0;
     pid_t last_send_pid = 0;
     pid_t last_receive_pid = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    uid_t cuid = 0;
-    gid_t cgid = 0;
-    int mode = 0;
 };
 
 extern template class detail::Object<QueueInfo>;
@@ -279,12 +272,12 @@ class MessageQueue : public detail::Object<QueueInfo> {
 
 // Information about every queue on the system (as `ipcs -q`), from /proc/sysvipc/msg.
 inline std::vector<QueueInfo> list_message_queues() {
-    return detail::list<QueueInfo>();
+    return detail::Object<QueueInfo>::list();
 }
 
 // Removes the queue with this id (sysv_ipc.remove_message_queue).
 inline void remove_message_queue(int id) {
-    detail::remove_id<QueueInfo>(id);
+    detail::Object<QueueInfo>::remove_id(id);
 }
 
 }  // namespace ipckit::sysv

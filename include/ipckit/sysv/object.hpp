@@ -12,6 +12,18 @@
 
 namespace ipckit::sysv {
 
+// What IPC_STAT tells about every kind; QueueInfo, SemaphoreInfo and SharedMemoryInfo
+// add the kind's own fields.
+struct ObjectInfo {
+    Key key = 0;
+    int id = -1;
+    uid_t uid = 0;  // owner
+    gid_t gid = 0;
+    uid_t cuid = 0;  // creator
+    gid_t cgid = 0;
+    int mode = 0;  // permission bits (0777)
+};
+
 namespace detail {
 
 template <class Info>
@@ -55,17 +67,17 @@ class Object {
     // when there is none.
     void open_id(int id);
 
+  public:
+    // Every object of the kind on the system, from /proc/sysvipc (as ipcs).
+    static std::vector<Info> list();
+    // Removes the object with this id.
+    static void remove_id(int id);
+
+  protected:
     Key key_ = IPC_PRIVATE;
     int id_ = -1;
     bool auto_remove_ = false;
 };
-
-// Every object of the kind on the system, from /proc/sysvipc (as ipcs).
-template <class Info>
-std::vector<Info> list();
-// Removes the object with this id.
-template <class Info>
-void remove_id(int id);
 
 }  // namespace detail
 }  // namespace ipckit::sysv

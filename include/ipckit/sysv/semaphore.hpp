@@ -40,9 +40,7 @@ inline constexpr int semaphore_value_max = 32767;
 inline constexpr std::chrono::milliseconds semaphore_initialisation_wait{1000};
 
 // Everything IPC_STAT and the GET* commands tell about a semaphore.
-struct SemaphoreInfo {
-    Key key = 0;
-    int id = -1;
+struct SemaphoreInfo : ObjectInfo {
     int value = 0;
     std::size_t count = 1;   // semaphores in the set (ipckit and sysv_ipc use 1)
     std::time_t o_time = 0;  // last semop; 0 until the first one
@@ -50,11 +48,6 @@ struct SemaphoreInfo {
     pid_t last_pid = 0;
     std::size_t waiting_for_nonzero = 0;
     std::size_t waiting_for_zero = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    uid_t cuid = 0;
-    gid_t cgid = 0;
-    int mode = 0;
 };
 
 extern template class detail::Object<SemaphoreInfo>;
@@ -174,12 +167,12 @@ class Semaphore : public detail::Object<SemaphoreInfo> {
 // Information about every semaphore set on the system (as `ipcs -s`), from
 // /proc/sysvipc/sem. `value` is the first semaphore's.
 inline std::vector<SemaphoreInfo> list_semaphores() {
-    return detail::list<SemaphoreInfo>();
+    return detail::Object<SemaphoreInfo>::list();
 }
 
 // Removes the semaphore with this id (sysv_ipc.remove_semaphore).
 inline void remove_semaphore(int id) {
-    detail::remove_id<SemaphoreInfo>(id);
+    detail::Object<SemaphoreInfo>::remove_id(id);
 }
 
 }  // namespace ipckit::sysv

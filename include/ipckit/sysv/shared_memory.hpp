@@ -29,9 +29,7 @@
 namespace ipckit::sysv {
 
 // Everything IPC_STAT tells about a segment.
-struct SharedMemoryInfo {
-    Key key = 0;
-    int id = -1;
+struct SharedMemoryInfo : ObjectInfo {
     std::size_t size = 0;
     std::size_t number_attached = 0;
     pid_t creator_pid = 0;
@@ -39,11 +37,6 @@ struct SharedMemoryInfo {
     std::time_t last_attach_time = 0;
     std::time_t last_detach_time = 0;
     std::time_t last_change_time = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    uid_t cuid = 0;
-    gid_t cgid = 0;
-    int mode = 0;
     bool removed = false;  // marked for removal; goes when the last process detaches
 };
 
@@ -123,12 +116,12 @@ SharedMemory attach(int id, const void* address = nullptr, int flags = 0);
 
 // Information about every segment on the system (as `ipcs -m`), from /proc/sysvipc/shm.
 inline std::vector<SharedMemoryInfo> list_shared_memory() {
-    return detail::list<SharedMemoryInfo>();
+    return detail::Object<SharedMemoryInfo>::list();
 }
 
 // Removes the segment with this id (sysv_ipc.remove_shared_memory).
 inline void remove_shared_memory(int id) {
-    detail::remove_id<SharedMemoryInfo>(id);
+    detail::Object<SharedMemoryInfo>::remove_id(id);
 }
 
 }  // namespace ipckit::sysv
