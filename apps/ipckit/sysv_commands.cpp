@@ -1,5 +1,6 @@
 // `ipckit mq|sem|shm ls|stat|rm`: a friendlier ipcs/ipcrm, one shape for every System V
 // kind, from the per-kind View below (`mq send` and `mq recv` are in mq.cpp).
+#include <ctime>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -20,13 +21,12 @@ struct Names {
     const char* command;  // mq, sem, shm
     const char* noun;     // as the library's describe() says it
     const char* what;     // what KEY names
-    const char* help;
-    const char* ls_help;
-    const char* stat_help;
-    const char* rm_help;
-    int stat_width;    // of the names in `stat`
-    bool rm_names_id;  // "removed semaphore 0x... (id 5)"; else only for IPC_PRIVATE
+    int stat_width;       // of the names in `stat`
+    bool rm_names_id;     // "removed semaphore 0x... (id 5)"; else only for IPC_PRIVATE
 };
+
+// The help of the kind's command, and of its ls, stat and rm.
+enum Help { kind_help, ls_help, stat_help, rm_help };
 
 // A table column after key, id, owner and mode; width 0: the last one.
 struct Column {
@@ -39,6 +39,14 @@ std::string n(Number value) {
     return std::to_string(value);
 }
 
+std::string t(std::time_t time) {
+    return time_text(time);
+}
+
+std::string yes_no(bool value) {
+    return value ? "yes" : "no";
+}
+
 // Per kind: its names, the table's columns and a row's values after mode, the names and
 // values of `stat` after mode, and the JSON of `ls --json`.
 template <class Info>
@@ -47,15 +55,7 @@ struct View;
 template <>
 struct View<sysv::QueueInfo> {
     using Handle = sysv::MessageQueue;
-    static constexpr Names names{"mq",
-                                 "message queue",
-                                 "Queue",
-                                 "Inspect, use and remove System V message queues",
-                                 "List every message queue (as ipcs -q)",
-                                 "Show every attribute of one queue",
-                                 "Remove a queue (as ipcrm -Q KEY, or ipcrm -q ID with --id)",
-                                 18,
-                                 false};
+    static constexpr Names names{"mq", "message queue", "Queue", 18, false};
     static constexpr Column columns[] = {{"messages", 10}, {"bytes", 10}, {"last sender", 0}};
     static std::vector<std::string> row(const sysv::QueueInfo& q) {
         return {n(q.current_messages), n(q.current_bytes),
@@ -65,14 +65,9 @@ struct View<sysv::QueueInfo> {
         "current_messages", "current_bytes",  "max_size",          "last_send_pid",
         "last_receive_pid", "last_send_time", "last_receive_time", "last_change_time"};
     static std::vector<std::string> stat(const sysv::QueueInfo& q) {
-        return {n(q.current_messages),
-                n(q.current_bytes),
-                n(q.max_size),
-                n(q.last_send_pid),
-                n(q.last_receive_pid),
-                time_text(q.last_send_time),
-                time_text(q.last_receive_time),
-                time_text(q.last_change_time)};
+        return {n(q.current_messages),  n(q.current_bytes),    n(q.max_size),
+                n(q.last_send_pid),     n(q.last_receive_pid), t(q.last_send_time),
+                t(q.last_receive_time), t(q.last_change_time)};
     }
     static void json(std::ostream& out, const sysv::QueueInfo& q) {
         json_fields(out, q);
@@ -80,20 +75,16 @@ struct View<sysv::QueueInfo> {
             << ", \"last_receive_time\": " << q.last_receive_time
             << ", \"last_change_time\": " << q.last_change_time;
     }
+    static constexpr const char* help[] = {
+        "Inspect, use and remove System V message queues", "List every message queue (as ipcs -q)",
+        "Show every attribute of one queue",
+        "Remove a queue (as ipcrm -Q KEY, or ipcrm -q ID with --id)"};
 };
 
 template <>
 struct View<sysv::SemaphoreInfo> {
     using Handle = sysv::Semaphore;
-    static constexpr Names names{"sem",
-                                 "semaphore",
-                                 "Semaphore",
-                                 "Inspect and remove System V semaphores",
-                                 "List every semaphore set (as ipcs -s)",
-                                 "Show every attribute of one semaphore",
-                                 "Remove a semaphore (as ipcrm -S KEY); waiters fail",
-                                 20,
-                                 true};
+    static constexpr Names names{"sem", "semaphore", "Semaphore", 20, true};
     static constexpr Column columns[] = {{"value", 8}, {"waiting", 10}, {"last pid", 0}};
     static std::vector<std::string> row(const sysv::SemaphoreInfo& s) {
         return {n(s.value), n(s.waiting_for_nonzero + s.waiting_for_zero),
@@ -103,26 +94,20 @@ struct View<sysv::SemaphoreInfo> {
         "value",    "semaphores", "waiting_for_nonzero", "waiting_for_zero",
         "last_pid", "o_time",     "last_change_time"};
     static std::vector<std::string> stat(const sysv::SemaphoreInfo& s) {
-        return {
-            n(s.value),    n(s.count),          n(s.waiting_for_nonzero),     n(s.waiting_for_zero),
-            n(s.last_pid), time_text(s.o_time), time_text(s.last_change_time)};
+        return {n(s.value),    n(s.count),  n(s.waiting_for_nonzero), n(s.waiting_for_zero),
+                n(s.last_pid), t(s.o_time), t(s.last_change_time)};
     }
     static void json(std::ostream& out, const sysv::SemaphoreInfo& s) { json_fields(out, s); }
+    static constexpr const char* help[] = {"Inspect and remove System V semaphores",
+                                           "List every semaphore set (as ipcs -s)",
+                                           "Show every attribute of one semaphore",
+                                           "Remove a semaphore (as ipcrm -S KEY); waiters fail"};
 };
 
 template <>
 struct View<sysv::SharedMemoryInfo> {
     using Handle = sysv::SharedMemory;
-    static constexpr Names names{
-        "shm",
-        "shared memory segment",
-        "Segment",
-        "Inspect and remove System V shared memory segments",
-        "List every shared memory segment (as ipcs -m)",
-        "Show every attribute of one segment",
-        "Remove a segment (as ipcrm -M KEY); it goes when the last process detaches",
-        18,
-        true};
+    static constexpr Names names{"shm", "shared memory segment", "Segment", 18, true};
     static constexpr Column columns[] = {{"bytes", 12}, {"attached", 10}, {"status", 0}};
     static std::vector<std::string> row(const sysv::SharedMemoryInfo& m) {
         return {n(m.size), n(m.number_attached), m.removed ? "removed" : ""};
@@ -140,12 +125,16 @@ struct View<sysv::SharedMemoryInfo> {
                 n(m.number_attached),
                 n(m.creator_pid),
                 n(m.last_pid),
-                time_text(m.last_attach_time),
-                time_text(m.last_detach_time),
-                time_text(m.last_change_time),
-                m.removed ? "yes" : "no"};
+                t(m.last_attach_time),
+                t(m.last_detach_time),
+                t(m.last_change_time),
+                yes_no(m.removed)};
     }
     static void json(std::ostream& out, const sysv::SharedMemoryInfo& m) { json_fields(out, m); }
+    static constexpr const char* help[] = {
+        "Inspect and remove System V shared memory segments",
+        "List every shared memory segment (as ipcs -m)", "Show every attribute of one segment",
+        "Remove a segment (as ipcrm -M KEY); it goes when the last process detaches"};
 };
 
 template <class Info>
@@ -214,10 +203,10 @@ Info find(const Target& target) {
 template <class Info>
 void add_commands(CLI::App& app, const std::function<void(CLI::App*)>& more = {}) {
     using V = View<Info>;
-    auto* kind = app.add_subcommand(V::names.command, V::names.help);
+    auto* kind = app.add_subcommand(V::names.command, V::help[kind_help]);
     kind->require_subcommand(1);
 
-    auto* ls = kind->add_subcommand("ls", V::names.ls_help);
+    auto* ls = kind->add_subcommand("ls", V::help[ls_help]);
     auto json = std::make_shared<bool>(false);
     ls->add_flag("--json", *json, "Print JSON instead of a table");
     on_run(ls, [json] {
@@ -232,7 +221,7 @@ void add_commands(CLI::App& app, const std::function<void(CLI::App*)>& more = {}
     });
 
     auto stat_target = std::make_shared<Target>();
-    auto* stat = kind->add_subcommand("stat", V::names.stat_help);
+    auto* stat = kind->add_subcommand("stat", V::help[stat_help]);
     add_target(stat, *stat_target, V::names.what);
     on_run(stat, [stat_target] {
         print_stat(find<Info>(*stat_target));
@@ -242,7 +231,7 @@ void add_commands(CLI::App& app, const std::function<void(CLI::App*)>& more = {}
     if (more) more(kind);
 
     auto rm_target = std::make_shared<Target>();
-    auto* rm = kind->add_subcommand("rm", V::names.rm_help);
+    auto* rm = kind->add_subcommand("rm", V::help[rm_help]);
     add_target(rm, *rm_target, V::names.what);
     on_run(rm, [rm_target] {
         auto o = find<Info>(*rm_target);
