@@ -189,10 +189,7 @@ struct QueueInfo : ObjectInfo {
     pid_t last_receive_pid = 0;
 };
 
-extern template class detail::Object<QueueInfo>;
-
-// key(), id(), info(), uid/gid/mode, remove(), set_auto_remove() and describe() come
-// from detail::Object (ipckit/sysv/object.hpp).
+// key(), id(), info(), uid/gid/mode, remove() and describe(): see ipckit/sysv/object.hpp.
 class MessageQueue : public detail::Object<QueueInfo> {
   public:
     // Opens (flags 0) or creates (IPC_CREAT, IPC_CREX) the queue with this key.
@@ -271,13 +268,9 @@ class MessageQueue : public detail::Object<QueueInfo> {
 };
 
 // Information about every queue on the system (as `ipcs -q`), from /proc/sysvipc/msg.
-inline std::vector<QueueInfo> list_message_queues() {
-    return detail::Object<QueueInfo>::list();
-}
+inline constexpr auto list_message_queues = &detail::Object<QueueInfo>::list;
 
 // Removes the queue with this id (sysv_ipc.remove_message_queue).
-inline void remove_message_queue(int id) {
-    detail::Object<QueueInfo>::remove_id(id);
-}
+inline constexpr auto remove_message_queue = &detail::Object<QueueInfo>::remove_id;
 
 }  // namespace ipckit::sysv

@@ -54,26 +54,22 @@ class Object {
     // every error names the object this way.
     std::string describe() const;
 
-  protected:
-    Object() = default;
-    explicit Object(Key key) noexcept : key_(key) {}
-    Object(Object&& other) noexcept;
-    Object& operator=(Object&& other) noexcept;
-    Object(const Object&) = delete;
-    Object& operator=(const Object&) = delete;
-    ~Object();  // removes only when set_auto_remove(true)
-
-    // Takes the object with this id (as ipcs shows it), for from_id: ExistentialError
-    // when there is none.
-    void open_id(int id);
-
-  public:
     // Every object of the kind on the system, from /proc/sysvipc (as ipcs).
     static std::vector<Info> list();
     // Removes the object with this id.
     static void remove_id(int id);
 
   protected:
+    Object() = default;
+    explicit Object(Key key) noexcept : key_(key) {}
+    Object(Object&& other) noexcept;
+    Object& operator=(Object&& other) noexcept;
+    ~Object();  // removes only when set_auto_remove(true)
+
+    // Takes the object with this id (as ipcs shows it), for from_id: ExistentialError
+    // when there is none.
+    void open_id(int id);
+
     Key key_ = IPC_PRIVATE;
     int id_ = -1;
     bool auto_remove_ = false;

@@ -50,10 +50,7 @@ struct SemaphoreInfo : ObjectInfo {
     std::size_t waiting_for_zero = 0;
 };
 
-extern template class detail::Object<SemaphoreInfo>;
-
-// key(), id(), info(), uid/gid/mode, remove(), set_auto_remove() and describe() come
-// from detail::Object (ipckit/sysv/object.hpp).
+// key(), id(), info(), uid/gid/mode, remove() and describe(): see ipckit/sysv/object.hpp.
 class Semaphore : public detail::Object<SemaphoreInfo> {
   public:
     // No timeout (std::nullopt): wait as long as it takes. Zero: try once.
@@ -166,13 +163,9 @@ class Semaphore : public detail::Object<SemaphoreInfo> {
 
 // Information about every semaphore set on the system (as `ipcs -s`), from
 // /proc/sysvipc/sem. `value` is the first semaphore's.
-inline std::vector<SemaphoreInfo> list_semaphores() {
-    return detail::Object<SemaphoreInfo>::list();
-}
+inline constexpr auto list_semaphores = &detail::Object<SemaphoreInfo>::list;
 
 // Removes the semaphore with this id (sysv_ipc.remove_semaphore).
-inline void remove_semaphore(int id) {
-    detail::Object<SemaphoreInfo>::remove_id(id);
-}
+inline constexpr auto remove_semaphore = &detail::Object<SemaphoreInfo>::remove_id;
 
 }  // namespace ipckit::sysv

@@ -40,11 +40,7 @@ struct SharedMemoryInfo : ObjectInfo {
     bool removed = false;  // marked for removal; goes when the last process detaches
 };
 
-extern template class detail::Object<SharedMemoryInfo>;
-
-// key(), id(), info(), uid/gid/mode, remove(), set_auto_remove() and describe() come
-// from detail::Object (ipckit/sysv/object.hpp); remove() marks the segment for removal:
-// it goes when the last process detaches.
+// key(), id(), info(), uid/gid/mode, remove() and describe(): see ipckit/sysv/object.hpp.
 class SharedMemory : public detail::Object<SharedMemoryInfo> {
   public:
     // Opens (flags 0) or creates (IPC_CREAT, IPC_CREX) the segment with this key, and
@@ -115,13 +111,9 @@ class SharedMemory : public detail::Object<SharedMemoryInfo> {
 SharedMemory attach(int id, const void* address = nullptr, int flags = 0);
 
 // Information about every segment on the system (as `ipcs -m`), from /proc/sysvipc/shm.
-inline std::vector<SharedMemoryInfo> list_shared_memory() {
-    return detail::Object<SharedMemoryInfo>::list();
-}
+inline constexpr auto list_shared_memory = &detail::Object<SharedMemoryInfo>::list;
 
 // Removes the segment with this id (sysv_ipc.remove_shared_memory).
-inline void remove_shared_memory(int id) {
-    detail::Object<SharedMemoryInfo>::remove_id(id);
-}
+inline constexpr auto remove_shared_memory = &detail::Object<SharedMemoryInfo>::remove_id;
 
 }  // namespace ipckit::sysv
