@@ -16,21 +16,23 @@ struct KindText {
     const char* ctl;         // its control call
     const char* ipcs;        // ipcs's and ipcrm's option for the kind
     const char* proc;        // /proc/sysvipc/NAME
-    const char* missing;     // what else to check when there is no such object
+    const char* missing;     // the fix when there is no such object
     const char* busy;        // why an operation would block
     const char* too_many;    // the limit that ENOSPC hit
 };
 
 const KindText& text(Kind kind) {
     static const KindText texts[] = {
-        {"message queue", "queue", "msgctl", "q", "msg", "is the server running? ",
-         "the queue is full",
+        {"message queue", "queue", "msgctl", "q", "msg",
+         "is the server running? create it with IPC_CREAT", "the queue is full",
          "the system has too many message queues (raise /proc/sys/kernel/msgmni or remove "
          "unused ones)"},
-        {"semaphore", "semaphore", "semctl", "s", "sem", "", "the semaphore is busy",
+        {"semaphore", "semaphore", "semctl", "s", "sem",
+         "create it with IPC_CREAT, or check the key with `ipcs -s`", "the semaphore is busy",
          "the system has too many semaphores (raise the limits in /proc/sys/kernel/sem or "
          "remove unused ones)"},
-        {"shared memory segment", "shared memory segment", "shmctl", "m", "shm", "", "try again",
+        {"shared memory segment", "shared memory segment", "shmctl", "m", "shm",
+         "create it with IPC_CREAT, or check the key with `ipcs -m`", "try again",
          "the system has too many shared memory segments or pages (raise "
          "/proc/sys/kernel/shmmni or shmall, or remove unused segments)"},
     };
@@ -52,9 +54,7 @@ void throw_for(Kind kind, int err, const std::string& who, const std::string& op
     const std::string ipcs = std::string("`ipcs -") + t.ipcs + "`";
     switch (err) {
         case ENOENT:
-            throw ExistentialError(err, who + ": no such " + t.short_noun + " (" + t.missing +
-                                            "create it with IPC_CREAT, or check the key with " +
-                                            ipcs + ")");
+            throw ExistentialError(err, who + ": no such " + t.short_noun + " (" + t.missing + ")");
         case EEXIST:
             throw ExistentialError(err, who + ": already exists (remove it with `ipcrm -" + t.ipcs +
                                             " ID`, or open it without IPC_EXCL)");
