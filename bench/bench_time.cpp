@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "ipckit/ipckit.hpp"
-#include "time_service.hpp"
+#include "ipckit/programs/time_service.hpp"
 
 namespace sysv = ipckit::sysv;
 using Clock = std::chrono::steady_clock;

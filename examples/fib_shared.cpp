@@ -2,6 +2,7 @@
 // first N Fibonacci numbers into it, and the parent prints them after the child completes.
 //   fib_shared [N]     (N from 0 to 94, default 10; F(93) is the last that fits 64 bits)
 #include <ipckit/process.hpp>
+#include <ipckit/programs/fib.hpp>
 #include <ipckit/shared.hpp>
 
 #include <cstdint>
@@ -25,9 +26,7 @@ int main(int argc, char** argv) {
 
     ipckit::Array<std::uint64_t> fib(n);  // zeroed, in shared memory
     ipckit::Process child([fib] {
-        auto g = fib.lock();  // one lock for the whole computation
-        for (std::size_t i = 0; i < g.size(); ++i)
-            g[i] = i < 2 ? i : g[i - 1] + g[i - 2];
+        ipckit::programs::fibonacci(fib.lock().span());  // 0, 1, 1, 2, ... under one lock
     });
     child.start();
     child.join();

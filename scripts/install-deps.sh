@@ -13,6 +13,8 @@ packages=(
     clang libclang-rt-14-dev                  # libFuzzer target for the frame decoder
     python3 python3-sysv-ipc                  # interop tests and Python baselines
     procps util-linux                         # ps, script (pty tests)
+    clang-format-16                           # scripts/format.sh (requires clauses)
+    dpkg-dev                                  # cpack -G DEB (dpkg-shlibdeps)
 )
 
 missing=()

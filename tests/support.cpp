@@ -156,7 +156,12 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
 }
 
 std::string ipckit_program() {
+#ifdef IPCKIT_PROGRAM
     return IPCKIT_PROGRAM;
+#else
+    // Tests that run the program are declared NEEDS_APP and not built without it.
+    throw std::logic_error("the ipckit program is not built (IPCKIT_BUILD_APPS=OFF)");
+#endif
 }
 std::string python_script(const std::string& name) {
     return std::string(IPCKIT_SOURCE_DIR) + "/tests/python/" + name;

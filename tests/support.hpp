@@ -74,7 +74,7 @@ class Child {
 RunResult run(const std::vector<std::string>& argv, const std::string& input = "",
               std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-// The ipckit program built alongside the tests.
+// The ipckit program built alongside the tests (with IPCKIT_BUILD_APPS, see CMakeLists.txt).
 std::string ipckit_program();
 // tests/python/NAME
 std::string python_script(const std::string& name);

@@ -30,9 +30,9 @@
 #include <string>
 #include <vector>
 
-#include "../src/manager/wire.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/manager.hpp"
+#include "manager/wire.hpp"
 #include "support.hpp"
 
 using ipckit::Manager;

@@ -14,12 +14,12 @@
 #include <fstream>
 #include <numeric>
 
-#include "../apps/ipckit/fib_manager.hpp"
-#include "../src/manager/wire.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/process.hpp"
+#include "ipckit/programs/fib.hpp"
 #include "ipckit/range.hpp"
+#include "manager/wire.hpp"
 #include "support.hpp"
 
 using ipckit::DictProxy;
@@ -112,7 +112,7 @@ class RawClient {
 
   private:
     int fd_ = -1;
-    wire::FrameReader reader_{wire::default_max_frame};
+    wire::FrameReader reader_{ipckit::default_max_frame};
 };
 
 // A private directory removed at the end, for authkey files.
@@ -570,12 +570,12 @@ TEST(Manager, ConnectTimesOutInsteadOfHanging) {
 }
 
 TEST(Manager, FibonacciThroughAManagerList) {
-    auto numbers = ipckit::cli::fibonacci_via_manager(10);
+    auto numbers = ipckit::programs::fibonacci_via_manager(10);
     EXPECT_EQ(numbers, (std::vector<std::uint64_t>{0, 1, 1, 2, 3, 5, 8, 13, 21, 34}));
-    auto all = ipckit::cli::fibonacci_via_manager(94);
+    auto all = ipckit::programs::fibonacci_via_manager(94);
     EXPECT_EQ(all.back(), 12200160415121876738ULL);  // F(93): above INT64_MAX
-    EXPECT_TRUE(ipckit::cli::fibonacci_via_manager(0).empty());
-    EXPECT_THROW(ipckit::cli::fibonacci_via_manager(95), ipckit::ValueError);
+    EXPECT_TRUE(ipckit::programs::fibonacci_via_manager(0).empty());
+    EXPECT_THROW(ipckit::programs::fibonacci_via_manager(95), ipckit::ValueError);
 }
 
 TEST(Manager, ADeadServerGivesConnectionErrorNotAHang) {

@@ -289,7 +289,7 @@ class RecordingRelay : public OneConnectionServer {
 
 // The frames of a recorded stream.
 std::vector<std::string> frames_of(const std::string& stream) {
-    wire::FrameReader reader(wire::default_max_frame);
+    wire::FrameReader reader(ipckit::default_max_frame);
     reader.append(stream.data(), stream.size());
     std::vector<std::string> frames;
     std::string_view payload;

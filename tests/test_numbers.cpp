@@ -6,7 +6,7 @@
 #include <csignal>
 
 #include "ipckit/ipckit.hpp"
-#include "numbers.hpp"
+#include "ipckit/programs/numbers.hpp"
 #include "support.hpp"
 
 namespace sysv = ipckit::sysv;

@@ -390,12 +390,12 @@ TEST(Shared, UserStructsAndEveryTypecode) {
 }
 
 TEST(Shared, HundredThousandValuesCostUnderSixteenMiB) {
-    auto before = ipckit::shared_memory_stats();
+    auto before = ipckit::shared_arena_stats();
     std::vector<Value<int>> values;
     values.reserve(100'000);
     for (int i = 0; i < 100'000; ++i)
         values.emplace_back(i);
-    auto after = ipckit::shared_memory_stats();
+    auto after = ipckit::shared_arena_stats();
     std::size_t mapped = after.mapped_bytes - before.mapped_bytes;
     EXPECT_LT(mapped, std::size_t{16} << 20) << mapped;
     EXPECT_EQ(after.large_mappings, before.large_mappings);
@@ -414,7 +414,7 @@ TEST(Shared, HundredThousandValuesCostUnderSixteenMiB) {
     for (int i = 0; i < 100'000; i += 9973)
         EXPECT_EQ(values[static_cast<std::size_t>(i)].get(), i + 1);
     values.clear();
-    EXPECT_EQ(ipckit::shared_memory_stats().in_use_bytes, before.in_use_bytes);
+    EXPECT_EQ(ipckit::shared_arena_stats().in_use_bytes, before.in_use_bytes);
 }
 
 TEST(Shared, ChildAllocatesFromItsOwnChunksAfterFork) {
@@ -428,7 +428,7 @@ TEST(Shared, ChildAllocatesFromItsOwnChunksAfterFork) {
     RawValue<std::size_t> child_chunks_at_start(99);
     Event allocated, parent_done;
     Process child([&] {
-        child_chunks_at_start.value() = ipckit::shared_memory_stats().chunks;
+        child_chunks_at_start.value() = ipckit::shared_arena_stats().chunks;
         Value<int> mine(42);  // must not reuse the parent's freed block
         child_address.value() = reinterpret_cast<std::uintptr_t>(mine.get_obj());
         allocated.set();

@@ -9,11 +9,11 @@ using ipckit::Process;
 
 TEST(SharedLarge, OneGibibyteArrayOfChar) {
     constexpr std::size_t size = std::size_t{1} << 30;
-    auto before = ipckit::shared_memory_stats();
+    auto before = ipckit::shared_arena_stats();
     {
         Array<char> big(size);
         EXPECT_EQ(big.size(), size);
-        auto after = ipckit::shared_memory_stats();
+        auto after = ipckit::shared_arena_stats();
         EXPECT_EQ(after.large_mappings, before.large_mappings + 1);
         EXPECT_GE(after.mapped_bytes - before.mapped_bytes, size);
         // The child writes one byte every 64 MiB and the last one; only those pages
@@ -34,7 +34,7 @@ TEST(SharedLarge, OneGibibyteArrayOfChar) {
         EXPECT_EQ(big.slice(-2, static_cast<std::ptrdiff_t>(size)), (std::vector<char>{'\0', 'z'}));
     }
     // Freed: unmapped again.
-    auto end = ipckit::shared_memory_stats();
+    auto end = ipckit::shared_arena_stats();
     EXPECT_EQ(end.large_mappings, before.large_mappings);
     EXPECT_EQ(end.mapped_bytes, before.mapped_bytes);
 }

@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "demo.hpp"
-#include "fib_manager.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/process.hpp"
+#include "ipckit/programs/fib.hpp"
 #include "ipckit/range.hpp"
 #include "ipckit/repr.hpp"
 
@@ -42,7 +42,7 @@ void manager() {
     std::cout << "manager shut down and reaped\n";
 
     std::cout << "Fibonacci return through a manager list (ipckit fib 10 --via manager):\n";
-    std::cout << ipckit::repr(cli::fibonacci_via_manager(10)) << '\n';
+    std::cout << ipckit::repr(programs::fibonacci_via_manager(10)) << '\n';
 }
 
 }  // namespace ipckit::demo

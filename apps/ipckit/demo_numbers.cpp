@@ -6,9 +6,9 @@
 
 #include "demo.hpp"
 #include "ipckit/process.hpp"
+#include "ipckit/programs/line_reader.hpp"
+#include "ipckit/programs/numbers.hpp"
 #include "ipckit/sysv/message_queue.hpp"
-#include "numbers.hpp"
-#include "programs/line_reader.hpp"
 
 namespace ipckit::demo {
 

@@ -3,8 +3,8 @@
 #include <iostream>
 
 #include "demo.hpp"
-#include "fib.hpp"
 #include "ipckit/process.hpp"
+#include "ipckit/programs/fib.hpp"
 #include "ipckit/repr.hpp"
 #include "ipckit/shared.hpp"
 
@@ -27,7 +27,7 @@ void shared_state() {
 
     std::cout << "Fibonacci return: a child computes 10 numbers into a shared Array; the "
                  "parent prints them after join:\n";
-    std::cout << repr(cli::fib_via_shared(10)) << '\n';
+    std::cout << repr(programs::fibonacci_via_shared(10)) << '\n';
 }
 
 }  // namespace ipckit::demo

@@ -7,8 +7,8 @@
 
 #include "demo.hpp"
 #include "ipckit/process.hpp"
+#include "ipckit/programs/time_service.hpp"
 #include "ipckit/sysv/message_queue.hpp"
-#include "time_service.hpp"
 
 namespace ipckit::demo {
 

@@ -7,12 +7,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <optional>
-#include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -25,7 +23,8 @@
 namespace ipckit::cli {
 namespace {
 
-struct Target {
+// The manager to serve or to reach: --address and --authkey-file.
+struct Endpoint {
     std::string address;
     std::string authkey_file;
 };
@@ -72,7 +71,7 @@ std::string read_authkey(const std::string& path) {
     return key;
 }
 
-void add_target_options(CLI::App* command, Target& target) {
+void add_endpoint_options(CLI::App* command, Endpoint& target) {
     command->add_option("-a,--address", target.address, "unix:PATH or tcp://HOST:PORT")->required();
     command->add_option("-k,--authkey-file", target.authkey_file,
                         "File holding the authkey (one trailing newline is ignored)");
@@ -115,7 +114,7 @@ std::pair<Object, Object> parse_assignment(const std::string& item) {
 
 // Manager::connect and serve_manager throw ValueError for a malformed address before
 // they touch any socket: that is bad usage (exit 2), unlike any later failure.
-Manager connect(const Target& target) {
+Manager connect(const Endpoint& target) {
     std::string authkey = read_authkey(target.authkey_file);
     try {
         return Manager::connect(target.address, std::move(authkey));
@@ -131,12 +130,14 @@ void add_manager_commands(CLI::App& app) {
         "manager", "Run a manager server (shared dicts and lists) or look into one");
     manager->require_subcommand(1);
 
-    auto serve_target = std::make_shared<Target>();
-    auto max_frame = std::make_shared<std::size_t>(std::size_t{64} << 20);
+    auto serve_target = std::make_shared<Endpoint>();
+    auto max_frame = std::make_shared<std::size_t>(default_max_frame);
     auto* serve = manager->add_subcommand(
         "serve", "Serve shared objects until SIGINT/SIGTERM or a client's shutdown request");
-    add_target_options(serve, *serve_target);
-    serve->add_option("--max-frame", *max_frame, "Largest accepted frame in bytes (64 MiB)")
+    add_endpoint_options(serve, *serve_target);
+    const std::string mib = std::to_string(default_max_frame >> 20);
+    serve
+        ->add_option("--max-frame", *max_frame, "Largest accepted frame in bytes (" + mib + " MiB)")
         ->transform(whole_number(1, 0xffffffffLL));  // a frame's length is 32 bits
     on_run(serve, [serve_target, max_frame] {
         std::string authkey = read_authkey(serve_target->authkey_file);
@@ -161,21 +162,21 @@ void add_manager_commands(CLI::App& app) {
         return 0;
     });
 
-    auto stats_target = std::make_shared<Target>();
+    auto stats_target = std::make_shared<Endpoint>();
     auto* stats = manager->add_subcommand("stats", "Print a server's object and connection counts");
-    add_target_options(stats, *stats_target);
+    add_endpoint_options(stats, *stats_target);
     on_run(stats, [stats_target] {
         auto m = connect(*stats_target);
         std::cout << Object(m.stats()) << '\n';
         return 0;
     });
 
-    auto dict_target = std::make_shared<Target>();
+    auto dict_target = std::make_shared<Endpoint>();
     auto dict_name = std::make_shared<std::string>();
     auto assignments = std::make_shared<std::vector<std::string>>();
     auto* dict = manager->add_subcommand(
         "dict", "Print a named shared dict, after setting KEY=VALUE items (Python literals)");
-    add_target_options(dict, *dict_target);
+    add_endpoint_options(dict, *dict_target);
     dict->add_option("NAME", *dict_name, "The dict's name (created empty if new)")->required();
     dict->add_option("--set", *assignments,
                      "KEY=VALUE to set first (repeatable). KEY and VALUE are Python literals, "
@@ -199,9 +200,9 @@ void add_manager_commands(CLI::App& app) {
         return 0;
     });
 
-    auto stop_target = std::make_shared<Target>();
+    auto stop_target = std::make_shared<Endpoint>();
     auto* stop = manager->add_subcommand("shutdown", "Ask a server to stop");
-    add_target_options(stop, *stop_target);
+    add_endpoint_options(stop, *stop_target);
     on_run(stop, [stop_target] {
         auto m = connect(*stop_target);
         m.shutdown();

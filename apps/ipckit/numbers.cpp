@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "command.hpp"
+#include "ipckit/programs/numbers.hpp"
 #include "ipckit/sysv/ipc.hpp"
-#include "numbers.hpp"
 
 namespace ipckit::cli {
 void add_numbers_commands(CLI::App& app) {

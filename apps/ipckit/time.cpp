@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "command.hpp"
+#include "ipckit/programs/time_service.hpp"
 #include "ipckit/sysv/ipc.hpp"
-#include "time_service.hpp"
 
 namespace ipckit::cli {
 namespace {

@@ -9,28 +9,22 @@
 //   }
 //
 // Robust: when the thread holding the lock dies (its process was killed, say), the next
-// lock() takes the lock over within about 10 ms instead of hanging forever (Python's lock
-// hangs; Boost's interprocess mutex throws and stays unusable). The caller is told:
-// lock() returns true, Guard::recovered() is true, and recoveries() counts the takeovers
-// over the lock's life (visible to every process), so code that uses the implicit
-// per-access locking of Value and Array can check it afterwards.
-//
-// How: the lock word holds the owner's thread id (the Linux futex convention), so an
-// uncontended lock()/unlock() pair is one compare-and-swap and one exchange, as fast as a
-// plain pthread mutex; glibc's robust mutexes cost about twice as much. A waiter sleeps on
-// the futex in slices of 10 ms and, after each slice in which the owner did not change,
-// checks in /proc whether the owner thread still exists; if not, it takes the lock over.
-// (Thread ids can be reused by the system; a dead owner whose id was handed to a new
-// thread within that window would not be detected. Linux hands out ids in increasing
-// order up to pid_max, so this needs ~4 million thread creations in 10 ms. Without a /proc
-// of our own pid namespace, dead owners are not detected and waiters wait, as in Python.)
-// Processes must be made with fork() (ipckit::Process, std::system...), which runs the
-// atfork handler that resets the cached thread id; a raw clone syscall does not.
+// lock() takes the lock over within about 10 ms instead of hanging forever as Python's does.
+// The caller is told: lock() returns true, Guard::recovered() is true, and recoveries()
+// counts the takeovers over the lock's life (visible to every process), so code that uses
+// the implicit per-access locking of Value and Array can check it afterwards. Dead owners
+// are found through /proc: without a /proc of the caller's pid namespace, waiters wait, as
+// in Python. Processes must be made with fork() (ipckit::Process, std::system...), not with
+// a raw clone system call.
 //
 // Recursive: the owner may lock again; it must unlock as many times.
 //
-// A wait for a lock that someone else holds ends with InterruptedError when a stop is
-// requested (ipckit/signals.hpp); a lock that is free is taken whatever the stop flag says.
+// An uncontended lock()/unlock() pair costs about what a pthread mutex's does
+// (docs/benchmarks.md). A wait for a lock that someone else holds ends with
+// InterruptedError when a stop is requested (ipckit/signals.hpp); a lock that is free is
+// taken whatever the stop flag says.
+//
+// How it works: src/shared/lock.cpp.
 #pragma once
 
 #include <atomic>

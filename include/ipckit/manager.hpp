@@ -15,22 +15,21 @@
 // The server stops (and is reaped) when the Manager leaves scope or on shutdown().
 // Unrelated processes and other machines reach a server with Manager::connect(address,
 // authkey): "unix:/path/to/socket" or "tcp://host:port" (see `ipckit manager serve`).
-// Objects are anonymous (freed when no proxy refers to them, in any process, including
-// processes that died) or named (m.dict("scores"): created on first use, found by every
-// client after, alive as long as the server).
+// Objects are anonymous (freed once no proxy refers to them in any process, dead processes
+// included) or named (m.dict("scores"): created on first use, found by every client after,
+// alive as long as the server).
 //
-// Proxies are copyable handles. A proxy works in a forked child and in any thread: each
-// process and each thread talks to the server over its own connection. (Forking while
-// another thread of the same process is inside a proxy call is not supported.)
-//
-// A call waits for the server's answer; a stop request (ipckit/signals.hpp, e.g. SIGINT with
-// install_stop_handler) interrupts the wait with InterruptedError and closes that thread's
-// connection (the next call opens a new one).
+// Proxies are copyable handles that work in any thread and in a forked child (but do not
+// fork while another thread of the same process is inside a proxy call). A call waits for
+// the server's answer; a stop request (ipckit/signals.hpp, e.g. SIGINT with
+// install_stop_handler) ends the wait with InterruptedError, and the proxy stays usable.
 //
 // Errors: KeyError / IndexError carry the key's repr or the index; ValueError for wrong
 // arguments (Python's TypeError and ValueError); ConnectionError naming the address when the
 // server cannot be reached within the connect timeout or goes away; AuthenticationError on a
 // wrong authkey.
+//
+// The server, references, the wire protocol and the server's limits: docs/manager.md.
 #pragma once
 
 #include <sys/types.h>
@@ -59,11 +58,14 @@ class Client;
 struct ProxyState;
 }  // namespace detail
 
+// The default bound on one frame (a request or a reply, in bytes): 64 MiB.
+inline constexpr std::size_t default_max_frame = std::size_t{64} << 20;
+
 struct ManagerOptions {
     // How long connecting (and the authentication handshake) may take.
     std::chrono::milliseconds connect_timeout{5000};
-    // The largest frame accepted or sent, in bytes (64 MiB by default).
-    std::size_t max_frame = std::size_t{64} << 20;
+    // The largest frame accepted or sent, in bytes.
+    std::size_t max_frame = default_max_frame;
 };
 
 class DictProxy;
@@ -156,7 +158,7 @@ class ListProxy : public Proxy {
     // One request for all the items (the batched way to fill a list).
     void extend(Object::List items);
     template <std::ranges::input_range R>
-    requires std::is_constructible_v<Object, std::ranges::range_reference_t<R>>
+        requires std::is_constructible_v<Object, std::ranges::range_reference_t<R>>
     void extend(R&& items) {
         Object::List list;
         for (auto&& item : items)
@@ -214,9 +216,10 @@ class Manager {
     ListProxy list(std::initializer_list<Object> initial) { return list(Object::List(initial)); }
     // Any range of values convertible to Object: m.list(ipckit::range(10)), a std::vector...
     template <std::ranges::input_range R>
-    requires(std::is_constructible_v<Object, std::ranges::range_reference_t<R>> &&
-             !std::is_same_v<std::remove_cvref_t<R>, Object::List> &&
-             !std::is_convertible_v<R, std::string_view>) ListProxy list(R&& items) {
+        requires(std::is_constructible_v<Object, std::ranges::range_reference_t<R>> &&
+                 !std::is_same_v<std::remove_cvref_t<R>, Object::List> &&
+                 !std::is_convertible_v<R, std::string_view>)
+    ListProxy list(R&& items) {
         Object::List initial;
         for (auto&& item : items)
             initial.emplace_back(item);
@@ -249,7 +252,7 @@ class Manager {
 };
 
 struct ServeOptions {
-    std::size_t max_frame = std::size_t{64} << 20;
+    std::size_t max_frame = default_max_frame;
     // A connection that has not authenticated within this time is closed.
     std::chrono::milliseconds handshake_timeout{5000};
     // The most connections waiting to authenticate (at least 1): a new one closes the oldest.
@@ -260,9 +263,9 @@ struct ServeOptions {
 
 // Runs a manager server in this process until a client asks it to shut down or a stop is
 // requested (ipckit/signals.hpp, e.g. by SIGINT with install_stop_handler). A unix: socket
-// file is created owner-only (mode 0700, srwx------: only its owner can connect) and removed
-// at the end; a socket file nobody listens on (left by a server that died) is replaced, and a
-// path where a server listens is refused (Error). A tcp:// address needs a non-empty authkey
+// file is created owner-only (mode 0700: only its owner can connect) and removed at the end;
+// a socket file nobody listens on (left by a server that died) is replaced, and a path where
+// a server listens is refused (Error). A tcp:// address needs a non-empty authkey
 // (ValueError otherwise).
 void serve_manager(const std::string& address, const std::string& authkey,
                    const ServeOptions& options = {});

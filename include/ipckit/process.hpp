@@ -25,8 +25,8 @@ namespace ipckit {
 class Process {
   public:
     template <class F, class... Args>
-    requires std::invocable < std::decay_t<F>
-    &, std::decay_t<Args>&... > explicit Process(F&& target, Args&&... args)
+        requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+    explicit Process(F&& target, Args&&... args)
         : Process(std::function<void()>(
               [f = std::forward<F>(target), tuple = std::make_tuple(std::forward<Args>(
                                                 args)...)]() mutable { std::apply(f, tuple); })) {}

@@ -13,11 +13,10 @@
 //   std::cout << vector << '\n';   // [0, -1, -2, -3, -4, -5, -6, -7, -8, -9]
 //
 // Value and Array are handles: copies refer to the same shared memory, and a child forked
-// after the object was made sees and changes it. The memory comes from the shared arena
-// (ipckit/shared_arena.hpp) and is zeroed. T is any trivially copyable type: the
-// counterparts of Python's typecodes c b B h H i I l L q Q f d are char, signed char,
-// unsigned char, short, unsigned short, int, unsigned, long, unsigned long, long long,
-// unsigned long long, float, double; user structs work too.
+// after the object was made sees and changes it. The memory is zeroed, from the shared
+// arena (ipckit/shared_arena.hpp: keep a handle alive while children use the object). T is
+// any trivially copyable type, user structs included (Python's typecodes and their C++
+// types: docs/python-to-cpp.md).
 //
 // Synchronisation follows Python: each read or write of a Value or of one Array element
 // takes the object's lock (a robust, recursive, process-shared ipckit::Lock), so it is
@@ -118,15 +117,13 @@ class Ref {
         Guard g(lock_);
         return std::forward<F>(f)(*data_);
     }
-#define IPCKIT_COMPOUND(op)                    \
-    template <class U>                         \
-    requires requires(T & t, const U& u) {     \
-        t op u;                                \
-    }                                          \
-    const Ref& operator op(const U& u) const { \
-        Guard g(lock_);                        \
-        *data_ op u;                           \
-        return *this;                          \
+#define IPCKIT_COMPOUND(op)                             \
+    template <class U>                                  \
+        requires requires(T& t, const U& u) { t op u; } \
+    const Ref& operator op(const U& u) const {          \
+        Guard g(lock_);                                 \
+        *data_ op u;                                    \
+        return *this;                                   \
     }
     IPCKIT_COMPOUND(+=)
     IPCKIT_COMPOUND(-=)
@@ -139,32 +136,28 @@ class Ref {
     IPCKIT_COMPOUND(<<=)
     IPCKIT_COMPOUND(>>=)
 #undef IPCKIT_COMPOUND
-    const Ref& operator++() const requires requires(T& t) {
-        ++t;
-    }
+    const Ref& operator++() const
+        requires requires(T& t) { ++t; }
     {
         Guard g(lock_);
         ++*data_;
         return *this;
     }
-    T operator++(int) const requires requires(T& t) {
-        t++;
-    }
+    T operator++(int) const
+        requires requires(T& t) { t++; }
     {
         Guard g(lock_);
         return (*data_)++;
     }
-    const Ref& operator--() const requires requires(T& t) {
-        --t;
-    }
+    const Ref& operator--() const
+        requires requires(T& t) { --t; }
     {
         Guard g(lock_);
         --*data_;
         return *this;
     }
-    T operator--(int) const requires requires(T& t) {
-        t--;
-    }
+    T operator--(int) const
+        requires requires(T& t) { t--; }
     {
         Guard g(lock_);
         return (*data_)--;
@@ -276,14 +269,14 @@ class Array {
     }
     // The elements of any range: ipckit::range(10), a std::vector, a std::string...
     template <std::ranges::input_range R>
-    requires std::convertible_to<std::ranges::range_reference_t<R>, T> &&
-        (!std::same_as<std::remove_cvref_t<R>, Array>)  // copying shares
-        explicit Array(R&& values, bool lock = true) {
+        requires std::convertible_to<std::ranges::range_reference_t<R>, T> &&
+                 (!std::same_as<std::remove_cvref_t<R>, Array>)  // copying shares
+    explicit Array(R&& values, bool lock = true) {
         init(std::forward<R>(values), lock);
     }
     template <std::ranges::input_range R>
-    requires std::convertible_to<std::ranges::range_reference_t<R>, T> Array(R&& values,
-                                                                             const Lock& lock) {
+        requires std::convertible_to<std::ranges::range_reference_t<R>, T>
+    Array(R&& values, const Lock& lock) {
         init(std::forward<R>(values), lock);
     }
 
@@ -414,9 +407,9 @@ class RawArray {
         std::ranges::copy(values, storage_->data);
     }
     template <std::ranges::input_range R>
-    requires std::convertible_to<std::ranges::range_reference_t<R>, T> &&
-        (!std::same_as<std::remove_cvref_t<R>, RawArray>)  // copying shares
-        explicit RawArray(R&& values) {
+        requires std::convertible_to<std::ranges::range_reference_t<R>, T> &&
+                 (!std::same_as<std::remove_cvref_t<R>, RawArray>)  // copying shares
+    explicit RawArray(R&& values) {
         std::vector<T> copy;
         for (auto&& x : values)
             copy.push_back(static_cast<T>(x));

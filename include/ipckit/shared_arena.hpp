@@ -19,13 +19,13 @@
 namespace ipckit {
 
 // What this process has mapped for the arena (a forked child starts from zero).
-struct SharedMemoryStats {
+struct SharedArenaStats {
     std::size_t mapped_bytes = 0;    // chunks + own mappings currently mapped by this process
     std::size_t chunks = 0;          // 1 MiB chunks for small objects
     std::size_t large_mappings = 0;  // objects with a mapping of their own
     std::size_t in_use_bytes = 0;    // bytes handed out and not yet freed
 };
-SharedMemoryStats shared_memory_stats();
+SharedArenaStats shared_arena_stats();
 
 namespace detail {
 // `size` zeroed bytes aligned to `align` (a power of two, at most 4096). Freed when the

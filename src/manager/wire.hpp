@@ -22,7 +22,6 @@
 
 namespace ipckit::detail::wire {
 
-inline constexpr std::size_t default_max_frame = 64u << 20;
 inline constexpr std::size_t handshake_max_frame = 1024;  // before authentication
 inline constexpr int max_depth = 100;                     // nesting of decoded values
 inline constexpr std::size_t challenge_size = 32;

@@ -57,7 +57,7 @@ class Arena {
     std::byte* bump = nullptr;
     std::byte* bump_end = nullptr;
     std::array<std::vector<std::byte*>, class_count> free_lists;
-    SharedMemoryStats stats;
+    SharedArenaStats stats;
 
     std::byte* allocate_small(std::size_t index, std::size_t align) {
         const std::size_t bytes = class_size(index);
@@ -91,7 +91,7 @@ class Arena {
         bump = bump_end = nullptr;
         for (auto& list : free_lists)
             list.clear();  // those blocks are the parent's
-        stats = SharedMemoryStats{};
+        stats = SharedArenaStats{};
     }
 };
 
@@ -184,7 +184,7 @@ std::shared_ptr<std::byte> shared_allocate(std::size_t size, std::size_t align) 
 
 }  // namespace detail
 
-SharedMemoryStats shared_memory_stats() {
+SharedArenaStats shared_arena_stats() {
     detail::Arena& a = detail::arena();
     std::lock_guard lock(a.mutex);
     return a.stats;

@@ -11,8 +11,8 @@
 #include <span>
 #include <string>
 
-#include "../support.hpp"
 #include "snippets.hpp"
+#include "support.hpp"
 
 // doc-snippet-substitute: mq(128, IPC_CREAT) => mq(key, IPC_CREAT)
 // doc-snippet-substitute: sem(42, IPC_CREAT, 0600, 1) => sem(key, IPC_CREAT, 0600, 1)

@@ -6,8 +6,9 @@
 #include <iostream>
 #include <string>
 
-#include "../support.hpp"
+#include "ipckit/programs/time_service.hpp"
 #include "snippets.hpp"
+#include "support.hpp"
 
 // doc-snippet-substitute: mq(128, IPC_CREAT) => mq(key, IPC_CREAT)
 
@@ -126,6 +127,20 @@ TEST(ReadmeSnippets, AsctimeIsPythonsTimeAsctime) {
                            "import time; print(time.asctime(time.localtime(1700000000)))"});
     ASSERT_EQ(python.exit_code, 0) << python.err;
     EXPECT_EQ(ours + "\n", python.out);
+}
+
+// README.md, the same row: ipckit::programs::asctime_now() is that text for the current time.
+TEST(ReadmeSnippets, AsctimeNowIsTheTimeServersText) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        const std::time_t before = std::time(nullptr);
+        const std::string now = ipckit::programs::asctime_now();
+        if (std::time(nullptr) != before) continue;  // the second changed meanwhile
+        std::string expected = std::asctime(std::localtime(&before));
+        expected.pop_back();
+        EXPECT_EQ(now, expected);
+        return;
+    }
+    FAIL() << "the clock's second changed during each of 100 attempts";
 }
 
 // README.md, the ipckit program's table: `mq send` needs the queue, or --create.

@@ -12,8 +12,9 @@
 # every later run replays it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$(dirname "$here")")
 seconds=${1:-30}
-build=${2:-$here/../../build-fuzz}
+build=${2:-$root/build-fuzz}
 targets=(frame server handshake)
 per_target=$((seconds / ${#targets[@]}))
 [ "$per_target" -ge 1 ] || per_target=1

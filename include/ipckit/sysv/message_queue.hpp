@@ -124,13 +124,9 @@ inline void apply(ReceiveOptions& o, TruncateOption) {
 // these, so the positional forms send(data, block, type) and receive(block, type) work
 // with any integer type (an int type would otherwise pick the variadic template).
 template <class T>
-concept SendOption = requires(SendOptions& o, T t) {
-    apply(o, t);
-};
+concept SendOption = requires(SendOptions& o, T t) { apply(o, t); };
 template <class T>
-concept ReceiveOption = requires(ReceiveOptions& o, T t) {
-    apply(o, t);
-};
+concept ReceiveOption = requires(ReceiveOptions& o, T t) { apply(o, t); };
 
 // A receive buffer laid out as the kernel wants it (type, then bytes), so that
 // receive_into fills it without copying or allocating.
@@ -216,7 +212,8 @@ class MessageQueue : public detail::Object<QueueInfo> {
         send(data, SendOptions{type, block, std::nullopt});
     }
     template <SendOption... Options>
-    requires(sizeof...(Options) > 0) void send(std::string_view data, Options... options) {
+        requires(sizeof...(Options) > 0)
+    void send(std::string_view data, Options... options) {
         SendOptions o;
         (apply(o, options), ...);
         send(data, o);
@@ -232,7 +229,8 @@ class MessageQueue : public detail::Object<QueueInfo> {
         return receive(o);
     }
     template <ReceiveOption... Options>
-    requires(sizeof...(Options) > 0) Message receive(Options... options) {
+        requires(sizeof...(Options) > 0)
+    Message receive(Options... options) {
         ReceiveOptions o;
         (apply(o, options), ...);
         return receive(o);

@@ -1,4 +1,4 @@
-#include "line_reader.hpp"
+#include "ipckit/programs/line_reader.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "numbers.hpp"
+#include "ipckit/programs/numbers.hpp"
 
 #include <cctype>
 #include <csignal>
@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "ipckit/error.hpp"
+#include "ipckit/programs/line_reader.hpp"
 #include "ipckit/signals.hpp"
 #include "ipckit/sysv/message_queue.hpp"
-#include "line_reader.hpp"
 
 namespace ipckit::programs {
 

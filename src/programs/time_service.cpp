@@ -1,4 +1,4 @@
-#include "time_service.hpp"
+#include "ipckit/programs/time_service.hpp"
 
 #include <pthread.h>
 #include <signal.h>
@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "ipckit/error.hpp"
+#include "ipckit/programs/line_reader.hpp"
+#include "ipckit/programs/numbers.hpp"
 #include "ipckit/signals.hpp"
 #include "ipckit/sysv/message_queue.hpp"
-#include "line_reader.hpp"
-#include "numbers.hpp"
 
 namespace ipckit::programs {
 
