@@ -391,7 +391,7 @@ TEST(Semaphore, ErrorPaths) {
         FAIL() << "created an existing semaphore";
     } catch (const ipckit::ExistentialError& e) {
         EXPECT_EQ(e.errno_value(), EEXIST);
-        EXPECT_NE(std::string(e.what()).find("ipckit sem rm"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("ipcrm -s ID"), std::string::npos) << e.what();
     }
 
     // Bad values.

@@ -30,6 +30,8 @@ Action& selected_action();
 // Each part of ipckit registers its subcommands here.
 void add_demo_command(CLI::App& app);
 void add_mq_commands(CLI::App& app);
+// `mq send` and `mq recv`, under the `mq` command.
+void add_mq_transfer_commands(CLI::App* mq);
 void add_numbers_commands(CLI::App& app);
 void add_time_commands(CLI::App& app);
 void add_sem_commands(CLI::App& app);

@@ -1,12 +1,8 @@
-// `ipckit mq`: a friendlier ipcs/ipcrm for message queues.
-#include <chrono>
-#include <ctime>
-#include <iomanip>
+// `ipckit mq send` and `ipckit mq recv` (ls, stat and rm: sysv_commands.cpp).
 #include <iostream>
 #include <iterator>
 #include <limits>
 #include <memory>
-#include <sstream>
 
 #include "command.hpp"
 #include "ipckit/sysv/message_queue.hpp"
@@ -14,32 +10,6 @@
 
 namespace ipckit::cli {
 namespace {
-
-using sysv_format::octal;
-using sysv_format::user_name;
-
-void print_table(const std::vector<sysv::QueueInfo>& queues) {
-    std::cout << std::left << std::setw(12) << "key" << std::setw(10) << "id" << std::setw(12)
-              << "owner" << std::setw(7) << "mode" << std::setw(10) << "messages" << std::setw(10)
-              << "bytes"
-              << "last sender\n";
-    for (const auto& q : queues) {
-        std::cout << std::left << std::setw(12) << sysv::format_key(q.key) << std::setw(10) << q.id
-                  << std::setw(12) << user_name(q.uid) << std::setw(7) << octal(q.mode)
-                  << std::setw(10) << q.current_messages << std::setw(10) << q.current_bytes
-                  << (q.last_send_pid ? std::to_string(q.last_send_pid) : "-") << '\n';
-    }
-}
-
-void print_json(const std::vector<sysv::QueueInfo>& queues) {
-    sysv_format::json_list(std::cout, queues, [](std::ostream& out, const sysv::QueueInfo& q) {
-        sysv_format::json_fields(out, q);
-        out << ", \"last_send_time\": " << q.last_send_time
-            << ", \"last_receive_time\": " << q.last_receive_time
-            << ", \"last_change_time\": " << q.last_change_time;
-    });
-    std::cout << '\n';
-}
 
 // The queue named by KEY, or by its id with --id; never created here.
 sysv::MessageQueue open_queue(const sysv_format::Target& target,
@@ -51,47 +21,7 @@ sysv::MessageQueue open_queue(const sysv_format::Target& target,
 
 }  // namespace
 
-void add_mq_commands(CLI::App& app) {
-    auto* mq = app.add_subcommand("mq", "Inspect, use and remove System V message queues");
-    mq->require_subcommand(1);
-
-    auto* ls = mq->add_subcommand("ls", "List every message queue (as ipcs -q)");
-    auto json = std::make_shared<bool>(false);
-    ls->add_flag("--json", *json, "Print JSON instead of a table");
-    on_run(ls, [json] {
-        auto queues = sysv::list_message_queues();
-        if (*json) {
-            print_json(queues);
-        } else {
-            print_table(queues);
-        }
-        return 0;
-    });
-
-    auto stat_target = std::make_shared<sysv_format::Target>();
-    auto* stat = mq->add_subcommand("stat", "Show every attribute of one queue");
-    sysv_format::add_target(stat, *stat_target, "Queue");
-    on_run(stat, [stat_target] {
-        auto queue = open_queue(*stat_target);
-        auto q = queue.info();
-        std::cout << "key               " << sysv::format_key(q.key) << '\n'
-                  << "id                " << q.id << '\n'
-                  << "owner             " << user_name(q.uid) << " (uid " << q.uid << ", gid "
-                  << q.gid << ")\n"
-                  << "creator           " << user_name(q.cuid) << " (uid " << q.cuid << ", gid "
-                  << q.cgid << ")\n"
-                  << "mode              " << octal(q.mode) << '\n'
-                  << "current_messages  " << q.current_messages << '\n'
-                  << "current_bytes     " << q.current_bytes << '\n'
-                  << "max_size          " << q.max_size << '\n'
-                  << "last_send_pid     " << q.last_send_pid << '\n'
-                  << "last_receive_pid  " << q.last_receive_pid << '\n'
-                  << "last_send_time    " << sysv_format::time_text(q.last_send_time) << '\n'
-                  << "last_receive_time " << sysv_format::time_text(q.last_receive_time) << '\n'
-                  << "last_change_time  " << sysv_format::time_text(q.last_change_time) << '\n';
-        return 0;
-    });
-
+void add_mq_transfer_commands(CLI::App* mq) {
     struct SendArgs {
         sysv_format::Target target;
         long type = 1;
@@ -128,7 +58,16 @@ void add_mq_commands(CLI::App& app) {
         sysv::SendOptions options;
         options.type = send_args->type;
         if (send_args->timeout >= 0) options.timeout = seconds_to_duration(send_args->timeout);
-        queue.send(data, options);
+        try {
+            queue.send(data, options);
+        } catch (const BusyError& e) {
+            // The library points to ipcs; this program has a friendlier look.
+            throw BusyError(e.reason(), e.errno_value(),
+                            std::string(e.what()) + "; `ipckit mq stat " +
+                                (queue.key() == IPC_PRIVATE ? "--id " + std::to_string(queue.id())
+                                                            : sysv::format_key(queue.key())) +
+                                "` shows it");
+        }
         return 0;
     });
 
@@ -157,17 +96,6 @@ void add_mq_commands(CLI::App& app) {
         auto message = queue.receive(options);
         std::cout << message.data << std::flush;
         std::cerr << "(type " << message.type << ", " << message.data.size() << " bytes)\n";
-        return 0;
-    });
-
-    auto rm_target = std::make_shared<sysv_format::Target>();
-    auto* rm =
-        mq->add_subcommand("rm", "Remove a queue (as ipcrm -Q KEY, or ipcrm -q ID with --id)");
-    sysv_format::add_target(rm, *rm_target, "Queue");
-    on_run(rm, [rm_target] {
-        auto queue = open_queue(*rm_target);
-        queue.remove();
-        std::cout << "removed " << queue.describe() << '\n';
         return 0;
     });
 }

@@ -1,4 +1,4 @@
-// Shared by `ipckit sem`, `ipckit shm` and `ipckit ls`: how System V objects print.
+// How System V objects print, for `ipckit mq|sem|shm` and `ipckit ls`.
 #pragma once
 
 #include <pwd.h>

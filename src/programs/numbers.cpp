@@ -111,7 +111,8 @@ int numbers_server(const NumbersServerOptions& options, std::ostream& out, std::
             return 1;
         } catch (const BusyError& e) {
             err << "numbers server: the client does not take the numbers: " << e.what()
-                << "; removing the queue\n";
+                << "; `ipckit mq stat " << sysv::format_key(mq.key())
+                << "` shows it; removing the queue\n";
             mq.remove();
             return 1;
         }

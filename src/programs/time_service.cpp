@@ -592,7 +592,8 @@ int time_client(const TimeClientOptions& options, std::ostream& out, std::ostrea
             }
         }
     } catch (const QueueFullError& e) {
-        err << "time client: cannot send to the time server: " << e.what() << '\n';
+        err << "time client: cannot send to the time server: " << e.what() << "; `ipckit mq stat "
+            << sysv::format_key(options.key) << "` shows it\n";
         return 1;
     } catch (const BusyError& e) {
         if (!e.timed_out()) throw;

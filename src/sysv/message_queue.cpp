@@ -7,24 +7,43 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "errors.hpp"
 #include "interrupt_timer.hpp"
 #include "ipckit/signals.hpp"
+#include "object_impl.hpp"
 
 namespace ipckit::sysv {
+namespace detail {
+
+template <>
+struct Traits<QueueInfo> : TraitsBase<msqid_ds, Kind::message_queue, &msqid_ds::msg_perm> {
+    static int ctl(int id, int command, msqid_ds* ds) { return msgctl(id, command, ds); }
+    static QueueInfo make(const ObjectInfo& common, const msqid_ds& ds) {
+        return {common,       ds.msg_qnum,  ds.__msg_cbytes, ds.msg_qbytes, ds.msg_stime,
+                ds.msg_rtime, ds.msg_ctime, ds.msg_lspid,    ds.msg_lrpid};
+    }
+    // Raising the capacity above msgmnb takes privilege: say so rather than "denied".
+    static void explain_set_failure(int err, const msqid_ds& ds, const std::string& who) {
+        const std::size_t msgmnb = message_queue_limits().msgmnb;
+        if (err == EPERM && ds.msg_qbytes > msgmnb) {
+            throw PermissionsError(err, who +
+                                            ": only a privileged process may raise the "
+                                            "capacity above msgmnb (" +
+                                            std::to_string(msgmnb) +
+                                            "); raise /proc/sys/kernel/msgmnb");
+        }
+    }
+};
+
+template class Object<QueueInfo>;
+
+}  // namespace detail
+
 namespace {
 
 using ipckit::detail::Clock;
-
-std::string errno_text(int err) {
-    return std::generic_category().message(err);
-}
 
 std::size_t cached_msgmax() {
     // Read once: /proc is too slow for every send. A raised limit needs a restart.
@@ -32,42 +51,7 @@ std::size_t cached_msgmax() {
     return value;
 }
 
-// Turns a failed call's errno into the right exception, naming the queue and the fix.
-[[noreturn]] void throw_for(int err, const std::string& who, const char* operation) {
-    std::string what = who + ": " + operation + " failed: ";
-    switch (err) {
-        case ENOENT:
-            throw ExistentialError(err, who +
-                                            ": no such queue (is the server running? "
-                                            "create it with IPC_CREAT)");
-        case EEXIST:
-            throw ExistentialError(err, who +
-                                            ": already exists (remove it with `ipcrm -q ID` "
-                                            "or `ipckit mq rm KEY`, or open it without "
-                                            "IPC_EXCL)");
-        case EIDRM:
-            throw ExistentialError(err, who + ": was removed while in use");
-        case EACCES:
-        case EPERM:
-            throw PermissionsError(err, who + ": permission denied for " + operation +
-                                            " (check the queue's mode and owner with "
-                                            "`ipcs -q`)");
-        case EAGAIN:
-            throw BusyError(BusyError::Reason::would_block, err,
-                            who + ": " + operation + " would block (the queue is full)");
-        case ENOMSG:
-            throw BusyError(BusyError::Reason::would_block, err,
-                            who + ": " + operation + " would block (no matching message)");
-        case ENOSPC:
-            throw Error(err, who +
-                                 ": the system has too many message queues (raise "
-                                 "/proc/sys/kernel/msgmni or remove unused ones)");
-        case ENOMEM:
-            throw Error(err, what + "out of memory");
-        default:
-            throw Error(err, what + errno_text(err));
-    }
-}
+constexpr auto throw_for = detail::fail<QueueInfo>;
 
 // Every receive uses the same scratch space per thread, so receive() allocates only
 // the returned string and receive_into nothing at all.
@@ -113,21 +97,15 @@ std::pair<std::size_t, long> peek_size(int id, const ReceiveOptions& options) {
 }
 
 // Why a send would wait: "the queue is full (16381 of 16384 bytes, 1000 messages; see
-// `ipckit mq stat 0x00000080`)", so that the user can tell who fills it.
-std::string full_queue_text(int id, Key key) {
-    std::string text = "the queue is full";
+// `ipcs -q -i 5`)", so that the user can tell who fills it.
+std::string full_queue_text(int id) {
+    std::string text = "the queue is full (";
     msqid_ds ds{};
     if (msgctl(id, IPC_STAT, &ds) == 0) {
-        text += " (" + std::to_string(ds.__msg_cbytes) + " of " + std::to_string(ds.msg_qbytes) +
-                " bytes, " + std::to_string(ds.msg_qnum) + " messages";
-    } else {
-        text += " (";
+        text += std::to_string(ds.__msg_cbytes) + " of " + std::to_string(ds.msg_qbytes) +
+                " bytes, " + std::to_string(ds.msg_qnum) + " messages; ";
     }
-    if (key == IPC_PRIVATE) {
-        text += "; see `ipcs -q -i " + std::to_string(id) + "`)";
-    } else {
-        text += "; see `ipckit mq stat " + format_key(key) + "`)";
-    }
+    text += "see `ipcs -q -i " + std::to_string(id) + "`)";
     return text;
 }
 
@@ -168,7 +146,7 @@ void MessageBuffer::assign(std::string_view data, long type) {
 // --- construction ---
 
 MessageQueue::MessageQueue(Key key, int flags, int mode, std::size_t max_message_size)
-    : key_(key), max_message_size_(max_message_size) {
+    : Object(key), max_message_size_(max_message_size) {
     id_ = msgget(key, flags | (mode & 0777));
     if (id_ < 0) throw_for(errno, describe(), "msgget");
 }
@@ -186,43 +164,9 @@ MessageQueue::MessageQueue(std::nullopt_t, int flags, int mode, std::size_t max_
 
 MessageQueue MessageQueue::from_id(int id, std::size_t max_message_size) {
     MessageQueue queue;
-    queue.id_ = id;
+    queue.open_id(id);
     queue.max_message_size_ = max_message_size;
-    msqid_ds ds{};
-    if (msgctl(id, IPC_STAT, &ds) != 0) {
-        int err = errno;
-        if (err == EINVAL || err == EIDRM) err = ENOENT;  // Linux says EINVAL for a bad id
-        throw_for(err, "message queue id " + std::to_string(id), "msgctl(IPC_STAT)");
-    }
-    queue.key_ = ds.msg_perm.__key;
     return queue;
-}
-
-MessageQueue::MessageQueue(MessageQueue&& other) noexcept
-    : key_(other.key_),
-      id_(std::exchange(other.id_, -1)),
-      max_message_size_(other.max_message_size_),
-      auto_remove_(std::exchange(other.auto_remove_, false)) {}
-
-MessageQueue& MessageQueue::operator=(MessageQueue&& other) noexcept {
-    if (this != &other) {
-        if (auto_remove_ && id_ >= 0) msgctl(id_, IPC_RMID, nullptr);
-        key_ = other.key_;
-        id_ = std::exchange(other.id_, -1);
-        max_message_size_ = other.max_message_size_;
-        auto_remove_ = std::exchange(other.auto_remove_, false);
-    }
-    return *this;
-}
-
-MessageQueue::~MessageQueue() {
-    if (auto_remove_ && id_ >= 0) msgctl(id_, IPC_RMID, nullptr);
-}
-
-std::string MessageQueue::describe() const {
-    std::string text = "message queue " + format_key(key_);
-    if (key_ == IPC_PRIVATE) text += " (id " + std::to_string(id_) + ")";
-    return text;
 }
 
 // --- send ---
@@ -290,29 +234,19 @@ void MessageQueue::send_prepared(const void* message, std::size_t size,
     }
     for (;;) {
         if (stop_requested()) throw InterruptedError(EINTR, describe() + ": send stopped");
-        // A send rarely waits: try without blocking first, and only when the queue is full
-        // register for stop requests (the timer) and block.
+        // A send rarely waits: try without blocking first (detail::after_failure).
         const bool first_try = !(flags & IPC_NOWAIT) && !timer;
         if (msgsnd(id_, message, size, first_try ? flags | IPC_NOWAIT : flags) == 0) return;
         int err = errno;
-        if (err == EAGAIN && first_try) {
-            timer.emplace();  // a stop request wakes the blocking msgsnd
-            continue;
-        }
-        if (err == EINTR) {
-            if (deadline && Clock::now() >= *deadline) {
-                throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                                describe() + ": send timed out: " + full_queue_text(id_, key_));
-            }
-            continue;  // a stray signal: retry
-        }
-        if (err == EAGAIN) {
+        auto next = detail::after_failure(err, first_try, timer, deadline);
+        if (next == detail::Next::retry) continue;
+        if (next == detail::Next::busy) {
             if (deadline) {
                 throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                                describe() + ": send timed out: " + full_queue_text(id_, key_));
+                                describe() + ": send timed out: " + full_queue_text(id_));
             }
             throw BusyError(BusyError::Reason::would_block, err,
-                            describe() + ": msgsnd would block: " + full_queue_text(id_, key_));
+                            describe() + ": msgsnd would block: " + full_queue_text(id_));
         }
         if (err == EINVAL) {
             // Either the queue is gone or the message exceeds the queue's capacity.
@@ -380,14 +314,9 @@ std::size_t MessageQueue::receive_raw(void* buffer, std::size_t capacity,
             return static_cast<std::size_t>(n);
         }
         int err = errno;
-        if (err == EINTR) {
-            if (deadline && Clock::now() >= *deadline) {
-                throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                                describe() + ": no message within the timeout");
-            }
-            continue;  // a stray signal: retry
-        }
-        if (err == ENOMSG && deadline) {
+        auto next = detail::after_failure(err, false, timer, deadline);
+        if (next == detail::Next::retry) continue;
+        if ((next == detail::Next::busy || err == ENOMSG) && deadline) {
             throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
                             describe() + ": no message within the timeout");
         }
@@ -425,103 +354,9 @@ Received MessageQueue::receive_into(MessageBuffer& buffer, const ReceiveOptions&
     return {buffer.size_, type};
 }
 
-// --- removal and attributes ---
-
-void MessageQueue::remove() {
-    if (msgctl(id_, IPC_RMID, nullptr) != 0) {
-        int err = errno;
-        if (err == EINVAL) err = EIDRM;
-        throw_for(err, describe(), "remove");
-    }
-    auto_remove_ = false;
-}
-
-namespace {
-QueueInfo to_info(int id, const msqid_ds& ds) {
-    QueueInfo info;
-    info.key = ds.msg_perm.__key;
-    info.id = id;
-    info.current_messages = ds.msg_qnum;
-    info.current_bytes = ds.__msg_cbytes;
-    info.max_size = ds.msg_qbytes;
-    info.last_send_time = ds.msg_stime;
-    info.last_receive_time = ds.msg_rtime;
-    info.last_change_time = ds.msg_ctime;
-    info.last_send_pid = ds.msg_lspid;
-    info.last_receive_pid = ds.msg_lrpid;
-    info.uid = ds.msg_perm.uid;
-    info.gid = ds.msg_perm.gid;
-    info.cuid = ds.msg_perm.cuid;
-    info.cgid = ds.msg_perm.cgid;
-    info.mode = static_cast<int>(ds.msg_perm.mode & 0777U);
-    return info;
-}
-}  // namespace
-
-QueueInfo MessageQueue::info() const {
-    msqid_ds ds{};
-    if (msgctl(id_, IPC_STAT, &ds) != 0) {
-        int err = errno;
-        if (err == EINVAL) err = EIDRM;
-        throw_for(err, describe(), "msgctl(IPC_STAT)");
-    }
-    return to_info(id_, ds);
-}
-
-namespace {
-template <class Change>
-void change_queue(int id, const std::string& who, Change change) {
-    msqid_ds ds{};
-    if (msgctl(id, IPC_STAT, &ds) != 0) {
-        int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, who, "msgctl(IPC_STAT)");
-    }
-    change(ds);
-    if (msgctl(id, IPC_SET, &ds) != 0) {
-        int err = errno;
-        if (err == EPERM && ds.msg_qbytes > message_queue_limits().msgmnb) {
-            throw PermissionsError(err, who +
-                                            ": only a privileged process may raise the "
-                                            "capacity above msgmnb (" +
-                                            std::to_string(message_queue_limits().msgmnb) +
-                                            "); raise /proc/sys/kernel/msgmnb");
-        }
-        throw_for(err == EINVAL ? EIDRM : err, who, "msgctl(IPC_SET)");
-    }
-}
-}  // namespace
+// --- attributes ---
 
 void MessageQueue::set_max_size(std::size_t bytes) {
-    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_qbytes = bytes; });
+    detail::change<QueueInfo>(id_, describe(), [&](msqid_ds& ds) { ds.msg_qbytes = bytes; });
 }
-void MessageQueue::set_uid(uid_t uid) {
-    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_perm.uid = uid; });
-}
-void MessageQueue::set_gid(gid_t gid) {
-    change_queue(id_, describe(), [&](msqid_ds& ds) { ds.msg_perm.gid = gid; });
-}
-void MessageQueue::set_mode(int mode) {
-    change_queue(id_, describe(), [&](msqid_ds& ds) {
-        ds.msg_perm.mode = static_cast<unsigned short>((ds.msg_perm.mode & ~0777) | (mode & 0777));
-    });
-}
-
-std::vector<QueueInfo> list_message_queues() {
-    std::vector<QueueInfo> queues;
-    for (int id : detail::sysvipc_ids("msg")) {
-        msqid_ds ds{};
-        if (msgctl(id, IPC_STAT, &ds) != 0) continue;  // removed meanwhile, or not ours to see
-        queues.push_back(to_info(id, ds));
-    }
-    return queues;
-}
-
-void remove_message_queue(int id) {
-    if (msgctl(id, IPC_RMID, nullptr) != 0) {
-        int err = errno;
-        if (err == EINVAL) err = ENOENT;
-        throw_for(err, "message queue id " + std::to_string(id), "remove");
-    }
-}
-
 }  // namespace ipckit::sysv

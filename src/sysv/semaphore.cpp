@@ -6,19 +6,14 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
-#include "errors.hpp"
 #include "interrupt_timer.hpp"
 #include "ipckit/signals.hpp"
+#include "object_impl.hpp"
 
 namespace ipckit::sysv {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-using detail::Kind;
 
 // glibc leaves this union to the caller (semctl(2)).
 union semun {
@@ -27,17 +22,45 @@ union semun {
     unsigned short* array;
 };
 
-[[noreturn]] void throw_for(int err, const std::string& who, const char* operation) {
-    detail::throw_for(Kind::semaphore, err, who, operation);
-}
+}  // namespace
+
+namespace detail {
+
+template <>
+struct Traits<SemaphoreInfo> : TraitsBase<semid_ds, Kind::semaphore, &semid_ds::sem_perm> {
+    static int ctl(int id, int command, semid_ds* ds) {
+        semun arg{};
+        arg.buf = ds;
+        return semctl(id, 0, command, arg);
+    }
+    static SemaphoreInfo make(const ObjectInfo& common, const semid_ds& ds) {
+        // The per-semaphore numbers; the set may vanish meanwhile, then they stay 0.
+        auto get = [&](int command) { return std::max(semctl(common.id, 0, command), 0); };
+        return {common,
+                get(GETVAL),
+                ds.sem_nsems,
+                ds.sem_otime,
+                ds.sem_ctime,
+                get(GETPID),
+                static_cast<std::size_t>(get(GETNCNT)),
+                static_cast<std::size_t>(get(GETZCNT))};
+    }
+};
+
+template class Object<SemaphoreInfo>;
+
+}  // namespace detail
+
+namespace {
+
+using ipckit::detail::Clock;
+constexpr auto throw_for = detail::fail<SemaphoreInfo>;
 
 // Linux says EINVAL both for a removed semaphore and for a bad argument; a failed
 // IPC_STAT tells them apart.
 bool exists(int id) {
     semid_ds ds{};
-    semun arg{};
-    arg.buf = &ds;
-    return semctl(id, 0, IPC_STAT, arg) == 0 || errno == EACCES;
+    return detail::stat<SemaphoreInfo>(id, ds) == 0 || errno == EACCES;
 }
 
 void check_value(int value, const std::string& who, const char* what) {
@@ -65,17 +88,6 @@ timespec to_timespec(std::chrono::nanoseconds d) {
     return ts;
 }
 
-semid_ds stat_or_throw(int id, const std::string& who) {
-    semid_ds ds{};
-    semun arg{};
-    arg.buf = &ds;
-    if (semctl(id, 0, IPC_STAT, arg) != 0) {
-        int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, who, "semctl(IPC_STAT)");
-    }
-    return ds;
-}
-
 // The GET* commands that return a number (GETVAL, GETPID, GETNCNT, GETZCNT). The
 // description is built only on failure: value() may well be polled.
 int get(const Semaphore& semaphore, int command, const char* operation) {
@@ -91,7 +103,7 @@ int get(const Semaphore& semaphore, int command, const char* operation) {
 
 // --- construction ---
 
-Semaphore::Semaphore(Key key, int flags, int mode, int initial_value) : key_(key) {
+Semaphore::Semaphore(Key key, int flags, int mode, int initial_value) : Object(key) {
     open_or_create(flags, mode, initial_value);
 }
 
@@ -108,6 +120,14 @@ Semaphore::Semaphore(std::nullopt_t, int flags, int mode, int initial_value) {
     initialise(initial_value);
 }
 
+// Race-free creation: with IPC_CREAT, first try IPC_CREAT|IPC_EXCL. The winner
+// initialises the semaphore with one semop (+initial_value, or a wait-for-zero when it is
+// 0), which makes the kernel's sem_otime non-zero in the same atomic step that sets the
+// value. Everyone else opens the existing semaphore and waits until sem_otime is non-zero
+// (or the value is), sleeping with a short exponential backoff (10 us doubling to 1 ms),
+// for at most semaphore_initialisation_wait. A semaphore made by another program that
+// sets its value with semctl (sysv_ipc does) and was never used since looks
+// uninitialised: after that wait it is taken as it is.
 void Semaphore::open_or_create(int flags, int mode, int initial_value) {
     check_value(initial_value, describe(), "initial_value");
     const int permissions = mode & 0777;
@@ -155,7 +175,7 @@ void Semaphore::initialise(int initial_value) {
     op.sem_flg = IPC_NOWAIT;
     while (semop(id_, &op, 1) != 0) {
         int err = errno;
-        if (err == EINTR) continue;
+        if (detail::retry_interrupted(err, std::nullopt)) continue;
         // EAGAIN: a zero op found a non-zero value, so someone has used it already.
         if (err == EAGAIN) return;
         semctl(id_, 0, IPC_RMID);  // we created it: never leave it half-made
@@ -168,9 +188,7 @@ void Semaphore::wait_until_initialised() {
     auto pause = std::chrono::microseconds(10);
     for (;;) {
         semid_ds ds{};
-        semun arg{};
-        arg.buf = &ds;
-        if (semctl(id_, 0, IPC_STAT, arg) != 0) {
+        if (detail::stat<SemaphoreInfo>(id_, ds) != 0) {
             int err = errno;
             if (err == EACCES) return;  // no read permission: we cannot tell; go ahead
             throw_for(err == EINVAL ? EIDRM : err, describe(), "semctl(IPC_STAT)");
@@ -191,48 +209,8 @@ void Semaphore::wait_until_initialised() {
 
 Semaphore Semaphore::from_id(int id) {
     Semaphore semaphore;
-    semaphore.id_ = id;
-    semid_ds ds{};
-    semun arg{};
-    arg.buf = &ds;
-    if (semctl(id, 0, IPC_STAT, arg) != 0) {
-        int err = errno;
-        if (err == EINVAL || err == EIDRM) err = ENOENT;  // Linux says EINVAL for a bad id
-        throw_for(err, "semaphore id " + std::to_string(id), "semctl(IPC_STAT)");
-    }
-    semaphore.key_ = ds.sem_perm.__key;
+    semaphore.open_id(id);
     return semaphore;
-}
-
-Semaphore::Semaphore(Semaphore&& other) noexcept
-    : key_(other.key_),
-      id_(std::exchange(other.id_, -1)),
-      undo_(other.undo_),
-      block_(other.block_),
-      auto_remove_(std::exchange(other.auto_remove_, false)),
-      created_(other.created_) {}
-
-Semaphore& Semaphore::operator=(Semaphore&& other) noexcept {
-    if (this != &other) {
-        if (auto_remove_ && id_ >= 0) semctl(id_, 0, IPC_RMID);
-        key_ = other.key_;
-        id_ = std::exchange(other.id_, -1);
-        undo_ = other.undo_;
-        block_ = other.block_;
-        auto_remove_ = std::exchange(other.auto_remove_, false);
-        created_ = other.created_;
-    }
-    return *this;
-}
-
-Semaphore::~Semaphore() {
-    if (auto_remove_ && id_ >= 0) semctl(id_, 0, IPC_RMID);
-}
-
-std::string Semaphore::describe() const {
-    std::string text = "semaphore " + format_key(key_);
-    if (key_ == IPC_PRIVATE) text += " (id " + std::to_string(id_) + ")";
-    return text;
 }
 
 void Semaphore::fail(int err, const char* operation) const {
@@ -270,12 +248,9 @@ void Semaphore::operate(int sem_op, Timeout timeout, const char* operation) {
         }
         if (result == 0) return;
         int err = errno;
-        if (err == EAGAIN && first_try) {
-            wake.emplace();  // a stop request interrupts the wait below
-            continue;
-        }
-        if (err == EINTR) continue;  // a stray signal: retry (a stop is checked above)
-        if (err == EAGAIN) {
+        auto next = detail::after_failure(err, first_try, wake, deadline);
+        if (next == detail::Next::retry) continue;
+        if (next == detail::Next::busy) {
             if (deadline) {
                 throw BusyError(
                     BusyError::Reason::timed_out, ETIMEDOUT,
@@ -317,7 +292,7 @@ bool Semaphore::try_acquire(int delta) {
         if (semop(id_, &op, 1) == 0) return true;
         int err = errno;
         if (err == EAGAIN) return false;
-        if (err != EINTR) fail(err, "acquire");
+        if (!detail::retry_interrupted(err, std::nullopt)) fail(err, "acquire");
     }
 }
 
@@ -344,41 +319,7 @@ void Semaphore::Guard::release() {
     semaphore->release(delta_);
 }
 
-// --- removal and attributes ---
-
-void Semaphore::remove() {
-    if (semctl(id_, 0, IPC_RMID) != 0) {
-        int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, describe(), "remove");
-    }
-    auto_remove_ = false;
-}
-
-namespace {
-SemaphoreInfo to_info(int id, const semid_ds& ds) {
-    SemaphoreInfo info;
-    info.key = ds.sem_perm.__key;
-    info.id = id;
-    info.count = ds.sem_nsems;
-    info.o_time = ds.sem_otime;
-    info.last_change_time = ds.sem_ctime;
-    info.uid = ds.sem_perm.uid;
-    info.gid = ds.sem_perm.gid;
-    info.cuid = ds.sem_perm.cuid;
-    info.cgid = ds.sem_perm.cgid;
-    info.mode = ds.sem_perm.mode & 0777;
-    // The per-semaphore numbers; the set may vanish meanwhile, then they stay 0.
-    info.value = std::max(semctl(id, 0, GETVAL), 0);
-    info.last_pid = std::max(semctl(id, 0, GETPID), 0);
-    info.waiting_for_nonzero = static_cast<std::size_t>(std::max(semctl(id, 0, GETNCNT), 0));
-    info.waiting_for_zero = static_cast<std::size_t>(std::max(semctl(id, 0, GETZCNT), 0));
-    return info;
-}
-}  // namespace
-
-SemaphoreInfo Semaphore::info() const {
-    return to_info(id_, stat_or_throw(id_, describe()));
-}
+// --- attributes ---
 
 int Semaphore::value() const {
     return get(*this, GETVAL, "semctl(GETVAL)");
@@ -401,52 +342,6 @@ std::size_t Semaphore::waiting_for_nonzero() const {
 
 std::size_t Semaphore::waiting_for_zero() const {
     return static_cast<std::size_t>(get(*this, GETZCNT, "semctl(GETZCNT)"));
-}
-
-namespace {
-template <class Change>
-void change_semaphore(int id, const std::string& who, Change change) {
-    semid_ds ds = stat_or_throw(id, who);
-    change(ds);
-    semun arg{};
-    arg.buf = &ds;
-    if (semctl(id, 0, IPC_SET, arg) != 0) {
-        int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, who, "semctl(IPC_SET)");
-    }
-}
-}  // namespace
-
-void Semaphore::set_uid(uid_t uid) {
-    change_semaphore(id_, describe(), [&](semid_ds& ds) { ds.sem_perm.uid = uid; });
-}
-void Semaphore::set_gid(gid_t gid) {
-    change_semaphore(id_, describe(), [&](semid_ds& ds) { ds.sem_perm.gid = gid; });
-}
-void Semaphore::set_mode(int mode) {
-    change_semaphore(id_, describe(), [&](semid_ds& ds) {
-        ds.sem_perm.mode = static_cast<unsigned short>((ds.sem_perm.mode & ~0777) | (mode & 0777));
-    });
-}
-
-std::vector<SemaphoreInfo> list_semaphores() {
-    std::vector<SemaphoreInfo> semaphores;
-    for (int id : detail::sysvipc_ids("sem")) {
-        semid_ds ds{};
-        semun arg{};
-        arg.buf = &ds;
-        if (semctl(id, 0, IPC_STAT, arg) != 0) continue;  // removed meanwhile, or not ours
-        semaphores.push_back(to_info(id, ds));
-    }
-    return semaphores;
-}
-
-void remove_semaphore(int id) {
-    if (semctl(id, 0, IPC_RMID) != 0) {
-        int err = errno;
-        if (err == EINVAL) err = ENOENT;
-        throw_for(err, "semaphore id " + std::to_string(id), "remove");
-    }
 }
 
 }  // namespace ipckit::sysv

@@ -8,20 +8,30 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
-#include "errors.hpp"
+#include "object_impl.hpp"
 
 namespace ipckit::sysv {
+namespace detail {
+
+template <>
+struct Traits<SharedMemoryInfo> : TraitsBase<shmid_ds, Kind::shared_memory, &shmid_ds::shm_perm> {
+    static int ctl(int id, int command, shmid_ds* ds) { return shmctl(id, command, ds); }
+    static SharedMemoryInfo make(const ObjectInfo& common, const shmid_ds& ds) {
+        const bool removed = (ds.shm_perm.mode & SHM_DEST) != 0;
+        return {common,       ds.shm_segsz, ds.shm_nattch, ds.shm_cpid, ds.shm_lpid,
+                ds.shm_atime, ds.shm_dtime, ds.shm_ctime,  removed};
+    }
+};
+
+template class Object<SharedMemoryInfo>;
+
+}  // namespace detail
+
 namespace {
 
-using detail::Kind;
-
-[[noreturn]] void throw_for(int err, const std::string& who, const char* operation) {
-    detail::throw_for(Kind::shared_memory, err, who, operation);
-}
+constexpr auto throw_for = detail::fail<SharedMemoryInfo>;
 
 std::size_t page_size() {
     static const std::size_t value = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -29,16 +39,7 @@ std::size_t page_size() {
 }
 
 bool stat(int id, shmid_ds& ds) {
-    return shmctl(id, IPC_STAT, &ds) == 0;
-}
-
-shmid_ds stat_or_throw(int id, const std::string& who) {
-    shmid_ds ds{};
-    if (!stat(id, ds)) {
-        int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, who, "shmctl(IPC_STAT)");
-    }
-    return ds;
+    return detail::stat<SharedMemoryInfo>(id, ds) == 0;
 }
 
 // shmget's EINVAL: the size is outside the kernel's limits, or smaller than asked.
@@ -61,7 +62,7 @@ shmid_ds stat_or_throw(int id, const std::string& who) {
 // --- construction ---
 
 SharedMemory::SharedMemory(Key key, int flags, int mode, std::size_t size, char init_character)
-    : key_(key) {
+    : Object(key) {
     const int permissions = mode & 0777;
     const std::size_t create_size = size == 0 ? page_size() : size;
     auto create = [&](int create_flags) {
@@ -100,7 +101,7 @@ SharedMemory::SharedMemory(Key key, int flags, int mode, std::size_t size, char 
         }
     }
     try {
-        size_ = stat_or_throw(id_, describe()).shm_segsz;
+        size_ = detail::stat_or_throw<SharedMemoryInfo>(id_, describe()).shm_segsz;
         attach();
         // The kernel hands out zeroed pages: only another character needs writing.
         if (created_ && init_character != '\0') {
@@ -127,7 +128,7 @@ SharedMemory::SharedMemory(std::nullopt_t, int flags, int mode, std::size_t size
     }
     created_ = true;
     try {
-        size_ = stat_or_throw(id_, describe()).shm_segsz;
+        size_ = detail::stat_or_throw<SharedMemoryInfo>(id_, describe()).shm_segsz;
         attach();
         if (init_character != '\0') {
             std::memset(address_, static_cast<unsigned char>(init_character), size_);
@@ -140,15 +141,8 @@ SharedMemory::SharedMemory(std::nullopt_t, int flags, int mode, std::size_t size
 
 SharedMemory SharedMemory::from_id(int id, const void* address, int flags) {
     SharedMemory segment;
-    segment.id_ = id;
-    shmid_ds ds{};
-    if (!stat(id, ds)) {
-        int err = errno;
-        if (err == EINVAL || err == EIDRM) err = ENOENT;  // Linux says EINVAL for a bad id
-        throw_for(err, "shared memory segment id " + std::to_string(id), "shmctl(IPC_STAT)");
-    }
-    segment.key_ = ds.shm_perm.__key;
-    segment.size_ = ds.shm_segsz;
+    segment.open_id(id);
+    segment.size_ = segment.info().size;
     segment.attach(address, flags);
     return segment;
 }
@@ -158,38 +152,27 @@ SharedMemory attach(int id, const void* address, int flags) {
 }
 
 SharedMemory::SharedMemory(SharedMemory&& other) noexcept
-    : key_(other.key_),
-      id_(std::exchange(other.id_, -1)),
+    : Object(std::move(other)),
       size_(other.size_),
       address_(std::exchange(other.address_, nullptr)),
       read_only_(other.read_only_),
-      auto_remove_(std::exchange(other.auto_remove_, false)),
       created_(other.created_) {}
 
 SharedMemory& SharedMemory::operator=(SharedMemory&& other) noexcept {
     if (this != &other) {
         if (address_ != nullptr) shmdt(address_);
-        if (auto_remove_ && id_ >= 0) shmctl(id_, IPC_RMID, nullptr);
-        key_ = other.key_;
-        id_ = std::exchange(other.id_, -1);
+        Object::operator=(std::move(other));
         size_ = other.size_;
         address_ = std::exchange(other.address_, nullptr);
         read_only_ = other.read_only_;
-        auto_remove_ = std::exchange(other.auto_remove_, false);
         created_ = other.created_;
     }
     return *this;
 }
 
+// The base then removes the segment if asked: detached first, it goes at once.
 SharedMemory::~SharedMemory() {
     if (address_ != nullptr) shmdt(address_);
-    if (auto_remove_ && id_ >= 0) shmctl(id_, IPC_RMID, nullptr);
-}
-
-std::string SharedMemory::describe() const {
-    std::string text = "shared memory segment " + format_key(key_);
-    if (key_ == IPC_PRIVATE) text += " (id " + std::to_string(id_) + ")";
-    return text;
 }
 
 // --- attach and detach ---
@@ -217,14 +200,6 @@ void SharedMemory::detach() {
     if (shmdt(address_) != 0) throw_for(errno, describe(), "shmdt");
     address_ = nullptr;
     read_only_ = false;
-}
-
-void SharedMemory::remove() {
-    if (shmctl(id_, IPC_RMID, nullptr) != 0) {
-        int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, describe(), "remove");
-    }
-    auto_remove_ = false;
 }
 
 // --- data ---
@@ -299,74 +274,6 @@ std::span<std::byte> SharedMemory::bytes() {
 std::span<const std::byte> SharedMemory::cbytes() const {
     check_attached("cbytes()");
     return {static_cast<const std::byte*>(address_), size_};
-}
-
-// --- attributes ---
-
-namespace {
-SharedMemoryInfo to_info(int id, const shmid_ds& ds) {
-    SharedMemoryInfo info;
-    info.key = ds.shm_perm.__key;
-    info.id = id;
-    info.size = ds.shm_segsz;
-    info.number_attached = ds.shm_nattch;
-    info.creator_pid = ds.shm_cpid;
-    info.last_pid = ds.shm_lpid;
-    info.last_attach_time = ds.shm_atime;
-    info.last_detach_time = ds.shm_dtime;
-    info.last_change_time = ds.shm_ctime;
-    info.uid = ds.shm_perm.uid;
-    info.gid = ds.shm_perm.gid;
-    info.cuid = ds.shm_perm.cuid;
-    info.cgid = ds.shm_perm.cgid;
-    info.mode = ds.shm_perm.mode & 0777;
-    info.removed = (ds.shm_perm.mode & SHM_DEST) != 0;
-    return info;
-}
-
-template <class Change>
-void change_segment(int id, const std::string& who, Change change) {
-    shmid_ds ds = stat_or_throw(id, who);
-    change(ds);
-    if (shmctl(id, IPC_SET, &ds) != 0) {
-        int err = errno;
-        throw_for(err == EINVAL ? EIDRM : err, who, "shmctl(IPC_SET)");
-    }
-}
-}  // namespace
-
-SharedMemoryInfo SharedMemory::info() const {
-    return to_info(id_, stat_or_throw(id_, describe()));
-}
-
-void SharedMemory::set_uid(uid_t uid) {
-    change_segment(id_, describe(), [&](shmid_ds& ds) { ds.shm_perm.uid = uid; });
-}
-void SharedMemory::set_gid(gid_t gid) {
-    change_segment(id_, describe(), [&](shmid_ds& ds) { ds.shm_perm.gid = gid; });
-}
-void SharedMemory::set_mode(int mode) {
-    change_segment(id_, describe(), [&](shmid_ds& ds) {
-        ds.shm_perm.mode = static_cast<unsigned short>((ds.shm_perm.mode & ~0777) | (mode & 0777));
-    });
-}
-
-std::vector<SharedMemoryInfo> list_shared_memory() {
-    std::vector<SharedMemoryInfo> segments;
-    for (int id : detail::sysvipc_ids("shm")) {
-        shmid_ds ds{};
-        if (!stat(id, ds)) continue;  // removed meanwhile, or not ours to see
-        segments.push_back(to_info(id, ds));
-    }
-    return segments;
-}
-
-void remove_shared_memory(int id) {
-    if (shmctl(id, IPC_RMID, nullptr) != 0) {
-        int err = errno;
-        if (err == EINVAL) err = ENOENT;
-        throw_for(err, "shared memory segment id " + std::to_string(id), "remove");
-    }
 }
 
 }  // namespace ipckit::sysv

@@ -25,6 +25,7 @@
 
 #include "ipckit/error.hpp"
 #include "ipckit/sysv/ipc.hpp"
+#include "ipckit/sysv/object.hpp"
 
 namespace ipckit::sysv {
 
@@ -123,13 +124,9 @@ inline void apply(ReceiveOptions& o, TruncateOption) {
 // these, so the positional forms send(data, block, type) and receive(block, type) work
 // with any integer type (an int type would otherwise pick the variadic template).
 template <class T>
-concept SendOption = requires(SendOptions& o, T t) {
-    apply(o, t);
-};
+concept SendOption = requires(SendOptions& o, T t) { apply(o, t); };
 template <class T>
-concept ReceiveOption = requires(ReceiveOptions& o, T t) {
-    apply(o, t);
-};
+concept ReceiveOption = requires(ReceiveOptions& o, T t) { apply(o, t); };
 
 // A receive buffer laid out as the kernel wants it (type, then bytes), so that
 // receive_into fills it without copying or allocating.
@@ -177,9 +174,7 @@ class MessageTooLargeError : public Error {
 };
 
 // Everything IPC_STAT tells about a queue.
-struct QueueInfo {
-    Key key = 0;
-    int id = -1;
+struct QueueInfo : ObjectInfo {
     std::size_t current_messages = 0;
     std::size_t current_bytes = 0;
     std::size_t max_size = 0;  // capacity in bytes (msg_qbytes)
@@ -188,14 +183,10 @@ struct QueueInfo {
     std::time_t last_change_time = 0;
     pid_t last_send_pid = 0;
     pid_t last_receive_pid = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    uid_t cuid = 0;
-    gid_t cgid = 0;
-    int mode = 0;
 };
 
-class MessageQueue {
+// key(), id(), info(), uid/gid/mode, remove() and describe(): see ipckit/sysv/object.hpp.
+class MessageQueue : public detail::Object<QueueInfo> {
   public:
     // Opens (flags 0) or creates (IPC_CREAT, IPC_CREX) the queue with this key.
     // max_message_size is the receive buffer size and the largest message send accepts.
@@ -207,11 +198,9 @@ class MessageQueue {
     // Opens an existing queue by its id (as ipcs shows it).
     static MessageQueue from_id(int id, std::size_t max_message_size = default_max_message_size);
 
-    MessageQueue(MessageQueue&& other) noexcept;
-    MessageQueue& operator=(MessageQueue&& other) noexcept;
-    MessageQueue(const MessageQueue&) = delete;
-    MessageQueue& operator=(const MessageQueue&) = delete;
-    ~MessageQueue();
+    MessageQueue(MessageQueue&& other) noexcept = default;
+    MessageQueue& operator=(MessageQueue&& other) noexcept = default;
+    ~MessageQueue() = default;
 
     // --- sending ---
     void send(std::string_view data, const SendOptions& options);
@@ -223,7 +212,8 @@ class MessageQueue {
         send(data, SendOptions{type, block, std::nullopt});
     }
     template <SendOption... Options>
-    requires(sizeof...(Options) > 0) void send(std::string_view data, Options... options) {
+        requires(sizeof...(Options) > 0)
+    void send(std::string_view data, Options... options) {
         SendOptions o;
         (apply(o, options), ...);
         send(data, o);
@@ -239,7 +229,8 @@ class MessageQueue {
         return receive(o);
     }
     template <ReceiveOption... Options>
-    requires(sizeof...(Options) > 0) Message receive(Options... options) {
+        requires(sizeof...(Options) > 0)
+    Message receive(Options... options) {
         ReceiveOptions o;
         (apply(o, options), ...);
         return receive(o);
@@ -253,17 +244,8 @@ class MessageQueue {
         return receive_into(buffer, o);
     }
 
-    // Removes the queue from the system; blocked senders and receivers fail with
-    // ExistentialError.
-    void remove();
-    // Remove the queue when this handle is destroyed (for tests and owners).
-    void set_auto_remove(bool on) noexcept { auto_remove_ = on; }
-
     // --- attributes (each reads the kernel's current state) ---
-    Key key() const noexcept { return key_; }
-    int id() const noexcept { return id_; }
     std::size_t max_message_size() const noexcept { return max_message_size_; }
-    QueueInfo info() const;
     std::size_t current_messages() const { return info().current_messages; }
     std::size_t max_size() const { return info().max_size; }
     void set_max_size(std::size_t bytes);
@@ -272,17 +254,6 @@ class MessageQueue {
     std::time_t last_change_time() const { return info().last_change_time; }
     pid_t last_send_pid() const { return info().last_send_pid; }
     pid_t last_receive_pid() const { return info().last_receive_pid; }
-    uid_t uid() const { return info().uid; }
-    void set_uid(uid_t uid);
-    gid_t gid() const { return info().gid; }
-    void set_gid(gid_t gid);
-    uid_t cuid() const { return info().cuid; }
-    gid_t cgid() const { return info().cgid; }
-    int mode() const { return info().mode; }
-    void set_mode(int mode);
-
-    // "message queue 0x00000080" or "message queue 0x00000000 (id 5)": used in errors.
-    std::string describe() const;
 
   private:
     MessageQueue() = default;
@@ -291,16 +262,13 @@ class MessageQueue {
     std::size_t receive_raw(void* buffer, std::size_t capacity, const ReceiveOptions& options,
                             long& type);
 
-    Key key_ = IPC_PRIVATE;
-    int id_ = -1;
     std::size_t max_message_size_ = default_max_message_size;
-    bool auto_remove_ = false;
 };
 
 // Information about every queue on the system (as `ipcs -q`), from /proc/sysvipc/msg.
-std::vector<QueueInfo> list_message_queues();
+inline constexpr auto list_message_queues = &detail::Object<QueueInfo>::list;
 
 // Removes the queue with this id (sysv_ipc.remove_message_queue).
-void remove_message_queue(int id);
+inline constexpr auto remove_message_queue = &detail::Object<QueueInfo>::remove_id;
 
 }  // namespace ipckit::sysv

@@ -28,6 +28,7 @@
 
 #include "ipckit/error.hpp"
 #include "ipckit/sysv/ipc.hpp"
+#include "ipckit/sysv/object.hpp"
 
 namespace ipckit::sysv {
 
@@ -39,9 +40,7 @@ inline constexpr int semaphore_value_max = 32767;
 inline constexpr std::chrono::milliseconds semaphore_initialisation_wait{1000};
 
 // Everything IPC_STAT and the GET* commands tell about a semaphore.
-struct SemaphoreInfo {
-    Key key = 0;
-    int id = -1;
+struct SemaphoreInfo : ObjectInfo {
     int value = 0;
     std::size_t count = 1;   // semaphores in the set (ipckit and sysv_ipc use 1)
     std::time_t o_time = 0;  // last semop; 0 until the first one
@@ -49,30 +48,21 @@ struct SemaphoreInfo {
     pid_t last_pid = 0;
     std::size_t waiting_for_nonzero = 0;
     std::size_t waiting_for_zero = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    uid_t cuid = 0;
-    gid_t cgid = 0;
-    int mode = 0;
 };
 
-class Semaphore {
+// key(), id(), info(), uid/gid/mode, remove() and describe(): see ipckit/sysv/object.hpp.
+class Semaphore : public detail::Object<SemaphoreInfo> {
   public:
     // No timeout (std::nullopt): wait as long as it takes. Zero: try once.
     using Timeout = std::optional<std::chrono::nanoseconds>;
 
     // Opens (flags 0) or creates (IPC_CREAT, IPC_CREX) the semaphore with this key.
-    // initial_value (0..semaphore_value_max) is set only when this call creates it.
-    //
-    // Race-free creation: with IPC_CREAT the constructor first tries IPC_CREAT|IPC_EXCL.
-    // The winner initialises the semaphore with one semop (+initial_value, or a
-    // wait-for-zero when it is 0), which makes the kernel's sem_otime non-zero in the
-    // same atomic step that sets the value. Everyone else opens the existing semaphore
-    // and waits until sem_otime is non-zero (or the value is), sleeping with a short
-    // exponential backoff (10 us doubling to 1 ms), for at most
-    // semaphore_initialisation_wait. A semaphore made by another program that sets its
-    // value with semctl (sysv_ipc does) and was never used since looks uninitialised:
-    // after that wait it is taken as it is.
+    // initial_value (0..semaphore_value_max) is set only when this call creates it:
+    //   sysv::Semaphore lock(42, IPC_CREAT, 0600, 1);  // any number of processes at once
+    // Exactly one of them creates and initialises it; the others return only once it is
+    // initialised (waiting at most semaphore_initialisation_wait). A semaphore that
+    // another program made with semctl(SETVAL) and never used is taken as it is after
+    // that wait.
     explicit Semaphore(Key key, int flags = 0, int mode = default_mode, int initial_value = 0);
     // key = std::nullopt: a random free key, created exclusively (sysv_ipc's key=None).
     explicit Semaphore(std::nullopt_t, int flags = IPC_CREX, int mode = default_mode,
@@ -80,11 +70,9 @@ class Semaphore {
     // Opens an existing semaphore by its id (as ipcs shows it).
     static Semaphore from_id(int id);
 
-    Semaphore(Semaphore&& other) noexcept;
-    Semaphore& operator=(Semaphore&& other) noexcept;
-    Semaphore(const Semaphore&) = delete;
-    Semaphore& operator=(const Semaphore&) = delete;
-    ~Semaphore();
+    Semaphore(Semaphore&& other) noexcept = default;
+    Semaphore& operator=(Semaphore&& other) noexcept = default;
+    ~Semaphore() = default;
 
     // --- operations ---
     // Decrements the value by delta (1..semaphore_value_max), waiting while it is less
@@ -147,17 +135,10 @@ class Semaphore {
     bool block() const noexcept { return block_; }
     void set_block(bool on) noexcept { block_ = on; }
 
-    // Removes the semaphore from the system; waiters fail with ExistentialError.
-    void remove();
-    // Remove the semaphore when this handle is destroyed (for tests and owners).
-    void set_auto_remove(bool on) noexcept { auto_remove_ = on; }
     // True when this handle created the semaphore (and so initialised it).
     bool created() const noexcept { return created_; }
 
     // --- attributes (each reads the kernel's current state) ---
-    Key key() const noexcept { return key_; }
-    int id() const noexcept { return id_; }
-    SemaphoreInfo info() const;
     int value() const;
     // Sets the value (semctl SETVAL); clears every process's undo record for it.
     void set_value(int value);
@@ -166,17 +147,6 @@ class Semaphore {
     std::size_t waiting_for_zero() const;
     std::time_t o_time() const { return info().o_time; }
     std::time_t last_change_time() const { return info().last_change_time; }
-    uid_t uid() const { return info().uid; }
-    void set_uid(uid_t uid);
-    gid_t gid() const { return info().gid; }
-    void set_gid(gid_t gid);
-    uid_t cuid() const { return info().cuid; }
-    gid_t cgid() const { return info().cgid; }
-    int mode() const { return info().mode; }
-    void set_mode(int mode);
-
-    // "semaphore 0x00000080" or "semaphore 0x00000000 (id 5)": used in errors.
-    std::string describe() const;
 
   private:
     Semaphore() = default;
@@ -186,19 +156,16 @@ class Semaphore {
     void operate(int sem_op, Timeout timeout, const char* operation);
     [[noreturn]] void fail(int err, const char* operation) const;
 
-    Key key_ = IPC_PRIVATE;
-    int id_ = -1;
     bool undo_ = false;
     bool block_ = true;
-    bool auto_remove_ = false;
     bool created_ = false;
 };
 
 // Information about every semaphore set on the system (as `ipcs -s`), from
 // /proc/sysvipc/sem. `value` is the first semaphore's.
-std::vector<SemaphoreInfo> list_semaphores();
+inline constexpr auto list_semaphores = &detail::Object<SemaphoreInfo>::list;
 
 // Removes the semaphore with this id (sysv_ipc.remove_semaphore).
-void remove_semaphore(int id);
+inline constexpr auto remove_semaphore = &detail::Object<SemaphoreInfo>::remove_id;
 
 }  // namespace ipckit::sysv

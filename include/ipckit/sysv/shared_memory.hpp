@@ -24,13 +24,12 @@
 
 #include "ipckit/error.hpp"
 #include "ipckit/sysv/ipc.hpp"
+#include "ipckit/sysv/object.hpp"
 
 namespace ipckit::sysv {
 
 // Everything IPC_STAT tells about a segment.
-struct SharedMemoryInfo {
-    Key key = 0;
-    int id = -1;
+struct SharedMemoryInfo : ObjectInfo {
     std::size_t size = 0;
     std::size_t number_attached = 0;
     pid_t creator_pid = 0;
@@ -38,15 +37,11 @@ struct SharedMemoryInfo {
     std::time_t last_attach_time = 0;
     std::time_t last_detach_time = 0;
     std::time_t last_change_time = 0;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    uid_t cuid = 0;
-    gid_t cgid = 0;
-    int mode = 0;
     bool removed = false;  // marked for removal; goes when the last process detaches
 };
 
-class SharedMemory {
+// key(), id(), info(), uid/gid/mode, remove() and describe(): see ipckit/sysv/object.hpp.
+class SharedMemory : public detail::Object<SharedMemoryInfo> {
   public:
     // Opens (flags 0) or creates (IPC_CREAT, IPC_CREX) the segment with this key, and
     // attaches it. A new segment of size 0 gets one page (as sysv_ipc) and every byte is
@@ -63,8 +58,6 @@ class SharedMemory {
 
     SharedMemory(SharedMemory&& other) noexcept;
     SharedMemory& operator=(SharedMemory&& other) noexcept;
-    SharedMemory(const SharedMemory&) = delete;
-    SharedMemory& operator=(const SharedMemory&) = delete;
     ~SharedMemory();  // detaches; removes only when set_auto_remove(true)
 
     // Attaches at `address` (nullptr: wherever the kernel chooses) with shmat flags
@@ -72,10 +65,6 @@ class SharedMemory {
     void attach(const void* address = nullptr, int flags = 0);
     // NotAttachedError when not attached.
     void detach();
-    // Marks the segment for removal: it goes when the last process detaches.
-    void remove();
-    // Remove the segment when this handle is destroyed (for tests and owners).
-    void set_auto_remove(bool on) noexcept { auto_remove_ = on; }
     // True when this handle created the segment (and so filled it).
     bool created() const noexcept { return created_; }
 
@@ -95,43 +84,26 @@ class SharedMemory {
     std::span<const std::byte> cbytes() const;
 
     // --- attributes ---
-    Key key() const noexcept { return key_; }
-    int id() const noexcept { return id_; }
     std::size_t size() const noexcept { return size_; }  // fixed at creation
     void* address() const noexcept { return address_; }  // nullptr when detached
     bool attached() const noexcept { return address_ != nullptr; }
     bool read_only() const noexcept { return read_only_; }
     // These read the kernel's current state.
-    SharedMemoryInfo info() const;
     std::size_t number_attached() const { return info().number_attached; }
     pid_t creator_pid() const { return info().creator_pid; }
     pid_t last_pid() const { return info().last_pid; }
     std::time_t last_attach_time() const { return info().last_attach_time; }
     std::time_t last_detach_time() const { return info().last_detach_time; }
     std::time_t last_change_time() const { return info().last_change_time; }
-    uid_t uid() const { return info().uid; }
-    void set_uid(uid_t uid);
-    gid_t gid() const { return info().gid; }
-    void set_gid(gid_t gid);
-    uid_t cuid() const { return info().cuid; }
-    gid_t cgid() const { return info().cgid; }
-    int mode() const { return info().mode; }
-    void set_mode(int mode);
-
-    // "shared memory segment 0x00000080" (plus " (id 5)" for IPC_PRIVATE).
-    std::string describe() const;
 
   private:
     SharedMemory() = default;
     void check_attached(const char* operation) const;
     void check_range(std::size_t offset, std::size_t count, const char* operation) const;
 
-    Key key_ = IPC_PRIVATE;
-    int id_ = -1;
     std::size_t size_ = 0;
     void* address_ = nullptr;
     bool read_only_ = false;
-    bool auto_remove_ = false;
     bool created_ = false;
 };
 
@@ -139,9 +111,9 @@ class SharedMemory {
 SharedMemory attach(int id, const void* address = nullptr, int flags = 0);
 
 // Information about every segment on the system (as `ipcs -m`), from /proc/sysvipc/shm.
-std::vector<SharedMemoryInfo> list_shared_memory();
+inline constexpr auto list_shared_memory = &detail::Object<SharedMemoryInfo>::list;
 
 // Removes the segment with this id (sysv_ipc.remove_shared_memory).
-void remove_shared_memory(int id);
+inline constexpr auto remove_shared_memory = &detail::Object<SharedMemoryInfo>::remove_id;
 
 }  // namespace ipckit::sysv
