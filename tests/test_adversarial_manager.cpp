@@ -598,6 +598,8 @@ TEST(AdversarialManager, LiveServersUnixSocketIsNotTakenOver) {
                                     "", 20s);
     EXPECT_EQ(second.exit_code, 1);
     EXPECT_NE(second.err.find("a running server listens there"), std::string::npos) << second.err;
+    EXPECT_NE(second.err.find("ipckit manager shutdown --address unix:" + path), std::string::npos)
+        << "the program names its own way to stop the live server: " << second.err;
     EXPECT_EQ(second.err.find("stale"), std::string::npos) << second.err;
     EXPECT_TRUE(std::filesystem::is_socket(path));
     EXPECT_EQ(Manager::connect("unix:" + path, authkey).stats().at("sessions").as_int(), 1);

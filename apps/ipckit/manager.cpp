@@ -157,6 +157,12 @@ void add_manager_commands(CLI::App& app) {
         } catch (const ValueError& e) {
             if (ready) throw;
             throw UsageError(e.what());  // the address, before any socket
+        } catch (const Error& e) {
+            // A live server holds the unix: path: say how to stop it with this program.
+            if (ready || e.errno_value() != EADDRINUSE) throw;
+            throw Error(EADDRINUSE, std::string(e.what()) +
+                                        "; `ipckit manager shutdown --address " +
+                                        serve_target->address + "` stops it");
         }
         std::cout << "ipckit manager stopped" << std::endl;
         return 0;

@@ -472,8 +472,7 @@ void serve_manager(const std::string& address, const std::string& authkey,
                    const ServeOptions& options) {
     detail::Address parsed = detail::parse_address(address);
     if (parsed.kind == detail::Address::Kind::tcp && authkey.empty()) {
-        throw ValueError("manager at " + address +
-                         ": a TCP manager needs an authkey (give --authkey-file)");
+        throw ValueError("manager at " + address + ": a TCP manager needs a non-empty authkey");
     }
     std::string bound;
     detail::Fd listener(detail::listen_on(parsed, bound));

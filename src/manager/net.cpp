@@ -125,9 +125,8 @@ bool remove_stale_socket(const std::string& path) {
     }
     if (error == 0 || error == EAGAIN || error == EINPROGRESS) {  // EAGAIN: backlog full
         throw Error(EADDRINUSE, "manager: cannot bind unix:" + path +
-                                    ": a running server listens there (stop it first: "
-                                    "ipckit manager shutdown --address unix:" +
-                                    path + ")");
+                                    ": a running server listens there (stop it first, or "
+                                    "choose another path)");
     }
     throw Error(error, "manager: cannot bind unix:" + path +
                            ": the path is in use and probing it failed: " + std::strerror(error));
