@@ -27,14 +27,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Connection {
-    Connection(int descriptor, std::size_t max_frame, Clock::time_point handshake_deadline)
-        : fd(descriptor),
+    Connection(ConnId conn_id, int descriptor, std::size_t max_frame,
+               Clock::time_point handshake_deadline)
+        : id(conn_id),
+          fd(descriptor),
           reader(wire::handshake_max_frame),
           max_frame_after_auth(max_frame),
           deadline(handshake_deadline) {}
     ~Connection() { ::close(fd); }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
+    ConnId id;
     int fd;
     wire::FrameReader reader;
     std::size_t max_frame_after_auth;
@@ -75,6 +78,7 @@ class Server {
             if (config_.honour_stop && stop_requested()) break;
             Clock::time_point now = Clock::now();
             expire(now);
+            store_.expire(now);  // parked requests whose timeout passed are answered
             fds.clear();
             bool listening = now >= accept_paused_until_;
             fds.push_back({listen_fd_, static_cast<short>(listening ? POLLIN : 0), 0});
@@ -87,13 +91,16 @@ class Server {
                 fds.push_back({c->fd, events, 0});
             }
             // The timeout bounds the wait for a stop signal that lands between the check
-            // above and poll, and wakes the loop for the oldest handshake's deadline and the
-            // end of a pause in accepting; every other event wakes poll directly.
+            // above and poll, and wakes the loop for the oldest handshake's deadline, the
+            // end of a pause in accepting and the earliest deadline of a parked request
+            // (kept ordered by the store: no per-waiter polling); every other event wakes
+            // poll directly.
             int timeout = config_.honour_stop ? 500 : -1;
             if (const Connection* oldest = oldest_pending()) {
                 timeout = wait_ms(now, oldest->deadline, timeout);
             }
             if (!listening) timeout = wait_ms(now, accept_paused_until_, timeout);
+            if (auto next = store_.next_deadline()) timeout = wait_ms(now, *next, timeout);
             int rc = ::poll(fds.data(), fds.size(), timeout);
             if (rc < 0) {
                 if (errno == EINTR) continue;
@@ -233,7 +240,7 @@ class Server {
     // A new connection, not authenticated yet: greets it with its challenge.
     Connection& add_connection(int fd, std::string challenge) {
         connections_.push_back(std::make_unique<Connection>(
-            fd, config_.max_frame, Clock::now() + config_.handshake_timeout));
+            next_conn_id_++, fd, config_.max_frame, Clock::now() + config_.handshake_timeout));
         Connection& c = *connections_.back();
         c.challenge = std::move(challenge);
         wire::append_frame(
@@ -288,7 +295,7 @@ class Server {
             authenticate(c, payload);
             return;
         }
-        store_.handle(c.session, payload, c.out);
+        store_.handle(c.id, payload);
     }
 
     void authenticate(Connection& c, std::string_view payload) {
@@ -314,7 +321,7 @@ class Server {
         --pending_;
         c.session = session;
         c.reader.set_max_frame(c.max_frame_after_auth);
-        store_.open_session(c.session);
+        store_.open_connection(c.id, c.session, &c.out);
         wire::append_frame(
             c.out, Object::list({true, Object::bytes(wire::hmac(config_.authkey, "server",
                                                                 client_challenge, c.challenge))}));
@@ -344,7 +351,7 @@ class Server {
 
     void erase(std::list<std::unique_ptr<Connection>>::iterator it) {
         if ((*it)->authenticated) {
-            store_.close_session((*it)->session);
+            store_.close_connection((*it)->id);
         } else {
             --pending_;
         }
@@ -369,7 +376,8 @@ class Server {
     Store store_;
     std::list<std::unique_ptr<Connection>> connections_;
     std::size_t pending_ = 0;  // connections not authenticated yet
-    int reserve_;              // a spare descriptor, to accept and close when out of them
+    ConnId next_conn_id_ = 1;
+    int reserve_;  // a spare descriptor, to accept and close when out of them
     Clock::time_point accept_paused_until_{};
 };
 
