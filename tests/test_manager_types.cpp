@@ -233,6 +233,14 @@ TEST(ManagerLock, LockAcquireReleaseAndGuard) {
         std::lock_guard held(lock);  // BasicLockable
         EXPECT_FALSE(lock.try_lock());
     }
+    {
+        // A guard outlives the proxy it came from.
+        auto guard = m.named_lock("t").guard();
+        EXPECT_FALSE(m.named_lock("t").acquire(false));
+        guard.unlock();
+        EXPECT_FALSE(guard.owns_lock());
+        EXPECT_TRUE(m.named_lock("t").acquire(false));
+    }
     EXPECT_TRUE(lock.try_lock());
     // A Lock may be released by another process (as in Python).
     Process releaser([](ipckit::LockProxy l) { l.release(); }, lock);

@@ -30,6 +30,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -99,21 +100,22 @@ class AcquirerProxy : public Proxy {
       public:
         Guard() = default;
         Guard(Guard&& other) noexcept
-            : owner_(std::exchange(other.owner_, nullptr)), recovered_(other.recovered_) {}
+            : state_(std::move(other.state_)), recovered_(other.recovered_) {}
         Guard& operator=(Guard&& other) noexcept;
         Guard(const Guard&) = delete;
         Guard& operator=(const Guard&) = delete;
         ~Guard() { unlock_noexcept(); }
         bool recovered() const noexcept { return recovered_; }
-        bool owns_lock() const noexcept { return owner_ != nullptr; }
+        bool owns_lock() const noexcept { return state_ != nullptr; }
         // Releases now (the destructor then does nothing).
         void unlock();
 
       private:
         friend class AcquirerProxy;
-        Guard(const AcquirerProxy* owner, bool recovered) : owner_(owner), recovered_(recovered) {}
+        Guard(std::shared_ptr<detail::ProxyState> state, bool recovered)
+            : state_(std::move(state)), recovered_(recovered) {}
         void unlock_noexcept() noexcept;
-        const AcquirerProxy* owner_ = nullptr;
+        std::shared_ptr<detail::ProxyState> state_;  // the lock's: a guard may outlive a proxy
         bool recovered_ = false;
     };
 

@@ -267,18 +267,18 @@ void AcquirerProxy::release() const {
 }
 AcquirerProxy::Guard AcquirerProxy::guard() const {
     Acquired a = acquire();
-    return Guard(this, a.recovered());
+    return Guard(state_, a.recovered());
 }
 AcquirerProxy::Guard& AcquirerProxy::Guard::operator=(Guard&& other) noexcept {
     if (this != &other) {
         unlock_noexcept();
-        owner_ = std::exchange(other.owner_, nullptr);
+        state_ = std::move(other.state_);
         recovered_ = other.recovered_;
     }
     return *this;
 }
 void AcquirerProxy::Guard::unlock() {
-    if (owner_) std::exchange(owner_, nullptr)->release();
+    if (state_) AcquirerProxy(std::exchange(state_, nullptr)).release();
 }
 void AcquirerProxy::Guard::unlock_noexcept() noexcept {
     try {
