@@ -145,6 +145,26 @@ TEST(ManagerCrash, AGetterKilledWhileWaitingTakesNoItem) {
     EXPECT_TRUE(q.empty());
 }
 
+TEST(ManagerCrash, AGetterKilledBeforeItsItemReachedItGivesTheItemBack) {
+    Manager m;
+    auto q = m.queue();
+    Process getter([](ipckit::QueueProxy queue) { (void)queue.get(); }, q);
+    getter.start();
+    ASSERT_TRUE(wait_until([&] { return waiting(m) == 1; }));
+    // Stopped, the getter reads nothing: an item larger than the socket buffers is handed
+    // to it, but most of the answer stays in the server's output.
+    ASSERT_EQ(::kill(getter.pid(), SIGSTOP), 0);
+    ASSERT_TRUE(ipckit::test::wait_until_state(getter.pid(), 'T'));
+    const std::string big(std::size_t{4} << 20, 'x');
+    q.put(Object::bytes(big));
+    ASSERT_TRUE(wait_until([&] { return waiting(m) == 0; }));  // answered, not yet written
+    EXPECT_EQ(q.qsize(), 0u);
+    kill_and_reap(getter);
+    // The item was never delivered: it is back in the queue for a live getter.
+    Object item = q.get(true, 60s);
+    EXPECT_EQ(item.as_bytes().size(), big.size());
+}
+
 TEST(ManagerCrash, AKilledServerEndsEveryWaitWithConnectionError) {
     Manager m;
     auto q = m.queue();

@@ -347,6 +347,9 @@ class Server {
         c.out.clear();
         c.out_sent = 0;
         if (c.out.capacity() > (1u << 20)) c.out.shrink_to_fit();
+        // Every answer is in the socket now: items handed over in them are delivered (a
+        // connection that dies before this gives them back to their queue).
+        if (c.authenticated) store_.delivered(c.id);
     }
 
     void erase(std::list<std::unique_ptr<Connection>>::iterator it) {

@@ -77,6 +77,7 @@ void Referent::time_out(const Waiter&, std::string& out) {
 bool Referent::connection_closed(ConnId) {
     return false;
 }
+void Referent::give_back(Object) {}
 
 namespace {
 constexpr std::int64_t forever_ns = std::int64_t{10} * 365 * 24 * 3600 * 1'000'000'000;
@@ -111,7 +112,7 @@ Store::Store() {
 Store::~Store() = default;
 
 void Store::open_connection(ConnId conn, const std::string& session, std::string* out) {
-    conns_[conn] = Conn{session, out, std::nullopt, {}};
+    conns_[conn] = Conn{session, out, std::nullopt, {}, {}};
     ++sessions_[session].connections;
 }
 
@@ -119,6 +120,16 @@ void Store::close_connection(ConnId conn) {
     auto c = conns_.find(conn);
     if (c == conns_.end()) return;
     if (c->second.parked) unpark(*c->second.parked);  // unanswered: nobody to tell
+    // Items in answers it never got go back, first in line (last handed over first).
+    auto& in_flight = c->second.in_flight;
+    for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
+        auto object = objects_.find(it->first);
+        if (object != objects_.end()) object->second.referent->give_back(std::move(it->second));
+    }
+    std::vector<std::uint64_t> returned;
+    for (auto& [id, item] : in_flight)
+        returned.push_back(id);
+    in_flight.clear();
     std::vector<std::uint64_t> held(c->second.holds.begin(), c->second.holds.end());
     std::sort(held.begin(), held.end());
     std::string session = c->second.session;
@@ -126,6 +137,8 @@ void Store::close_connection(ConnId conn) {
         auto it = objects_.find(id);
         if (it != objects_.end() && it->second.referent->connection_closed(conn)) wake(id);
     }
+    for (auto id : returned)
+        wake(id);
     conns_.erase(conn);
     auto s = sessions_.find(session);
     if (s == sessions_.end()) return;
@@ -142,6 +155,15 @@ void Store::note_hold(ConnId conn, std::uint64_t id) {
 
 std::string& Store::output(ConnId conn) {
     return *conns_.at(conn).out;
+}
+
+void Store::hand_over(ConnId conn, std::uint64_t id, Object item) {
+    conns_.at(conn).in_flight.emplace_back(id, std::move(item));
+}
+
+void Store::delivered(ConnId conn) {
+    auto c = conns_.find(conn);
+    if (c != conns_.end()) c->second.in_flight.clear();
 }
 
 bool Store::parked(ConnId conn) const {

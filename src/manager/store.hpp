@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "ipckit/object.hpp"
 
@@ -86,6 +87,13 @@ class Store {
     void note_hold(ConnId conn, std::uint64_t id);
     // The output of `conn`.
     std::string& output(ConnId conn);
+    // `item`, taken from object `id`, is in an answer to `conn` that is not yet written to
+    // its socket: if the connection closes before it is (the client died), the item goes
+    // back to the object (Referent::give_back), so that it reaches a live caller.
+    void hand_over(ConnId conn, std::uint64_t id, Object item);
+    // The server wrote all of `conn`'s output to its socket: what was handed over is
+    // delivered.
+    void delivered(ConnId conn);
 
   private:
     struct Entry {
@@ -102,6 +110,7 @@ class Store {
         std::string* out;
         std::optional<std::uint64_t> parked;  // the seq of its parked request
         std::unordered_set<std::uint64_t> holds;
+        std::vector<std::pair<std::uint64_t, Object>> in_flight;  // see hand_over
     };
     friend struct Call;
 

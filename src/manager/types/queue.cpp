@@ -30,17 +30,21 @@ class QueueReferent : public Referent {
         items_.push_back(std::move(item));
         ++unfinished_;
     }
-    Object take() {
+    // Takes the first item into an answer on `out` for `conn`; it stays the queue's until
+    // the answer is written to the connection (Store::hand_over).
+    void hand(Store& store, ConnId conn, std::string& out) {
         Object item = std::move(items_.front());
         items_.pop_front();
-        return item;
+        wire::append_ok(out, item);
+        store.hand_over(conn, id, std::move(item));
     }
+    void give_back(Object item) override { items_.push_front(std::move(item)); }
 
-    bool retry(Store&, Waiter& w, std::string& out) override {
+    bool retry(Store& store, Waiter& w, std::string& out) override {
         switch (w.channel) {
             case getters:
                 if (items_.empty()) return false;
-                wire::append_ok(out, take());
+                hand(store, w.conn, out);
                 return true;
             case putters:
                 if (full()) return false;
@@ -102,7 +106,11 @@ Object put(Call& call, Referent& target) {
 Object get(Call& call, Referent& target) {
     QueueReferent& q = queue_of(target);
     auto deadline = wait_deadline(call.args, 0);
-    if (!q.items_.empty()) return q.take();
+    if (!q.items_.empty()) {
+        q.hand(call.store, call.conn, call.out);
+        call.answered = true;
+        return Object();
+    }
     return wait_or(call, deadline, getters, wire::empty, "queue is empty");
 }
 

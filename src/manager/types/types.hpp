@@ -73,6 +73,9 @@ class Referent {
     // Connection `conn` closed: give back what it held. True when that changed the state
     // (parked requests may proceed).
     virtual bool connection_closed(ConnId conn);
+    // An item this object handed over (Store::hand_over) never reached its caller: take it
+    // back, first in line.
+    virtual void give_back(Object item);
 
     std::set<std::uint64_t> waiting[max_channels];  // seqs of parked requests
     std::uint64_t id = 0;
