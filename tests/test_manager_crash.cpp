@@ -32,7 +32,7 @@ std::int64_t waiting(Manager& m) {
 }
 
 // A child that takes what `take` takes, says so, and then waits to be killed.
-Process holder(std::function<void()> take, ipckit::test::Event& ready) {
+Process holder(const std::function<void()>& take, ipckit::test::Event& ready) {
     Process p([take, &ready] {
         take();
         ready.set();
@@ -172,7 +172,7 @@ TEST(ManagerCrash, AKilledServerEndsEveryWaitWithConnectionError) {
     auto e = m.event();
     lock.acquire();
     std::atomic<int> connection_errors{0};
-    auto expect_connection_error = [&](std::function<void()> call) {
+    auto expect_connection_error = [&](const std::function<void()>& call) {
         return std::thread([&, call] {
             try {
                 call();

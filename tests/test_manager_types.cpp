@@ -143,11 +143,12 @@ TEST(ManagerQueue, EightProcessesPutAndGetEveryItemExactlyOnce) {
     auto q = m.queue();
     auto got = m.list();
     constexpr int processes = 8;
-    const int per_process = sanitized ? 1000 : 10000;
+    constexpr int per_process = sanitized ? 1000 : 10000;
     std::vector<Process> workers;
+    workers.reserve(processes);
     for (int p = 0; p < processes; ++p) {
         workers.emplace_back(
-            [p, per_process](ipckit::QueueProxy queue, ipckit::ListProxy results) {
+            [p](ipckit::QueueProxy queue, ipckit::ListProxy results) {
                 Object::List mine;
                 mine.reserve(static_cast<std::size_t>(per_process));
                 for (int i = 0; i < per_process; ++i) {
@@ -197,8 +198,8 @@ TEST(ManagerQueue, ThousandParkedGettersDoNotStopOtherClients) {
     Process other(
         [](ipckit::DictProxy dict) {
             for (int i = 0; i < 1000; ++i)
-                dict[i] = i * i;
-            check(dict.size() == 1000 && dict.get(999).as_int() == 999 * 999);
+                dict[i] = std::int64_t{i} * i;
+            check(dict.size() == 1000 && dict.get(999).as_int() == std::int64_t{999} * 999);
         },
         d);
     other.start();
@@ -243,7 +244,7 @@ TEST(ManagerLock, LockAcquireReleaseAndGuard) {
     }
     EXPECT_TRUE(lock.try_lock());
     // A Lock may be released by another process (as in Python).
-    Process releaser([](ipckit::LockProxy l) { l.release(); }, lock);
+    Process releaser([](const ipckit::LockProxy& l) { l.release(); }, lock);
     releaser.start();
     ASSERT_TRUE(releaser.join(20s));
     EXPECT_EQ(releaser.exitcode(), 0);
@@ -280,7 +281,7 @@ TEST(ManagerLock, RLockIsReentrantAndOnlyItsOwnerReleasesIt) {
     });
     other.join();
     Process child(
-        [](ipckit::RLockProxy rl) {
+        [](const ipckit::RLockProxy& rl) {
             check(!rl.acquire(true, 10ms));
             try {
                 rl.release();
@@ -341,7 +342,7 @@ TEST(ManagerEvent, WaitTimesOutThenIsWokenBySet) {
     auto start = Clock::now();
     EXPECT_FALSE(e.wait(100ms));
     EXPECT_GE(Clock::now() - start, 95ms);
-    Process waiter([](ipckit::EventProxy ev) { check(ev.wait(20s)); }, e);
+    Process waiter([](const ipckit::EventProxy& ev) { check(ev.wait(20s)); }, e);
     waiter.start();
     ASSERT_TRUE(parked(m, 1));
     e.set();

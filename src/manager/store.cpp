@@ -77,7 +77,7 @@ void Referent::time_out(const Waiter&, std::string& out) {
 bool Referent::connection_closed(ConnId) {
     return false;
 }
-void Referent::give_back(Object) {}
+void Referent::give_back(Object&&) {}
 
 namespace {
 constexpr std::int64_t forever_ns = std::int64_t{10} * 365 * 24 * 3600 * 1'000'000'000;
@@ -127,6 +127,7 @@ void Store::close_connection(ConnId conn) {
         if (object != objects_.end()) object->second.referent->give_back(std::move(it->second));
     }
     std::vector<std::uint64_t> returned;
+    returned.reserve(in_flight.size());
     for (auto& [id, item] : in_flight)
         returned.push_back(id);
     in_flight.clear();

@@ -38,7 +38,7 @@ class QueueReferent : public Referent {
         wire::append_ok(out, item);
         store.hand_over(conn, id, std::move(item));
     }
-    void give_back(Object item) override { items_.push_front(std::move(item)); }
+    void give_back(Object&& item) override { items_.push_front(std::move(item)); }
 
     bool retry(Store& store, Waiter& w, std::string& out) override {
         switch (w.channel) {

@@ -75,7 +75,7 @@ class Referent {
     virtual bool connection_closed(ConnId conn);
     // An item this object handed over (Store::hand_over) never reached its caller: take it
     // back, first in line.
-    virtual void give_back(Object item);
+    virtual void give_back(Object&& item);
 
     std::set<std::uint64_t> waiting[max_channels];  // seqs of parked requests
     std::uint64_t id = 0;
