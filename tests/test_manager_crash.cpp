@@ -165,6 +165,29 @@ TEST(ManagerCrash, AGetterKilledBeforeItsItemReachedItGivesTheItemBack) {
     EXPECT_EQ(item.as_bytes().size(), big.size());
 }
 
+TEST(ManagerCrash, AWaiterKilledInsideBarrierWaitBreaksItForTheOthers) {
+    Manager m;
+    auto barrier = m.barrier(3);
+    Process doomed([](const ipckit::BarrierProxy& b) { (void)b.wait(); }, barrier);
+    doomed.start();
+    ASSERT_TRUE(wait_until([&] { return waiting(m) == 1; }));
+    std::atomic<bool> broken{false};
+    std::thread other([&, barrier] {
+        try {
+            (void)barrier.wait(60s);
+        } catch (const ipckit::BrokenBarrierError&) {
+            broken = true;
+        }
+    });
+    ASSERT_TRUE(wait_until([&] { return waiting(m) == 2; }));
+    auto killed = Clock::now();
+    kill_and_reap(doomed);
+    other.join();
+    EXPECT_TRUE(broken.load());
+    EXPECT_LT(Clock::now() - killed, 5s);
+    EXPECT_TRUE(barrier.broken());
+}
+
 TEST(ManagerCrash, AKilledServerEndsEveryWaitWithConnectionError) {
     Manager m;
     auto q = m.queue();

@@ -380,3 +380,69 @@ TEST(ManagerStop, AStopRequestInterruptsAParkedGetAndTheThreadKeepsItsLock) {
     q.put(1);
     EXPECT_EQ(q.get_nowait().as_int(), 1);
 }
+
+TEST(ManagerBarrier, FourProcessesPassTogetherWithDistinctIndexes) {
+    Manager m;
+    auto barrier = m.barrier(4);
+    auto indexes = m.list();
+    EXPECT_EQ(barrier.parties(), 4);
+    std::vector<Process> parties;
+    parties.reserve(4);
+    for (int p = 0; p < 4; ++p) {
+        parties.emplace_back(
+            [](const ipckit::BarrierProxy& b, ipckit::ListProxy out) {
+                out.append(b.wait(60s));
+                out.append(b.wait(60s));  // a barrier is used again, round after round
+            },
+            barrier, indexes);
+    }
+    for (auto& p : parties)
+        p.start();
+    for (auto& p : parties) {
+        ASSERT_TRUE(p.join(60s));
+        EXPECT_EQ(p.exitcode(), 0);
+    }
+    std::vector<std::int64_t> got;
+    for (const auto& i : indexes.copy())
+        got.push_back(i.as_int());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::int64_t>{0, 0, 1, 1, 2, 2, 3, 3}));
+    EXPECT_FALSE(barrier.broken());
+    EXPECT_EQ(barrier.n_waiting(), 0);
+}
+
+TEST(ManagerBarrier, AbortBreaksItForTheWaitersUntilReset) {
+    Manager m;
+    auto barrier = m.barrier(3);
+    Process waiter(
+        [](const ipckit::BarrierProxy& b) {
+            try {
+                (void)b.wait(60s);
+            } catch (const ipckit::BrokenBarrierError&) {
+                std::_Exit(7);
+            }
+        },
+        barrier);
+    waiter.start();
+    ASSERT_TRUE(parked(m, 1));
+    EXPECT_EQ(barrier.n_waiting(), 1);
+    barrier.abort();
+    ASSERT_TRUE(waiter.join(20s));
+    EXPECT_EQ(waiter.exitcode(), 7);  // BrokenBarrierError
+    EXPECT_TRUE(barrier.broken());
+    EXPECT_THROW((void)barrier.wait(1s), ipckit::BrokenBarrierError);
+    barrier.reset();
+    EXPECT_FALSE(barrier.broken());
+    EXPECT_EQ(barrier.n_waiting(), 0);
+}
+
+TEST(ManagerBarrier, AWaitThatTimesOutBreaksIt) {
+    Manager m;
+    auto barrier = m.barrier(2);
+    auto start = Clock::now();
+    EXPECT_THROW((void)barrier.wait(100ms), ipckit::BrokenBarrierError);
+    EXPECT_GE(Clock::now() - start, 95ms);
+    EXPECT_TRUE(barrier.broken());
+    barrier.reset();
+    EXPECT_THROW(m.barrier(0), ipckit::ValueError);
+}

@@ -94,6 +94,12 @@ class RuntimeError : public Error {
   public:
     using Error::Error;
 };
+// threading.BrokenBarrierError: a manager Barrier was aborted, reset, or broken by a
+// waiter that timed out or went away.
+class BrokenBarrierError : public Error {
+  public:
+    using Error::Error;
+};
 // queue.Empty: a manager Queue's get found no item, without blocking (would_block) or
 // within its timeout (timed_out).
 class Empty : public BusyError {

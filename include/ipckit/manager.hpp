@@ -76,6 +76,7 @@ class RLockProxy;
 class SemaphoreProxy;
 class BoundedSemaphoreProxy;
 class EventProxy;
+class BarrierProxy;
 
 // Behaviour shared by both proxies.
 class Proxy {
@@ -251,6 +252,8 @@ class Manager {
     BoundedSemaphoreProxy named_bounded_semaphore(std::string_view name, std::int64_t value = 1);
     EventProxy event();
     EventProxy named_event(std::string_view name);
+    BarrierProxy barrier(std::int64_t parties);
+    BarrierProxy named_barrier(std::string_view name, std::int64_t parties);
 
     // Server statistics: {"objects", "named", "anonymous", "sessions", "connections",
     // "waiting"} (waiting: blocking calls parked on the server).

@@ -1,5 +1,5 @@
 // The manager's queues and synchronisation types, as Python's SyncManager serves them:
-// Queue, JoinableQueue, Lock, RLock, Semaphore, BoundedSemaphore, Event. Included by
+// Queue, JoinableQueue, Lock, RLock, Semaphore, BoundedSemaphore, Event, Barrier. Included by
 // ipckit/manager.hpp; made by a Manager (m.queue(), m.lock(), m.event(), ... anonymous, or
 // named: m.named_queue("tasks") is the same queue for every client of the server).
 //
@@ -171,6 +171,27 @@ class EventProxy : public Proxy {
     bool is_set() const;
     // Waits until the flag is set; false when the timeout passed first.
     bool wait(ManagerTimeout timeout = std::nullopt) const;
+
+  private:
+    friend class Manager;
+    using Proxy::Proxy;
+};
+
+// Python's threading.Barrier(parties) (no action, no default timeout).
+class BarrierProxy : public Proxy {
+  public:
+    // Waits until `parties` callers have called wait; returns this caller's arrival index
+    // (0 .. parties - 1). BrokenBarrierError when the barrier is broken or breaks while
+    // waiting: abort(), reset(), a waiter's timeout (which breaks it), a waiter that went
+    // away (killed, say).
+    std::int64_t wait(ManagerTimeout timeout = std::nullopt) const;
+    // Back to its initial state; waiters get BrokenBarrierError.
+    void reset();
+    // Breaks it: waiters and later wait calls get BrokenBarrierError until reset().
+    void abort();
+    std::int64_t parties() const;
+    std::int64_t n_waiting() const;
+    bool broken() const;
 
   private:
     friend class Manager;

@@ -251,6 +251,8 @@ Object Client::result(std::string_view payload) {
             throw InterruptedError(EINTR, named + " (a stop request)");
         case wire::runtime_error:
             throw RuntimeError(named);
+        case wire::broken_barrier:
+            throw BrokenBarrierError(named);
         default:
             throw RemoteError(named);
     }

@@ -302,6 +302,25 @@ bool EventProxy::wait(ManagerTimeout timeout) const {
     return call_blocking(wire::event_wait, {timeout_arg(timeout)}).as_bool();
 }
 
+std::int64_t BarrierProxy::wait(ManagerTimeout timeout) const {
+    return call_blocking(wire::barrier_wait, {timeout_arg(timeout)}).as_int();
+}
+void BarrierProxy::reset() {
+    call(wire::barrier_reset);
+}
+void BarrierProxy::abort() {
+    call(wire::barrier_abort);
+}
+std::int64_t BarrierProxy::parties() const {
+    return call(wire::barrier_parties).as_int();
+}
+std::int64_t BarrierProxy::n_waiting() const {
+    return call(wire::barrier_n_waiting).as_int();
+}
+bool BarrierProxy::broken() const {
+    return call(wire::barrier_broken).as_bool();
+}
+
 // ---- Manager --------------------------------------------------------------------------
 
 namespace {
@@ -604,6 +623,13 @@ EventProxy Manager::event() {
 }
 EventProxy Manager::named_event(std::string_view name) {
     return EventProxy(create(wire::type_event, check_name(name)));
+}
+
+BarrierProxy Manager::barrier(std::int64_t parties) {
+    return BarrierProxy(create(wire::type_barrier, {}, {Object(parties)}));
+}
+BarrierProxy Manager::named_barrier(std::string_view name, std::int64_t parties) {
+    return BarrierProxy(create(wire::type_barrier, check_name(name), {Object(parties)}));
 }
 
 Object::Dict Manager::stats() const {

@@ -37,6 +37,7 @@ void ensure_registered() {
         register_queue();
         register_locks();
         register_event();
+        register_barrier();
     });
 }
 
@@ -78,6 +79,9 @@ bool Referent::connection_closed(ConnId) {
     return false;
 }
 void Referent::give_back(Object&&) {}
+bool Referent::abandoned(const Waiter&) {
+    return false;
+}
 
 namespace {
 constexpr std::int64_t forever_ns = std::int64_t{10} * 365 * 24 * 3600 * 1'000'000'000;
@@ -119,7 +123,13 @@ void Store::open_connection(ConnId conn, const std::string& session, std::string
 void Store::close_connection(ConnId conn) {
     auto c = conns_.find(conn);
     if (c == conns_.end()) return;
-    if (c->second.parked) unpark(*c->second.parked);  // unanswered: nobody to tell
+    if (c->second.parked) {  // unanswered: nobody to tell
+        std::uint64_t seq = *c->second.parked;
+        std::uint64_t object = waiters_.at(seq).object;
+        bool changed = objects_.at(object).referent->abandoned(waiters_.at(seq));
+        unpark(seq);
+        if (changed) wake(object);
+    }
     // Items in answers it never got go back, first in line (last handed over first).
     auto& in_flight = c->second.in_flight;
     for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
@@ -181,8 +191,10 @@ void Store::expire(Clock::time_point now) {
     while (!timers_.empty() && timers_.begin()->first <= now) {
         std::uint64_t seq = timers_.begin()->second;
         Waiter& w = waiters_.at(seq);
-        objects_.at(w.object).referent->time_out(w, output(w.conn));
+        std::uint64_t object = w.object;
+        objects_.at(object).referent->time_out(w, output(w.conn));
         unpark(seq);
+        wake(object);  // a timeout may change the state (a Barrier breaks)
     }
 }
 

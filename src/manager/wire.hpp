@@ -100,6 +100,13 @@ enum Op : int {
     event_clear = 81,
     event_is_set = 82,  // -> bool
     event_wait = 83,    // [timeout] -> bool
+    // Barrier.
+    barrier_wait = 90,  // [timeout] -> the arrival index (status broken_barrier when broken)
+    barrier_reset = 91,
+    barrier_abort = 92,
+    barrier_parties = 93,    // -> int
+    barrier_n_waiting = 94,  // -> int
+    barrier_broken = 95,     // -> bool
 };
 
 // The types `create` makes (its first argument).
@@ -112,6 +119,7 @@ inline constexpr const char* type_rlock = "RLock";
 inline constexpr const char* type_semaphore = "Semaphore";                 // params: [value]
 inline constexpr const char* type_bounded_semaphore = "BoundedSemaphore";  // params: [value]
 inline constexpr const char* type_event = "Event";
+inline constexpr const char* type_barrier = "Barrier";  // params: [parties]
 
 enum Status : int {
     ok = 0,
@@ -119,11 +127,12 @@ enum Status : int {
     index_error = 2,
     value_error = 3,
     other_error = 4,
-    empty = 5,          // queue.Empty: get found no item (non-blocking, or timed out)
-    full = 6,           // queue.Full: put found no room (non-blocking, or timed out)
-    interrupted = 7,    // the parked request was cancelled
-    runtime_error = 8,  // Python's RuntimeError (releasing a lock one does not hold)
-    last_status = runtime_error,
+    empty = 5,           // queue.Empty: get found no item (non-blocking, or timed out)
+    full = 6,            // queue.Full: put found no room (non-blocking, or timed out)
+    interrupted = 7,     // the parked request was cancelled
+    runtime_error = 8,   // Python's RuntimeError (releasing a lock one does not hold)
+    broken_barrier = 9,  // threading.BrokenBarrierError
+    last_status = broken_barrier,
 };
 
 // Answers: [status, value] frames appended to `out`.

@@ -162,6 +162,18 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
         case wire::queue_maxsize:
             expect(value.is_int(), "an int");
             break;
+        case wire::barrier_wait:
+        case wire::barrier_parties:
+        case wire::barrier_n_waiting:
+            expect(value.is_int() && value.as_int() >= 0, "an index or a count");
+            break;
+        case wire::barrier_broken:
+            expect(value.is_bool(), "a bool");
+            break;
+        case wire::barrier_reset:
+        case wire::barrier_abort:
+            expect(value.is_none(), "None");
+            break;
         case wire::acquire:
             expect(value.is_int() && value.as_int() >= 0 && value.as_int() <= 2, "0, 1 or 2");
             break;

@@ -63,6 +63,9 @@ Object new_lock(const char* type = wire::type_lock) {
 Object new_event() {
     return request(wire::create, 0, {wire::type_event, Object()});
 }
+Object new_barrier() {
+    return request(wire::create, 0, {wire::type_barrier, Object(), 1});
+}
 constexpr std::int64_t one_second = 1'000'000'000;
 
 struct Seed {
@@ -145,6 +148,12 @@ std::vector<Seed> seeds() {
         {"event_clear", {new_event(), request(event_clear, 1)}},
         {"event_is_set", {new_event(), request(event_is_set, 1)}},
         {"event_wait", {new_event(), request(event_set, 1), request(event_wait, 1, {one_second})}},
+        {"barrier_wait", {new_barrier(), request(barrier_wait, 1, {one_second})}},
+        {"barrier_reset", {new_barrier(), request(barrier_reset, 1)}},
+        {"barrier_abort", {new_barrier(), request(barrier_abort, 1)}},
+        {"barrier_parties", {new_barrier(), request(barrier_parties, 1)}},
+        {"barrier_n_waiting", {new_barrier(), request(barrier_n_waiting, 1)}},
+        {"barrier_broken", {new_barrier(), request(barrier_broken, 1)}},
         // A longer conversation: two objects, a list inside the dict, references let go.
         {"session",
          {new_list(), new_dict(), request(dict_set, 2, {"l", Object::list({1, "x", 2.0})}),

@@ -76,6 +76,9 @@ class Referent {
     // An item this object handed over (Store::hand_over) never reached its caller: take it
     // back, first in line.
     virtual void give_back(Object&& item);
+    // A parked request's connection closed (it is dropped unanswered). True when that
+    // changed the state (other parked requests may proceed: a Barrier breaks).
+    virtual bool abandoned(const Waiter& waiter);
 
     std::set<std::uint64_t> waiting[max_channels];  // seqs of parked requests
     std::uint64_t id = 0;
@@ -96,6 +99,7 @@ void register_list();
 void register_queue();
 void register_locks();
 void register_event();
+void register_barrier();
 
 // The type a handler expects: ValueError naming the object otherwise.
 template <class T>
