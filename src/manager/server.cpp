@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,6 +50,8 @@ struct Connection {
     bool authenticated = false;
     bool closing = false;  // flush `out`, then close (after a failed authentication)
     bool dead = false;
+    std::uint32_t interest = 0;  // the epoll events watched
+    std::uint32_t revents = 0;   // this round's
 };
 
 // How long poll may sleep until `when` (rounded up, so that the deadline has passed on
@@ -73,57 +76,84 @@ class Server {
     Server& operator=(const Server&) = delete;
 
     void run() {
-        std::vector<pollfd> fds;
+        epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_ < 0) {
+            throw Error(errno,
+                        std::string("manager server: epoll_create1: ") + std::strerror(errno));
+        }
+        struct CloseEpoll {
+            int& fd;
+            ~CloseEpoll() {
+                ::close(fd);
+                fd = -1;
+            }
+        } close_epoll{epoll_};
+        // epoll, not poll: a round costs the connections that have events, not every
+        // connection (1,000 clients parked in blocking calls cost nothing per request).
+        watch(listen_fd_, EPOLLIN, &listen_tag_);
+        if (config_.lifeline_fd >= 0) watch(config_.lifeline_fd, EPOLLIN, &lifeline_tag_);
+        bool listen_watched = true;
+        std::vector<epoll_event> events(256);
         while (!store_.shutdown_requested()) {
             if (config_.honour_stop && stop_requested()) break;
             Clock::time_point now = Clock::now();
             expire(now);
             store_.expire(now);  // parked requests whose timeout passed are answered
-            fds.clear();
             bool listening = now >= accept_paused_until_;
-            fds.push_back({listen_fd_, static_cast<short>(listening ? POLLIN : 0), 0});
-            if (config_.lifeline_fd >= 0) fds.push_back({config_.lifeline_fd, POLLIN, 0});
-            std::size_t first = fds.size();
+            if (listening != listen_watched) {
+                epoll_event ev{};
+                ev.events = listening ? static_cast<std::uint32_t>(EPOLLIN) : 0u;
+                ev.data.ptr = &listen_tag_;
+                ::epoll_ctl(epoll_, EPOLL_CTL_MOD, listen_fd_, &ev);
+                listen_watched = listening;
+            }
             for (auto& c : connections_) {
-                short events = POLLRDHUP;
-                if (!c->closing && !backlogged(*c)) events |= POLLIN;
-                if (c->out_sent < c->out.size()) events |= POLLOUT;
-                fds.push_back({c->fd, events, 0});
+                c->revents = 0;
+                update_interest(*c);
             }
             // The timeout bounds the wait for a stop signal that lands between the check
-            // above and poll, and wakes the loop for the oldest handshake's deadline, the
-            // end of a pause in accepting and the earliest deadline of a parked request
+            // above and the wait, and wakes the loop for the oldest handshake's deadline,
+            // the end of a pause in accepting and the earliest deadline of a parked request
             // (kept ordered by the store: no per-waiter polling); every other event wakes
-            // poll directly.
+            // the loop directly.
             int timeout = config_.honour_stop ? 500 : -1;
             if (const Connection* oldest = oldest_pending()) {
                 timeout = wait_ms(now, oldest->deadline, timeout);
             }
             if (!listening) timeout = wait_ms(now, accept_paused_until_, timeout);
             if (auto next = store_.next_deadline()) timeout = wait_ms(now, *next, timeout);
-            int rc = ::poll(fds.data(), fds.size(), timeout);
-            if (rc < 0) {
+            int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
+            if (n < 0) {
                 if (errno == EINTR) continue;
-                throw Error(errno, std::string("manager server: poll: ") + std::strerror(errno));
+                throw Error(errno,
+                            std::string("manager server: epoll_wait: ") + std::strerror(errno));
             }
-            if (config_.lifeline_fd >= 0 && fds[1].revents) break;  // the owner is gone
+            bool accept_ready = false;
+            bool owner_gone = false;
+            for (int k = 0; k < n; ++k) {
+                void* tag = events[static_cast<std::size_t>(k)].data.ptr;
+                if (tag == &listen_tag_) {
+                    accept_ready = (events[static_cast<std::size_t>(k)].events & EPOLLIN) != 0;
+                } else if (tag == &lifeline_tag_) {
+                    owner_gone = true;
+                } else {
+                    static_cast<Connection*>(tag)->revents =
+                        events[static_cast<std::size_t>(k)].events;
+                }
+            }
+            if (owner_gone) break;  // the owner is gone
             // Connections whose peer has gone are dropped before any request of this round
             // is answered, so that a client that saw another die (and reaped it) and then
             // asks for stats sees the dead one's references released.
-            std::size_t i = first;
             for (auto& c : connections_) {
-                if (fds[i++].revents & (POLLHUP | POLLERR | POLLRDHUP)) c->dead = true;
+                if (c->revents & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) c->dead = true;
             }
             reap();
-            i = first;
             for (auto& c : connections_) {
-                while (fds[i].fd != c->fd)
-                    ++i;  // skip the entries of the reaped ones
-                short revents = fds[i++].revents;
-                if (revents & POLLIN) readable(*c);
+                if (c->revents & EPOLLIN) readable(*c);
                 // Send, and answer the requests held back while the output was over its
-                // cap, until the kernel takes no more (then POLLOUT resumes) or none is left:
-                // poll must not wait for input on requests already read.
+                // cap, until the kernel takes no more (then EPOLLOUT resumes) or none is
+                // left: the loop must not wait for input on requests already read.
                 for (;;) {
                     if (!c->dead && c->out_sent < c->out.size()) flush(*c);
                     if (c->dead || c->closing || backlogged(*c) || process(*c) == 0) break;
@@ -131,7 +161,7 @@ class Server {
                 if (!c->dead && c->closing && c->out_sent == c->out.size()) c->dead = true;
             }
             reap();
-            if (fds[0].revents & POLLIN) accept_some();
+            if (accept_ready) accept_some();
         }
         connections_.clear();
     }
@@ -160,6 +190,31 @@ class Server {
     }
 
   private:
+    void watch(int fd, std::uint32_t events, void* tag) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.ptr = tag;
+        if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            throw Error(errno, std::string("manager server: epoll_ctl: ") + std::strerror(errno));
+        }
+    }
+
+    // Watches what the connection's state asks for (changed with epoll_ctl only when it
+    // changes).
+    void update_interest(Connection& c) {
+        if (epoll_ < 0) return;
+        std::uint32_t wanted = EPOLLRDHUP;
+        if (!c.closing && !backlogged(c)) wanted |= EPOLLIN;
+        if (c.out_sent < c.out.size()) wanted |= EPOLLOUT;
+        if (wanted == c.interest) return;
+        epoll_event ev{};
+        ev.events = wanted;
+        ev.data.ptr = &c;
+        if (::epoll_ctl(epoll_, c.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev) == 0) {
+            c.interest = wanted;
+        }
+    }
+
     static int open_reserve() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
     bool backlogged(const Connection& c) const {
@@ -380,6 +435,8 @@ class Server {
     std::list<std::unique_ptr<Connection>> connections_;
     std::size_t pending_ = 0;  // connections not authenticated yet
     ConnId next_conn_id_ = 1;
+    int epoll_ = -1;  // run()'s
+    char listen_tag_ = 0, lifeline_tag_ = 0;
     int reserve_;  // a spare descriptor, to accept and close when out of them
     Clock::time_point accept_paused_until_{};
 };
