@@ -13,8 +13,10 @@
 #include <climits>
 #include <cstring>
 #include <iostream>
+#include <iterator>
 #include <list>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "ipckit/error.hpp"
@@ -50,8 +52,9 @@ struct Connection {
     bool authenticated = false;
     bool closing = false;  // flush `out`, then close (after a failed authentication)
     bool dead = false;
-    std::uint32_t interest = 0;  // the epoll events watched
-    std::uint32_t revents = 0;   // this round's
+    std::uint32_t interest = 0;                             // the epoll events watched
+    std::uint32_t revents = 0;                              // this round's
+    std::list<std::unique_ptr<Connection>>::iterator self;  // in Server::connections_
 };
 
 // How long poll may sleep until `when` (rounded up, so that the deadline has passed on
@@ -94,6 +97,7 @@ class Server {
         if (config_.lifeline_fd >= 0) watch(config_.lifeline_fd, EPOLLIN, &lifeline_tag_);
         bool listen_watched = true;
         std::vector<epoll_event> events(256);
+        std::vector<Connection*> active;
         while (!store_.shutdown_requested()) {
             if (config_.honour_stop && stop_requested()) break;
             Clock::time_point now = Clock::now();
@@ -107,9 +111,14 @@ class Server {
                 ::epoll_ctl(epoll_, EPOLL_CTL_MOD, listen_fd_, &ev);
                 listen_watched = listening;
             }
-            for (auto& c : connections_) {
-                c->revents = 0;
-                update_interest(*c);
+            // Connections that another's request (or a timeout) answered: send now, and
+            // watch for room to send the rest (a dead one reports its hang-up to the wait).
+            for (ConnId id : store_.take_touched()) {
+                auto it = by_id_.find(id);
+                if (it == by_id_.end()) continue;
+                Connection& c = *it->second;
+                if (!c.dead && c.out_sent < c.out.size()) flush(c);
+                if (!c.dead) update_interest(c);
             }
             // The timeout bounds the wait for a stop signal that lands between the check
             // above and the wait, and wakes the loop for the oldest handshake's deadline,
@@ -130,6 +139,7 @@ class Server {
             }
             bool accept_ready = false;
             bool owner_gone = false;
+            active.clear();
             for (int k = 0; k < n; ++k) {
                 void* tag = events[static_cast<std::size_t>(k)].data.ptr;
                 if (tag == &listen_tag_) {
@@ -137,19 +147,22 @@ class Server {
                 } else if (tag == &lifeline_tag_) {
                     owner_gone = true;
                 } else {
-                    static_cast<Connection*>(tag)->revents =
-                        events[static_cast<std::size_t>(k)].events;
+                    auto* c = static_cast<Connection*>(tag);
+                    c->revents = events[static_cast<std::size_t>(k)].events;
+                    active.push_back(c);
                 }
             }
             if (owner_gone) break;  // the owner is gone
             // Connections whose peer has gone are dropped before any request of this round
             // is answered, so that a client that saw another die (and reaped it) and then
             // asks for stats sees the dead one's references released.
-            for (auto& c : connections_) {
+            // Only the connections with events are visited: a round costs what happened, not
+            // the number of connections.
+            for (Connection* c : active) {
                 if (c->revents & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) c->dead = true;
             }
-            reap();
-            for (auto& c : connections_) {
+            reap_some(active);
+            for (Connection* c : active) {
                 if (c->revents & EPOLLIN) readable(*c);
                 // Send, and answer the requests held back while the output was over its
                 // cap, until the kernel takes no more (then EPOLLOUT resumes) or none is
@@ -159,8 +172,10 @@ class Server {
                     if (c->dead || c->closing || backlogged(*c) || process(*c) == 0) break;
                 }
                 if (!c->dead && c->closing && c->out_sent == c->out.size()) c->dead = true;
+                c->revents = 0;
+                if (!c->dead) update_interest(*c);
             }
-            reap();
+            reap_some(active);
             if (accept_ready) accept_some();
         }
         connections_.clear();
@@ -297,10 +312,13 @@ class Server {
         connections_.push_back(std::make_unique<Connection>(
             next_conn_id_++, fd, config_.max_frame, Clock::now() + config_.handshake_timeout));
         Connection& c = *connections_.back();
+        c.self = std::prev(connections_.end());
+        by_id_[c.id] = &c;
         c.challenge = std::move(challenge);
         wire::append_frame(
             c.out, Object::list({wire::magic, wire::protocol_version, Object::bytes(c.challenge)}));
         flush(c);
+        update_interest(c);
         ++pending_;
         store_.set_connection_count(connections_.size());
         return c;
@@ -413,7 +431,24 @@ class Server {
         } else {
             --pending_;
         }
+        by_id_.erase((*it)->id);
         connections_.erase(it);
+    }
+
+    // Erases the dead connections among `some` (and removes them from it).
+    void reap_some(std::vector<Connection*>& some) {
+        bool changed = false;
+        std::size_t kept = 0;
+        for (Connection* c : some) {
+            if (c->dead) {
+                erase(c->self);
+                changed = true;
+            } else {
+                some[kept++] = c;
+            }
+        }
+        some.resize(kept);
+        if (changed) store_.set_connection_count(connections_.size());
     }
 
     void reap() {
@@ -435,6 +470,7 @@ class Server {
     std::list<std::unique_ptr<Connection>> connections_;
     std::size_t pending_ = 0;  // connections not authenticated yet
     ConnId next_conn_id_ = 1;
+    std::unordered_map<ConnId, Connection*> by_id_;
     int epoll_ = -1;  // run()'s
     char listen_tag_ = 0, lifeline_tag_ = 0;
     int reserve_;  // a spare descriptor, to accept and close when out of them

@@ -165,6 +165,7 @@ void Store::note_hold(ConnId conn, std::uint64_t id) {
 }
 
 std::string& Store::output(ConnId conn) {
+    touched_.push_back(conn);
     return *conns_.at(conn).out;
 }
 

@@ -85,8 +85,11 @@ class Store {
     // `conn` now holds (part of) object `id`: told when `conn` closes
     // (Referent::connection_closed).
     void note_hold(ConnId conn, std::uint64_t id);
-    // The output of `conn`.
+    // The output of `conn` (which is then counted as touched).
     std::string& output(ConnId conn);
+    // The connections whose output was appended to since the last call (the server
+    // watches them for room to send).
+    std::vector<ConnId> take_touched() { return std::exchange(touched_, {}); }
     // `item`, taken from object `id`, is in an answer to `conn` that is not yet written to
     // its socket: if the connection closes before it is (the client died), the item goes
     // back to the object (Referent::give_back), so that it reaches a live caller.
@@ -140,6 +143,7 @@ class Store {
     std::size_t connections_ = 0;
     std::size_t max_decoded_ = static_cast<std::size_t>(-1);
     bool shutdown_ = false;
+    std::vector<ConnId> touched_;
 };
 
 }  // namespace ipckit::detail
