@@ -312,7 +312,7 @@ TEST(ClaimsManager, ForkedServerKeepsNoneOfTheOwnersDescriptors) {
         if (target.rfind("pipe:", 0) == 0) our_pipes.insert(target);
     }
     ASSERT_GE(our_pipes.size(), 2u);
-    int pipes = 0, sockets = 0, reserved = 0;
+    int pipes = 0, sockets = 0, reserved = 0, epolls = 0;
     for (const auto& [fd, target] : theirs) {
         if (fd <= 1) {
             EXPECT_EQ(target, "/dev/null") << "fd " << fd;
@@ -326,6 +326,8 @@ TEST(ClaimsManager, ForkedServerKeepsNoneOfTheOwnersDescriptors) {
             ++sockets;
         } else if (target == "/dev/null") {
             ++reserved;  // the server's own spare, to refuse connections when out of descriptors
+        } else if (target == "anon_inode:[eventpoll]") {
+            ++epolls;  // the server's own event loop (epoll)
         } else {
             ADD_FAILURE() << "the server holds fd " << fd << " -> " << target;
         }
@@ -333,6 +335,7 @@ TEST(ClaimsManager, ForkedServerKeepsNoneOfTheOwnersDescriptors) {
     EXPECT_EQ(pipes, 1) << "only the lifeline";
     EXPECT_EQ(sockets, 2) << "the listener and our connection";
     EXPECT_LE(reserved, 1) << "one spare descriptor at most";
+    EXPECT_EQ(epolls, 1) << "the server's own epoll instance";
 
     // What it means: a reader waiting for EOF on our pipes is not kept waiting by the server.
     with_cloexec.close_write();

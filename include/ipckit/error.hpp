@@ -88,5 +88,28 @@ class RemoteError : public Error {
   public:
     using Error::Error;
 };
+// Python's RuntimeError from a manager lock: releasing an unlocked Lock, or an RLock that
+// the calling thread does not own.
+class RuntimeError : public Error {
+  public:
+    using Error::Error;
+};
+// threading.BrokenBarrierError: a manager Barrier was aborted, reset, or broken by a
+// waiter that timed out or went away.
+class BrokenBarrierError : public Error {
+  public:
+    using Error::Error;
+};
+// queue.Empty: a manager Queue's get found no item, without blocking (would_block) or
+// within its timeout (timed_out).
+class Empty : public BusyError {
+  public:
+    using BusyError::BusyError;
+};
+// queue.Full: a manager Queue's put found no room, without blocking or within its timeout.
+class Full : public BusyError {
+  public:
+    using BusyError::BusyError;
+};
 
 }  // namespace ipckit

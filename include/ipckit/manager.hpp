@@ -1,5 +1,6 @@
-// ipckit::Manager: a server process that owns shared dicts and lists, as
-// multiprocessing.Manager; other processes reach them through proxies.
+// ipckit::Manager: a server process that owns shared dicts and lists, queues, locks,
+// semaphores and events, as multiprocessing.Manager; other processes reach them through
+// proxies. (Queues and synchronisation types: ipckit/manager_sync.hpp, included below.)
 //
 //   ipckit::Manager manager;                        // forks a server on a private Unix socket
 //   auto dct = manager.dict();
@@ -70,6 +71,14 @@ struct ManagerOptions {
 
 class DictProxy;
 class ListProxy;
+class QueueProxy;
+class JoinableQueueProxy;
+class LockProxy;
+class RLockProxy;
+class SemaphoreProxy;
+class BoundedSemaphoreProxy;
+class EventProxy;
+class BarrierProxy;
 
 // Behaviour shared by both proxies.
 class Proxy {
@@ -84,6 +93,8 @@ class Proxy {
   protected:
     explicit Proxy(std::shared_ptr<detail::ProxyState> state) : state_(std::move(state)) {}
     Object call(int op, const Object::List& args = {}) const;
+    // A call the server may park until it can proceed (see manager_sync.hpp).
+    Object call_blocking(int op, const Object::List& args) const;
     std::shared_ptr<detail::ProxyState> state_;
 };
 
@@ -228,7 +239,27 @@ class Manager {
     // The list named `name`, created empty on first use.
     ListProxy named_list(std::string_view name);
 
-    // Server statistics: {"objects", "named", "anonymous", "sessions", "connections"}.
+    // Queues (maxsize <= 0: unbounded) and synchronisation types (ipckit/manager_sync.hpp),
+    // anonymous or named (created on first use; the parameters of later uses are ignored).
+    QueueProxy queue(std::int64_t maxsize = 0);
+    QueueProxy named_queue(std::string_view name, std::int64_t maxsize = 0);
+    JoinableQueueProxy joinable_queue(std::int64_t maxsize = 0);
+    JoinableQueueProxy named_joinable_queue(std::string_view name, std::int64_t maxsize = 0);
+    LockProxy lock();
+    LockProxy named_lock(std::string_view name);
+    RLockProxy rlock();
+    RLockProxy named_rlock(std::string_view name);
+    SemaphoreProxy semaphore(std::int64_t value = 1);
+    SemaphoreProxy named_semaphore(std::string_view name, std::int64_t value = 1);
+    BoundedSemaphoreProxy bounded_semaphore(std::int64_t value = 1);
+    BoundedSemaphoreProxy named_bounded_semaphore(std::string_view name, std::int64_t value = 1);
+    EventProxy event();
+    EventProxy named_event(std::string_view name);
+    BarrierProxy barrier(std::int64_t parties);
+    BarrierProxy named_barrier(std::string_view name, std::int64_t parties);
+
+    // Server statistics: {"objects", "named", "anonymous", "sessions", "connections",
+    // "waiting"} (waiting: blocking calls parked on the server).
     Object::Dict stats() const;
     // Asks the server to stop; a local manager also waits for it and removes its socket.
     // Proxies used afterwards throw ConnectionError.
@@ -242,6 +273,8 @@ class Manager {
   private:
     Manager(std::shared_ptr<detail::Client> client) : client_(std::move(client)) {}
     void stop_local_server() noexcept;
+    std::shared_ptr<detail::ProxyState> create(const char* type, std::string_view name,
+                                               Object::List params = {});
 
     std::shared_ptr<detail::Client> client_;
     pid_t server_pid_ = 0;
@@ -271,3 +304,5 @@ void serve_manager(const std::string& address, const std::string& authkey,
                    const ServeOptions& options = {});
 
 }  // namespace ipckit
+
+#include "ipckit/manager_sync.hpp"

@@ -194,9 +194,8 @@ std::unique_ptr<Client::Connection> Client::open(const Deadline* call_deadline) 
     return c;
 }
 
-Object Client::call(int op, std::uint64_t id, const Object::List& args, const Deadline* deadline) {
-    if (closed_) lost("the manager was shut down");
-    Connection& c = connection(deadline);
+void Client::send_request(Connection& c, int op, std::uint64_t id, const Object::List& args,
+                          const Deadline* deadline) {
     c.out.clear();
     std::size_t start = wire::begin_frame(c.out);
     c.out += static_cast<char>(0x90 | (2 + args.size()));  // fixarray [op, id, args...]
@@ -210,37 +209,33 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args, const De
                          " bytes exceeds the frame limit of " + std::to_string(options_.max_frame) +
                          " bytes (send it in parts, or raise ManagerOptions::max_frame)");
     }
-    auto drop = [this] {
-        std::lock_guard lock(mutex_);
-        connections_.erase(std::this_thread::get_id());
-    };
     int error = 0;
     if (!send_all(c.fd.get(), c.out, deadline, error)) {
-        drop();
+        std::lock_guard lock(mutex_);
+        connections_.erase(std::this_thread::get_id());
         lost("connection lost while sending", error);
     }
     if (c.out.capacity() > (1u << 20)) c.out = std::string();
-    std::string_view payload;
+}
+
+Object Client::result(std::string_view payload) {
     Object response;
     try {
-        if (!read_frame(c.fd.get(), c.reader, payload, deadline, error)) {
-            drop();  // the answer may still come: this connection is out of step now
-            if (error == EINTR) {
-                throw InterruptedError(
-                    EINTR, "manager at " + address_text_ + ": call interrupted by a stop request");
-            }
-            lost(error ? "connection lost" : "connection closed by the server (did it stop?)",
-                 error);
-        }
         response = wire::decode(payload, wire::max_depth + 8);
     } catch (const ValueError& e) {
-        drop();
+        {
+            std::lock_guard lock(mutex_);
+            connections_.erase(std::this_thread::get_id());
+        }
         lost(std::string("bad answer: ") + e.what());
     }
     auto& fields = response.as_list();
     auto status = fields.at(0).as_int();
     if (status == wire::ok) return std::move(fields.at(1));
     const std::string& message = fields.at(1).as_string();
+    std::string named = "manager at " + address_text_ + ": " + message;
+    bool timed_out = message.find("timed out") != std::string::npos;
+    auto reason = timed_out ? BusyError::Reason::timed_out : BusyError::Reason::would_block;
     switch (status) {
         case wire::key_error:
             throw KeyError(message);
@@ -248,9 +243,74 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args, const De
             throw IndexError(message);
         case wire::value_error:
             throw ValueError(message);
+        case wire::empty:
+            throw Empty(reason, timed_out ? ETIMEDOUT : EAGAIN, named);
+        case wire::full:
+            throw Full(reason, timed_out ? ETIMEDOUT : EAGAIN, named);
+        case wire::interrupted:
+            throw InterruptedError(EINTR, named + " (a stop request)");
+        case wire::runtime_error:
+            throw RuntimeError(named);
+        case wire::broken_barrier:
+            throw BrokenBarrierError(named);
         default:
-            throw RemoteError("manager at " + address_text_ + ": " + message);
+            throw RemoteError(named);
     }
+}
+
+Object Client::call(int op, std::uint64_t id, const Object::List& args, const Deadline* deadline) {
+    if (closed_) lost("the manager was shut down");
+    Connection& c = connection(deadline);
+    send_request(c, op, id, args, deadline);
+    auto drop = [this] {
+        std::lock_guard lock(mutex_);
+        connections_.erase(std::this_thread::get_id());
+    };
+    int error = 0;
+    std::string_view payload;
+    if (!read_frame(c.fd.get(), c.reader, payload, deadline, error)) {
+        drop();  // the answer may still come: this connection is out of step now
+        if (error == EINTR) {
+            throw InterruptedError(
+                EINTR, "manager at " + address_text_ + ": call interrupted by a stop request");
+        }
+        lost(error ? "connection lost" : "connection closed by the server (did it stop?)", error);
+    }
+    return result(payload);
+}
+
+Object Client::call_blocking(int op, std::uint64_t id, const Object::List& args) {
+    if (closed_) lost("the manager was shut down");
+    auto interrupted = [this] {
+        return InterruptedError(
+            EINTR, "manager at " + address_text_ + ": call interrupted by a stop request");
+    };
+    if (stop_requested()) throw interrupted();
+    Connection& c = connection();
+    send_request(c, op, id, args, nullptr);
+    auto drop = [this] {
+        std::lock_guard lock(mutex_);
+        connections_.erase(std::this_thread::get_id());
+    };
+    int error = 0;
+    std::string_view payload;
+    if (read_frame(c.fd.get(), c.reader, payload, nullptr, error)) return result(payload);
+    if (error != EINTR) {
+        drop();
+        lost(error ? "connection lost" : "connection closed by the server (did it stop?)", error);
+    }
+    // A stop request: ask the server to cancel the parked call, and read its answer (the
+    // result, when the server answered before the cancel arrived). A server that does not
+    // answer within the connect timeout is given up on with the connection.
+    Deadline deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+    std::string cancel;
+    wire::append_frame(cancel, Object::list({static_cast<int>(wire::cancel), 0}));
+    if (!send_all(c.fd.get(), cancel, &deadline, error) ||
+        !read_frame(c.fd.get(), c.reader, payload, &deadline, error)) {
+        drop();
+        throw interrupted();
+    }
+    return result(payload);
 }
 
 ProxyState::ProxyState(std::shared_ptr<Client> c, std::uint64_t object_id, bool is_named)
@@ -274,6 +334,15 @@ Object ProxyState::call(int op, const Object::List& args) {
         client->call(wire::incref, id, {});
     }
     return client->call(op, id, args);
+}
+
+Object ProxyState::call_blocking(int op, const Object::List& args) {
+    pid_t now = current_pid();
+    pid_t before = holder.load();
+    if (!named && before != now && holder.compare_exchange_strong(before, now)) {
+        client->call(wire::incref, id, {});
+    }
+    return client->call_blocking(op, id, args);
 }
 
 }  // namespace ipckit::detail

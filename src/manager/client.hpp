@@ -31,6 +31,14 @@ class Client {
     // deadline (connecting included), ConnectionError when the answer has not come by then.
     Object call(int op, std::uint64_t id, const Object::List& args,
                 const Deadline* deadline = nullptr);
+    // A call that the server may park (Queue.get, acquire, Event.wait...): it waits for
+    // the answer as long as the server takes (the server applies the call's timeout). A
+    // stop request before the call throws InterruptedError without sending it; one during
+    // the wait sends `cancel` and reads the answer: InterruptedError when the server
+    // cancelled the call, the result when it had answered first (an item got is never
+    // dropped, a lock acquired is returned to the caller). The connection stays in step, so
+    // what this thread holds on the server stays held.
+    Object call_blocking(int op, std::uint64_t id, const Object::List& args);
     // Connects now (so that a bad address or authkey fails at once).
     void check() { connection(); }
     // After shutdown every call throws ConnectionError at once.
@@ -50,6 +58,9 @@ class Client {
     Connection& connection(const Deadline* deadline = nullptr);
     std::unique_ptr<Connection> open(const Deadline* deadline);
     [[noreturn]] void lost(const std::string& what, int error = 0);
+    void send_request(Connection& c, int op, std::uint64_t id, const Object::List& args,
+                      const Deadline* deadline);
+    Object result(std::string_view payload);
 
     std::string address_text_;
     Address address_;
@@ -73,6 +84,7 @@ struct ProxyState {
     ProxyState& operator=(const ProxyState&) = delete;
 
     Object call(int op, const Object::List& args);
+    Object call_blocking(int op, const Object::List& args);
 
     std::shared_ptr<Client> client;
     std::uint64_t id;

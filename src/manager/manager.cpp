@@ -43,6 +43,9 @@ std::uint64_t Proxy::id() const noexcept {
 Object Proxy::call(int op, const Object::List& args) const {
     return state_->call(op, args);
 }
+Object Proxy::call_blocking(int op, const Object::List& args) const {
+    return state_->call_blocking(op, args);
+}
 std::string Proxy::repr() const {
     return call(wire::repr).as_string();
 }
@@ -210,6 +213,112 @@ void ListProxy::erase_slice(Bound start, Bound stop, Bound step) {
 }
 Object::List ListProxy::copy() const {
     return std::move(call(wire::copy).as_list());
+}
+
+// ---- queues and synchronisation types ------------------------------------------------
+
+namespace {
+Object timeout_arg(const ManagerTimeout& timeout) {
+    if (!timeout) return Object();
+    if (timeout->count() < 0) throw ValueError("'timeout' must be a non-negative number");
+    return Object(static_cast<std::int64_t>(timeout->count()));
+}
+}  // namespace
+
+void QueueProxy::put(const Object& item, bool block, ManagerTimeout timeout) {
+    Object::List args{item, Object(block), timeout_arg(timeout)};
+    if (block) {
+        call_blocking(wire::queue_put, args);
+    } else {
+        call(wire::queue_put, args);
+    }
+}
+Object QueueProxy::get(bool block, ManagerTimeout timeout) {
+    Object::List args{Object(block), timeout_arg(timeout)};
+    return block ? call_blocking(wire::queue_get, args) : call(wire::queue_get, args);
+}
+std::size_t QueueProxy::qsize() const {
+    return static_cast<std::size_t>(call(wire::queue_qsize).as_int());
+}
+bool QueueProxy::empty() const {
+    return call(wire::queue_empty).as_bool();
+}
+bool QueueProxy::full() const {
+    return call(wire::queue_full).as_bool();
+}
+std::int64_t QueueProxy::maxsize() const {
+    return call(wire::queue_maxsize).as_int();
+}
+void JoinableQueueProxy::task_done() {
+    call(wire::queue_task_done);
+}
+bool JoinableQueueProxy::join(ManagerTimeout timeout) {
+    return call_blocking(wire::queue_join, {timeout_arg(timeout)}).as_bool();
+}
+
+Acquired AcquirerProxy::acquire(bool blocking, ManagerTimeout timeout) const {
+    if (!blocking && timeout) throw ValueError("can't specify a timeout for a non-blocking call");
+    Object::List args{Object(blocking), timeout_arg(timeout)};
+    auto r = (blocking ? call_blocking(wire::acquire, args) : call(wire::acquire, args)).as_int();
+    return Acquired(r != 0, r == 2);
+}
+void AcquirerProxy::release() const {
+    call(wire::release);
+}
+AcquirerProxy::Guard AcquirerProxy::guard() const {
+    Acquired a = acquire();
+    return Guard(state_, a.recovered());
+}
+AcquirerProxy::Guard& AcquirerProxy::Guard::operator=(Guard&& other) noexcept {
+    if (this != &other) {
+        unlock_noexcept();
+        state_ = std::move(other.state_);
+        recovered_ = other.recovered_;
+    }
+    return *this;
+}
+void AcquirerProxy::Guard::unlock() {
+    if (state_) AcquirerProxy(std::exchange(state_, nullptr)).release();
+}
+void AcquirerProxy::Guard::unlock_noexcept() noexcept {
+    try {
+        unlock();
+    } catch (...) {
+        // The server is gone (or the call was interrupted): nothing is held there any more
+        // once this connection closes.
+    }
+}
+
+void EventProxy::set() {
+    call(wire::event_set);
+}
+void EventProxy::clear() {
+    call(wire::event_clear);
+}
+bool EventProxy::is_set() const {
+    return call(wire::event_is_set).as_bool();
+}
+bool EventProxy::wait(ManagerTimeout timeout) const {
+    return call_blocking(wire::event_wait, {timeout_arg(timeout)}).as_bool();
+}
+
+std::int64_t BarrierProxy::wait(ManagerTimeout timeout) const {
+    return call_blocking(wire::barrier_wait, {timeout_arg(timeout)}).as_int();
+}
+void BarrierProxy::reset() {
+    call(wire::barrier_reset);
+}
+void BarrierProxy::abort() {
+    call(wire::barrier_abort);
+}
+std::int64_t BarrierProxy::parties() const {
+    return call(wire::barrier_parties).as_int();
+}
+std::int64_t BarrierProxy::n_waiting() const {
+    return call(wire::barrier_n_waiting).as_int();
+}
+bool BarrierProxy::broken() const {
+    return call(wire::barrier_broken).as_bool();
 }
 
 // ---- Manager --------------------------------------------------------------------------
@@ -453,6 +562,74 @@ ListProxy Manager::list(Object::List initial) {
 ListProxy Manager::named_list(std::string_view name) {
     auto id = client_->call(wire::named_list, 0, {Object(name)}).as_int();
     return ListProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), true));
+}
+
+std::shared_ptr<ProxyState> Manager::create(const char* type, std::string_view name,
+                                            Object::List params) {
+    Object::List args{Object(type), name.empty() ? Object() : Object(name)};
+    for (auto& p : params)
+        args.push_back(std::move(p));
+    auto id = client_->call(wire::create, 0, args).as_int();
+    return std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), !name.empty());
+}
+
+namespace {
+std::string_view check_name(std::string_view name) {
+    if (name.empty()) throw ValueError("a shared object's name must be a non-empty string");
+    return name;
+}
+}  // namespace
+
+QueueProxy Manager::queue(std::int64_t maxsize) {
+    return QueueProxy(create(wire::type_queue, {}, {Object(maxsize)}));
+}
+QueueProxy Manager::named_queue(std::string_view name, std::int64_t maxsize) {
+    return QueueProxy(create(wire::type_queue, check_name(name), {Object(maxsize)}));
+}
+JoinableQueueProxy Manager::joinable_queue(std::int64_t maxsize) {
+    return JoinableQueueProxy(create(wire::type_joinable_queue, {}, {Object(maxsize)}));
+}
+JoinableQueueProxy Manager::named_joinable_queue(std::string_view name, std::int64_t maxsize) {
+    return JoinableQueueProxy(
+        create(wire::type_joinable_queue, check_name(name), {Object(maxsize)}));
+}
+LockProxy Manager::lock() {
+    return LockProxy(create(wire::type_lock, {}));
+}
+LockProxy Manager::named_lock(std::string_view name) {
+    return LockProxy(create(wire::type_lock, check_name(name)));
+}
+RLockProxy Manager::rlock() {
+    return RLockProxy(create(wire::type_rlock, {}));
+}
+RLockProxy Manager::named_rlock(std::string_view name) {
+    return RLockProxy(create(wire::type_rlock, check_name(name)));
+}
+SemaphoreProxy Manager::semaphore(std::int64_t value) {
+    return SemaphoreProxy(create(wire::type_semaphore, {}, {Object(value)}));
+}
+SemaphoreProxy Manager::named_semaphore(std::string_view name, std::int64_t value) {
+    return SemaphoreProxy(create(wire::type_semaphore, check_name(name), {Object(value)}));
+}
+BoundedSemaphoreProxy Manager::bounded_semaphore(std::int64_t value) {
+    return BoundedSemaphoreProxy(create(wire::type_bounded_semaphore, {}, {Object(value)}));
+}
+BoundedSemaphoreProxy Manager::named_bounded_semaphore(std::string_view name, std::int64_t value) {
+    return BoundedSemaphoreProxy(
+        create(wire::type_bounded_semaphore, check_name(name), {Object(value)}));
+}
+EventProxy Manager::event() {
+    return EventProxy(create(wire::type_event, {}));
+}
+EventProxy Manager::named_event(std::string_view name) {
+    return EventProxy(create(wire::type_event, check_name(name)));
+}
+
+BarrierProxy Manager::barrier(std::int64_t parties) {
+    return BarrierProxy(create(wire::type_barrier, {}, {Object(parties)}));
+}
+BarrierProxy Manager::named_barrier(std::string_view name, std::int64_t parties) {
+    return BarrierProxy(create(wire::type_barrier, check_name(name), {Object(parties)}));
 }
 
 Object::Dict Manager::stats() const {

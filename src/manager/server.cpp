@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,8 +13,10 @@
 #include <climits>
 #include <cstring>
 #include <iostream>
+#include <iterator>
 #include <list>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "ipckit/error.hpp"
@@ -27,14 +30,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Connection {
-    Connection(int descriptor, std::size_t max_frame, Clock::time_point handshake_deadline)
-        : fd(descriptor),
+    Connection(ConnId conn_id, int descriptor, std::size_t max_frame,
+               Clock::time_point handshake_deadline)
+        : id(conn_id),
+          fd(descriptor),
           reader(wire::handshake_max_frame),
           max_frame_after_auth(max_frame),
           deadline(handshake_deadline) {}
     ~Connection() { ::close(fd); }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
+    ConnId id;
     int fd;
     wire::FrameReader reader;
     std::size_t max_frame_after_auth;
@@ -46,6 +52,9 @@ struct Connection {
     bool authenticated = false;
     bool closing = false;  // flush `out`, then close (after a failed authentication)
     bool dead = false;
+    std::uint32_t interest = 0;                             // the epoll events watched
+    std::uint32_t revents = 0;                              // this round's
+    std::list<std::unique_ptr<Connection>>::iterator self;  // in Server::connections_
 };
 
 // How long poll may sleep until `when` (rounded up, so that the deadline has passed on
@@ -70,61 +79,104 @@ class Server {
     Server& operator=(const Server&) = delete;
 
     void run() {
-        std::vector<pollfd> fds;
+        epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_ < 0) {
+            throw Error(errno,
+                        std::string("manager server: epoll_create1: ") + std::strerror(errno));
+        }
+        struct CloseEpoll {
+            int& fd;
+            ~CloseEpoll() {
+                ::close(fd);
+                fd = -1;
+            }
+        } close_epoll{epoll_};
+        // epoll, not poll: a round costs the connections that have events, not every
+        // connection (1,000 clients parked in blocking calls cost nothing per request).
+        watch(listen_fd_, EPOLLIN, &listen_tag_);
+        if (config_.lifeline_fd >= 0) watch(config_.lifeline_fd, EPOLLIN, &lifeline_tag_);
+        bool listen_watched = true;
+        std::vector<epoll_event> events(256);
+        std::vector<Connection*> active;
         while (!store_.shutdown_requested()) {
             if (config_.honour_stop && stop_requested()) break;
             Clock::time_point now = Clock::now();
             expire(now);
-            fds.clear();
+            store_.expire(now);  // parked requests whose timeout passed are answered
             bool listening = now >= accept_paused_until_;
-            fds.push_back({listen_fd_, static_cast<short>(listening ? POLLIN : 0), 0});
-            if (config_.lifeline_fd >= 0) fds.push_back({config_.lifeline_fd, POLLIN, 0});
-            std::size_t first = fds.size();
-            for (auto& c : connections_) {
-                short events = POLLRDHUP;
-                if (!c->closing && !backlogged(*c)) events |= POLLIN;
-                if (c->out_sent < c->out.size()) events |= POLLOUT;
-                fds.push_back({c->fd, events, 0});
+            if (listening != listen_watched) {
+                epoll_event ev{};
+                ev.events = listening ? static_cast<std::uint32_t>(EPOLLIN) : 0u;
+                ev.data.ptr = &listen_tag_;
+                ::epoll_ctl(epoll_, EPOLL_CTL_MOD, listen_fd_, &ev);
+                listen_watched = listening;
+            }
+            // Connections that another's request (or a timeout) answered: send now, and
+            // watch for room to send the rest (a dead one reports its hang-up to the wait).
+            for (ConnId id : store_.take_touched()) {
+                auto it = by_id_.find(id);
+                if (it == by_id_.end()) continue;
+                Connection& c = *it->second;
+                if (!c.dead && c.out_sent < c.out.size()) flush(c);
+                if (!c.dead) update_interest(c);
             }
             // The timeout bounds the wait for a stop signal that lands between the check
-            // above and poll, and wakes the loop for the oldest handshake's deadline and the
-            // end of a pause in accepting; every other event wakes poll directly.
+            // above and the wait, and wakes the loop for the oldest handshake's deadline,
+            // the end of a pause in accepting and the earliest deadline of a parked request
+            // (kept ordered by the store: no per-waiter polling); every other event wakes
+            // the loop directly.
             int timeout = config_.honour_stop ? 500 : -1;
             if (const Connection* oldest = oldest_pending()) {
                 timeout = wait_ms(now, oldest->deadline, timeout);
             }
             if (!listening) timeout = wait_ms(now, accept_paused_until_, timeout);
-            int rc = ::poll(fds.data(), fds.size(), timeout);
-            if (rc < 0) {
+            if (auto next = store_.next_deadline()) timeout = wait_ms(now, *next, timeout);
+            int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
+            if (n < 0) {
                 if (errno == EINTR) continue;
-                throw Error(errno, std::string("manager server: poll: ") + std::strerror(errno));
+                throw Error(errno,
+                            std::string("manager server: epoll_wait: ") + std::strerror(errno));
             }
-            if (config_.lifeline_fd >= 0 && fds[1].revents) break;  // the owner is gone
+            bool accept_ready = false;
+            bool owner_gone = false;
+            active.clear();
+            for (int k = 0; k < n; ++k) {
+                void* tag = events[static_cast<std::size_t>(k)].data.ptr;
+                if (tag == &listen_tag_) {
+                    accept_ready = (events[static_cast<std::size_t>(k)].events & EPOLLIN) != 0;
+                } else if (tag == &lifeline_tag_) {
+                    owner_gone = true;
+                } else {
+                    auto* c = static_cast<Connection*>(tag);
+                    c->revents = events[static_cast<std::size_t>(k)].events;
+                    active.push_back(c);
+                }
+            }
+            if (owner_gone) break;  // the owner is gone
             // Connections whose peer has gone are dropped before any request of this round
             // is answered, so that a client that saw another die (and reaped it) and then
             // asks for stats sees the dead one's references released.
-            std::size_t i = first;
-            for (auto& c : connections_) {
-                if (fds[i++].revents & (POLLHUP | POLLERR | POLLRDHUP)) c->dead = true;
+            // Only the connections with events are visited: a round costs what happened, not
+            // the number of connections.
+            for (Connection* c : active) {
+                if (c->revents & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) c->dead = true;
             }
-            reap();
-            i = first;
-            for (auto& c : connections_) {
-                while (fds[i].fd != c->fd)
-                    ++i;  // skip the entries of the reaped ones
-                short revents = fds[i++].revents;
-                if (revents & POLLIN) readable(*c);
+            reap_some(active);
+            for (Connection* c : active) {
+                if (c->revents & EPOLLIN) readable(*c);
                 // Send, and answer the requests held back while the output was over its
-                // cap, until the kernel takes no more (then POLLOUT resumes) or none is left:
-                // poll must not wait for input on requests already read.
+                // cap, until the kernel takes no more (then EPOLLOUT resumes) or none is
+                // left: the loop must not wait for input on requests already read.
                 for (;;) {
                     if (!c->dead && c->out_sent < c->out.size()) flush(*c);
                     if (c->dead || c->closing || backlogged(*c) || process(*c) == 0) break;
                 }
                 if (!c->dead && c->closing && c->out_sent == c->out.size()) c->dead = true;
+                c->revents = 0;
+                if (!c->dead) update_interest(*c);
             }
-            reap();
-            if (fds[0].revents & POLLIN) accept_some();
+            reap_some(active);
+            if (accept_ready) accept_some();
         }
         connections_.clear();
     }
@@ -153,6 +205,31 @@ class Server {
     }
 
   private:
+    void watch(int fd, std::uint32_t events, void* tag) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.ptr = tag;
+        if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            throw Error(errno, std::string("manager server: epoll_ctl: ") + std::strerror(errno));
+        }
+    }
+
+    // Watches what the connection's state asks for (changed with epoll_ctl only when it
+    // changes).
+    void update_interest(Connection& c) {
+        if (epoll_ < 0) return;
+        std::uint32_t wanted = EPOLLRDHUP;
+        if (!c.closing && !backlogged(c)) wanted |= EPOLLIN;
+        if (c.out_sent < c.out.size()) wanted |= EPOLLOUT;
+        if (wanted == c.interest) return;
+        epoll_event ev{};
+        ev.events = wanted;
+        ev.data.ptr = &c;
+        if (::epoll_ctl(epoll_, c.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev) == 0) {
+            c.interest = wanted;
+        }
+    }
+
     static int open_reserve() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
     bool backlogged(const Connection& c) const {
@@ -233,12 +310,15 @@ class Server {
     // A new connection, not authenticated yet: greets it with its challenge.
     Connection& add_connection(int fd, std::string challenge) {
         connections_.push_back(std::make_unique<Connection>(
-            fd, config_.max_frame, Clock::now() + config_.handshake_timeout));
+            next_conn_id_++, fd, config_.max_frame, Clock::now() + config_.handshake_timeout));
         Connection& c = *connections_.back();
+        c.self = std::prev(connections_.end());
+        by_id_[c.id] = &c;
         c.challenge = std::move(challenge);
         wire::append_frame(
             c.out, Object::list({wire::magic, wire::protocol_version, Object::bytes(c.challenge)}));
         flush(c);
+        update_interest(c);
         ++pending_;
         store_.set_connection_count(connections_.size());
         return c;
@@ -288,7 +368,7 @@ class Server {
             authenticate(c, payload);
             return;
         }
-        store_.handle(c.session, payload, c.out);
+        store_.handle(c.id, payload);
     }
 
     void authenticate(Connection& c, std::string_view payload) {
@@ -314,7 +394,7 @@ class Server {
         --pending_;
         c.session = session;
         c.reader.set_max_frame(c.max_frame_after_auth);
-        store_.open_session(c.session);
+        store_.open_connection(c.id, c.session, &c.out);
         wire::append_frame(
             c.out, Object::list({true, Object::bytes(wire::hmac(config_.authkey, "server",
                                                                 client_challenge, c.challenge))}));
@@ -340,15 +420,35 @@ class Server {
         c.out.clear();
         c.out_sent = 0;
         if (c.out.capacity() > (1u << 20)) c.out.shrink_to_fit();
+        // Every answer is in the socket now: items handed over in them are delivered (a
+        // connection that dies before this gives them back to their queue).
+        if (c.authenticated) store_.delivered(c.id);
     }
 
     void erase(std::list<std::unique_ptr<Connection>>::iterator it) {
         if ((*it)->authenticated) {
-            store_.close_session((*it)->session);
+            store_.close_connection((*it)->id);
         } else {
             --pending_;
         }
+        by_id_.erase((*it)->id);
         connections_.erase(it);
+    }
+
+    // Erases the dead connections among `some` (and removes them from it).
+    void reap_some(std::vector<Connection*>& some) {
+        bool changed = false;
+        std::size_t kept = 0;
+        for (Connection* c : some) {
+            if (c->dead) {
+                erase(c->self);
+                changed = true;
+            } else {
+                some[kept++] = c;
+            }
+        }
+        some.resize(kept);
+        if (changed) store_.set_connection_count(connections_.size());
     }
 
     void reap() {
@@ -369,7 +469,11 @@ class Server {
     Store store_;
     std::list<std::unique_ptr<Connection>> connections_;
     std::size_t pending_ = 0;  // connections not authenticated yet
-    int reserve_;              // a spare descriptor, to accept and close when out of them
+    ConnId next_conn_id_ = 1;
+    std::unordered_map<ConnId, Connection*> by_id_;
+    int epoll_ = -1;  // run()'s
+    char listen_tag_ = 0, lifeline_tag_ = 0;
+    int reserve_;  // a spare descriptor, to accept and close when out of them
     Clock::time_point accept_paused_until_{};
 };
 

@@ -294,6 +294,20 @@ void append_frame(std::string& out, const Object& object) {
     end_frame(out, start);
 }
 
+void append_ok(std::string& out, const Object& value) {
+    std::size_t start = begin_frame(out);
+    // [0, value] without copying value into a list first.
+    out += static_cast<char>(0x92);
+    out += static_cast<char>(0x00);
+    // Stored values came in requests, so they nest no deeper than the clients accept.
+    encode(out, value, 1, INT_MAX);
+    end_frame(out, start);
+}
+
+void append_error(std::string& out, Status status, const std::string& message) {
+    append_frame(out, Object::list({static_cast<int>(status), message}));
+}
+
 char* FrameReader::prepare(std::size_t n) {
     if (begin_ == end_) begin_ = end_ = 0;
     if (buffer_.size() - end_ < n) {

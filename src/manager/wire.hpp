@@ -44,6 +44,12 @@ enum Op : int {
     len = 11,
     copy = 12,
     clear = 13,
+    // [create, 0, type, name or nil, params...]: a new object of a type below (anonymous),
+    // or the object named `name` (created on first use); answers its id.
+    create = 14,
+    // Ends this connection's parked request now: it is answered at once (status
+    // interrupted) unless it was answered before. A cancel itself is never answered.
+    cancel = 15,
     dict_get = 20,
     dict_get_default = 21,
     dict_set = 22,
@@ -56,8 +62,7 @@ enum Op : int {
     dict_pop_default = 29,
     dict_popitem = 30,
     dict_setdefault = 31,
-    dict_update = 32,       // arg: a dict, or a list of [key, value] pairs
-    dict_update_flat = 33,  // arg: [key1, value1, key2, value2, ...]
+    dict_update_flat = 33,  // arg: [key1, value1, key2, value2, ...] (32 is retired)
     list_get = 40,
     list_set = 41,
     list_append = 42,
@@ -74,9 +79,64 @@ enum Op : int {
     list_del_slice = 53,
     list_del = 54,
     list_contains = 55,
+    // Queue / JoinableQueue. A blocking request carries [block, timeout]: timeout is nil
+    // (wait as long as it takes) or a number of nanoseconds >= 0; such a request is parked
+    // on the server until it can proceed, times out, is cancelled or its connection closes.
+    queue_put = 60,        // [item, block, timeout] -> None, or status full
+    queue_get = 61,        // [block, timeout] -> item, or status empty
+    queue_qsize = 62,      // -> int
+    queue_empty = 63,      // -> bool
+    queue_full = 64,       // -> bool
+    queue_maxsize = 65,    // -> int
+    queue_task_done = 66,  // -> None (ValueError when called more times than put)
+    queue_join = 67,       // [timeout] -> bool (false: timed out)
+    // Lock, RLock, Semaphore, BoundedSemaphore.
+    acquire = 70,  // [block, timeout] -> 0 not acquired, 1 acquired, 2 acquired and recovered
+                   // (a holder died holding it and the server released it)
+    release = 71,  // -> None (runtime_error when not held; ValueError: bounded over-release)
+    // Event.
+    event_set = 80,
+    event_clear = 81,
+    event_is_set = 82,  // -> bool
+    event_wait = 83,    // [timeout] -> bool
+    // Barrier.
+    barrier_wait = 90,  // [timeout] -> the arrival index (status broken_barrier when broken)
+    barrier_reset = 91,
+    barrier_abort = 92,
+    barrier_parties = 93,    // -> int
+    barrier_n_waiting = 94,  // -> int
+    barrier_broken = 95,     // -> bool
 };
 
-enum Status : int { ok = 0, key_error = 1, index_error = 2, value_error = 3, other_error = 4 };
+// The types `create` makes (its first argument).
+inline constexpr const char* type_dict = "dict";
+inline constexpr const char* type_list = "list";
+inline constexpr const char* type_queue = "Queue";                   // params: [maxsize]
+inline constexpr const char* type_joinable_queue = "JoinableQueue";  // params: [maxsize]
+inline constexpr const char* type_lock = "Lock";
+inline constexpr const char* type_rlock = "RLock";
+inline constexpr const char* type_semaphore = "Semaphore";                 // params: [value]
+inline constexpr const char* type_bounded_semaphore = "BoundedSemaphore";  // params: [value]
+inline constexpr const char* type_event = "Event";
+inline constexpr const char* type_barrier = "Barrier";  // params: [parties]
+
+enum Status : int {
+    ok = 0,
+    key_error = 1,
+    index_error = 2,
+    value_error = 3,
+    other_error = 4,
+    empty = 5,           // queue.Empty: get found no item (non-blocking, or timed out)
+    full = 6,            // queue.Full: put found no room (non-blocking, or timed out)
+    interrupted = 7,     // the parked request was cancelled
+    runtime_error = 8,   // Python's RuntimeError (releasing a lock one does not hold)
+    broken_barrier = 9,  // threading.BrokenBarrierError
+    last_status = broken_barrier,
+};
+
+// Answers: [status, value] frames appended to `out`.
+void append_ok(std::string& out, const Object& value);
+void append_error(std::string& out, Status status, const std::string& message);
 
 // Appends the MessagePack encoding of `object`, found at nesting level `depth` of its
 // frame. Throws ValueError (before appending anything) when it nests deeper than the limit.

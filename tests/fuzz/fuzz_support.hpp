@@ -62,7 +62,7 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
     }
     const Object& value = answer.as_list()[1];
     std::int64_t status = answer.as_list()[0].as_int();
-    if (status < wire::ok || status > wire::other_error) fail("unknown status " + answer.repr());
+    if (status < wire::ok || status > wire::last_status) fail("unknown status " + answer.repr());
     if (status != wire::ok) {
         if (!value.is_string()) fail("an error answer without a message: " + answer.repr());
         return static_cast<int>(status);
@@ -91,6 +91,7 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
         case wire::create_list:
         case wire::named_dict:
         case wire::named_list:
+        case wire::create:
             expect(value.is_int() && value.as_int() >= 1, "an object id");
             break;
         case wire::incref:
@@ -99,8 +100,12 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
         case wire::clear:
         case wire::dict_set:
         case wire::dict_del:
-        case wire::dict_update:
         case wire::dict_update_flat:
+        case wire::queue_put:
+        case wire::queue_task_done:
+        case wire::release:
+        case wire::event_set:
+        case wire::event_clear:
         case wire::list_set:
         case wire::list_append:
         case wire::list_extend:
@@ -114,7 +119,7 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
             expect(value.is_none(), "None");
             break;
         case wire::stats:
-            expect(value.is_dict() && value.as_dict().size() == 5, "the five counters");
+            expect(value.is_dict() && value.as_dict().size() == 6, "the six counters");
             for (const auto& [key, count] : value.as_dict())
                 expect(key.is_string() && count.is_int() && count.as_int() >= 0, "counters");
             break;
@@ -125,6 +130,7 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
             expect(value.is_string(), "a str");
             break;
         case wire::len:
+        case wire::queue_qsize:
         case wire::list_count:
         case wire::list_index:
             expect(value.is_int() && value.as_int() >= 0, "a count or an index");
@@ -134,6 +140,11 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
             break;
         case wire::dict_contains:
         case wire::list_contains:
+        case wire::queue_empty:
+        case wire::queue_full:
+        case wire::queue_join:
+        case wire::event_is_set:
+        case wire::event_wait:
             expect(value.is_bool(), "a bool");
             break;
         case wire::dict_keys:
@@ -148,6 +159,24 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
         case wire::dict_items:
             expect(pairs(value), "a list of [key, value] pairs");
             break;
+        case wire::queue_maxsize:
+            expect(value.is_int(), "an int");
+            break;
+        case wire::barrier_wait:
+        case wire::barrier_parties:
+        case wire::barrier_n_waiting:
+            expect(value.is_int() && value.as_int() >= 0, "an index or a count");
+            break;
+        case wire::barrier_broken:
+            expect(value.is_bool(), "a bool");
+            break;
+        case wire::barrier_reset:
+        case wire::barrier_abort:
+            expect(value.is_none(), "None");
+            break;
+        case wire::acquire:
+            expect(value.is_int() && value.as_int() >= 0 && value.as_int() <= 2, "0, 1 or 2");
+            break;
         case wire::dict_popitem:
             expect(pairs(Object::list({value})), "a [key, value] pair");
             break;
@@ -158,6 +187,7 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
         case wire::dict_setdefault:
         case wire::list_get:
         case wire::list_pop:
+        case wire::queue_get:
             break;  // any value
         default:
             fail("unknown op " + std::to_string(op) + " answered with success: " + answer.repr());
