@@ -64,8 +64,10 @@ enum class Outcome { returned, interrupted, other_error };
 // Runs `call` in a new thread, waits until it is blocked in one of `syscalls`, requests a
 // stop from this thread and checks that the call ended with InterruptedError. If it does
 // not end within 20 s, `unblock` gives it a way out (so a failing test never hangs).
+// `armed`, when given, is ready once the call is past its own set-up (system calls that
+// must not be mistaken for the blocking one).
 void expect_woken(const std::function<void()>& call, std::initializer_list<long> syscalls,
-                  const std::function<void()>& unblock) {
+                  const std::function<void()>& unblock, std::shared_future<void> armed = {}) {
     std::promise<pid_t> tid;
     std::promise<Outcome> outcome;
     auto tid_future = tid.get_future();
@@ -82,6 +84,7 @@ void expect_woken(const std::function<void()>& call, std::initializer_list<long>
         }
     });
     pid_t blocked = tid_future.get();
+    if (armed.valid()) armed.wait();
     bool is_blocked = wait_until_blocked_in(blocked, syscalls);
     ipckit::request_stop();
     bool ended = outcome_future.wait_for(20s) == std::future_status::ready;
@@ -170,13 +173,15 @@ TEST_F(RequestStop, WakesAManagerCallWaitingForItsAnswer) {
     const pid_t server = manager.server_pid();
     ASSERT_GT(server, 0);
     bool stopped = false;
+    std::promise<void> server_stopped;
     expect_woken(
         [&] {
             (void)dict.get(1);  // this thread's connection is open (one per thread)
             stopped = ::kill(server, SIGSTOP) == 0 && ipckit::test::wait_until_state(server, 'T');
-            (void)dict.get(1);  // the server cannot answer now: waits in recv
+            server_stopped.set_value();  // from here on, a wait in recv is the call's below
+            (void)dict.get(1);           // the server cannot answer now: waits in recv
         },
-        {SYS_recvfrom}, [&] { ::kill(server, SIGCONT); });
+        {SYS_recvfrom}, [&] { ::kill(server, SIGCONT); }, server_stopped.get_future().share());
     ::kill(server, SIGCONT);
     EXPECT_TRUE(stopped);
     ipckit::clear_stop();

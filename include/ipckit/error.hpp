@@ -100,13 +100,13 @@ class BrokenBarrierError : public Error {
   public:
     using Error::Error;
 };
-// queue.Empty: a manager Queue's get found no item, without blocking (would_block) or
-// within its timeout (timed_out).
+// queue.Empty: a queue's get (ipckit::Queue, or a manager Queue) found no item, without
+// blocking (would_block) or within its timeout (timed_out).
 class Empty : public BusyError {
   public:
     using BusyError::BusyError;
 };
-// queue.Full: a manager Queue's put found no room, without blocking or within its timeout.
+// queue.Full: a queue's put found no room, without blocking or within its timeout.
 class Full : public BusyError {
   public:
     using BusyError::BusyError;

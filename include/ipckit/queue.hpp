@@ -60,16 +60,7 @@
 
 namespace ipckit {
 
-// queue.Empty: get found nothing (non-blocking) or its timeout passed.
-class Empty : public BusyError {
-  public:
-    using BusyError::BusyError;
-};
-// queue.Full: put found no room (non-blocking) or its timeout passed.
-class Full : public BusyError {
-  public:
-    using BusyError::BusyError;
-};
+// get raises Empty and put raises Full (ipckit/error.hpp), as Python's queue module does.
 // The queue was closed: put after close(), or get on a closed queue that is empty.
 class QueueClosed : public ValueError {
   public:

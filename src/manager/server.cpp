@@ -117,7 +117,7 @@ class Server {
                 auto it = by_id_.find(id);
                 if (it == by_id_.end()) continue;
                 Connection& c = *it->second;
-                if (!c.dead && c.out_sent < c.out.size()) flush(c);
+                send_and_answer_held(c);
                 if (!c.dead) update_interest(c);
             }
             // The timeout bounds the wait for a stop signal that lands between the check
@@ -164,13 +164,7 @@ class Server {
             reap_some(active);
             for (Connection* c : active) {
                 if (c->revents & EPOLLIN) readable(*c);
-                // Send, and answer the requests held back while the output was over its
-                // cap, until the kernel takes no more (then EPOLLOUT resumes) or none is
-                // left: the loop must not wait for input on requests already read.
-                for (;;) {
-                    if (!c->dead && c->out_sent < c->out.size()) flush(*c);
-                    if (c->dead || c->closing || backlogged(*c) || process(*c) == 0) break;
-                }
+                send_and_answer_held(*c);
                 if (!c->dead && c->closing && c->out_sent == c->out.size()) c->dead = true;
                 c->revents = 0;
                 if (!c->dead) update_interest(*c);
@@ -227,6 +221,18 @@ class Server {
         ev.data.ptr = &c;
         if (::epoll_ctl(epoll_, c.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev) == 0) {
             c.interest = wanted;
+        }
+    }
+
+    // Sends, and answers the requests held back while the output was over its cap, until
+    // the kernel takes no more (then EPOLLOUT resumes) or none is left: the loop must not
+    // wait for input on requests already read. Every flush is followed by this, wherever
+    // it happens: a flush that drains the output leaves no event to wake the loop for the
+    // requests still held in the reader.
+    void send_and_answer_held(Connection& c) {
+        for (;;) {
+            if (!c.dead && c.out_sent < c.out.size()) flush(c);
+            if (c.dead || c.closing || backlogged(c) || process(c) == 0) break;
         }
     }
 
