@@ -43,9 +43,10 @@ class Object {
     Object(std::nullptr_t) noexcept {}
     Object(bool b) noexcept : kind_(Kind::boolean) { v_.b = b; }
     template <class T>
-    requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
-        Object(T i)
-    noexcept : kind_(Kind::integer) { v_.i = static_cast<std::int64_t>(i); }
+        requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
+    Object(T i) noexcept : kind_(Kind::integer) {
+        v_.i = static_cast<std::int64_t>(i);
+    }
     Object(double d) noexcept : kind_(Kind::real) { v_.d = d; }
     Object(float f) noexcept : Object(static_cast<double>(f)) {}
     Object(const char* s) : Object(std::string_view(s)) {}

@@ -164,7 +164,7 @@ class QueueBase {
 
 // multiprocessing.Queue(maxsize) for trivially copyable T.
 template <class T>
-requires std::is_trivially_copyable_v<T> && std::is_object_v<T>
+    requires std::is_trivially_copyable_v<T> && std::is_object_v<T>
 class Queue : public QueueBase {
   public:
     using value_type = T;

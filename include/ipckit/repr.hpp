@@ -35,9 +35,7 @@ std::string repr_bytes(std::string_view bytes);
 
 namespace detail {
 template <class T>
-concept Streamable = requires(std::ostream& os, const T& x) {
-    os << x;
-};
+concept Streamable = requires(std::ostream& os, const T& x) { os << x; };
 }  // namespace detail
 
 // Writes Python's repr of one value: bool as True/False, char as a byte string,

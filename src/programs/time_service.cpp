@@ -201,7 +201,9 @@ class ReplySweeper {
         if (type == plain_reply_type) {
             // Plain replies cannot be told apart: only the last-receiver mark.
             if (!remark_.exchange(true)) {
-                { std::lock_guard lock(mutex_); }
+                {
+                    std::lock_guard lock(mutex_);
+                }
                 wake_.notify_one();
             }
             return;
