@@ -48,8 +48,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             bool is_cancel = false;
             try {
                 ipckit::Object r = wire::decode(payload);
+                // A cancel as the store reads it: a well-formed request, [cancel, id, ...]
+                // (one with another id is malformed, and answered as such).
                 is_cancel = r.is_list() && r.as_list().size() >= 2 && r.as_list()[0].is_int() &&
-                            r.as_list()[0].as_int() == wire::cancel;
+                            r.as_list()[1].is_int() && r.as_list()[0].as_int() == wire::cancel;
             } catch (const ipckit::ValueError&) {
             }
             // The requests answered now, in the order of their answers.
