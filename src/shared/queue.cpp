@@ -171,6 +171,34 @@ bool wait_for_change(std::atomic<std::uint32_t>& seq, std::uint32_t seen,
     return true;
 }
 
+// The waiting shared by put, get and join: tries `attempt` (true: done) and, while it is
+// not done and the caller blocks, spins for up to `spin` until `ready`, then sleeps on
+// `seq` until it changes, the deadline passes or a stop is requested. Returns false when
+// it gave up (not blocking, or the timeout passed). `what` names the call in errors.
+template <class Attempt, class Ready, class What>
+bool until_done(std::atomic<std::uint32_t>& seq, bool block, Timeout timeout,
+                std::chrono::nanoseconds spin, Attempt&& attempt, Ready&& ready, What&& what) {
+    std::optional<Clock::time_point> deadline;
+    if (block && timeout) deadline = Clock::now() + *timeout;
+    std::optional<InterruptTimer> timer;
+    bool spun = false;
+    for (;;) {
+        const std::uint32_t seen = seq.load(std::memory_order_seq_cst);
+        if (attempt()) return true;
+        if (!block) return false;
+        if (!spun && spin.count() > 0) {
+            spun = true;
+            const auto until = Clock::now() + spin;
+            while (!ready() && Clock::now() < until) {
+                for (int i = 0; i < 16; ++i)
+                    cpu_relax();
+            }
+            continue;
+        }
+        if (!wait_for_change(seq, seen, deadline, timer, what(), ready)) return false;
+    }
+}
+
 // Takes the queue's lock, spinning briefly first: the critical sections are a copy and a
 // store, far shorter than a sleep and a wake-up.
 void lock_queue(LockState& lock) {
@@ -236,50 +264,31 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
         return Snapshot{s.prod.load(std::memory_order_seq_cst),
                         s.cons.load(std::memory_order_seq_cst)};
     };
-    std::optional<Clock::time_point> deadline;
-    if (block && timeout) deadline = Clock::now() + *timeout;
-    std::optional<InterruptTimer> timer;
-    bool spun = false;
-    for (;;) {
-        const std::uint32_t seen = s.not_full_seq.load(std::memory_order_seq_cst);
-        {
-            Locked held(s.lock);
-            if (s.closed.load(std::memory_order_relaxed)) {
-                throw QueueClosed(describe() + ": put on a closed queue");
-            }
-            Snapshot snap = snapshot();
-            if (fits(snap)) {
-                std::uint32_t tail = offset_of(snap.prod);
-                if (s.fixed_size == 0) {
-                    const auto n = static_cast<std::uint32_t>(size);
-                    ring_write(ring_, s.ring_bytes, tail, &n, record_header);
-                    ring_write(ring_, s.ring_bytes, (tail + record_header) % s.ring_bytes, data,
-                               size);
-                } else {
-                    ring_write(ring_, s.ring_bytes, tail, data, size);
-                }
-                const auto new_tail = static_cast<std::uint32_t>((tail + rec) % s.ring_bytes);
-                // The commit: one store publishes the message.
-                s.prod.store(make_word(new_tail, count_of(snap.prod) + 1),
-                             std::memory_order_seq_cst);
-                break;
-            }
+    auto attempt = [&] {
+        Locked held(s.lock);
+        if (s.closed.load(std::memory_order_relaxed)) {
+            throw QueueClosed(describe() + ": put on a closed queue");
         }
-        if (!block) return false;
-        if (!spun && spin_.count() > 0) {
-            spun = true;
-            const auto until = Clock::now() + spin_;
-            while (!fits(snapshot()) && !s.closed.load(std::memory_order_relaxed) &&
-                   Clock::now() < until) {
-                for (int i = 0; i < 16; ++i)
-                    cpu_relax();
-            }
-            continue;
+        Snapshot snap = snapshot();
+        if (!fits(snap)) return false;
+        std::uint32_t tail = offset_of(snap.prod);
+        if (s.fixed_size == 0) {
+            const auto n = static_cast<std::uint32_t>(size);
+            ring_write(ring_, s.ring_bytes, tail, &n, record_header);
+            ring_write(ring_, s.ring_bytes, (tail + record_header) % s.ring_bytes, data, size);
+        } else {
+            ring_write(ring_, s.ring_bytes, tail, data, size);
         }
-        if (!wait_for_change(s.not_full_seq, seen, deadline, timer, describe() + ": put",
-                             [&] { return fits(snapshot()) || s.closed.load(); })) {
-            return false;
-        }
+        const auto new_tail = static_cast<std::uint32_t>((tail + rec) % s.ring_bytes);
+        // The commit: one store publishes the message.
+        s.prod.store(make_word(new_tail, count_of(snap.prod) + 1), std::memory_order_seq_cst);
+        return true;
+    };
+    if (!until_done(
+            s.not_full_seq, block, timeout, spin_, attempt,
+            [&] { return fits(snapshot()) || s.closed.load(); },
+            [&] { return describe() + ": put"; })) {
+        return false;
     }
     notify(s.not_empty_seq);
     return true;
@@ -292,57 +301,40 @@ bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
         return Snapshot{s.prod.load(std::memory_order_seq_cst),
                         s.cons.load(std::memory_order_seq_cst)};
     };
-    std::optional<Clock::time_point> deadline;
-    if (block && timeout) deadline = Clock::now() + *timeout;
-    std::optional<InterruptTimer> timer;
-    bool spun = false;
-    for (;;) {
-        const std::uint32_t seen = s.not_empty_seq.load(std::memory_order_seq_cst);
-        {
-            Locked held(s.lock);
-            Snapshot snap = snapshot();
-            if (snap.count() != 0) {
-                const std::uint32_t head = offset_of(snap.cons);
-                std::uint32_t size = s.fixed_size;
-                std::uint32_t data = head;
-                if (size == 0) {
-                    ring_read(ring_, s.ring_bytes, head, &size, record_header);
-                    if (record_size(s, size) > used_bytes(s, snap)) {
-                        throw Error(EBADMSG, describe() + ": corrupt record of " +
-                                                 std::to_string(size) + " bytes at offset " +
-                                                 std::to_string(head));
-                    }
-                    data = static_cast<std::uint32_t>((head + record_header) % s.ring_bytes);
-                }
-                // May throw (message too large for the caller's buffer): then it stays.
-                void* out = sink(size);
-                ring_read(ring_, s.ring_bytes, data, out, size);
-                const auto new_head =
-                    static_cast<std::uint32_t>((head + record_size(s, size)) % s.ring_bytes);
-                // The commit: one store removes the message.
-                s.cons.store(make_word(new_head, count_of(snap.cons) + 1),
-                             std::memory_order_seq_cst);
-                break;
-            }
+    auto attempt = [&] {
+        Locked held(s.lock);
+        Snapshot snap = snapshot();
+        if (snap.count() == 0) {
             if (s.closed.load(std::memory_order_relaxed)) {
                 throw QueueClosed(describe() + ": get on a closed, empty queue");
             }
-        }
-        if (!block) return false;
-        if (!spun && spin_.count() > 0) {
-            spun = true;
-            const auto until = Clock::now() + spin_;
-            while (snapshot().count() == 0 && !s.closed.load(std::memory_order_relaxed) &&
-                   Clock::now() < until) {
-                for (int i = 0; i < 16; ++i)
-                    cpu_relax();
-            }
-            continue;
-        }
-        if (!wait_for_change(s.not_empty_seq, seen, deadline, timer, describe() + ": get",
-                             [&] { return snapshot().count() != 0 || s.closed.load(); })) {
             return false;
         }
+        const std::uint32_t head = offset_of(snap.cons);
+        std::uint32_t size = s.fixed_size;
+        std::uint32_t data = head;
+        if (size == 0) {
+            ring_read(ring_, s.ring_bytes, head, &size, record_header);
+            if (record_size(s, size) > used_bytes(s, snap)) {
+                throw Error(EBADMSG, describe() + ": corrupt record of " + std::to_string(size) +
+                                         " bytes at offset " + std::to_string(head));
+            }
+            data = static_cast<std::uint32_t>((head + record_header) % s.ring_bytes);
+        }
+        // May throw (message too large for the caller's buffer): then it stays.
+        void* out = sink(size);
+        ring_read(ring_, s.ring_bytes, data, out, size);
+        const auto new_head =
+            static_cast<std::uint32_t>((head + record_size(s, size)) % s.ring_bytes);
+        // The commit: one store removes the message.
+        s.cons.store(make_word(new_head, count_of(snap.cons) + 1), std::memory_order_seq_cst);
+        return true;
+    };
+    if (!until_done(
+            s.not_empty_seq, block, timeout, spin_, attempt,
+            [&] { return snapshot().count() != 0 || s.closed.load(); },
+            [&] { return describe() + ": get"; })) {
+        return false;
     }
     notify(s.not_full_seq);
     return true;
@@ -432,19 +424,12 @@ void QueueCore::task_done() {
 }
 
 void QueueCore::join(Timeout timeout) {
-    QueueShared& s = *shared_;
-    std::optional<Clock::time_point> deadline;
-    if (timeout) deadline = Clock::now() + *timeout;
-    std::optional<InterruptTimer> timer;
-    for (;;) {
-        const std::uint32_t seen = s.join_seq.load(std::memory_order_seq_cst);
-        if (unfinished_tasks() == 0) return;
-        if (!wait_for_change(s.join_seq, seen, deadline, timer, describe() + ": join",
-                             [&] { return unfinished_tasks() == 0; })) {
-            throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
-                            describe() + ": join timed out with " +
-                                std::to_string(unfinished_tasks()) + " unfinished tasks");
-        }
+    auto finished = [&] { return unfinished_tasks() == 0; };
+    if (!until_done(shared_->join_seq, true, timeout, std::chrono::nanoseconds(0), finished,
+                    finished, [&] { return describe() + ": join"; })) {
+        throw BusyError(BusyError::Reason::timed_out, ETIMEDOUT,
+                        describe() + ": join timed out with " + std::to_string(unfinished_tasks()) +
+                            " unfinished tasks");
     }
 }
 
