@@ -33,6 +33,7 @@
 #include "ipckit/error.hpp"
 #include "ipckit/manager.hpp"
 #include "manager/wire.hpp"
+#include "raw_manager_client.hpp"
 #include "support.hpp"
 
 using ipckit::Manager;
@@ -206,71 +207,7 @@ bool closed_by_server(int fd, Clock::time_point deadline) {
     }
 }
 
-// A client speaking the wire protocol by hand, to misbehave on purpose.
-class RawClient {
-  public:
-    explicit RawClient(const std::string& address) : fd_(connect_to(address)) {}
-    ~RawClient() { ::close(fd_); }
-    RawClient(const RawClient&) = delete;
-    RawClient& operator=(const RawClient&) = delete;
-    int fd() const { return fd_; }
-
-    void send(std::string_view bytes) {
-        while (!bytes.empty()) {
-            ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) throw std::runtime_error("raw send failed");
-            bytes.remove_prefix(static_cast<std::size_t>(n));
-        }
-    }
-    void send_frame(const Object& o) {
-        std::string out;
-        wire::append_frame(out, o);
-        send(out);
-    }
-    // The next frame's payload, or nullopt when the server closed the connection.
-    std::optional<std::string> read_payload() {
-        std::string_view payload;
-        while (!reader_.next(payload)) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, 20000) != 1) throw std::runtime_error("raw read timed out");
-            char* room = reader_.prepare(std::size_t{1} << 16);
-            ssize_t n = ::recv(fd_, room, std::size_t{1} << 16, 0);
-            if (n <= 0) return std::nullopt;
-            reader_.commit(static_cast<std::size_t>(n));
-        }
-        return std::string(payload);
-    }
-    std::optional<Object> read_frame() {
-        auto payload = read_payload();
-        if (!payload) return std::nullopt;
-        return wire::decode(*payload, wire::max_depth + 8);
-    }
-    bool authenticate() {
-        auto hello = read_frame();
-        if (!hello) return false;
-        std::string server_challenge = hello->as_list().at(2).as_bytes();
-        std::string mine = wire::random_bytes(wire::challenge_size);
-        send_frame(Object::list(
-            {Object::bytes(wire::hmac(authkey, "client", server_challenge, mine)),
-             Object::bytes(mine), Object::bytes(wire::random_bytes(wire::session_size))}));
-        auto answer = read_frame();
-        return answer && answer->as_list().at(0).as_bool();
-    }
-    Object request(std::int64_t op, std::int64_t id, List args = {}) {
-        List fields{op, id};
-        for (auto& a : args)
-            fields.push_back(std::move(a));
-        send_frame(Object(std::move(fields)));
-        auto response = read_frame();
-        if (!response) throw std::runtime_error("server closed the connection");
-        return *response;
-    }
-
-  private:
-    int fd_;
-    wire::FrameReader reader_{std::size_t{256} << 20};
-};
+using ipckit::test::RawClient;
 
 ManagerOptions connect_within(std::chrono::milliseconds timeout) {
     ManagerOptions options;
@@ -339,13 +276,13 @@ TEST(AdversarialManager, ConnectionBeyondTheDescriptorLimitIsClosedNotLeftWaitin
     bool refused = false;
     while (!refused && clients.size() < 64) {
         clients.push_back(std::make_unique<RawClient>(server.address()));
-        refused = !clients.back()->authenticate();  // closed before or at the greeting
+        refused = !clients.back()->authenticate(authkey);  // closed before or at the greeting
     }
     ASSERT_TRUE(refused) << "64 connections all served under a limit of 32 descriptors";
     clients.pop_back();
     // Still refused while the descriptors are taken, and no CPU burnt meanwhile.
     RawClient again(server.address());
-    EXPECT_FALSE(again.authenticate());
+    EXPECT_FALSE(again.authenticate(authkey));
     auto used = server.cpu_time() - cpu_before;
     EXPECT_LT(used, 1500ms) << "the server used " << used.count() << " ms of CPU";
     // One client leaves: the next one is served.
@@ -353,7 +290,7 @@ TEST(AdversarialManager, ConnectionBeyondTheDescriptorLimitIsClosedNotLeftWaitin
     bool served = false;
     for (int attempt = 0; attempt < 100 && !served; ++attempt) {
         RawClient next(server.address());  // the server may not have seen the close yet
-        served = next.authenticate();
+        served = next.authenticate(authkey);
     }
     EXPECT_TRUE(served);
 }
@@ -418,7 +355,7 @@ TEST(AdversarialManager, ClientThatNeverReadsDoesNotGrowTheServer) {
     big.extend(List(20000, Object(1000)));  // 3 bytes per item on the wire
 
     RawClient greedy(server.address());
-    ASSERT_TRUE(greedy.authenticate());
+    ASSERT_TRUE(greedy.authenticate(authkey));
     Object id = greedy.request(wire::named_list, 0, {Object("big")}).as_list().at(1);
     long peak_before = server.memory_kib("VmHWM");
 
@@ -513,7 +450,7 @@ TEST(AdversarialManager, FrameDecodingToFarMoreThanTheLimitIsRefused) {
     Manager m = Manager::connect(server.address(), authkey);
 
     RawClient attacker(server.address());
-    ASSERT_TRUE(attacker.authenticate());
+    ASSERT_TRUE(attacker.authenticate(authkey));
     long peak_before = server.memory_kib("VmHWM");
     std::uint32_t n = (std::uint32_t{1} << 20) - 16;
     // [create_list, 0, array32 of n items]
@@ -544,7 +481,7 @@ TEST(AdversarialManager, OpCodesBeyondTheirRangeAreRefused) {
     TempDir dir;
     ServerProcess server("unix:" + dir.path + "/socket", ServeOptions{});
     RawClient client(server.address());
-    ASSERT_TRUE(client.authenticate());
+    ASSERT_TRUE(client.authenticate(authkey));
     for (std::int64_t op : {(std::int64_t{1} << 32) + 1, std::int64_t{-1}, INT64_MAX}) {
         Object answer = client.request(op, 0);
         EXPECT_EQ(answer.as_list().at(0).as_int(), wire::value_error) << op;

@@ -20,6 +20,7 @@
 #include "ipckit/programs/fib.hpp"
 #include "ipckit/range.hpp"
 #include "manager/wire.hpp"
+#include "raw_manager_client.hpp"
 #include "support.hpp"
 
 using ipckit::DictProxy;
@@ -38,82 +39,7 @@ std::int64_t stat_of(const Manager& m, const char* name) {
     return m.stats().at(name).as_int();
 }
 
-// A client speaking the wire protocol by hand, to misbehave on purpose.
-class RawClient {
-  public:
-    explicit RawClient(const std::string& address) {
-        EXPECT_EQ(address.rfind("unix:", 0), 0u);
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        std::string path = address.substr(5);
-        std::memcpy(sa.sun_path, path.c_str(), path.size());
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-            throw std::runtime_error("raw connect failed");
-        }
-    }
-    ~RawClient() { ::close(fd_); }
-    RawClient(const RawClient&) = delete;
-    RawClient& operator=(const RawClient&) = delete;
-
-    void send(std::string_view bytes) {
-        ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
-                  static_cast<ssize_t>(bytes.size()));
-    }
-    void send_frame(const Object& o) {
-        std::string out;
-        wire::append_frame(out, o);
-        send(out);
-    }
-    // The next frame, or nullopt when the server closed the connection.
-    std::optional<Object> read_frame() {
-        std::string_view payload;
-        while (!reader_.next(payload)) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, 20000) != 1) throw std::runtime_error("raw read timed out");
-            char* room = reader_.prepare(4096);
-            ssize_t n = ::recv(fd_, room, 4096, 0);
-            if (n <= 0) return std::nullopt;
-            reader_.commit(static_cast<std::size_t>(n));
-        }
-        return wire::decode(payload);
-    }
-    // True when the server closes the connection (after answering nothing more).
-    bool closed_by_server() {
-        for (;;) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, 20000) != 1) return false;
-            char buffer[4096];
-            ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-            if (n <= 0) return true;
-        }
-    }
-    void authenticate(const std::string& authkey) {
-        auto hello = read_frame();
-        ASSERT_TRUE(hello);
-        std::string server_challenge = hello->as_list().at(2).as_bytes();
-        std::string mine = wire::random_bytes(wire::challenge_size);
-        send_frame(Object::list(
-            {Object::bytes(wire::hmac(authkey, "client", server_challenge, mine)),
-             Object::bytes(mine), Object::bytes(wire::random_bytes(wire::session_size))}));
-        auto answer = read_frame();
-        ASSERT_TRUE(answer);
-        ASSERT_TRUE(answer->as_list().at(0).as_bool());
-    }
-    Object request(int op, std::int64_t id, List args = {}) {
-        List fields{op, id};
-        for (auto& a : args)
-            fields.push_back(std::move(a));
-        send_frame(Object(std::move(fields)));
-        auto response = read_frame();
-        if (!response) throw std::runtime_error("server closed the connection");
-        return *response;
-    }
-
-  private:
-    int fd_ = -1;
-    wire::FrameReader reader_{ipckit::default_max_frame};
-};
+using ipckit::test::RawClient;
 
 // A private directory removed at the end, for authkey files.
 struct TempDir {
@@ -424,7 +350,7 @@ TEST(Manager, ClientKilledMidRequestLeavesTheServerHealthyAndItsObjectsFreed) {
         auto a = m.list({1, 2, 3});
         auto b = m.dict(Dict{{"x", 1}});
         RawClient raw(m.address());
-        raw.authenticate(m.authkey());
+        EXPECT_TRUE(raw.authenticate(m.authkey()));
         std::string frame;
         wire::append_frame(frame, Object::list({int{wire::list_append}, a.id(), "never finished"}));
         raw.send(std::string_view(frame).substr(0, frame.size() - 5));
@@ -460,14 +386,14 @@ TEST(Manager, GarbageTruncatedAndOversizedFramesCloseOnlyThatConnection) {
     }
     {
         RawClient malformed(m.address());  // authenticated, then not MessagePack
-        malformed.authenticate(m.authkey());
+        ASSERT_TRUE(malformed.authenticate(m.authkey()));
         EXPECT_TRUE(malformed.request(wire::ping, 0).as_list().at(1).as_bool());
         malformed.send(std::string("\x00\x00\x00\x03\xc1\xc1\xc1", 7));
         EXPECT_TRUE(malformed.closed_by_server());
     }
     {
         RawClient oversized(m.address());
-        oversized.authenticate(m.authkey());
+        ASSERT_TRUE(oversized.authenticate(m.authkey()));
         std::string frame;
         wire::append_frame(frame,
                            Object::list({int{wire::list_append}, 0, std::string(5000, 'x')}));
@@ -476,7 +402,7 @@ TEST(Manager, GarbageTruncatedAndOversizedFramesCloseOnlyThatConnection) {
     }
     {
         RawClient deep(m.address());  // nesting deeper than the decoder allows
-        deep.authenticate(m.authkey());
+        ASSERT_TRUE(deep.authenticate(m.authkey()));
         std::string payload(200, static_cast<char>(0x91));
         payload += '\x01';
         std::string frame;
@@ -488,20 +414,20 @@ TEST(Manager, GarbageTruncatedAndOversizedFramesCloseOnlyThatConnection) {
     }
     {
         RawClient lying(m.address());  // an array claiming more items than its frame holds
-        lying.authenticate(m.authkey());
+        ASSERT_TRUE(lying.authenticate(m.authkey()));
         lying.send(std::string("\x00\x00\x00\x05\xdd\xff\xff\xff\xff", 9));
         EXPECT_TRUE(lying.closed_by_server());
     }
     {
         RawClient wrong_request(m.address());  // well-formed but meaningless: an error answer
-        wrong_request.authenticate(m.authkey());
+        ASSERT_TRUE(wrong_request.authenticate(m.authkey()));
         auto answer = wrong_request.request(999, 0);
         EXPECT_EQ(answer.as_list().at(0).as_int(), wire::value_error);
         answer = wrong_request.request(wire::list_get, 123456);
         EXPECT_EQ(answer.as_list().at(0).as_int(), wire::value_error);
         {
             RawClient truncated(m.address());  // half a frame, then gone
-            truncated.authenticate(m.authkey());
+            ASSERT_TRUE(truncated.authenticate(m.authkey()));
             truncated.send(std::string("\x00\x00\x01\x00\x92", 5));
         }
         EXPECT_TRUE(wrong_request.request(wire::ping, 0).as_list().at(1).as_bool());
