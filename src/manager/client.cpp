@@ -36,7 +36,7 @@ pid_t current_pid() noexcept {
     return pid;
 }
 
-Client::Client(std::string address, std::string authkey, ManagerOptions options)
+SocketClient::SocketClient(std::string address, std::string authkey, ManagerOptions options)
     : address_text_(std::move(address)),
       address_(parse_address(address_text_)),
       authkey_(std::move(authkey)),
@@ -44,15 +44,15 @@ Client::Client(std::string address, std::string authkey, ManagerOptions options)
       pid_(current_pid()),
       session_(wire::random_bytes(wire::session_size)) {}
 
-Client::~Client() = default;
+SocketClient::~SocketClient() = default;
 
-void Client::lost(const std::string& what, int error) {
+void SocketClient::lost(const std::string& what, int error) {
     std::string message = "manager at " + address_text_ + ": " + what;
     if (error != 0) message += std::string(": ") + std::strerror(error);
     throw ConnectionError(error, message);
 }
 
-Client::Connection& Client::connection(const Deadline* deadline) {
+SocketClient::Connection& SocketClient::connection(const Deadline* deadline) {
     std::lock_guard lock(mutex_);
     pid_t now = current_pid();
     if (now != pid_) {
@@ -136,7 +136,7 @@ bool send_all(int fd, std::string_view data, const std::chrono::steady_clock::ti
 
 }  // namespace
 
-std::unique_ptr<Client::Connection> Client::open(const Deadline* call_deadline) {
+std::unique_ptr<SocketClient::Connection> SocketClient::open(const Deadline* call_deadline) {
     auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
     if (call_deadline && *call_deadline < deadline) deadline = *call_deadline;
     auto c = std::make_unique<Connection>(wire::handshake_max_frame);
@@ -194,8 +194,8 @@ std::unique_ptr<Client::Connection> Client::open(const Deadline* call_deadline) 
     return c;
 }
 
-void Client::send_request(Connection& c, int op, std::uint64_t id, const Object::List& args,
-                          const Deadline* deadline) {
+void SocketClient::send_request(Connection& c, int op, std::uint64_t id, const Object::List& args,
+                                const Deadline* deadline) {
     c.out.clear();
     std::size_t start = wire::begin_frame(c.out);
     c.out += static_cast<char>(0x90 | (2 + args.size()));  // fixarray [op, id, args...]
@@ -218,7 +218,7 @@ void Client::send_request(Connection& c, int op, std::uint64_t id, const Object:
     if (c.out.capacity() > (1u << 20)) c.out = std::string();
 }
 
-Object Client::result(std::string_view payload) {
+Object SocketClient::result(std::string_view payload) {
     Object response;
     try {
         response = wire::decode(payload, wire::max_depth + 8);
@@ -258,7 +258,8 @@ Object Client::result(std::string_view payload) {
     }
 }
 
-Object Client::call(int op, std::uint64_t id, const Object::List& args, const Deadline* deadline) {
+Object SocketClient::call(int op, std::uint64_t id, const Object::List& args,
+                          const Deadline* deadline) {
     if (closed_) lost("the manager was shut down");
     Connection& c = connection(deadline);
     send_request(c, op, id, args, deadline);
@@ -279,7 +280,7 @@ Object Client::call(int op, std::uint64_t id, const Object::List& args, const De
     return result(payload);
 }
 
-Object Client::call_blocking(int op, std::uint64_t id, const Object::List& args) {
+Object SocketClient::call_blocking(int op, std::uint64_t id, const Object::List& args) {
     if (closed_) lost("the manager was shut down");
     auto interrupted = [this] {
         return InterruptedError(

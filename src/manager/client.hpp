@@ -21,16 +21,41 @@ namespace ipckit::detail {
 // This process's pid, cached (refreshed after fork by a pthread_atfork handler).
 pid_t current_pid() noexcept;
 
+// What proxies talk to: requests [op, id, args...] with the op codes of wire.hpp, answered
+// by an ipckit manager server over a socket (SocketClient) or by another back end that
+// implements the same requests.
 class Client {
   public:
-    Client(std::string address, std::string authkey, ManagerOptions options);
-    ~Client();
-
     using Deadline = std::chrono::steady_clock::time_point;
+    virtual ~Client() = default;
     // Sends [op, id, args...] and returns the result, or throws the server's error. With a
     // deadline (connecting included), ConnectionError when the answer has not come by then.
+    virtual Object call(int op, std::uint64_t id, const Object::List& args,
+                        const Deadline* deadline = nullptr) = 0;
+    // A call that the back end may make wait (Queue.get, acquire, Event.wait...); a stop
+    // request (ipckit/signals.hpp) ends the wait with InterruptedError.
+    virtual Object call_blocking(int op, std::uint64_t id, const Object::List& args) = 0;
+    // Connects now (so that a bad address or authkey fails at once).
+    virtual void check() = 0;
+    // After shutdown every call throws ConnectionError at once.
+    void mark_closed() { closed_.store(true); }
+    bool closed() const { return closed_.load(); }
+    virtual const std::string& address() const = 0;
+    virtual const std::string& authkey() const = 0;
+
+  protected:
+    std::atomic<bool> closed_{false};
+};
+
+// The client of an ipckit manager server: one authenticated connection per process and
+// thread.
+class SocketClient final : public Client {
+  public:
+    SocketClient(std::string address, std::string authkey, ManagerOptions options);
+    ~SocketClient() override;
+
     Object call(int op, std::uint64_t id, const Object::List& args,
-                const Deadline* deadline = nullptr);
+                const Deadline* deadline = nullptr) override;
     // A call that the server may park (Queue.get, acquire, Event.wait...): it waits for
     // the answer as long as the server takes (the server applies the call's timeout). A
     // stop request before the call throws InterruptedError without sending it; one during
@@ -38,15 +63,11 @@ class Client {
     // cancelled the call, the result when it had answered first (an item got is never
     // dropped, a lock acquired is returned to the caller). The connection stays in step, so
     // what this thread holds on the server stays held.
-    Object call_blocking(int op, std::uint64_t id, const Object::List& args);
-    // Connects now (so that a bad address or authkey fails at once).
-    void check() { connection(); }
-    // After shutdown every call throws ConnectionError at once.
-    void mark_closed() { closed_.store(true); }
-    bool closed() const { return closed_.load(); }
+    Object call_blocking(int op, std::uint64_t id, const Object::List& args) override;
+    void check() override { connection(); }
 
-    const std::string& address() const { return address_text_; }
-    const std::string& authkey() const { return authkey_; }
+    const std::string& address() const override { return address_text_; }
+    const std::string& authkey() const override { return authkey_; }
 
   private:
     struct Connection {
@@ -66,7 +87,6 @@ class Client {
     Address address_;
     std::string authkey_;
     ManagerOptions options_;
-    std::atomic<bool> closed_{false};
 
     std::mutex mutex_;
     pid_t pid_;

@@ -452,11 +452,11 @@ Manager::Manager(ManagerOptions options) {
     server_pid_ = pid;
     owner_pid_ = ::getpid();
     server_pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    client_ = std::make_shared<detail::Client>("unix:" + path, authkey, options);
+    client_ = std::make_shared<detail::SocketClient>("unix:" + path, authkey, options);
 }
 
 Manager Manager::connect(const std::string& address, std::string authkey, ManagerOptions options) {
-    auto client = std::make_shared<detail::Client>(address, std::move(authkey), options);
+    auto client = std::make_shared<detail::SocketClient>(address, std::move(authkey), options);
     client->check();
     Manager m(std::move(client));
     m.owner_pid_ = ::getpid();
