@@ -20,6 +20,26 @@
 
 namespace ipckit {
 
+namespace {
+// The class of the proxy Python's SyncManager makes for a type: DictProxy, AcquirerProxy,
+// AutoProxy[Queue] (an unknown type: AutoProxy).
+const char* proxy_class(const std::string& type) noexcept {
+    static constexpr std::pair<std::string_view, const char*> classes[] = {
+        {"dict", "DictProxy"},           {"list", "ListProxy"},
+        {"Queue", "AutoProxy[Queue]"},   {"JoinableQueue", "AutoProxy[JoinableQueue]"},
+        {"Lock", "AcquirerProxy"},       {"RLock", "AcquirerProxy"},
+        {"Semaphore", "AcquirerProxy"},  {"BoundedSemaphore", "AcquirerProxy"},
+        {"Condition", "ConditionProxy"}, {"Event", "EventProxy"},
+        {"Barrier", "BarrierProxy"},     {"Namespace", "NamespaceProxy"},
+        {"Value", "ValueProxy"},         {"Array", "ArrayProxy"},
+    };
+    for (const auto& [name, cls] : classes) {
+        if (type == name) return cls;
+    }
+    return "AutoProxy";
+}
+}  // namespace
+
 // ---- storage --------------------------------------------------------------------------
 
 Object::Object(std::string_view s) : kind_(Kind::string) {
@@ -42,8 +62,18 @@ Object Object::bytes(std::string_view data) {
     return o;
 }
 
+Object Object::ref(std::string type, std::uint64_t id, std::shared_ptr<void> handle) {
+    Object o;
+    o.v_.r = new Ref{std::move(type), id, std::move(handle)};
+    o.kind_ = Kind::ref;
+    return o;
+}
+
 Object::Object(const Object& other) : kind_(Kind::none) {
     switch (other.kind_) {
+        case Kind::ref:
+            v_.r = new Ref(*other.v_.r);
+            break;
         case Kind::string:
         case Kind::bytes:
             v_.s = new std::string(*other.v_.s);
@@ -93,6 +123,9 @@ void Object::reset() noexcept {
         case Kind::dict:
             delete v_.m;
             break;
+        case Kind::ref:
+            delete v_.r;
+            break;
         default:
             break;
     }
@@ -117,6 +150,8 @@ const char* Object::type_name() const noexcept {
             return "list";
         case Kind::dict:
             return "dict";
+        case Kind::ref:
+            return proxy_class(v_.r->type);
     }
     return "?";
 }
@@ -155,6 +190,14 @@ const Object::List& Object::as_list() const {
 Object::List& Object::as_list() {
     if (kind_ != Kind::list) wrong_kind("list");
     return *v_.l;
+}
+const Object::Ref& Object::as_ref() const {
+    if (kind_ != Kind::ref) wrong_kind("proxy");
+    return *v_.r;
+}
+Object::Ref& Object::as_ref() {
+    if (kind_ != Kind::ref) wrong_kind("proxy");
+    return *v_.r;
 }
 const Object::Dict& Object::as_dict() const {
     if (kind_ != Kind::dict) wrong_kind("dict");
@@ -202,6 +245,8 @@ bool operator==(const Object& a, const Object& b) {
             return *a.v_.l == *b.v_.l;
         case Kind::dict:
             return *a.v_.m == *b.v_.m;
+        case Kind::ref:
+            return a.v_.r->id == b.v_.r->id;
         default:
             return false;
     }
@@ -245,6 +290,8 @@ bool Object::same_key(const Object& a, const Object& b) noexcept {
         case Kind::string:
         case Kind::bytes:
             return *a.v_.s == *b.v_.s;
+        case Kind::ref:
+            return a.v_.r->id == b.v_.r->id;
         default:
             return false;  // containers are never keys
     }
@@ -374,6 +421,8 @@ std::size_t Object::hash() const {
         case Kind::string:
         case Kind::bytes:
             return siphash(v_.s->data(), v_.s->size(), tag);
+        case Kind::ref:
+            return siphash_word(v_.r->id, tag);
         default:
             throw ValueError(std::string("unhashable type: '") + type_name() + "'");
     }
@@ -691,6 +740,20 @@ void Object::repr_to(std::string& out) const {
                 value.repr_to(out);
             }
             out += '}';
+            break;
+        }
+        case Kind::ref: {  // BaseProxy.__repr__, with the object's id as the address
+            char buffer[24];
+            auto result = std::to_chars(buffer, buffer + sizeof buffer, v_.r->id, 16);
+            out += '<';
+            std::string_view cls = proxy_class(v_.r->type);
+            out += cls;
+            if (cls == "AutoProxy") out += '[' + v_.r->type + ']';  // a registered type's
+            out += " object, typeid ";
+            repr_string(out, v_.r->type);
+            out += " at 0x";
+            out.append(buffer, result.ptr);
+            out += '>';
             break;
         }
     }

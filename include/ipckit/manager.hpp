@@ -57,6 +57,8 @@ namespace ipckit {
 namespace detail {
 class Client;
 struct ProxyState;
+// The state behind a ref read from a manager (see Manager::proxy).
+std::shared_ptr<ProxyState> ref_state(const Object& ref, std::string_view types);
 }  // namespace detail
 
 // The default bound on one frame (a request or a reply, in bytes): 64 MiB.
@@ -79,6 +81,11 @@ class SemaphoreProxy;
 class BoundedSemaphoreProxy;
 class EventProxy;
 class BarrierProxy;
+class AcquirerProxy;
+class ConditionProxy;
+class NamespaceProxy;
+class ValueProxy;
+class ArrayProxy;
 
 // Behaviour shared by both proxies.
 class Proxy {
@@ -89,6 +96,10 @@ class Proxy {
     std::string repr() const;
     std::size_t size() const;
     void clear();
+    // A proxy stored in a dict, list or Namespace stores a reference to its referent (an
+    // Object::ref; the referent lives while anything refers to it), read back with
+    // Manager::proxy<P>(value): d.set("q", queue); Manager::proxy<QueueProxy>(d.get("q")).
+    operator Object() const;
 
   protected:
     explicit Proxy(std::shared_ptr<detail::ProxyState> state) : state_(std::move(state)) {}
@@ -257,6 +268,24 @@ class Manager {
     EventProxy named_event(std::string_view name);
     BarrierProxy barrier(std::int64_t parties);
     BarrierProxy named_barrier(std::string_view name, std::int64_t parties);
+    // Condition over `lock` (a Lock or RLock of this manager; none: a new RLock), Namespace,
+    // Value(typecode, value) and Array(typecode, items), typecodes as Python's array module
+    // (ipckit/manager_sync.hpp, ipckit/manager_data.hpp).
+    ConditionProxy condition();
+    ConditionProxy condition(const AcquirerProxy& lock);
+    ConditionProxy named_condition(std::string_view name);
+    ConditionProxy named_condition(std::string_view name, const AcquirerProxy& lock);
+    NamespaceProxy namespace_();
+    NamespaceProxy named_namespace(std::string_view name);
+    ValueProxy value(char typecode, const Object& initial = 0);
+    ValueProxy named_value(std::string_view name, char typecode, const Object& initial = 0);
+    ArrayProxy array(char typecode, Object::List items);
+    ArrayProxy named_array(std::string_view name, char typecode, Object::List items);
+    // A proxy read back from a dict, list or Namespace (an Object::ref), as proxy type P:
+    // Manager::proxy<QueueProxy>(d.get("q")). ValueError when `ref` is no proxy or refers to
+    // an object of another type.
+    template <class P>
+    static P proxy(const Object& ref);
 
     // Server statistics: {"objects", "named", "anonymous", "sessions", "connections",
     // "waiting"} (waiting: blocking calls parked on the server).
@@ -275,6 +304,7 @@ class Manager {
     void stop_local_server() noexcept;
     std::shared_ptr<detail::ProxyState> create(const char* type, std::string_view name,
                                                Object::List params = {});
+    static ConditionProxy condition_of(std::shared_ptr<detail::ProxyState> state);
 
     std::shared_ptr<detail::Client> client_;
     pid_t server_pid_ = 0;
@@ -305,4 +335,5 @@ void serve_manager(const std::string& address, const std::string& authkey,
 
 }  // namespace ipckit
 
+#include "ipckit/manager_data.hpp"
 #include "ipckit/manager_sync.hpp"

@@ -133,6 +133,7 @@ class AcquirerProxy : public Proxy {
     void unlock() const { release(); }
 
   protected:
+    friend class ConditionProxy;
     using Proxy::Proxy;
 };
 
@@ -196,6 +197,58 @@ class BarrierProxy : public Proxy {
   private:
     friend class Manager;
     using Proxy::Proxy;
+};
+
+// Python's threading.Condition(lock) (m.condition(), m.condition(lock)): its lock is a
+// manager Lock or RLock (a new RLock by default); acquire, release, guard, lock and unlock
+// are the lock's. wait releases the lock, waits on the server until notified (or the
+// timeout), and holds the lock again before it returns (with the RLock's levels it had).
+// RuntimeError ("cannot wait on un-acquired lock") when this thread does not hold the lock.
+// A waiter that ends (killed, say) leaves no trace; one that ends holding the lock has it
+// released (AcquirerProxy). A stop request ends a wait with InterruptedError, the lock then
+// not held.
+class ConditionProxy : public Proxy {
+  public:
+    Acquired acquire(bool blocking = true, ManagerTimeout timeout = std::nullopt) const {
+        return lock_.acquire(blocking, timeout);
+    }
+    void release() const { lock_.release(); }
+    [[nodiscard]] AcquirerProxy::Guard guard() const { return lock_.guard(); }
+    void lock() const { lock_.lock(); }
+    bool try_lock() const { return lock_.try_lock(); }
+    void unlock() const { lock_.unlock(); }
+
+    // False when the timeout passed before a notify.
+    bool wait(ManagerTimeout timeout = std::nullopt) const;
+    // Python's wait_for: waits until predicate() is true (checked first, then after each
+    // wakeup, with the lock held), at most `timeout` in all; returns the last predicate().
+    template <class Predicate>
+    bool wait_for(Predicate predicate, ManagerTimeout timeout = std::nullopt) const {
+        using Clock = std::chrono::steady_clock;
+        std::optional<Clock::time_point> end;
+        if (timeout) end = Clock::now() + *timeout;
+        bool result = static_cast<bool>(predicate());
+        while (!result) {
+            ManagerTimeout left;
+            if (end) {
+                left = std::chrono::duration_cast<std::chrono::nanoseconds>(*end - Clock::now());
+                if (left->count() <= 0) break;
+            }
+            wait(left);
+            result = static_cast<bool>(predicate());
+        }
+        return result;
+    }
+    // Wakes up to n waiters (in the order they came); RuntimeError when not holding the lock.
+    void notify(std::int64_t n = 1) const;
+    void notify_all() const;
+
+  private:
+    friend class Manager;
+    ConditionProxy(std::shared_ptr<detail::ProxyState> state,
+                   std::shared_ptr<detail::ProxyState> lock)
+        : Proxy(std::move(state)), lock_(std::move(lock)) {}
+    AcquirerProxy lock_;
 };
 
 }  // namespace ipckit

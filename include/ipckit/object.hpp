@@ -23,6 +23,7 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -35,9 +36,10 @@ namespace ipckit {
 
 class Object {
   public:
-    enum class Kind : std::uint8_t { none, boolean, integer, real, string, bytes, list, dict };
+    enum class Kind : std::uint8_t { none, boolean, integer, real, string, bytes, list, dict, ref };
     using List = std::vector<Object>;
     class Dict;
+    struct Ref;
 
     Object() noexcept {}  // None
     Object(std::nullptr_t) noexcept {}
@@ -71,6 +73,10 @@ class Object {
         return bytes(all.substr(0, all.find('\0')));
     }
     static Object list(std::initializer_list<Object> items) { return Object(List(items)); }
+    // A reference to a manager object (a proxy stored in a manager dict or list; see
+    // ipckit/manager.hpp): equal to another ref to the same object, hashable, printed as
+    // Python prints a proxy: <AutoProxy[Queue] object, typeid 'Queue' at 0x1f> (the id).
+    static Object ref(std::string type, std::uint64_t id, std::shared_ptr<void> handle = {});
 
     Object(const Object& other);
     Object(Object&& other) noexcept : kind_(other.kind_), v_(other.v_) { other.kind_ = Kind::none; }
@@ -90,6 +96,7 @@ class Object {
     bool is_list() const noexcept { return kind_ == Kind::list; }
     bool is_dict() const noexcept { return kind_ == Kind::dict; }
     bool is_scalar() const noexcept { return kind_ != Kind::list && kind_ != Kind::dict; }
+    bool is_ref() const noexcept { return kind_ == Kind::ref; }
 
     // Accessors throw ValueError naming both kinds when the kind differs. as_int accepts a
     // bool; as_double accepts a bool or an int.
@@ -102,6 +109,8 @@ class Object {
     List& as_list();
     const Dict& as_dict() const;
     Dict& as_dict();
+    const Ref& as_ref() const;
+    Ref& as_ref();
 
     // Python's repr(x) and str(x) (str differs for strings: no quotes).
     std::string repr() const;
@@ -132,7 +141,16 @@ class Object {
         std::string* s;  // string and bytes
         List* l;
         Dict* m;
+        Ref* r;
     } v_{};
+};
+
+// What a ref holds: the referent's type name and id on its server, and (in a client) the
+// proxy state that holds a reference to it while the value lives.
+struct Object::Ref {
+    std::string type;
+    std::uint64_t id = 0;
+    std::shared_ptr<void> handle;
 };
 
 // An insertion-ordered dict, as Python's.

@@ -314,8 +314,50 @@ Object SocketClient::call_blocking(int op, std::uint64_t id, const Object::List&
     return result(payload);
 }
 
-ProxyState::ProxyState(std::shared_ptr<Client> c, std::uint64_t object_id, bool is_named)
-    : client(std::move(c)), id(object_id), named(is_named), holder(current_pid()) {}
+ProxyState::ProxyState(std::shared_ptr<Client> c, std::uint64_t object_id, bool is_named,
+                       std::string type_name)
+    : client(std::move(c)),
+      id(object_id),
+      named(is_named),
+      type(std::move(type_name)),
+      holder(current_pid()) {}
+
+void ProxyState::adopt_refs(Object& value, const std::shared_ptr<Client>& client) {
+    if (value.is_ref()) {
+        auto& ref = value.as_ref();
+        if (!ref.handle) ref.handle = std::make_shared<ProxyState>(client, ref.id, false, ref.type);
+    } else if (value.is_list()) {
+        for (auto& item : value.as_list())
+            adopt_refs(item, client);
+    } else if (value.is_dict()) {
+        for (const auto& [key, item] : value.as_dict()) {
+            // keys are const in a Dict; the handle is not part of a key's identity
+            adopt_refs(const_cast<Object&>(key), client);
+            adopt_refs(const_cast<Object&>(item), client);
+        }
+    }
+}
+
+std::shared_ptr<ProxyState> ProxyState::of_ref(const Object& ref, std::string_view types) {
+    if (!ref.is_ref()) {
+        throw ValueError(std::string("expected a proxy stored in a manager dict or list, got ") +
+                         ref.type_name() + " " + ref.repr());
+    }
+    const auto& r = ref.as_ref();
+    auto state = std::static_pointer_cast<ProxyState>(r.handle);
+    if (!state) {
+        throw ValueError("the proxy " + ref.repr() +
+                         " was not read from a manager (no connection to reach it)");
+    }
+    std::string_view rest = types;
+    while (!rest.empty()) {
+        auto space = rest.find(' ');
+        if (rest.substr(0, space) == r.type) return state;
+        rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    }
+    throw ValueError("the proxy " + ref.repr() + " refers to a " + r.type + ", not a " +
+                     std::string(types));
+}
 
 ProxyState::~ProxyState() {
     if (named || holder.load() != current_pid() || client->closed()) return;
@@ -334,7 +376,10 @@ Object ProxyState::call(int op, const Object::List& args) {
         // while we use it even if the parent lets go, and is released when we end.
         client->call(wire::incref, id, {});
     }
-    return client->call(op, id, args);
+    std::uint64_t refs_before = wire::refs_decoded();
+    Object result = client->call(op, id, args);
+    if (wire::refs_decoded() != refs_before) adopt_refs(result, client);
+    return result;
 }
 
 Object ProxyState::call_blocking(int op, const Object::List& args) {
@@ -343,7 +388,10 @@ Object ProxyState::call_blocking(int op, const Object::List& args) {
     if (!named && before != now && holder.compare_exchange_strong(before, now)) {
         client->call(wire::incref, id, {});
     }
-    return client->call_blocking(op, id, args);
+    std::uint64_t refs_before = wire::refs_decoded();
+    Object result = client->call_blocking(op, id, args);
+    if (wire::refs_decoded() != refs_before) adopt_refs(result, client);
+    return result;
 }
 
 }  // namespace ipckit::detail

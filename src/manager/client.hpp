@@ -98,7 +98,8 @@ class SocketClient final : public Client {
 // process: the process that created the proxy holds one reference; a forked child that
 // uses it takes its own (dropped by the server when the child's connections close).
 struct ProxyState {
-    ProxyState(std::shared_ptr<Client> c, std::uint64_t object_id, bool is_named);
+    ProxyState(std::shared_ptr<Client> c, std::uint64_t object_id, bool is_named,
+               std::string type_name = {});
     ~ProxyState();
     ProxyState(const ProxyState&) = delete;
     ProxyState& operator=(const ProxyState&) = delete;
@@ -106,9 +107,17 @@ struct ProxyState {
     Object call(int op, const Object::List& args);
     Object call_blocking(int op, const Object::List& args);
 
+    // Every ref (Object::ref) in `value`, an answer that holds one reference per ref for
+    // this process's session, gets a ProxyState of its own that releases it.
+    static void adopt_refs(Object& value, const std::shared_ptr<Client>& client);
+    // The state behind a ref read from the server (ValueError when `ref` is not a ref, or
+    // names none of `types`, a space-separated list).
+    static std::shared_ptr<ProxyState> of_ref(const Object& ref, std::string_view types);
+
     std::shared_ptr<Client> client;
     std::uint64_t id;
     bool named;
+    std::string type;           // the referent's type name (Queue, dict...), "" when unknown
     std::atomic<pid_t> holder;  // the process whose session holds our reference
 };
 

@@ -56,6 +56,14 @@ void Proxy::clear() {
     call(wire::clear);
 }
 
+Proxy::operator Object() const {
+    return Object::ref(state_->type, state_->id, state_);
+}
+
+std::shared_ptr<ProxyState> detail::ref_state(const Object& ref, std::string_view types) {
+    return ProxyState::of_ref(ref, types);
+}
+
 std::ostream& operator<<(std::ostream& out, const Proxy& proxy) {
     return out << proxy.repr();
 }
@@ -321,6 +329,52 @@ bool BarrierProxy::broken() const {
     return call(wire::barrier_broken).as_bool();
 }
 
+bool ConditionProxy::wait(ManagerTimeout timeout) const {
+    return call_blocking(wire::condition_wait, {timeout_arg(timeout)}).as_bool();
+}
+void ConditionProxy::notify(std::int64_t n) const {
+    call(wire::condition_notify, {n});
+}
+void ConditionProxy::notify_all() const {
+    call(wire::condition_notify_all);
+}
+
+Object NamespaceProxy::get(std::string_view name) const {
+    return call(wire::namespace_get, {Object(name)});
+}
+Object NamespaceProxy::get(std::string_view name, const Object& default_value) const {
+    return call(wire::namespace_get_default, {Object(name), default_value});
+}
+void NamespaceProxy::set(std::string_view name, const Object& value) {
+    call(wire::namespace_set, {Object(name), value});
+}
+void NamespaceProxy::erase(std::string_view name) {
+    call(wire::namespace_del, {Object(name)});
+}
+bool NamespaceProxy::contains(std::string_view name) const {
+    return call(wire::namespace_contains, {Object(name)}).as_bool();
+}
+Object::Dict NamespaceProxy::copy() const {
+    return std::move(call(wire::copy).as_dict());
+}
+
+Object ValueProxy::get() const {
+    return call(wire::value_get);
+}
+void ValueProxy::set(const Object& value) {
+    call(wire::value_set, {value});
+}
+
+Object ArrayProxy::get(std::int64_t index) const {
+    return call(wire::array_get, {index});
+}
+void ArrayProxy::set(std::int64_t index, const Object& value) {
+    call(wire::array_set, {index, value});
+}
+Object::List ArrayProxy::copy() const {
+    return std::move(call(wire::copy).as_list());
+}
+
 // ---- Manager --------------------------------------------------------------------------
 
 namespace {
@@ -546,22 +600,26 @@ void Manager::shutdown() {
 
 DictProxy Manager::dict(const Object::Dict& initial) {
     auto id = client_->call(wire::create_dict, 0, {Object(initial)}).as_int();
-    return DictProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), false));
+    return DictProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), false,
+                                                  wire::type_dict));
 }
 
 DictProxy Manager::dict(std::string_view name) {
     auto id = client_->call(wire::named_dict, 0, {Object(name)}).as_int();
-    return DictProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), true));
+    return DictProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), true,
+                                                  wire::type_dict));
 }
 
 ListProxy Manager::list(Object::List initial) {
     auto id = client_->call(wire::create_list, 0, {Object(std::move(initial))}).as_int();
-    return ListProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), false));
+    return ListProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), false,
+                                                  wire::type_list));
 }
 
 ListProxy Manager::named_list(std::string_view name) {
     auto id = client_->call(wire::named_list, 0, {Object(name)}).as_int();
-    return ListProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), true));
+    return ListProxy(std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), true,
+                                                  wire::type_list));
 }
 
 std::shared_ptr<ProxyState> Manager::create(const char* type, std::string_view name,
@@ -570,7 +628,8 @@ std::shared_ptr<ProxyState> Manager::create(const char* type, std::string_view n
     for (auto& p : params)
         args.push_back(std::move(p));
     auto id = client_->call(wire::create, 0, args).as_int();
-    return std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), !name.empty());
+    return std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), !name.empty(),
+                                        type);
 }
 
 namespace {
@@ -630,6 +689,49 @@ BarrierProxy Manager::barrier(std::int64_t parties) {
 }
 BarrierProxy Manager::named_barrier(std::string_view name, std::int64_t parties) {
     return BarrierProxy(create(wire::type_barrier, check_name(name), {Object(parties)}));
+}
+
+ConditionProxy Manager::condition_of(std::shared_ptr<ProxyState> state) {
+    // The condition's lock, as the server has it (a named condition may have been made by
+    // another client, over another lock).
+    Object lock = state->call(wire::condition_lock, {});
+    auto lock_state = ProxyState::of_ref(lock, "Lock RLock");
+    return ConditionProxy(std::move(state), std::move(lock_state));
+}
+ConditionProxy Manager::condition() {
+    return condition(rlock());
+}
+ConditionProxy Manager::condition(const AcquirerProxy& lock) {
+    Object ref(lock);
+    auto lock_state = ProxyState::of_ref(ref, "Lock RLock");
+    return ConditionProxy(create(wire::type_condition, {}, {ref}), std::move(lock_state));
+}
+ConditionProxy Manager::named_condition(std::string_view name) {
+    return named_condition(name, rlock());
+}
+ConditionProxy Manager::named_condition(std::string_view name, const AcquirerProxy& lock) {
+    return condition_of(create(wire::type_condition, check_name(name), {Object(lock)}));
+}
+NamespaceProxy Manager::namespace_() {
+    return NamespaceProxy(create(wire::type_namespace, {}));
+}
+NamespaceProxy Manager::named_namespace(std::string_view name) {
+    return NamespaceProxy(create(wire::type_namespace, check_name(name)));
+}
+ValueProxy Manager::value(char typecode, const Object& initial) {
+    return ValueProxy(create(wire::type_value, {}, {Object(std::string(1, typecode)), initial}));
+}
+ValueProxy Manager::named_value(std::string_view name, char typecode, const Object& initial) {
+    return ValueProxy(
+        create(wire::type_value, check_name(name), {Object(std::string(1, typecode)), initial}));
+}
+ArrayProxy Manager::array(char typecode, Object::List items) {
+    return ArrayProxy(
+        create(wire::type_array, {}, {Object(std::string(1, typecode)), Object(std::move(items))}));
+}
+ArrayProxy Manager::named_array(std::string_view name, char typecode, Object::List items) {
+    return ArrayProxy(create(wire::type_array, check_name(name),
+                             {Object(std::string(1, typecode)), Object(std::move(items))}));
 }
 
 Object::Dict Manager::stats() const {

@@ -38,6 +38,10 @@ void ensure_registered() {
         register_locks();
         register_event();
         register_barrier();
+        register_condition();
+        register_namespace();
+        register_value();
+        register_array();
     });
 }
 
@@ -82,6 +86,43 @@ void Referent::give_back(Object&&) {}
 bool Referent::abandoned(const Waiter&) {
     return false;
 }
+std::uint64_t Referent::relocate_on_timeout(Waiter&) {
+    return 0;
+}
+void Referent::collect_refs(std::vector<std::uint64_t>&) const {}
+void Referent::attach(Store&) {}
+
+void collect_refs(const Object& value, std::vector<std::uint64_t>& ids) {
+    if (value.is_ref()) {
+        ids.push_back(value.as_ref().id);
+    } else if (value.is_list()) {
+        for (const auto& item : value.as_list())
+            collect_refs(item, ids);
+    } else if (value.is_dict()) {
+        for (const auto& [key, item] : value.as_dict()) {
+            collect_refs(key, ids);
+            collect_refs(item, ids);
+        }
+    }
+}
+
+namespace {
+template <class F>
+void for_each_ref(Object& value, F&& f) {
+    if (value.is_ref()) {
+        f(value.as_ref());
+    } else if (value.is_list()) {
+        for (auto& item : value.as_list())
+            for_each_ref(item, f);
+    } else if (value.is_dict()) {
+        for (const auto& [key, item] : value.as_dict()) {
+            // keys are const in a Dict: a ref key is checked, its type is left as sent
+            if (key.is_ref()) f(const_cast<Object::Ref&>(key.as_ref()));
+            for_each_ref(const_cast<Object&>(item), f);
+        }
+    }
+}
+}  // namespace
 
 namespace {
 constexpr std::int64_t forever_ns = std::int64_t{10} * 365 * 24 * 3600 * 1'000'000'000;
@@ -193,6 +234,11 @@ void Store::expire(Clock::time_point now) {
         std::uint64_t seq = timers_.begin()->second;
         Waiter& w = waiters_.at(seq);
         std::uint64_t object = w.object;
+        if (std::uint64_t to = objects_.at(object).referent->relocate_on_timeout(w)) {
+            move_waiter(seq, to, 0);
+            wake(to);
+            continue;
+        }
         objects_.at(object).referent->time_out(w, output(w.conn));
         unpark(seq);
         wake(object);  // a timeout may change the state (a Barrier breaks)
@@ -206,6 +252,22 @@ void Store::park(ConnId conn, std::uint64_t id, int op, int channel, Object::Lis
     objects_.at(id).referent->waiting[channel].insert(seq);
     if (deadline != Clock::time_point::max()) timers_.emplace(deadline, seq);
     conns_.at(conn).parked = seq;
+}
+
+void Store::move_waiter(std::uint64_t seq, std::uint64_t object, int channel) {
+    Waiter& w = waiters_.at(seq);
+    auto from = objects_.find(w.object);
+    if (from != objects_.end()) from->second.referent->waiting[w.channel].erase(seq);
+    if (w.deadline != Clock::time_point::max()) timers_.erase({w.deadline, seq});
+    w.deadline = Clock::time_point::max();
+    w.object = object;
+    w.channel = channel;
+    objects_.at(object).referent->waiting[channel].insert(seq);
+}
+
+Referent* Store::find(std::uint64_t id) {
+    auto it = objects_.find(id);
+    return it == objects_.end() ? nullptr : it->second.referent.get();
 }
 
 void Store::unpark(std::uint64_t seq) {
@@ -248,19 +310,98 @@ void Store::drop_refs(Session& session) {
 }
 
 void Store::erase_object(std::unordered_map<std::uint64_t, Entry>::iterator it) {
-    // Requests parked on it (from a thread of a process that let go of its last proxy
-    // meanwhile) are told.
-    std::vector<std::uint64_t> seqs;
-    for (auto& channel : it->second.referent->waiting)
-        seqs.insert(seqs.end(), channel.begin(), channel.end());
-    for (auto seq : seqs) {
-        Waiter& w = waiters_.at(seq);
-        wire::append_error(output(w.conn), wire::value_error,
-                           "manager object " + std::to_string(w.object) +
-                               " was released while a call waited on it");
-        unpark(seq);
+    // What it refers to loses a reference (and may go too: a worklist, not recursion, so
+    // that a long chain of lists in lists is freed in constant stack).
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> drops;
+    for (;;) {
+        // Requests parked on it (from a thread of a process that let go of its last proxy
+        // meanwhile) are told.
+        std::vector<std::uint64_t> seqs;
+        for (auto& channel : it->second.referent->waiting)
+            seqs.insert(seqs.end(), channel.begin(), channel.end());
+        for (auto seq : seqs) {
+            Waiter& w = waiters_.at(seq);
+            wire::append_error(output(w.conn), wire::value_error,
+                               "manager object " + std::to_string(w.object) +
+                                   " was released while a call waited on it");
+            unpark(seq);
+        }
+        drops.insert(drops.end(), it->second.held.begin(), it->second.held.end());
+        objects_.erase(it);
+        it = objects_.end();
+        while (!drops.empty() && it == objects_.end()) {
+            auto [id, n] = drops.back();
+            drops.pop_back();
+            auto e = objects_.find(id);
+            if (e == objects_.end() || !e->second.name.empty()) continue;
+            e->second.refs -= std::min(n, e->second.refs);
+            if (e->second.refs == 0) it = e;
+        }
+        if (it == objects_.end()) return;
     }
-    objects_.erase(it);
+}
+
+void Store::check_refs(List& args) {
+    for (auto& a : args) {
+        for_each_ref(a, [&](Object::Ref& ref) {
+            auto it = objects_.find(ref.id);
+            if (it == objects_.end()) {
+                fail(wire::value_error, "the proxy refers to no object of this manager (id " +
+                                            std::to_string(ref.id) + ")");
+            }
+            ref.type = it->second.referent->type_name();
+        });
+    }
+}
+
+void Store::grant_refs(const std::string& session, const std::string& out, std::size_t from) {
+    // The answers appended since `from`: [4-byte length][payload]...
+    while (from + 4 <= out.size()) {
+        const auto* h = reinterpret_cast<const unsigned char*>(out.data() + from);
+        std::size_t n = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) |
+                        (std::size_t{h[2]} << 8) | std::size_t{h[3]};
+        std::uint64_t before = wire::refs_decoded();
+        Object answer = wire::decode(std::string_view(out).substr(from + 4, n), INT_MAX);
+        from += 4 + n;
+        if (wire::refs_decoded() == before) continue;
+        std::vector<std::uint64_t> ids;
+        collect_refs(answer, ids);
+        for (auto id : ids) {
+            if (objects_.count(id)) acquire(session, id);
+        }
+    }
+}
+
+void Store::resync(std::uint64_t id) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return;
+    std::vector<std::uint64_t> ids;
+    it->second.referent->collect_refs(ids);
+    std::unordered_map<std::uint64_t, std::uint64_t> now;
+    for (auto ref : ids) {
+        auto e = objects_.find(ref);
+        if (e != objects_.end() && e->second.name.empty()) ++now[ref];  // named: not counted
+    }
+    auto before = std::exchange(it->second.held, std::move(now));
+    for (const auto& [ref, n] : it->second.held) {
+        auto old = before.find(ref);
+        std::uint64_t had = old == before.end() ? 0 : old->second;
+        if (n > had) objects_.at(ref).refs += n - had;
+    }
+    std::vector<std::uint64_t> gone;
+    for (const auto& [ref, had] : before) {
+        auto now_it = it->second.held.find(ref);
+        std::uint64_t n = now_it == it->second.held.end() ? 0 : now_it->second;
+        if (had <= n) continue;
+        auto e = objects_.find(ref);
+        if (e == objects_.end()) continue;
+        e->second.refs -= std::min(had - n, e->second.refs);
+        if (e->second.refs == 0) gone.push_back(ref);
+    }
+    for (auto ref : gone) {
+        auto e = objects_.find(ref);
+        if (e != objects_.end() && e->second.refs == 0) erase_object(e);
+    }
 }
 
 Store::Entry& Store::entry(std::uint64_t id) {
@@ -276,7 +417,7 @@ std::uint64_t Store::add(std::unique_ptr<Referent> referent, const std::string& 
                          const std::string& session) {
     std::uint64_t id = next_id_++;
     referent->id = id;
-    objects_.emplace(id, Entry{std::move(referent), name, 0});
+    objects_.emplace(id, Entry{std::move(referent), name, 0, {}});
     if (name.empty()) {
         acquire(session, id);
     } else {
@@ -306,6 +447,7 @@ void Store::release(const std::string& session, std::uint64_t id) {
 
 void Store::handle(ConnId conn, std::string_view payload) {
     std::string& out = output(conn);
+    std::uint64_t refs_before = wire::refs_decoded();
     Object request = wire::decode(payload, wire::max_depth, max_decoded_);
     if (!request.is_list() || request.as_list().size() < 2 || !request.as_list()[0].is_int() ||
         !request.as_list()[1].is_int()) {
@@ -322,6 +464,7 @@ void Store::handle(ConnId conn, std::string_view payload) {
     int op = static_cast<int>(code);
     auto id = static_cast<std::uint64_t>(fields[1].as_int());
     List args(std::make_move_iterator(fields.begin() + 2), std::make_move_iterator(fields.end()));
+    request_refs_ = wire::refs_decoded() != refs_before;
     try {
         dispatch(conn, op, id, args);
     } catch (const RequestError& e) {
@@ -344,9 +487,23 @@ Object Store::create(Conn& c, List& args) {
     if (!factory) fail(wire::value_error, "manager has no type " + type.repr());
     const Object& name = arg(args, 1);
     List params(std::make_move_iterator(args.begin() + 2), std::make_move_iterator(args.end()));
-    if (name.is_none()) return Object(add(factory(params), "", c.session));
-    if (!name.is_string() || name.as_string().empty()) {
+    if (!name.is_none() && (!name.is_string() || name.as_string().empty())) {
         fail(wire::value_error, "a shared object's name must be a non-empty string");
+    }
+    auto make = [&] {
+        std::unique_ptr<Referent> referent = factory(params);
+        if (request_refs_ && !referent->accepts_refs()) {
+            fail(wire::value_error, std::string("a proxy cannot be stored in a ") +
+                                        referent->type_name() +
+                                        " (only in a dict, a list or a Namespace)");
+        }
+        referent->attach(*this);
+        return referent;
+    };
+    if (name.is_none()) {
+        std::uint64_t id = add(make(), "", c.session);
+        resync(id);
+        return Object(id);
     }
     auto it = names_.find(name.as_string());
     if (it != names_.end()) {
@@ -357,7 +514,9 @@ Object Store::create(Conn& c, List& args) {
         }
         return Object(it->second);
     }
-    return Object(add(factory(params), name.as_string(), c.session));
+    std::uint64_t id = add(make(), name.as_string(), c.session);
+    resync(id);
+    return Object(id);
 }
 
 void Store::dispatch(ConnId conn, int op, std::uint64_t id, List& args) {
@@ -376,6 +535,7 @@ void Store::dispatch(ConnId conn, int op, std::uint64_t id, List& args) {
         fail(value_error,
              "a blocking call is waiting on this connection: send cancel, or wait for its answer");
     }
+    if (request_refs_) check_refs(args);
     auto answer = [&](const Object& value) { append_ok(out, value); };
     switch (op) {
         case create_dict:
@@ -419,7 +579,30 @@ void Store::dispatch(ConnId conn, int op, std::uint64_t id, List& args) {
             break;
     }
 
-    Referent& target = *entry(id).referent;
+    Entry& e = entry(id);
+    Referent& target = *e.referent;
+    if (request_refs_ && !target.accepts_refs()) {
+        fail(value_error, std::string("a proxy cannot be stored in a ") + target.type_name() +
+                              " (only in a dict, a list or a Namespace)");
+    }
+    if (!request_refs_ && e.held.empty()) return apply(c, conn, target, op, id, args);
+    // It holds refs, or may come to: the refs in the answer are the caller's, then its own
+    // are counted again (which may free objects, this one included: nothing after it).
+    std::size_t mark = out.size();
+    try {
+        apply(c, conn, target, op, id, args);
+    } catch (...) {
+        resync(id);
+        throw;
+    }
+    grant_refs(c.session, out, mark);
+    resync(id);
+}
+
+void Store::apply(Conn& c, ConnId conn, Referent& target, int op, std::uint64_t id, List& args) {
+    using namespace wire;
+    std::string& out = *c.out;
+    auto answer = [&](const Object& value) { append_ok(out, value); };
     switch (op) {
         case repr:
             return answer(Object(target.repr()));

@@ -10,6 +10,13 @@
 // deadline passes (expire(), driven by the server loop's poll timeout), or when its
 // connection sends `cancel`; a connection that closes takes its parked request with it
 // (nothing is answered, nothing handed over) and gives back the locks it holds.
+//
+// A dict, list or Namespace may hold refs to other objects (Object::ref: a proxy stored in
+// it), and a Condition refers to its lock: each such reference counts like a session's, so
+// a referent lives while anything refers to it. A request holding refs is checked (each
+// names a live object) and refused by types that cannot hold them; after a request to an
+// object that holds refs, the object's references are counted again (resync), and every
+// ref in the answer is one more reference for the caller's session (its proxy drops it).
 #pragma once
 
 #include <chrono>
@@ -97,12 +104,20 @@ class Store {
     // The server wrote all of `conn`'s output to its socket: what was handed over is
     // delivered.
     void delivered(ConnId conn);
+    // The object `id`, or nullptr.
+    Referent* find(std::uint64_t id);
+    // Parked request `seq` now waits on `object`'s `channel`, without a deadline (a
+    // Condition's waiter, notified or timed out, re-acquires its lock).
+    void move_waiter(std::uint64_t seq, std::uint64_t object, int channel);
+    // Object `id` changed: its parked requests that can proceed now are answered.
+    void changed(std::uint64_t id) { wake(id); }
 
   private:
     struct Entry {
         std::unique_ptr<Referent> referent;
         std::string name;  // empty when anonymous
         std::uint64_t refs = 0;
+        std::unordered_map<std::uint64_t, std::uint64_t> held;  // objects it refers to
     };
     struct Session {
         std::unordered_map<std::uint64_t, std::uint64_t> refs;
@@ -118,6 +133,11 @@ class Store {
     friend struct Call;
 
     void dispatch(ConnId conn, int op, std::uint64_t id, Object::List& args);
+    void apply(Conn& c, ConnId conn, Referent& target, int op, std::uint64_t id,
+               Object::List& args);
+    void check_refs(Object::List& args);
+    void grant_refs(const std::string& session, const std::string& out, std::size_t from);
+    void resync(std::uint64_t id);
     Object create(Conn& c, Object::List& args);
     Entry& entry(std::uint64_t id);
     std::uint64_t add(std::unique_ptr<Referent> referent, const std::string& name,
@@ -143,6 +163,7 @@ class Store {
     std::size_t connections_ = 0;
     std::size_t max_decoded_ = static_cast<std::size_t>(-1);
     bool shutdown_ = false;
+    bool request_refs_ = false;  // the request being handled holds refs
     std::vector<ConnId> touched_;
 };
 

@@ -74,8 +74,27 @@ void pack(msgpack::packer<StringWriter>& packer, std::string& out, const Object&
             }
             break;
         }
+        case Object::Kind::ref: {
+            // ext type 'R': the id (8 bytes, big-endian) then the type name.
+            const auto& ref = object.as_ref();
+            std::size_t n = 8 + ref.type.size();
+            if (n <= 0xff) {
+                out += static_cast<char>(0xc7);
+            } else {
+                out += static_cast<char>(0xc8);
+                out += static_cast<char>(n >> 8);
+            }
+            out += static_cast<char>(n & 0xff);
+            out += static_cast<char>(ref_ext_type);
+            for (int i = 0; i < 8; ++i)
+                out += static_cast<char>(ref.id >> (56 - 8 * i));
+            out += ref.type;
+            break;
+        }
     }
 }
+
+thread_local std::uint64_t refs_decoded_here = 0;
 
 class Decoder {
   public:
@@ -152,6 +171,10 @@ class Decoder {
                 return map(uint(2), depth);
             case 0xdf:
                 return map(uint(4), depth);
+            case 0xc7:
+                return ref(uint(1));
+            case 0xc8:
+                return ref(uint(2));
             default:
                 fail("unsupported MessagePack type 0x" + hex(b));
         }
@@ -211,6 +234,15 @@ class Decoder {
             list.push_back(value(depth + 1));
         return Object(std::move(list));
     }
+    Object ref(std::uint64_t n) {
+        if (byte() != ref_ext_type) fail("unsupported MessagePack ext type");
+        if (n < 8 || n > 8 + max_type_name) fail("malformed proxy reference");
+        std::uint64_t id = uint(8);
+        spend(heap_overhead + sizeof(Object::Ref));
+        std::string_view type = bytes(n - 8);
+        ++refs_decoded_here;
+        return Object::ref(std::string(type), id);
+    }
     Object map(std::uint64_t n, int depth) {
         container_at(depth);
         if (n > remaining() / 2) fail("map longer than its frame");
@@ -238,6 +270,10 @@ class Decoder {
 };
 
 }  // namespace
+
+std::uint64_t refs_decoded() noexcept {
+    return refs_decoded_here;
+}
 
 int nesting(const Object& object) {
     int deepest = 0;

@@ -106,6 +106,23 @@ enum Op : int {
     barrier_parties = 93,    // -> int
     barrier_n_waiting = 94,  // -> int
     barrier_broken = 95,     // -> bool
+    // Condition (over a Lock or RLock, whose acquire/release the client sends to the lock).
+    condition_wait = 100,        // [timeout] -> bool (false: timed out); the lock is released
+                                 // while it waits and held again before the answer
+    condition_notify = 101,      // [n] -> None
+    condition_notify_all = 102,  // -> None
+    condition_lock = 103,        // -> a ref to its lock
+    // Namespace: attributes by name.
+    namespace_get = 105,          // [name] -> value (key_error when absent)
+    namespace_get_default = 106,  // [name, default] -> value
+    namespace_set = 107,          // [name, value]
+    namespace_del = 108,          // [name] (key_error when absent)
+    namespace_contains = 109,     // [name] -> bool
+    // Value and Array (typed as Python's array module).
+    value_get = 110,  // -> value
+    value_set = 111,  // [value]
+    array_get = 112,  // [index] -> item (index_error)
+    array_set = 113,  // [index, item] (index_error)
 };
 
 // The types `create` makes (its first argument).
@@ -118,7 +135,11 @@ inline constexpr const char* type_rlock = "RLock";
 inline constexpr const char* type_semaphore = "Semaphore";                 // params: [value]
 inline constexpr const char* type_bounded_semaphore = "BoundedSemaphore";  // params: [value]
 inline constexpr const char* type_event = "Event";
-inline constexpr const char* type_barrier = "Barrier";  // params: [parties]
+inline constexpr const char* type_barrier = "Barrier";      // params: [parties]
+inline constexpr const char* type_condition = "Condition";  // params: [ref to a Lock or RLock]
+inline constexpr const char* type_namespace = "Namespace";
+inline constexpr const char* type_value = "Value";  // params: [typecode (a 1-char str), value]
+inline constexpr const char* type_array = "Array";  // params: [typecode, [items...]]
 
 enum Status : int {
     ok = 0,
@@ -160,6 +181,14 @@ inline std::size_t max_decoded_for(std::size_t max_frame) {
                ? static_cast<std::size_t>(-1)
                : max_frame * decoded_size_factor;
 }
+
+// References to manager objects (Object::ref, a proxy stored in a dict or list) travel as
+// MessagePack ext type 'R': 8 bytes of id (big-endian), then the type name.
+inline constexpr int ref_ext_type = 'R';
+inline constexpr std::size_t max_type_name = 200;
+// How many refs decode() has produced on this thread so far (a caller compares the count
+// before and after to learn whether a value holds any without walking it).
+std::uint64_t refs_decoded() noexcept;
 
 // Frames: `begin_frame` reserves the header, `end_frame` fills it in.
 std::size_t begin_frame(std::string& out);

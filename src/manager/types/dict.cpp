@@ -16,6 +16,10 @@ class DictReferent : public Referent {
     std::size_t size() const override { return value_.as_dict().size(); }
     void clear() override { value_.as_dict().clear(); }
     const Object& value() const override { return value_; }
+    bool accepts_refs() const override { return true; }
+    void collect_refs(std::vector<std::uint64_t>& ids) const override {
+        detail::collect_refs(value_, ids);
+    }
     Dict& dict() { return value_.as_dict(); }
 
   private:

@@ -18,6 +18,10 @@ class ListReferent : public Referent {
     std::size_t size() const override { return value_.as_list().size(); }
     void clear() override { value_.as_list().clear(); }
     const Object& value() const override { return value_; }
+    bool accepts_refs() const override { return true; }
+    void collect_refs(std::vector<std::uint64_t>& ids) const override {
+        detail::collect_refs(value_, ids);
+    }
     List& list() { return value_.as_list(); }
 
   private:

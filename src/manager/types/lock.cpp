@@ -96,8 +96,34 @@ class LockReferent : public Referent {
 
     bool retry(Store& store, Waiter& w, std::string& out) override {
         if (!can_take(w.conn)) return false;
+        if (w.op == wire::condition_wait) {  // a Condition's waiter: args [timeout, levels, result]
+            take(store, w.conn);
+            if (kind_ == Kind::rlock) {
+                auto levels = static_cast<std::uint64_t>(w.args.at(1).as_int());
+                count_ = levels;
+                holds_[w.conn] = levels;
+            }
+            wire::append_ok(out, w.args.at(2));
+            return true;
+        }
         wire::append_ok(out, Object(take(store, w.conn)));
         return true;
+    }
+    bool plain() const { return kind_ == Kind::lock || kind_ == Kind::rlock; }
+    bool owned_by(ConnId conn) const {
+        if (kind_ == Kind::rlock) return count_ > 0 && owner_ == conn;
+        return value_ == 0 && holds_.count(conn) > 0;
+    }
+    std::uint64_t release_all(ConnId conn) {
+        if (kind_ != Kind::rlock) {
+            release(conn);
+            return 1;
+        }
+        std::uint64_t levels = count_;
+        count_ = 0;
+        owner_ = 0;
+        holds_.erase(conn);
+        return levels;
     }
     void time_out(const Waiter&, std::string& out) override { wire::append_ok(out, Object(0)); }
     bool connection_closed(ConnId conn) override {
@@ -170,6 +196,17 @@ std::unique_ptr<Referent> make_bounded(List& params) {
 }
 
 }  // namespace
+
+bool is_plain_lock(Referent& r) {
+    auto* l = dynamic_cast<LockReferent*>(&r);
+    return l && l->plain();
+}
+bool lock_owned_by(Referent& lock, ConnId conn) {
+    return lock_of(lock).owned_by(conn);
+}
+std::uint64_t lock_release_all(Referent& lock, ConnId conn) {
+    return lock_of(lock).release_all(conn);
+}
 
 void register_locks() {
     register_type(wire::type_lock, make_lock);

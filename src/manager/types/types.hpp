@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "../store.hpp"
 #include "../wire.hpp"
@@ -79,6 +80,16 @@ class Referent {
     // A parked request's connection closed (it is dropped unanswered). True when that
     // changed the state (other parked requests may proceed: a Barrier breaks).
     virtual bool abandoned(const Waiter& waiter);
+    // A parked request's deadline passed but it must go on waiting elsewhere before it is
+    // answered (a Condition's waiter re-acquires its lock): updates `waiter` and returns the
+    // object it now waits on (channel 0). 0 (the default): time_out answers it.
+    virtual std::uint64_t relocate_on_timeout(Waiter& waiter);
+    // Whether it may store refs (Object::ref) that requests bring; then collect_refs lists
+    // every object it refers to (once per reference).
+    virtual bool accepts_refs() const { return false; }
+    virtual void collect_refs(std::vector<std::uint64_t>& ids) const;
+    // Called once, after construction and before it is stored (a Condition finds its lock).
+    virtual void attach(Store& store);
 
     std::set<std::uint64_t> waiting[max_channels];  // seqs of parked requests
     std::uint64_t id = 0;
@@ -100,6 +111,28 @@ void register_queue();
 void register_locks();
 void register_event();
 void register_barrier();
+void register_condition();
+void register_namespace();
+void register_value();
+void register_array();
+
+// For Condition (condition.cpp), about a lock (lock.cpp): whether it is a Lock or RLock;
+// whether connection `conn` holds it; releasing it entirely for `conn` (which holds it),
+// the RLock's levels returned (1 for a Lock). A Condition's waiter parked on the lock
+// (op condition_wait, args [timeout, levels, result]) gets it back with its levels, then
+// `result` as its answer.
+bool is_plain_lock(Referent& r);
+bool lock_owned_by(Referent& lock, ConnId conn);
+std::uint64_t lock_release_all(Referent& lock, ConnId conn);
+
+// Python's array typecodes (array.cpp): ValueError unless `typecode` is a 1-char str among
+// b B u h H i I l L q Q f d; `item` as the array stores it (TypeError / OverflowError as
+// Python's, sent as ValueError).
+char array_typecode(const Object& typecode);
+Object array_item(char typecode, const Object& item);
+
+// Appends the id of every ref in `value` (lists, dict keys and values, at any depth).
+void collect_refs(const Object& value, std::vector<std::uint64_t>& ids);
 
 // The type a handler expects: ValueError naming the object otherwise.
 template <class T>
