@@ -188,7 +188,26 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
         case wire::list_get:
         case wire::list_pop:
         case wire::queue_get:
+        case wire::namespace_get:
+        case wire::namespace_get_default:
+        case wire::value_get:
+        case wire::array_get:
             break;  // any value
+        case wire::condition_wait:
+        case wire::namespace_contains:
+            expect(value.is_bool(), "a bool");
+            break;
+        case wire::condition_notify:
+        case wire::condition_notify_all:
+        case wire::namespace_set:
+        case wire::namespace_del:
+        case wire::value_set:
+        case wire::array_set:
+            expect(value.is_none(), "None");
+            break;
+        case wire::condition_lock:
+            expect(value.is_ref(), "a ref to a lock");
+            break;
         default:
             fail("unknown op " + std::to_string(op) + " answered with success: " + answer.repr());
     }

@@ -66,6 +66,23 @@ Object new_event() {
 Object new_barrier() {
     return request(wire::create, 0, {wire::type_barrier, Object(), 1});
 }
+// An RLock (id 1), then a Condition over it (id 2).
+std::vector<Object> new_condition(std::vector<Object> then) {
+    std::vector<Object> r{
+        new_lock(wire::type_rlock),
+        request(wire::create, 0, {wire::type_condition, Object(), Object::ref("RLock", 1)})};
+    r.insert(r.end(), then.begin(), then.end());
+    return r;
+}
+Object new_namespace() {
+    return request(wire::create, 0, {wire::type_namespace, Object()});
+}
+Object new_value() {
+    return request(wire::create, 0, {wire::type_value, Object(), "i", 5});
+}
+Object new_array() {
+    return request(wire::create, 0, {wire::type_array, Object(), "d", Object::list({1, 2.5})});
+}
 constexpr std::int64_t one_second = 1'000'000'000;
 
 struct Seed {
@@ -154,6 +171,31 @@ std::vector<Seed> seeds() {
         {"barrier_parties", {new_barrier(), request(barrier_parties, 1)}},
         {"barrier_n_waiting", {new_barrier(), request(barrier_n_waiting, 1)}},
         {"barrier_broken", {new_barrier(), request(barrier_broken, 1)}},
+        {"create_condition", new_condition({})},
+        {"condition_wait",
+         new_condition({request(acquire, 1, {true, Object()}), request(condition_wait, 2, {0})})},
+        {"condition_notify",
+         new_condition({request(acquire, 1, {true, Object()}), request(condition_notify, 2, {1})})},
+        {"condition_notify_all",
+         new_condition({request(acquire, 1, {true, Object()}), request(condition_notify_all, 2)})},
+        {"condition_lock", new_condition({request(condition_lock, 2)})},
+        {"namespace_set", {new_namespace(), request(namespace_set, 1, {"x", 1})}},
+        {"namespace_get",
+         {new_namespace(), request(namespace_set, 1, {"x", 1}), request(namespace_get, 1, {"x"})}},
+        {"namespace_get_default",
+         {new_namespace(), request(namespace_get_default, 1, {"y", Object()})}},
+        {"namespace_del",
+         {new_namespace(), request(namespace_set, 1, {"x", 1}), request(namespace_del, 1, {"x"})}},
+        {"namespace_contains", {new_namespace(), request(namespace_contains, 1, {"x"})}},
+        {"value_get", {new_value(), request(value_get, 1)}},
+        {"value_set", {new_value(), request(value_set, 1, {-3})}},
+        {"array_get", {new_array(), request(array_get, 1, {-1})}},
+        {"array_set", {new_array(), request(array_set, 1, {0, 0.5})}},
+        // A queue stored in a dict (a ref), read back, its creator's reference let go.
+        {"ref_in_dict",
+         {new_queue(), new_dict(), request(dict_set, 2, {"q", Object::ref("JoinableQueue", 1)}),
+          request(dict_get, 2, {"q"}), request(decref, 1), request(dict_del, 2, {"q"}),
+          request(stats, 0)}},
         // A longer conversation: two objects, a list inside the dict, references let go.
         {"session",
          {new_list(), new_dict(), request(dict_set, 2, {"l", Object::list({1, "x", 2.0})}),
@@ -314,6 +356,7 @@ std::string dictionary() {
         {"frame_header_limit", std::string("\x00\x01\x00\x00", 4)},
         {"frame_header_over", std::string("\x00\x01\x00\x01", 4)},
         {"magic", std::string(wire::magic)},
+        {"ref_to_object_1", std::string("\xc7\x0dR\x00\x00\x00\x00\x00\x00\x00\x01Queue", 16)},
     };
     for (const auto& [name, bytes] : values)
         out += dictionary_entry(name, bytes);

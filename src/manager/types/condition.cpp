@@ -53,6 +53,9 @@ Object wait(Call& call, Referent& target) {
     ConditionReferent& c = condition_of(target);
     Clock::time_point deadline = timeout_deadline(call.args, 0);
     check_owned(call, c, "wait");
+    if (deadline <= Clock::now() && c.lock_->waiting[0].empty()) {
+        return Object(false);  // released and taken back at once: nothing to wait for
+    }
     std::uint64_t levels = lock_release_all(*c.lock_, call.conn);
     call.args.resize(1);
     call.args.emplace_back(levels);
