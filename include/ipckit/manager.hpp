@@ -1,6 +1,9 @@
 // ipckit::Manager: a server process that owns shared dicts and lists, queues, locks,
-// semaphores and events, as multiprocessing.Manager; other processes reach them through
-// proxies. (Queues and synchronisation types: ipckit/manager_sync.hpp, included below.)
+// semaphores, conditions, events, barriers, namespaces, values and arrays, as
+// multiprocessing.Manager; other processes reach them through proxies. (Queues and
+// synchronisation types: ipckit/manager_sync.hpp; Namespace, Value, Array:
+// ipckit/manager_data.hpp; both included below.) A proxy stored in a dict, list or
+// Namespace is a reference to its object, as in Python (Proxy::operator Object).
 //
 //   ipckit::Manager manager;                        // forks a server on a private Unix socket
 //   auto dct = manager.dict();

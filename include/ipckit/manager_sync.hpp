@@ -1,7 +1,8 @@
 // The manager's queues and synchronisation types, as Python's SyncManager serves them:
-// Queue, JoinableQueue, Lock, RLock, Semaphore, BoundedSemaphore, Event, Barrier. Included by
-// ipckit/manager.hpp; made by a Manager (m.queue(), m.lock(), m.event(), ... anonymous, or
-// named: m.named_queue("tasks") is the same queue for every client of the server).
+// Queue, JoinableQueue, Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event,
+// Barrier. Included by ipckit/manager.hpp; made by a Manager (m.queue(), m.lock(),
+// m.event(), ... anonymous, or named: m.named_queue("tasks") is the same queue for every
+// client of the server).
 //
 //   ipckit::Manager m;
 //   auto tasks = m.joinable_queue();

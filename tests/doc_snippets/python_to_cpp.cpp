@@ -1,6 +1,7 @@
 // docs/python-to-cpp.md's forms, compiled and run (see snippets.hpp).
 #include <chrono>
 #include <cstdint>
+#include <iostream>
 #include <string>
 
 #include "snippets.hpp"
@@ -83,4 +84,18 @@ TEST(PythonToCppSnippets, SemaphoreForms) {
         EXPECT_EQ(sem.value(), 2);
     }
     EXPECT_EQ(sem.value(), 3);
+}
+
+// docs/manager.md, "Proxies inside dicts, lists and namespaces": a dict of queues.
+TEST(ManagerDocSnippets, ADictOfQueues) {
+    ipckit::Manager m;
+    auto printed = ipckit::doc_test::captured_stdout([&] {
+        auto d = m.dict();
+        d.set("q", m.queue());  // the dict keeps the queue alive
+        auto q = ipckit::Manager::proxy<ipckit::QueueProxy>(d.get("q"));
+        q.put(42);
+        std::cout << d << '\n';  // {'q': <AutoProxy[Queue] object, typeid 'Queue' at 0x2>}
+    });
+    EXPECT_EQ(printed, "{'q': <AutoProxy[Queue] object, typeid 'Queue' at 0x2>}\n");
+    EXPECT_EQ(m.stats().at("objects").as_int(), 0);  // the dict and its queue are gone
 }
