@@ -519,6 +519,33 @@ TEST(ManagerNested, ProxiesOnlyWhereTheyCanBeKept) {
     ns.set("q", q);
     EXPECT_EQ(ns.get("q"), Object(q));
     EXPECT_TRUE(d.get("missing", Object()).is_none());
-    d.set("d", d);  // a dict holding itself: lives until the server ends, as in Python
-    EXPECT_EQ(without_addresses(d.repr()), "{'d': <DictProxy object, typeid 'dict' at 0x?>}");
+}
+
+TEST(ManagerNested, ObjectsThatOnlyReferToEachOtherAreFreed) {
+    Manager m;
+    auto keep = m.dict();  // outside the cycles
+    auto base = stat(m, "objects");
+    {
+        auto d = m.dict();
+        d.set("d", d);  // a dict holding itself
+        EXPECT_EQ(without_addresses(d.repr()), "{'d': <DictProxy object, typeid 'dict' at 0x?>}");
+        auto a = m.list();
+        auto b = m.list();
+        a.append(b);
+        b.append(Object::list({a, a}));  // a cycle of two, one side twice, nested
+        b.append(keep);                  // and a way out to a live object
+        EXPECT_EQ(stat(m, "objects"), base + 3);
+    }
+    EXPECT_EQ(stat(m, "objects"), base);  // freed once no proxy refers to them
+    EXPECT_EQ(keep.size(), 0u);           // what the cycle referred to lives on
+
+    // A cycle that something outside still refers to lives.
+    auto a = m.list();
+    {
+        auto b = m.list({a});
+        a.append(b);
+    }
+    EXPECT_EQ(stat(m, "objects"), base + 2);
+    auto b = Manager::proxy<ipckit::ListProxy>(a.get(0));
+    EXPECT_EQ(Manager::proxy<ipckit::ListProxy>(b.get(0)).id(), a.id());
 }

@@ -198,6 +198,7 @@ void Store::close_connection(ConnId conn) {
         drop_refs(s->second);
         sessions_.erase(s);
     }
+    collect_cycles();
 }
 
 void Store::note_hold(ConnId conn, std::uint64_t id) {
@@ -304,9 +305,62 @@ void Store::drop_refs(Session& session) {
         auto it = objects_.find(id);
         if (it == objects_.end()) continue;
         it->second.refs -= std::min(count, it->second.refs);
-        if (it->second.refs == 0 && it->second.name.empty()) erase_object(it);
+        if (it->second.refs == 0 && it->second.name.empty()) {
+            erase_object(it);
+        } else {
+            suspect(it->second, id);
+        }
     }
     session.refs.clear();
+}
+
+void Store::suspect(const Entry& e, std::uint64_t id) {
+    if (e.refs > 0 && !e.held.empty() && e.name.empty()) suspects_.push_back(id);
+}
+
+void Store::collect_cycles() {
+    while (!suspects_.empty()) {
+        std::uint64_t start = suspects_.back();
+        suspects_.pop_back();
+        auto s = objects_.find(start);
+        if (s == objects_.end() || s->second.refs == 0 || s->second.held.empty()) continue;
+        // Trial deletion over the anonymous objects reachable from `start`: one referred to
+        // more often than from inside that group is referred to from outside (a session, a
+        // named object), so it and all it reaches live; the rest refer only to each other.
+        std::unordered_map<std::uint64_t, std::uint64_t> inside;  // refs from the group
+        std::vector<std::uint64_t> group{start}, stack{start};
+        inside[start];
+        while (!stack.empty()) {
+            std::uint64_t x = stack.back();
+            stack.pop_back();
+            for (const auto& [ref, n] : objects_.at(x).held) {
+                auto e = objects_.find(ref);
+                if (e == objects_.end() || !e->second.name.empty()) continue;
+                auto [slot, fresh] = inside.try_emplace(ref, 0);
+                slot->second += n;
+                if (fresh) {
+                    group.push_back(ref);
+                    stack.push_back(ref);
+                }
+            }
+        }
+        std::unordered_set<std::uint64_t> live;
+        for (auto x : group) {
+            if (objects_.at(x).refs > inside[x] && live.insert(x).second) stack.push_back(x);
+        }
+        while (!stack.empty()) {
+            std::uint64_t x = stack.back();
+            stack.pop_back();
+            for (const auto& [ref, n] : objects_.at(x).held) {
+                if (inside.count(ref) && live.insert(ref).second) stack.push_back(ref);
+            }
+        }
+        for (auto x : group) {
+            if (live.count(x)) continue;
+            auto e = objects_.find(x);  // an earlier one's erasure may have freed it
+            if (e != objects_.end()) erase_object(e);
+        }
+    }
 }
 
 void Store::erase_object(std::unordered_map<std::uint64_t, Entry>::iterator it) {
@@ -335,7 +389,11 @@ void Store::erase_object(std::unordered_map<std::uint64_t, Entry>::iterator it) 
             auto e = objects_.find(id);
             if (e == objects_.end() || !e->second.name.empty()) continue;
             e->second.refs -= std::min(n, e->second.refs);
-            if (e->second.refs == 0) it = e;
+            if (e->second.refs == 0) {
+                it = e;
+            } else {
+                suspect(e->second, id);
+            }
         }
         if (it == objects_.end()) return;
     }
@@ -396,7 +454,11 @@ void Store::resync(std::uint64_t id) {
         auto e = objects_.find(ref);
         if (e == objects_.end()) continue;
         e->second.refs -= std::min(had - n, e->second.refs);
-        if (e->second.refs == 0) gone.push_back(ref);
+        if (e->second.refs == 0) {
+            gone.push_back(ref);
+        } else {
+            suspect(e->second, ref);
+        }
     }
     for (auto ref : gone) {
         auto e = objects_.find(ref);
@@ -442,7 +504,11 @@ void Store::release(const std::string& session, std::uint64_t id) {
     auto it = objects_.find(id);
     if (it == objects_.end()) return;
     if (it->second.refs > 0) --it->second.refs;
-    if (it->second.refs == 0 && it->second.name.empty()) erase_object(it);
+    if (it->second.refs == 0 && it->second.name.empty()) {
+        erase_object(it);
+    } else {
+        suspect(it->second, id);
+    }
 }
 
 void Store::handle(ConnId conn, std::string_view payload) {
@@ -478,6 +544,7 @@ void Store::handle(ConnId conn, std::string_view payload) {
     } catch (const std::bad_alloc&) {
         wire::append_error(out, wire::other_error, "manager server out of memory");
     }
+    collect_cycles();
 }
 
 Object Store::create(Conn& c, List& args) {

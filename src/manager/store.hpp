@@ -17,6 +17,8 @@
 // names a live object) and refused by types that cannot hold them; after a request to an
 // object that holds refs, the object's references are counted again (resync), and every
 // ref in the answer is one more reference for the caller's session (its proxy drops it).
+// Objects that refer only to each other (a dict holding itself) are freed once nothing
+// else refers to them (collect_cycles).
 #pragma once
 
 #include <chrono>
@@ -138,6 +140,11 @@ class Store {
     void check_refs(Object::List& args);
     void grant_refs(const std::string& session, const std::string& out, std::size_t from);
     void resync(std::uint64_t id);
+    // An object that lost a reference but still has some, and refers to others, may be left
+    // in a group that only refers to itself: checked by collect_cycles (at the end of each
+    // request and connection close), which frees such groups.
+    void suspect(const Entry& e, std::uint64_t id);
+    void collect_cycles();
     Object create(Conn& c, Object::List& args);
     Entry& entry(std::uint64_t id);
     std::uint64_t add(std::unique_ptr<Referent> referent, const std::string& name,
@@ -164,6 +171,7 @@ class Store {
     std::size_t max_decoded_ = static_cast<std::size_t>(-1);
     bool shutdown_ = false;
     bool request_refs_ = false;  // the request being handled holds refs
+    std::vector<std::uint64_t> suspects_;
     std::vector<ConnId> touched_;
 };
 
