@@ -2,6 +2,7 @@
 // (issue 11), against Python's semantics, with real processes; printed forms are compared
 // with what Debian's python3 prints for the same objects.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -519,6 +520,18 @@ TEST(ManagerNested, ProxiesOnlyWhereTheyCanBeKept) {
     ns.set("q", q);
     EXPECT_EQ(ns.get("q"), Object(q));
     EXPECT_TRUE(d.get("missing", Object()).is_none());
+    // A ref must name a live object of this server.
+    try {
+        d.set("x", Object::ref("Queue", 999'999));
+        FAIL() << "a ref to no object was stored";
+    } catch (const ipckit::ValueError& e) {
+        EXPECT_NE(std::string(e.what()).find("refers to no object"), std::string::npos);
+    }
+    EXPECT_FALSE(d.contains("x"));
+    // A ref made by hand reaches no server: no proxy from it.
+    EXPECT_THROW((void)Manager::proxy<ipckit::QueueProxy>(Object::ref("Queue", q.id())),
+                 ipckit::ValueError);
+    EXPECT_THROW((void)Manager::proxy<ipckit::QueueProxy>(Object(1)), ipckit::ValueError);
 }
 
 TEST(ManagerNested, ObjectsThatOnlyReferToEachOtherAreFreed) {
