@@ -532,6 +532,12 @@ TEST(ManagerNested, ProxiesOnlyWhereTheyCanBeKept) {
     EXPECT_THROW((void)Manager::proxy<ipckit::QueueProxy>(Object::ref("Queue", q.id())),
                  ipckit::ValueError);
     EXPECT_THROW((void)Manager::proxy<ipckit::QueueProxy>(Object(1)), ipckit::ValueError);
+    // A Condition read back comes with its lock.
+    auto l = m.list({m.condition(m.lock())});
+    auto c = Manager::proxy<ipckit::ConditionProxy>(l.get(0));
+    auto held = c.guard();
+    EXPECT_FALSE(c.wait(0ms));
+    EXPECT_EQ(c.repr(), "<Condition(<locked Lock object>, 0)>");
 }
 
 TEST(ManagerNested, ObjectsThatOnlyReferToEachOtherAreFreed) {

@@ -62,6 +62,8 @@ class Client;
 struct ProxyState;
 // The state behind a ref read from a manager (see Manager::proxy).
 std::shared_ptr<ProxyState> ref_state(const Object& ref, std::string_view types);
+// The lock of a Condition, as the server has it.
+std::shared_ptr<ProxyState> condition_lock(const std::shared_ptr<ProxyState>& condition);
 }  // namespace detail
 
 // The default bound on one frame (a request or a reply, in bytes): 64 MiB.
@@ -307,7 +309,6 @@ class Manager {
     void stop_local_server() noexcept;
     std::shared_ptr<detail::ProxyState> create(const char* type, std::string_view name,
                                                Object::List params = {});
-    static ConditionProxy condition_of(std::shared_ptr<detail::ProxyState> state);
 
     std::shared_ptr<detail::Client> client_;
     pid_t server_pid_ = 0;

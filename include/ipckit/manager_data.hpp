@@ -94,7 +94,9 @@ constexpr std::string_view referent_types() {
 template <class P>
 P Manager::proxy(const Object& ref) {
     if constexpr (std::is_same_v<P, ConditionProxy>) {
-        return condition_of(detail::ref_state(ref, "Condition"));
+        auto state = detail::ref_state(ref, "Condition");
+        auto lock = detail::condition_lock(state);
+        return P(std::move(state), std::move(lock));
     } else {
         static_assert(!detail::referent_types<P>().empty(), "not a manager proxy type");
         return P(detail::ref_state(ref, detail::referent_types<P>()));

@@ -691,12 +691,9 @@ BarrierProxy Manager::named_barrier(std::string_view name, std::int64_t parties)
     return BarrierProxy(create(wire::type_barrier, check_name(name), {Object(parties)}));
 }
 
-ConditionProxy Manager::condition_of(std::shared_ptr<ProxyState> state) {
-    // The condition's lock, as the server has it (a named condition may have been made by
-    // another client, over another lock).
-    Object lock = state->call(wire::condition_lock, {});
-    auto lock_state = ProxyState::of_ref(lock, "Lock RLock");
-    return ConditionProxy(std::move(state), std::move(lock_state));
+std::shared_ptr<ProxyState> detail::condition_lock(const std::shared_ptr<ProxyState>& condition) {
+    // A named condition may have been made by another client, over another lock.
+    return ProxyState::of_ref(condition->call(wire::condition_lock, {}), "Lock RLock");
 }
 ConditionProxy Manager::condition() {
     return condition(rlock());
@@ -710,7 +707,9 @@ ConditionProxy Manager::named_condition(std::string_view name) {
     return named_condition(name, rlock());
 }
 ConditionProxy Manager::named_condition(std::string_view name, const AcquirerProxy& lock) {
-    return condition_of(create(wire::type_condition, check_name(name), {Object(lock)}));
+    auto state = create(wire::type_condition, check_name(name), {Object(lock)});
+    auto lock_state = detail::condition_lock(state);
+    return ConditionProxy(std::move(state), std::move(lock_state));
 }
 NamespaceProxy Manager::namespace_() {
     return NamespaceProxy(create(wire::type_namespace, {}));
