@@ -72,7 +72,7 @@ TEST(ManagerCondition, NotifyWakesAWaiterInAnotherProcess) {
     auto cond = m.condition();
     auto items = m.list();
     Process waiter(
-        [](ipckit::ConditionProxy c, ipckit::ListProxy l) {
+        [](const ipckit::ConditionProxy& c, ipckit::ListProxy l) {
             auto held = c.guard();
             while (l.size() == 0)
                 check(c.wait(60s));
@@ -140,7 +140,7 @@ TEST(ManagerCondition, NotifyNWakesNWaitersInOrderAndNotifyAllTheRest) {
     std::vector<Process> waiters;
     for (int i = 0; i < 3; ++i) {
         waiters.emplace_back(
-            [i](ipckit::ListProxy l, ipckit::ConditionProxy c) {
+            [i](ipckit::ListProxy l, const ipckit::ConditionProxy& c) {
                 auto held = c.guard();
                 check(c.wait(60s));
                 l.append(i);
@@ -189,7 +189,7 @@ TEST(ManagerCondition, WaitForChecksThePredicateAndTimesOut) {
     // Set and notified by another process.
     ns.set("ready", false);
     Process setter(
-        [](ipckit::ConditionProxy c, ipckit::NamespaceProxy n) {
+        [](const ipckit::ConditionProxy& c, ipckit::NamespaceProxy n) {
             auto g = c.guard();
             n.set("ready", true);
             c.notify_all();
@@ -206,7 +206,7 @@ TEST(ManagerCondition, AWaiterKilledInWaitLeavesNoTrace) {
     auto cond = m.condition();
     auto log = m.list();
     Process doomed(
-        [](ipckit::ConditionProxy c) {
+        [](const ipckit::ConditionProxy& c) {
             c.acquire();
             c.wait();
         },
@@ -218,7 +218,7 @@ TEST(ManagerCondition, AWaiterKilledInWaitLeavesNoTrace) {
     ASSERT_TRUE(parked(m, 0));
     // The lock is free, and a notify reaches the next (live) waiter, not the dead one.
     Process live(
-        [](ipckit::ConditionProxy c, ipckit::ListProxy l) {
+        [](const ipckit::ConditionProxy& c, ipckit::ListProxy l) {
             auto g = c.guard();
             check(c.wait(60s));
             l.append("woken");
@@ -241,7 +241,7 @@ TEST(ManagerCondition, AHolderKilledWithTheLockHasItReleased) {
     auto cond = m.condition();
     ipckit::test::Event ready;
     Process holder(
-        [&ready](ipckit::ConditionProxy c) {
+        [&ready](const ipckit::ConditionProxy& c) {
             c.acquire();
             ready.set();
             for (;;)
@@ -315,7 +315,7 @@ TEST(ManagerValue, FourProcessesIncrementUnderALockToAnExactTotal) {
     std::vector<Process> workers;
     for (int i = 0; i < 4; ++i) {
         workers.emplace_back(
-            [](ipckit::ValueProxy v, ipckit::LockProxy l) {
+            [](ipckit::ValueProxy v, const ipckit::LockProxy& l) {
                 for (int k = 0; k < per_process; ++k) {
                     auto held = l.guard();
                     v.set(v.get().as_int() + 1);
