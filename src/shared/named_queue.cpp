@@ -126,8 +126,8 @@ std::uint64_t token_of(pid_t pid, std::uint64_t start) {
 }
 
 std::uint64_t own_token() {
-    static pid_t cached_pid = 0;
-    static std::uint64_t cached = 0;
+    thread_local pid_t cached_pid = 0;  // (per thread: no lock; a forked child recomputes)
+    thread_local std::uint64_t cached = 0;
     const pid_t pid = ::getpid();
     if (pid != cached_pid) {
         cached = token_of(pid, start_time(pid).value_or(0));
