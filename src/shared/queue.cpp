@@ -255,11 +255,11 @@ QueueCore::QueueCore(const char* kind, std::shared_ptr<std::byte> memory, std::s
     } else {
         shared_ = std::launder(reinterpret_cast<QueueShared*>(block_.get()));
         const QueueShared& s = *shared_;
-        const bool fits =
-            available >= sizeof(QueueShared) && s.ring_bytes <= available - sizeof(QueueShared) &&
-            s.maxsize > 0 && s.ring_bytes >= 8 && s.ring_bytes % 8 == 0 &&
-            s.fixed_size == fixed_size &&
-            (fixed_size == 0 || s.ring_bytes == std::uint64_t{s.maxsize} * fixed_size);
+        const bool fits = available >= sizeof(QueueShared) &&
+                          s.ring_bytes <= available - sizeof(QueueShared) && s.maxsize > 0 &&
+                          s.fixed_size == fixed_size &&
+                          (fixed_size == 0 ? s.ring_bytes >= 8 && s.ring_bytes % 8 == 0
+                                           : s.ring_bytes == std::uint64_t{s.maxsize} * fixed_size);
         if (!fits) {
             throw ValueError(describe() + ": its shared state is inconsistent (maxsize " +
                              std::to_string(s.maxsize) + ", ring " + std::to_string(s.ring_bytes) +
