@@ -7,6 +7,10 @@
 //   std::cout << q.get() << '\n';            // 42
 //   p.join();
 //
+// Unrelated processes share a queue by name instead: Queue<int>::create("jobs", 100) in
+// one, Queue<int>::open("jobs") in another (POSIX shared memory, /dev/shm/ipckit.q.jobs;
+// removed by its last user or by remove(); docs/queues.md, "Named queues").
+//
 // Queue<T> carries any trivially copyable T; ByteQueue carries messages of any size up to
 // its byte capacity (std::string, std::span<const std::byte>), and ObjectQueue carries
 // ipckit::Object values (encoded as the manager's wire does). All three are handles: copies
