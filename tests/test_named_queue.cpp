@@ -419,6 +419,33 @@ TEST(NamedQueue, ASigkilledUserDoesNotKeepItForever) {
         << "the open and close after the last user died did not remove it";
 }
 
+// Opens and last closes racing: processes that each open the name (creating it when it is
+// gone), open it again while they hold it, and close both, over and over. The name must
+// exist whenever a live process holds the queue (a last close that removes it while an open
+// is under way must not strand the opener), and be gone at the end.
+TEST(NamedQueue, OpensRacingWithTheLastCloseNeverLoseTheName) {
+    UniqueName name;
+    const int iterations = sanitized ? 500 : 4000;  // (400 missed a mutation)
+    std::vector<std::unique_ptr<Forked>> procs;
+    for (int p = 0; p < 4; ++p) {
+        procs.push_back(std::make_unique<Forked>([&]() {
+            for (int i = 0; i < iterations; ++i) {
+                auto q = Queue<int>::open_or_create(name.name, 8);
+                try {
+                    auto again = Queue<int>::open(name.name);
+                } catch (const ExistentialError& e) {
+                    std::fprintf(stderr, "iteration %d: %s\n", i, e.what());
+                    return 5;
+                }
+            }
+            return 0;
+        }));
+    }
+    for (auto& p : procs)
+        EXPECT_EQ(p->wait(), 0);
+    EXPECT_FALSE(exists(name.name));
+}
+
 TEST(NamedQueue, RemoveWhileProgramsUseItKeepsThemWorking) {
     UniqueName name;
     auto q = Queue<NamedItem>::create(name.name, 4);
