@@ -30,6 +30,10 @@
 //   tempfile) lands there. An entry left in it after a test fails the test and is removed;
 //   the directory is removed at exit. In /tmp itself, a new entry whose name contains the
 //   pid of the test binary or of a program it started fails the test (it is only reported).
+// - Named queues (/dev/shm/ipckit.q.NAME, ipckit/named_queue.hpp). Before each test the
+//   checker lists them; after it, a new one whose creator (the pid in its header) is the
+//   test binary, a process under it, or a program it started is a leak: the test fails
+//   naming it, and the checker removes the name. Other binaries' queues are not touched.
 // - Processes. A process that descends from the test binary (its /proc/PID/stat parent
 //   chain leads to it) and is still there after the test (running, stopped, or a zombie
 //   nobody reaped) fails the test; the checker kills it by pid and reaps it.
@@ -62,6 +66,7 @@
 #include <string>
 #include <vector>
 
+#include "ipckit/named_queue.hpp"
 #include "support.hpp"
 
 namespace ipckit::test {
@@ -346,6 +351,18 @@ bool names_a_pid(const std::string& name, long pid) {
     return false;
 }
 
+// --- named queues in /dev/shm ---
+
+std::set<std::string> named_queue_files() {
+    std::set<std::string> names;
+    for (const auto& name : entries_of("/dev/shm")) {
+        if (name.rfind(std::string(ipckit::named_queue_prefix), 0) == 0) {
+            names.insert(name.substr(ipckit::named_queue_prefix.size()));
+        }
+    }
+    return names;
+}
+
 // --- the listener ---
 
 class LeakChecker : public testing::EmptyTestEventListener {
@@ -358,6 +375,7 @@ class LeakChecker : public testing::EmptyTestEventListener {
             tasks_.insert(t.pid);
         tmp_ = entries_of(private_tmp);
         system_tmp_ = entries_of(system_tmp);
+        named_queues_ = named_queue_files();
     }
 
     void OnTestEnd(const testing::TestInfo& info) override {
@@ -411,6 +429,25 @@ class LeakChecker : public testing::EmptyTestEventListener {
                           << ", which existed before the test and which the test did not create";
         }
 
+        // Named queues (/dev/shm/ipckit.q.NAME) that this binary or its programs created.
+        for (const auto& name : named_queue_files()) {
+            if (named_queues_.count(name)) continue;
+            pid_t creator = 0;
+            try {
+                creator = ipckit::named_queue_info(name).creator_pid;
+            } catch (const std::exception&) {
+                continue;  // gone meanwhile, or not a queue: not attributable
+            }
+            if (!ours.count(creator)) continue;
+            ADD_FAILURE() << "[leak check] " << test << " left the named queue " << name
+                          << " (/dev/shm/" << ipckit::named_queue_prefix << name
+                          << ") behind; removing it";
+            try {
+                ipckit::remove_named_queue(name);
+            } catch (const std::exception&) {
+            }
+        }
+
         // Temporary files.
         for (const auto& name : entries_of(private_tmp)) {
             if (tmp_.count(name)) continue;
@@ -435,7 +472,7 @@ class LeakChecker : public testing::EmptyTestEventListener {
     std::map<ObjectId, Object> objects_;
     std::size_t log_offset_ = 0;
     std::set<pid_t> tasks_;
-    std::set<std::string> tmp_, system_tmp_;
+    std::set<std::string> tmp_, system_tmp_, named_queues_;
 };
 
 void remove_private_tmp() {

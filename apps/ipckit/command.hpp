@@ -39,6 +39,8 @@ void add_shm_commands(CLI::App& app);
 void add_ls_command(CLI::App& app);
 void add_fib_commands(CLI::App& app);
 void add_manager_commands(CLI::App& app);
+// `queue ls|stat|rm`: named shared-memory queues (queue_commands.cpp).
+void add_queue_commands(CLI::App& app);
 
 // ---- Validators shared by every subcommand ---------------------------------------------
 // A value that fails one is a usage error (exit 2) with one short line that names the

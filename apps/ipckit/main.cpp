@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
     add_ls_command(app);
     add_fib_commands(app);
     add_manager_commands(app);
+    add_queue_commands(app);
 
     try {
         app.parse(argc, argv);

@@ -4,6 +4,7 @@
 #include "ipckit/error.hpp"
 #include "ipckit/lock.hpp"
 #include "ipckit/manager.hpp"
+#include "ipckit/named_queue.hpp"
 #include "ipckit/object.hpp"
 #include "ipckit/pipe.hpp"
 #include "ipckit/process.hpp"

@@ -7,6 +7,10 @@
 //   std::cout << q.get() << '\n';            // 42
 //   p.join();
 //
+// Unrelated processes share a queue by name instead: Queue<int>::create("jobs", 100) in
+// one, Queue<int>::open("jobs") in another (POSIX shared memory, /dev/shm/ipckit.q.jobs;
+// removed by its last user or by remove(); docs/queues.md, "Named queues").
+//
 // Queue<T> carries any trivially copyable T; ByteQueue carries messages of any size up to
 // its byte capacity (std::string, std::span<const std::byte>), and ObjectQueue carries
 // ipckit::Object values (encoded as the manager's wire does). All three are handles: copies
@@ -48,6 +52,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -103,6 +108,28 @@ class QueueCore {
     void set_spin(std::chrono::nanoseconds spin) noexcept { spin_ = spin; }
     std::chrono::nanoseconds spin() const noexcept { return spin_; }
 
+    // Named queues (src/shared/named_queue.cpp). The bytes of the queue's shared state and
+    // ring for these sizes (throws ValueError as the constructor does).
+    static std::size_t layout_bytes(const char* kind, std::size_t maxsize, std::size_t max_bytes,
+                                    std::size_t fixed_size);
+    // The queue in `memory` (64-byte aligned, `available` bytes, kept alive by the pointer):
+    // initialised when `initialize` (zeroed memory of layout_bytes()), else checked against
+    // `fixed_size` and `available` (ValueError when it does not fit).
+    QueueCore(const char* kind, std::shared_ptr<std::byte> memory, std::size_t available,
+              std::string name, bool initialize, std::size_t maxsize, std::size_t max_bytes,
+              std::size_t fixed_size);
+    enum class NamedMode { create, open, open_or_create };
+    // Creates or opens the named queue `name` (/dev/shm/ipckit.q.NAME); `type` names the
+    // element type (checked on open together with kind, fixed_size and align).
+    static std::shared_ptr<QueueCore> named(NamedMode mode, std::string_view name, const char* kind,
+                                            std::string_view type, std::size_t fixed_size,
+                                            std::size_t align, std::size_t maxsize,
+                                            std::size_t max_bytes);
+    const std::string& name() const noexcept { return name_; }
+    bool created() const noexcept { return created_; }
+    bool remove_name();
+    std::size_t users() const;
+
   private:
     template <class Sink>
     bool get_impl(Sink&& sink, bool block, Timeout timeout);
@@ -112,7 +139,21 @@ class QueueCore {
     std::byte* ring_ = nullptr;
     const char* kind_ = "Queue";
     std::chrono::nanoseconds spin_{0};
+    std::string name_;                    // a named queue's name; empty for an anonymous one
+    bool created_ = false;                // a named queue: this handle created it
+    std::function<bool()> remove_;        // named: unlinks the name
+    std::function<std::size_t()> users_;  // named: live users
 };
+
+// The element type's name as the compiler spells it (checked when a named queue opens).
+template <class T>
+std::string_view type_name() {
+    std::string_view f = __PRETTY_FUNCTION__;  // "... [with T = int; ...]" or "[T = int]"
+    auto at = f.find("T = ");
+    if (at == std::string_view::npos) return "?";
+    f.remove_prefix(at + 4);
+    return f.substr(0, f.find_first_of(";]"));
+}
 
 [[noreturn]] void throw_empty(const QueueCore& core, bool block);
 [[noreturn]] void throw_full(const QueueCore& core, bool block);
@@ -153,6 +194,15 @@ class QueueBase {
     // diagnostics and tests.
     bool lock_held() const noexcept { return core_->lock_held(); }
 
+    // Named queues (create/open): the name ("" for an anonymous queue), whether this
+    // handle created it, the processes that have it open now (dead ones not counted), and
+    // remove(): unlinks the name at once (false if it was already gone); processes that
+    // have it open keep using it, and it goes when the last of them closes it.
+    const std::string& name() const noexcept { return core_->name(); }
+    bool created() const noexcept { return core_->created(); }
+    std::size_t users() const { return core_->users(); }
+    bool remove() { return core_->remove_name(); }
+
   protected:
     explicit QueueBase(std::shared_ptr<detail::QueueCore> core) : core_(std::move(core)) {}
     template <class D>
@@ -172,6 +222,21 @@ class Queue : public QueueBase {
 
     explicit Queue(std::size_t maxsize = default_maxsize)
         : QueueBase(std::make_shared<detail::QueueCore>("Queue", maxsize, 0, sizeof(T))) {}
+
+    // A named queue (POSIX shared memory, /dev/shm/ipckit.q.NAME) that unrelated processes
+    // open by name: create() fails with ExistentialError if it exists, open() if it does
+    // not (or ValueError if it holds another type), open_or_create() does whichever
+    // applies (created() tells). It is removed when the last process that has it open
+    // closes it, or by remove(). docs/queues.md, "Named queues".
+    static Queue create(std::string_view name, std::size_t maxsize = default_maxsize) {
+        return Queue(named(detail::QueueCore::NamedMode::create, name, maxsize));
+    }
+    static Queue open(std::string_view name) {
+        return Queue(named(detail::QueueCore::NamedMode::open, name, 1));
+    }
+    static Queue open_or_create(std::string_view name, std::size_t maxsize = default_maxsize) {
+        return Queue(named(detail::QueueCore::NamedMode::open_or_create, name, maxsize));
+    }
 
     // Blocks while the queue is full (at most `timeout`); Full if non-blocking or timed out.
     void put(const T& item, bool block = true, Timeout timeout = std::nullopt) {
@@ -201,6 +266,14 @@ class Queue : public QueueBase {
     void get_into(T& out, bool block = true, Timeout timeout = std::nullopt) {
         if (!core_->get(&out, sizeof(T), block, timeout)) detail::throw_empty(*core_, block);
     }
+
+  private:
+    explicit Queue(std::shared_ptr<detail::QueueCore> core) : QueueBase(std::move(core)) {}
+    static std::shared_ptr<detail::QueueCore> named(detail::QueueCore::NamedMode mode,
+                                                    std::string_view name, std::size_t maxsize) {
+        return detail::QueueCore::named(mode, name, "Queue", detail::type_name<T>(), sizeof(T),
+                                        alignof(T), maxsize, 0);
+    }
 };
 
 // A queue of byte messages of any size up to max_bytes (multiprocessing.Queue of bytes).
@@ -214,6 +287,19 @@ class ByteQueue : public QueueBase {
     explicit ByteQueue(std::size_t maxsize = default_maxsize,
                        std::size_t max_bytes = default_max_bytes)
         : QueueBase(std::make_shared<detail::QueueCore>("ByteQueue", maxsize, max_bytes, 0)) {}
+
+    // Named: as Queue<T>::create/open/open_or_create.
+    static ByteQueue create(std::string_view name, std::size_t maxsize = default_maxsize,
+                            std::size_t max_bytes = default_max_bytes) {
+        return named(detail::QueueCore::NamedMode::create, name, maxsize, max_bytes);
+    }
+    static ByteQueue open(std::string_view name) {
+        return named(detail::QueueCore::NamedMode::open, name, 1, 8);
+    }
+    static ByteQueue open_or_create(std::string_view name, std::size_t maxsize = default_maxsize,
+                                    std::size_t max_bytes = default_max_bytes) {
+        return named(detail::QueueCore::NamedMode::open_or_create, name, maxsize, max_bytes);
+    }
 
     void put(std::span<const std::byte> message, bool block = true,
              Timeout timeout = std::nullopt) {
@@ -259,6 +345,14 @@ class ByteQueue : public QueueBase {
         return *n;
     }
     std::size_t max_bytes() const noexcept { return core_->max_bytes(); }
+
+  private:
+    explicit ByteQueue(std::shared_ptr<detail::QueueCore> core) : QueueBase(std::move(core)) {}
+    static ByteQueue named(detail::QueueCore::NamedMode mode, std::string_view name,
+                           std::size_t maxsize, std::size_t max_bytes) {
+        return ByteQueue(
+            detail::QueueCore::named(mode, name, "ByteQueue", "bytes", 0, 1, maxsize, max_bytes));
+    }
 };
 
 // A queue of ipckit::Object values (Python's Queue of picklable objects), encoded with the
@@ -268,6 +362,21 @@ class ObjectQueue : public QueueBase {
     explicit ObjectQueue(std::size_t maxsize = ByteQueue::default_maxsize,
                          std::size_t max_bytes = ByteQueue::default_max_bytes)
         : QueueBase(std::make_shared<detail::QueueCore>("ObjectQueue", maxsize, max_bytes, 0)) {}
+
+    // Named: as Queue<T>::create/open/open_or_create.
+    static ObjectQueue create(std::string_view name,
+                              std::size_t maxsize = ByteQueue::default_maxsize,
+                              std::size_t max_bytes = ByteQueue::default_max_bytes) {
+        return named(detail::QueueCore::NamedMode::create, name, maxsize, max_bytes);
+    }
+    static ObjectQueue open(std::string_view name) {
+        return named(detail::QueueCore::NamedMode::open, name, 1, 8);
+    }
+    static ObjectQueue open_or_create(std::string_view name,
+                                      std::size_t maxsize = ByteQueue::default_maxsize,
+                                      std::size_t max_bytes = ByteQueue::default_max_bytes) {
+        return named(detail::QueueCore::NamedMode::open_or_create, name, maxsize, max_bytes);
+    }
 
     void put(const Object& item, bool block = true, Timeout timeout = std::nullopt);
     template <class Rep, class Period>
@@ -281,6 +390,14 @@ class ObjectQueue : public QueueBase {
         return get(true, ns(timeout));
     }
     Object get_nowait() { return get(false); }
+
+  private:
+    explicit ObjectQueue(std::shared_ptr<detail::QueueCore> core) : QueueBase(std::move(core)) {}
+    static ObjectQueue named(detail::QueueCore::NamedMode mode, std::string_view name,
+                             std::size_t maxsize, std::size_t max_bytes) {
+        return ObjectQueue(detail::QueueCore::named(mode, name, "ObjectQueue", "Object", 0, 1,
+                                                    maxsize, max_bytes));
+    }
 };
 
 // Python's SimpleQueue and JoinableQueue: the same queue (every queue has task_done/join).

@@ -212,9 +212,8 @@ void lock_queue(LockState& lock) {
 
 }  // namespace
 
-QueueCore::QueueCore(const char* kind, std::size_t maxsize, std::size_t max_bytes,
-                     std::size_t fixed_size)
-    : kind_(kind) {
+std::size_t QueueCore::layout_bytes(const char* kind, std::size_t maxsize, std::size_t max_bytes,
+                                    std::size_t fixed_size) {
     constexpr std::size_t limit = std::size_t{1} << 31;
     if (maxsize == 0 || maxsize >= limit) {
         throw ValueError(std::string(kind) + ": maxsize " + std::to_string(maxsize) +
@@ -234,15 +233,50 @@ QueueCore::QueueCore(const char* kind, std::size_t maxsize, std::size_t max_byte
         }
         ring = round8(max_bytes);
     }
-    block_ = shared_allocate(sizeof(QueueShared) + ring, 64);
-    shared_ = new (block_.get()) QueueShared();
-    shared_->maxsize = static_cast<std::uint32_t>(maxsize);
-    shared_->ring_bytes = static_cast<std::uint32_t>(ring);
-    shared_->fixed_size = static_cast<std::uint32_t>(fixed_size);
+    return sizeof(QueueShared) + ring;
+}
+
+QueueCore::QueueCore(const char* kind, std::size_t maxsize, std::size_t max_bytes,
+                     std::size_t fixed_size)
+    : QueueCore(kind, shared_allocate(layout_bytes(kind, maxsize, max_bytes, fixed_size), 64),
+                layout_bytes(kind, maxsize, max_bytes, fixed_size), {}, true, maxsize, max_bytes,
+                fixed_size) {}
+
+QueueCore::QueueCore(const char* kind, std::shared_ptr<std::byte> memory, std::size_t available,
+                     std::string name, bool initialize, std::size_t maxsize, std::size_t max_bytes,
+                     std::size_t fixed_size)
+    : block_(std::move(memory)), kind_(kind), name_(std::move(name)) {
+    if (initialize) {
+        const std::size_t bytes = layout_bytes(kind, maxsize, max_bytes, fixed_size);
+        shared_ = new (block_.get()) QueueShared();
+        shared_->maxsize = static_cast<std::uint32_t>(maxsize);
+        shared_->ring_bytes = static_cast<std::uint32_t>(bytes - sizeof(QueueShared));
+        shared_->fixed_size = static_cast<std::uint32_t>(fixed_size);
+    } else {
+        shared_ = std::launder(reinterpret_cast<QueueShared*>(block_.get()));
+        const QueueShared& s = *shared_;
+        const bool fits = available >= sizeof(QueueShared) &&
+                          s.ring_bytes <= available - sizeof(QueueShared) && s.maxsize > 0 &&
+                          s.fixed_size == fixed_size &&
+                          (fixed_size == 0 ? s.ring_bytes >= 8 && s.ring_bytes % 8 == 0
+                                           : s.ring_bytes == std::uint64_t{s.maxsize} * fixed_size);
+        if (!fits) {
+            throw ValueError(describe() + ": its shared state is inconsistent (maxsize " +
+                             std::to_string(s.maxsize) + ", ring " + std::to_string(s.ring_bytes) +
+                             " bytes, element size " + std::to_string(s.fixed_size) + ", in " +
+                             std::to_string(available) +
+                             " bytes); it was not made by this version"
+                             " of ipckit or was damaged: remove it and create it again");
+        }
+    }
     ring_ = block_.get() + sizeof(QueueShared);
 }
 
 std::string QueueCore::describe() const {
+    if (!name_.empty()) {
+        return std::string(kind_) + " '" + name_ + "' (maxsize " +
+               std::to_string(shared_ ? shared_->maxsize : 0) + ")";
+    }
     char buffer[96];
     std::snprintf(buffer, sizeof buffer, "%s(maxsize %u) at %p", kind_, shared_->maxsize,
                   static_cast<const void*>(shared_));
@@ -431,6 +465,19 @@ void QueueCore::join(Timeout timeout) {
                         describe() + ": join timed out with " + std::to_string(unfinished_tasks()) +
                             " unfinished tasks");
     }
+}
+
+bool QueueCore::remove_name() {
+    if (!remove_) {
+        throw ValueError(describe() +
+                         ": remove() is for named queues (this one is anonymous: "
+                         "it goes with its last handle)");
+    }
+    return remove_();
+}
+
+std::size_t QueueCore::users() const {
+    return users_ ? users_() : 0;
 }
 
 std::uint32_t QueueCore::recoveries() const noexcept {
