@@ -86,13 +86,9 @@ void pause_for_stop() {
 
 }  // namespace
 
-void PoolReader::take(void* out, std::size_t n) {
-    if (static_cast<std::size_t>(end - p) < n) {
-        throw ValueError("ipckit::Pool: a message ended early (" + std::to_string(end - p) +
-                         " bytes left, " + std::to_string(n) + " needed)");
-    }
-    std::memcpy(out, p, n);
-    p += n;
+void pool_truncated(std::size_t left, std::size_t wanted) {
+    throw ValueError("ipckit::Pool: a message ended early (" + std::to_string(left) +
+                     " bytes left, " + std::to_string(wanted) + " needed)");
 }
 
 void pool_encode_object(std::string& out, const Object& object) {
@@ -106,8 +102,9 @@ void pool_encode_object(std::string& out, const Object& object) {
 Object pool_decode_object(PoolReader& in) {
     std::uint64_t n = 0;
     in.take(&n, sizeof n);
-    if (static_cast<std::uint64_t>(in.end - in.p) < n)
-        in.take(nullptr, static_cast<std::size_t>(n));
+    if (static_cast<std::uint64_t>(in.end - in.p) < n) {
+        pool_truncated(static_cast<std::size_t>(in.end - in.p), static_cast<std::size_t>(n));
+    }
     Object object = wire::decode(
         std::string_view(reinterpret_cast<const char*>(in.p), static_cast<std::size_t>(n)));
     in.p += n;

@@ -40,6 +40,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <condition_variable>
@@ -85,10 +86,16 @@ inline constexpr std::size_t pool_max_task_bytes = std::size_t{256} << 10;
 inline constexpr std::size_t pool_max_result_bytes = (std::size_t{4} << 20) - 64;
 
 // Reads what PoolCodec wrote.
+[[noreturn]] void pool_truncated(std::size_t left, std::size_t wanted);
 struct PoolReader {
     const std::byte* p;
     const std::byte* end;
-    void take(void* out, std::size_t n);
+    void take(void* out, std::size_t n) {
+        if (static_cast<std::size_t>(end - p) < n)
+            pool_truncated(static_cast<std::size_t>(end - p), n);
+        std::memcpy(out, p, n);
+        p += n;
+    }
 };
 
 void pool_encode_object(std::string& out, const Object& object);
@@ -141,6 +148,9 @@ void pool_run(std::uintptr_t fn, const std::byte* in, std::size_t size, std::uin
               std::string& out) {
     auto f = reinterpret_cast<R (*)(A...)>(fn);
     PoolReader reader{in, in + size};
+    if constexpr (std::is_trivially_copyable_v<std::remove_cvref_t<R>>) {
+        out.reserve(out.size() + std::size_t{count} * sizeof(R));
+    }
     for (std::uint32_t i = 0; i < count; ++i) {
         // Braced initialisation decodes the arguments in order.
         std::tuple<std::remove_cvref_t<A>...> args{
@@ -219,6 +229,16 @@ class PoolJob {
 template <class R>
 void pool_decode_chunk(const PoolChunk& chunk, std::uint32_t count, std::vector<R>& out) {
     pool_check(chunk);
+    if constexpr (std::is_trivially_copyable_v<R> && std::is_default_constructible_v<R>) {
+        // The results as they lie: one copy.
+        if (chunk.data.size() != std::size_t{count} * sizeof(R)) {
+            pool_truncated(chunk.data.size(), std::size_t{count} * sizeof(R));
+        }
+        const std::size_t at = out.size();
+        out.resize(at + count);
+        std::memcpy(static_cast<void*>(out.data() + at), chunk.data.data(), chunk.data.size());
+        return;
+    }
     PoolReader reader{reinterpret_cast<const std::byte*>(chunk.data.data()),
                       reinterpret_cast<const std::byte*>(chunk.data.data()) + chunk.data.size()};
     for (std::uint32_t i = 0; i < count; ++i)
@@ -391,6 +411,10 @@ class Pool {
         auto job = submit_items<F>(f, items, chunksize == 0 ? default_chunksize(items) : chunksize);
         return AsyncResult<std::vector<R>>(std::move(job), [](detail::PoolJob& j) {
             std::vector<R> out;
+            std::size_t total = 0;
+            for (std::size_t i = 0; i < j.size(); ++i)
+                total += j.count(i);
+            out.reserve(total);
             for (std::size_t i = 0; i < j.size(); ++i)
                 detail::pool_decode_chunk(*j.wait_chunk(i, std::nullopt), j.count(i), out);
             return out;
@@ -454,6 +478,11 @@ class Pool {
         using Arg = std::tuple_element_t<0, typename Traits::args>;
         std::vector<Chunk> chunks;
         Chunk current;
+        const std::size_t reserve =
+            std::is_trivially_copyable_v<Arg>
+                ? std::min(chunksize, detail::pool_max_task_bytes / sizeof(Arg)) * sizeof(Arg)
+                : 0;
+        current.data.reserve(reserve);
         for (auto&& item : items) {
             const std::size_t before = current.data.size();
             detail::PoolCodec<Arg>::encode(current.data, static_cast<Arg>(item));
@@ -467,6 +496,7 @@ class Pool {
             if (++current.count == chunksize) {
                 chunks.push_back(std::move(current));
                 current = Chunk{};
+                current.data.reserve(reserve);
             }
         }
         if (current.count != 0) chunks.push_back(std::move(current));
