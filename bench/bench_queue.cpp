@@ -691,6 +691,6 @@ int main(int argc, char** argv) {
         header("Pool.map(square, range(count)), items per second", "rate");
         pool_rows(count, 4);
     }
-    if (wanted("sweep")) sweep(count / 5);
+    if (wanted("sweep")) sweep(count);
     return 0;
 }

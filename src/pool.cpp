@@ -61,6 +61,7 @@ std::string demangled(const char* name) {
 }
 
 std::string describe_exit(int status) {
+    if (status == -1) return "ended (it was reaped by someone else)";
     if (WIFSIGNALED(status)) {
         const int sig = WTERMSIG(status);
         const char* name = sigabbrev_np(sig);
@@ -443,13 +444,20 @@ void PoolCore::supervise() {
                 auto it = std::find_if(workers_.begin(), workers_.end(),
                                        [&](const Worker& w) { return w.pidfd == fds[k].fd; });
                 if (it == workers_.end()) continue;
-                if (::waitpid(it->pid, &status, WNOHANG) != it->pid) continue;
+                const pid_t r = ::waitpid(it->pid, &status, WNOHANG);
+                if (r == 0 || (r < 0 && errno != ECHILD)) continue;
+                // ECHILD: the program reaped it itself (waitpid(-1) in a SIGCHLD handler).
+                if (r < 0) status = -1;
                 dead = *it;
                 workers_.erase(it);
             }
             ::close(dead.pidfd);
-            const bool normal = WIFEXITED(status) && WEXITSTATUS(status) == 0;
             const std::uint64_t task = slot_task(dead.slot).load();
+            // A worker ends by itself only when the task queue is closed and empty, between
+            // tasks, with status 0. Anything else (a signal, a crash, a task calling exit)
+            // fails its task and brings a replacement.
+            const bool normal =
+                status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && task == 0;
             if (!normal) {  // (the slot's task was read above: spawn clears it)
                 std::lock_guard lock(mutex_);
                 if (state_ == State::terminating) return;

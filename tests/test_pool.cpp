@@ -76,6 +76,11 @@ int wait_for_byte(int fd) {
     return c;
 }
 
+// Ends its worker as a task that calls exit() would.
+int end_the_worker(int code) {
+    ::_exit(code);
+}
+
 // Tells the test its pid on `started`, then blocks on `release` (until the test writes a
 // byte there, or for ever: every worker holds the pipe's write end).
 int report_and_block(int started, int release) {
@@ -204,6 +209,23 @@ TEST(Pool, AWorkerKilledMidTaskFailsThatTaskAndThePoolFinishesTheRest) {
     EXPECT_EQ(pool.map(square, ipckit::range(100)).back(), 99 * 99);
     pool.close();
     pool.join();
+}
+
+TEST(Pool, ATaskThatEndsItsWorkerFailsAndThePoolGoesOn) {
+    ipckit::Pool pool(2);
+    for (int code : {0, 3}) {
+        try {
+            pool.apply(end_the_worker, code);
+            FAIL() << "apply did not throw";
+        } catch (const ipckit::WorkerLostError& e) {
+            EXPECT_NE(std::string(e.what()).find("exited with status " + std::to_string(code)),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+    EXPECT_EQ(pool.replacements(), 2u);
+    EXPECT_EQ(pool.map(square, ipckit::range(1000)).back(), 999 * 999);
+    EXPECT_EQ(pool.pids().size(), 2u);
 }
 
 TEST(Pool, TerminateWithTasksRunningFailsThemAndReapsTheWorkers) {
