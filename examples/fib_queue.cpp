@@ -31,9 +31,9 @@ int main(int argc, char** argv) {
     });
     child.start();
 
-    std::vector<std::uint64_t> fib;
-    for (long long i = 0; i < n; ++i)
-        fib.push_back(queue.get());
+    std::vector<std::uint64_t> fib(static_cast<std::size_t>(n));
+    for (auto& x : fib)
+        x = queue.get();
     child.join();
     std::cout << ipckit::repr(fib) << '\n';  // [0, 1, 1, 2, 3, 5, 8, ...]
     return child.exitcode() == 0 ? 0 : 1;

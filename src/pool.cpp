@@ -292,9 +292,11 @@ void PoolCore::worker_main(std::size_t slot_index) {
             out.assign(sizeof(ResultHeader), '\0');
             auto status = PoolChunk::ok;
             try {
-                reinterpret_cast<PoolRunner>(h.runner)(static_cast<std::uintptr_t>(h.fn),
-                                                       buffer + sizeof h, n - sizeof h, h.count,
-                                                       out);
+                // The parent's address of a pool_run instance: the same code here (fork).
+                auto runner =
+                    reinterpret_cast<PoolRunner>(h.runner);  // NOLINT(performance-no-int-to-ptr)
+                runner(static_cast<std::uintptr_t>(h.fn), buffer + sizeof h, n - sizeof h, h.count,
+                       out);
                 if (out.size() > pool_max_result_bytes) {
                     const std::size_t size = out.size();
                     status = PoolChunk::raised;

@@ -169,7 +169,7 @@ TEST(Pool, AnExceptionInATaskComesBackInItsResult) {
 TEST(Pool, ObjectsAndStringsAsArgumentsAndResults) {
     ipckit::Pool pool(2);
     auto tagged = pool.apply(
-        [](const ipckit::Object& o, std::string tag) {
+        [](const ipckit::Object& o, const std::string& tag) {
             return ipckit::Object::list({o, tag});
         },
         ipckit::Object::list({1, "two"}), "seen");

@@ -56,9 +56,9 @@ void queue_and_pool() {
             queue.put(x);
     });
     child.start();
-    std::vector<std::uint64_t> fib;
-    for (int i = 0; i < 10; ++i)
-        fib.push_back(queue.get());
+    std::vector<std::uint64_t> fib(10);
+    for (auto& x : fib)
+        x = queue.get();
     child.join();
     std::cout << repr(fib) << '\n';
 

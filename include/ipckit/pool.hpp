@@ -146,7 +146,7 @@ using PoolRunner = void (*)(std::uintptr_t fn, const std::byte* in, std::size_t 
 template <class R, class... A>
 void pool_run(std::uintptr_t fn, const std::byte* in, std::size_t size, std::uint32_t count,
               std::string& out) {
-    auto f = reinterpret_cast<R (*)(A...)>(fn);
+    auto f = reinterpret_cast<R (*)(A...)>(fn);  // NOLINT(performance-no-int-to-ptr)
     PoolReader reader{in, in + size};
     if constexpr (std::is_trivially_copyable_v<std::remove_cvref_t<R>>) {
         out.reserve(out.size() + std::size_t{count} * sizeof(R));
