@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "ipckit/pool.hpp"
 #include "ipckit/range.hpp"
 #include "ipckit/repr.hpp"
+#include "support.hpp"
 
 namespace {
 
@@ -91,6 +94,23 @@ int report_and_block(int started, int release) {
     return static_cast<int>(pid);
 }
 
+// An item of the order tests: item 0 waits for a byte on `release`; the others write a byte
+// on `done` when they have run.
+struct Gated {
+    int x;
+    int release;
+    int done;
+};
+int gated_times_ten(Gated g) {
+    char c = 0;
+    if (g.x == 0) {
+        if (::read(g.release, &c, 1) != 1) throw ipckit::Error(errno, "read");
+    } else if (::write(g.done, "d", 1) != 1) {
+        throw ipckit::Error(errno, "write");
+    }
+    return g.x * 10;
+}
+
 TEST(Pool, MapOf100000ItemsEqualsTheSerialResult) {
     ipckit::Pool pool(4);
     auto squares = pool.map(square, ipckit::range(100000));
@@ -115,6 +135,38 @@ TEST(Pool, ImapKeepsTheItemsOrder) {
     auto it = pool.imap(square, ipckit::range(10), 3);
     for (std::int64_t i = 0; i < 10; ++i)
         EXPECT_EQ(it.next(20s), i * i);
+    EXPECT_FALSE(it.next(20s));
+}
+
+TEST(Pool, ImapWaitsForTheFirstItemWhileLaterOnesAreDone) {
+    TestPipe release, done;
+    ipckit::Pool pool(3);
+    std::vector<Gated> items;
+    for (int x : {0, 1, 2})
+        items.push_back({x, release.read_end(), done.write_end()});
+    auto it = pool.imap(gated_times_ten, items);
+    char both[2];
+    ASSERT_TRUE(read_exactly(done.read_end(), both, 2));    // items 1 and 2 ran
+    EXPECT_THROW(it.next(50ms), ipckit::PoolTimeoutError);  // item 0 cannot have
+    ASSERT_EQ(::write(release.write_end(), "r", 1), 1);
+    EXPECT_EQ(it.next(20s), 0);
+    EXPECT_EQ(it.next(20s), 10);
+    EXPECT_EQ(it.next(20s), 20);
+    EXPECT_FALSE(it.next(20s));
+}
+
+TEST(Pool, ImapUnorderedYieldsResultsAsTheyFinish) {
+    TestPipe release, done;
+    ipckit::Pool pool(3);
+    std::vector<Gated> items;
+    for (int x : {0, 1, 2})
+        items.push_back({x, release.read_end(), done.write_end()});
+    auto it = pool.imap_unordered(gated_times_ten, items);
+    std::set<int> first_two{*it.next(20s), *it.next(20s)};  // while item 0 still waits
+    EXPECT_EQ(first_two, (std::set<int>{10, 20}));
+    EXPECT_THROW(it.next(50ms), ipckit::PoolTimeoutError);
+    ASSERT_EQ(::write(release.write_end(), "r", 1), 1);
+    EXPECT_EQ(it.next(20s), 0);
     EXPECT_FALSE(it.next(20s));
 }
 
@@ -209,6 +261,49 @@ TEST(Pool, AWorkerKilledMidTaskFailsThatTaskAndThePoolFinishesTheRest) {
     EXPECT_EQ(pool.map(square, ipckit::range(100)).back(), 99 * 99);
     pool.close();
     pool.join();
+}
+
+// Workers SIGKILLed at random moments of a long imap_unordered: every task either returns
+// its right result or fails with WorkerLostError, at most one task per kill fails, and
+// every killed worker is replaced.
+TEST(Pool, WorkersKilledAtRandomDuringAnImapLoseOnlyTheirTasks) {
+    ipckit::Pool pool(3);
+    constexpr int items = 20000;
+    auto it = pool.imap_unordered(square, ipckit::range(items), 1);
+    std::mt19937 random(std::random_device{}());
+    constexpr std::size_t kills = 10;
+    std::set<std::int64_t> got;
+    std::size_t failed = 0;
+    auto take = [&] {
+        try {
+            auto x = it.next(60s);
+            if (!x) return false;
+            EXPECT_TRUE(got.insert(*x).second) << *x;
+            return true;
+        } catch (const ipckit::WorkerLostError&) {
+            ++failed;
+            return true;
+        }
+    };
+    for (std::size_t k = 0; k < kills; ++k) {
+        for (int i = 0, n = static_cast<int>(random() % 500); i < n; ++i)
+            ASSERT_TRUE(take());
+        auto pids = pool.pids();
+        ASSERT_EQ(pids.size(), 3u);
+        ASSERT_EQ(::kill(pids[random() % pids.size()], SIGKILL), 0);
+        // The supervisor reaps and replaces it before the next kill picks a victim.
+        ASSERT_TRUE(ipckit::test::wait_until([&] { return pool.replacements() == k + 1; }));
+    }
+    while (take()) {
+    }
+    EXPECT_LE(failed, kills);
+    EXPECT_EQ(got.size() + failed, static_cast<std::size_t>(items));
+    for (auto x : got) {
+        const auto root =
+            static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(x))));
+        EXPECT_EQ(root * root, x);
+    }
+    EXPECT_EQ(pool.replacements(), kills);
 }
 
 TEST(Pool, ATaskThatEndsItsWorkerFailsAndThePoolGoesOn) {
