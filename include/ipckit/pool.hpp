@@ -1,8 +1,7 @@
 // ipckit::Pool: multiprocessing.Pool, a pool of forked worker processes fed by the
 // shared-memory queue (ipckit/queue.hpp).
 //
-//   std::int64_t square(std::int64_t x) { return x * x; }
-//
+//   auto square = [](std::int64_t x) { return x * x; };       // or a function
 //   ipckit::Pool pool(4);                                      // 4 worker processes
 //   auto squares = pool.map(square, ipckit::range(100000));    // std::vector<std::int64_t>
 //   auto r = pool.apply_async(square, 7);                      // r.get() == 49
