@@ -78,9 +78,9 @@ void flush_all() {
     std::fflush(nullptr);
 }
 
-// While a stop is requested (ipckit/signals.hpp) the queue calls of the pool's threads
-// throw InterruptedError before they start: those threads look again every 10 ms until the
-// stop is cleared or the pool ends. (Only then; otherwise they sleep in the kernel.)
+// The pool's threads ignore stop requests in their queue waits
+// (set_queue_waits_ignore_stop), but the queue's lock, when another process holds it, still
+// throws InterruptedError while a stop is requested: then they try again 10 ms later.
 void pause_for_stop() {
     ::poll(nullptr, 0, 10);
 }
@@ -241,9 +241,19 @@ PoolCore::PoolCore(std::size_t n)
     try {
         for (std::size_t i = 0; i < processes; ++i)
             workers_.push_back(spawn(i));
-        feeder_ = std::thread([this] { feed(); });
-        collector_ = std::thread([this] { collect(); });
-        supervisor_ = std::thread([this] { supervise(); });
+        // The pool's threads serve every caller: a stop request is not theirs to obey.
+        feeder_ = std::thread([this] {
+            set_queue_waits_ignore_stop(true);
+            feed();
+        });
+        collector_ = std::thread([this] {
+            set_queue_waits_ignore_stop(true);
+            collect();
+        });
+        supervisor_ = std::thread([this] {
+            set_queue_waits_ignore_stop(true);
+            supervise();
+        });
     } catch (...) {
         terminate();
         throw;
@@ -271,6 +281,9 @@ PoolCore::Worker PoolCore::spawn(std::size_t slot_index) {
 
 // In the forked worker: only this thread exists; the parent's mutexes are not to be touched.
 void PoolCore::worker_main(std::size_t slot_index) {
+    // A worker takes tasks until the pool closes the queue; a stop request (a Ctrl-C reaching
+    // the process group, say) is for the program, not for it.
+    set_queue_waits_ignore_stop(true);
     clear_stop();
     std::byte* buffer = slot(slot_index);
     std::string out;
