@@ -28,6 +28,9 @@
 // WorkerLostError; it never waits for a task. close() then join() lets every submitted
 // task finish first. join() and terminate() are for the thread that owns the pool.
 //
+// Stop requests (ipckit/signals.hpp) are not for the pool: its threads and workers go on,
+// and AsyncResult::get is not woken by one (give it a timeout, or terminate the pool).
+//
 // Inside: a task is a message on a ByteQueue (a chunk of encoded arguments, the function's
 // address and the address of a function template instance that decodes, calls and
 // encodes); each worker gets a message straight into its own slot of shared memory, so
