@@ -41,6 +41,9 @@ namespace {
 
 constexpr std::size_t capacity = 1024;  // messages, every implementation
 
+// Python's multiprocessing.Queue: messages per second (below).
+double python_queue_rate(std::size_t size, int producers, int consumers, int count);
+
 void pin_to_cpu(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -399,6 +402,10 @@ void throughput_rows(int count) {
     rate_row("ipckit::Queue<T> vs Boost" + label, queue0, boost_rate, "Boost");
     rate_row("ipckit::ByteQueue vs Boost" + label, bytes, boost_rate, "Boost");
 #endif
+    // Python's multiprocessing.Queue, run once (a tenth of the messages: it is that slow).
+    const double python = python_queue_rate(N, 1, 1, std::max(1000, count / 10));
+    rate_row("Python multiprocessing.Queue" + label, python, sysv_rate, "System V");
+    rate_row("ipckit::Queue<T> vs Python" + label, queue0, python, "Python");
 }
 
 template <std::size_t N>
@@ -434,6 +441,220 @@ void pingpong_rows(int count) {
              note);
 }
 
+// --- Python's multiprocessing (bench/python/queue_bench.py, /usr/bin/python3) ---
+double python_number(const std::string& args) {
+    const std::string command =
+        "/usr/bin/python3 " IPCKIT_BENCH_DIR "/python/queue_bench.py " + args;
+    std::cout.flush();
+    std::fflush(nullptr);
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) return 0;
+    double value = 0;
+    if (std::fscanf(pipe, "%lf", &value) != 1) value = 0;
+    ::pclose(pipe);
+    return value;
+}
+double python_queue_rate(std::size_t size, int producers, int consumers, int count) {
+    return python_number("queue " + std::to_string(size) + " " + std::to_string(count) + " " +
+                         std::to_string(producers) + " " + std::to_string(consumers));
+}
+
+// --- many producers -> many consumers: each producer puts count / P, each consumer gets
+// count / C (count a multiple of both) ---
+Result run_many(int producers, int consumers, int count, const std::function<void(int)>& produce,
+                const std::function<void(int)>& consume) {
+    const double children_before = cpu_seconds(RUSAGE_CHILDREN);
+    std::cout.flush();
+    std::vector<pid_t> pids;
+    auto start = Clock::now();
+    for (int i = 0; i < producers + consumers; ++i) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (i < producers) {
+                produce(count / producers);
+            } else {
+                consume(count / consumers);
+            }
+            _exit(0);
+        }
+        pids.push_back(pid);
+    }
+    for (pid_t pid : pids)
+        waitpid(pid, nullptr, 0);
+    return {std::chrono::duration<double>(Clock::now() - start).count(),
+            cpu_seconds(RUSAGE_CHILDREN) - children_before};
+}
+
+template <std::size_t N>
+void many_to_many_rows(int producers, int consumers, int count) {
+    const std::string label = ", " + std::to_string(producers) + " -> " +
+                              std::to_string(consumers) + ", " + std::to_string(N) + " B";
+    std::vector<std::function<Result()>> runs = {
+        [&] {
+            auto mq = fresh_sysv();
+            sysv::MessageBuffer message(N);
+            message.assign(std::string(N, 'x'), 1);
+            return run_many(
+                producers, consumers, count,
+                [&](int n) {
+                    for (int i = 0; i < n; ++i)
+                        mq.send(message);
+                },
+                [&](int n) {
+                    sysv::MessageBuffer buffer(8192);
+                    for (int i = 0; i < n; ++i)
+                        mq.receive_into(buffer);
+                });
+        },
+        [&] {
+            SharedObject<CondvarRing<N>> ring;
+            Msg<N> m{};
+            return run_many(
+                producers, consumers, count,
+                [&](int n) {
+                    for (int i = 0; i < n; ++i)
+                        ring->put(m);
+                },
+                [&](int n) {
+                    for (int i = 0; i < n; ++i)
+                        ring->get();
+                });
+        },
+        [&] {
+            ipckit::Queue<Msg<N>> q(capacity);
+            Msg<N> m{};
+            return run_many(
+                producers, consumers, count,
+                [&](int n) {
+                    for (int i = 0; i < n; ++i)
+                        q.put(m);
+                },
+                [&](int n) {
+                    for (int i = 0; i < n; ++i)
+                        q.get();
+                });
+        },
+#ifdef IPCKIT_HAVE_BOOST
+        [&] {
+            BoostQueue bq("mm", N);
+            return run_many(
+                producers, consumers, count,
+                [&](int n) {
+                    std::string m(N, 'x');
+                    for (int i = 0; i < n; ++i)
+                        bq.q->send(m.data(), N, 0);
+                },
+                [&](int n) {
+                    std::string out(N, '\0');
+                    bip::message_queue::size_type size;
+                    unsigned priority;
+                    for (int i = 0; i < n; ++i)
+                        bq.q->receive(out.data(), N, size, priority);
+                });
+        },
+#endif
+    };
+    auto best = best_of(runs);
+    auto rate = [&](std::size_t i) { return count / best[i].seconds; };
+    const double sysv_rate = rate(0), condvar = rate(1), queue = rate(2);
+    const double python = python_queue_rate(N, producers, consumers, std::max(1000, count / 10));
+    rate_row("System V queue" + label, sysv_rate, sysv_rate, "System V");
+    rate_row("pthread mutex + condvar ring" + label, condvar, sysv_rate, "System V");
+#ifdef IPCKIT_HAVE_BOOST
+    rate_row("Boost.Interprocess message_queue" + label, rate(3), sysv_rate, "System V");
+#endif
+    rate_row("Python multiprocessing.Queue" + label, python, sysv_rate, "System V");
+    rate_row("ipckit::Queue<T>" + label, queue, sysv_rate, "System V");
+    rate_row("ipckit::Queue<T> vs condvar ring" + label, queue, condvar, "condvar");
+#ifdef IPCKIT_HAVE_BOOST
+    rate_row("ipckit::Queue<T> vs Boost" + label, queue, rate(3), "Boost");
+#endif
+    rate_row("ipckit::Queue<T> vs Python" + label, queue, python, "Python");
+}
+
+// --- Pool.map of a trivial function against Python's Pool.map, same chunksize ---
+std::int64_t square(std::int64_t x) {
+    return x * x;
+}
+void pool_rows(int count, int processes) {
+    ipckit::Pool pool(static_cast<std::size_t>(processes));
+    pool.map(square, ipckit::range(processes));  // the workers are up
+    const auto per = static_cast<std::size_t>(processes) * 4;
+    const std::size_t default_chunk = (static_cast<std::size_t>(count) + per - 1) / per;
+    for (std::size_t chunksize : {std::size_t{1000}, default_chunk}) {
+        double best = 1e300;
+        for (int r = 0; r < rounds; ++r) {
+            auto start = Clock::now();
+            auto squares = pool.map(square, ipckit::range(count), chunksize);
+            best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+            if (squares.back() != square(count - 1)) std::abort();
+        }
+        const double python =
+            python_number("poolmap " + std::to_string(count) + " " + std::to_string(chunksize) +
+                          " " + std::to_string(processes));
+        const std::string label = ", chunksize " + std::to_string(chunksize);
+        rate_row("Python Pool(" + std::to_string(processes) + ").map(square)" + label,
+                 python > 0 ? count / python : 0, python > 0 ? count / python : 0, "Python");
+        rate_row("ipckit::Pool(" + std::to_string(processes) + ").map(square)" + label,
+                 count / best, python > 0 ? count / python : 0, "Python");
+    }
+}
+
+// --- throughput against message size, one producer -> one consumer: the table that
+// bench/plot_queue.sh draws (docs/queue-benchmark.png) ---
+long msgmax() {
+    FILE* f = std::fopen("/proc/sys/kernel/msgmax", "r");
+    long value = 8192;
+    if (f != nullptr) {
+        if (std::fscanf(f, "%ld", &value) != 1) value = 8192;
+        std::fclose(f);
+    }
+    return value;
+}
+template <std::size_t N>
+void sweep_row(int count) {
+    // At most 256 MiB per run, at least 2,000 messages.
+    const int n = std::max(2000, std::min(count, static_cast<int>((std::size_t{256} << 20) / N)));
+    using namespace std::chrono_literals;
+    const bool sysv_fits = static_cast<long>(N) <= msgmax();
+    std::vector<std::function<Result()>> runs = {
+        [&] {
+            return sysv_fits ? sysv_throughput(N, n) : Result{1e300, 0};
+        },
+        [&] { return condvar_throughput<N>(n); },
+        [&] { return queue_throughput<N>(n, 0ns); },
+        [&] { return bytequeue_throughput(N, n); },
+#ifdef IPCKIT_HAVE_BOOST
+        [&] { return boost_throughput(N, n); },
+#endif
+    };
+    auto best = best_of(runs);
+    auto rate = [&](std::size_t i) { return n / best[i].seconds; };
+    const double python = python_queue_rate(N, 1, 1, std::max(500, n / 10));
+    double boost = 0;
+#ifdef IPCKIT_HAVE_BOOST
+    boost = rate(4);
+#endif
+    std::printf("| %8zu | %12.0f | %12.0f | %12.0f | %12.0f | %12.0f | %12.0f |\n", N,
+                sysv_fits ? rate(0) : 0.0, rate(1), boost, rate(2), rate(3), python);
+    std::fflush(stdout);
+}
+void sweep(int count) {
+    std::printf("\n%s\n", "throughput against message size (msg/s; 0: not measured)");
+    std::printf("| %8s | %12s | %12s | %12s | %12s | %12s | %12s |\n", "size B", "System V",
+                "condvar ring", "Boost", "Queue<T>", "ByteQueue", "Python Queue");
+    std::printf(
+        "|----------|--------------|--------------|--------------|--------------|-----"
+        "---------|--------------|\n");
+    sweep_row<16>(count);
+    sweep_row<64>(count);
+    sweep_row<256>(count);
+    sweep_row<1024>(count);
+    sweep_row<4096>(count);
+    sweep_row<16384>(count);
+    sweep_row<65536>(count);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -442,16 +663,34 @@ int main(int argc, char** argv) {
         if (std::string(argv[i]) == "--count") count = std::stoi(argv[i + 1]);
         if (std::string(argv[i]) == "--rounds") rounds = std::max(1, std::stoi(argv[i + 1]));
     }
+    std::string only;  // --only one-to-one|ping-pong|many|pool|sweep: that table alone
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::string(argv[i]) == "--only") only = argv[i + 1];
+    }
+    auto wanted = [&](const char* table) { return only.empty() || only == table; };
     const int pp_count = std::max(1, count / 10);
     std::printf(
         "messages per run: %d (throughput), %d (ping-pong); queues of %zu messages; "
         "best of %d interleaved rounds\n",
         count, pp_count, capacity, rounds);
-    header("one producer -> one consumer, throughput", "rate");
-    throughput_rows<16>(count);
-    throughput_rows<1024>(count);
-    header("ping-pong round trip between two processes", "time");
-    pingpong_rows<16>(pp_count);
-    pingpong_rows<1024>(pp_count);
+    if (wanted("one-to-one")) {
+        header("one producer -> one consumer, throughput", "rate");
+        throughput_rows<16>(count);
+        throughput_rows<1024>(count);
+    }
+    if (wanted("ping-pong")) {
+        header("ping-pong round trip between two processes", "time");
+        pingpong_rows<16>(pp_count);
+        pingpong_rows<1024>(pp_count);
+    }
+    if (wanted("many")) {
+        header("4 producers -> 4 consumers, throughput", "rate");
+        many_to_many_rows<16>(4, 4, count / 4 * 4);
+    }
+    if (wanted("pool")) {
+        header("Pool.map(square, range(count)), items per second", "rate");
+        pool_rows(count, 4);
+    }
+    if (wanted("sweep")) sweep(count);
     return 0;
 }

@@ -50,8 +50,8 @@ expect "vector = [0, -1, -2, -3, -4, -5, -6, -7, -8, -9]"
 # The manager example: print(dct), print(lst).
 expect ": {1: 'one', 'two': 2}"
 expect ": [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"
-# Exercise 1, the Fibonacci return: through shared memory and through a manager.
-expect_count 2 '^\[0, 1, 1, 2, 3, 5, 8, 13, 21, 34\]$'
+# Exercise 1, the Fibonacci return: through shared memory, a manager and an ipckit::Queue.
+expect_count 3 '^\[0, 1, 1, 2, 3, 5, 8, 13, 21, 34\]$'
 # The numbers server and client: "Input error, try again!", "received: N", "exiting.".
 expect "server: Input error, try again!"
 expect_block "client: received: 1" "client: received: 2" "client: received: 3" "client: exiting."
@@ -62,6 +62,10 @@ expect_count 4 "got \"$asctime\""
 expect "stop request (type 2) sent; server exit 0"
 # Semaphore and shared memory: two processes, one counter.
 expect "parent reads 20000 from the segment (expected 20000)"
+# Pool: Python's pool.map(square, range(10)); a worker killed mid-task fails only that task.
+expect_line "Pool(4).map(square, range(10)) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"
+expect "was killed by signal 9 (SIGKILL) while it ran this task"
+expect "finished the other 1000 tasks: sum of squares of range(1000) = 332833500"
 expect_line "demo finished: every queue, segment and process it made is gone"
 
 if ((failures > 0)); then

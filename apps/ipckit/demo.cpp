@@ -27,6 +27,8 @@ void add_demo_command(CLI::App& app) {
             {"Exercise 2, is it time yet? A time server and four clients", demo::time_server},
             {"System V semaphore and shared memory: two processes, one counter",
              demo::semaphore_and_shared_memory},
+            {"Queue and Pool: the Fibonacci return through a queue, a pool of workers",
+             demo::queue_and_pool},
         };
         int number = 0;
         for (const auto& scenario : scenarios) {

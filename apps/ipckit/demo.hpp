@@ -11,5 +11,7 @@ void time_server();    // exercise 2: a time server and several clients
 void semaphore_and_shared_memory();
 void shared_state();  // Value and Array: the first listing and the Fibonacci return
 void manager();       // a manager's dict and list changed by a child
+// the Fibonacci return through a Queue; a Pool that survives the death of a worker
+void queue_and_pool();
 
 }  // namespace ipckit::demo

@@ -7,6 +7,7 @@
 #include "ipckit/named_queue.hpp"
 #include "ipckit/object.hpp"
 #include "ipckit/pipe.hpp"
+#include "ipckit/pool.hpp"
 #include "ipckit/process.hpp"
 #include "ipckit/queue.hpp"
 #include "ipckit/range.hpp"

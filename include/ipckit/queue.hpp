@@ -154,6 +154,10 @@ std::string_view type_name() {
     f.remove_prefix(at + 4);
     return f.substr(0, f.find_first_of(";]"));
 }
+// For a thread that serves others (ipckit::Pool's feeder, collector and supervisor): its
+// waits in every queue ignore request_stop(), which would otherwise make them throw
+// InterruptedError for as long as the stop stays requested. Per thread; false by default.
+void set_queue_waits_ignore_stop(bool ignore) noexcept;
 
 [[noreturn]] void throw_empty(const QueueCore& core, bool block);
 [[noreturn]] void throw_full(const QueueCore& core, bool block);

@@ -141,6 +141,9 @@ std::size_t record_size(const QueueShared& s, std::size_t n) {
     return s.fixed_size != 0 ? s.fixed_size : round8(record_header + n);
 }
 
+// set_queue_waits_ignore_stop(true) in this thread (queue.hpp).
+thread_local bool waits_ignore_stop = false;
+
 // Waits for `seq` to change from `seen` (its value before the caller looked at the queue),
 // for at most a slice (and the deadline), a stop request waking it. Returns false if the
 // deadline has passed.
@@ -154,8 +157,12 @@ bool wait_for_change(std::atomic<std::uint32_t>& seq, std::uint32_t seen,
         if (left <= std::chrono::nanoseconds::zero()) return false;
         slice = std::min<std::chrono::nanoseconds>(slice, left);
     }
-    if (!timer) timer.emplace();
-    if (stop_requested()) throw InterruptedError(EINTR, what + " stopped (a stop was requested)");
+    if (!waits_ignore_stop) {
+        if (!timer) timer.emplace();
+        if (stop_requested()) {
+            throw InterruptedError(EINTR, what + " stopped (a stop was requested)");
+        }
+    }
     // Announce the sleeper; a notification since the caller looked means: look again.
     const std::uint32_t s = seen | 1u;
     std::uint32_t expected = seen;
@@ -211,6 +218,10 @@ void lock_queue(LockState& lock) {
 }
 
 }  // namespace
+
+void set_queue_waits_ignore_stop(bool ignore) noexcept {
+    waits_ignore_stop = ignore;
+}
 
 std::size_t QueueCore::layout_bytes(const char* kind, std::size_t maxsize, std::size_t max_bytes,
                                     std::size_t fixed_size) {

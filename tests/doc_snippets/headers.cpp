@@ -182,6 +182,18 @@ TEST(HeaderSnippets, Queue) {
     EXPECT_EQ(printed, "42\n");
 }
 
+// include/ipckit/pool.hpp (the example at the top).
+TEST(HeaderSnippets, Pool) {
+    auto square = [](std::int64_t x) { return x * x; };      // or a function
+    ipckit::Pool pool(4);                                    // 4 worker processes
+    auto squares = pool.map(square, ipckit::range(100000));  // std::vector<std::int64_t>
+    auto r = pool.apply_async(square, 7);                    // r.get() == 49
+
+    ASSERT_EQ(squares.size(), 100000u);
+    EXPECT_EQ(squares[300], 90000);
+    EXPECT_EQ(r.get(), 49);
+}
+
 // include/ipckit/pipe.hpp (the example at the top).
 TEST(HeaderSnippets, Pipe) {
     std::string printed = captured_stdout([] {

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "ipckit/programs/time_service.hpp"
 #include "snippets.hpp"
@@ -91,6 +93,59 @@ TEST(ReadmeSnippets, Manager) {
         std::cout << dct << ' ' << lst;  // {1: 'one'} [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
     });
     EXPECT_EQ(printed, "{1: 'one'} [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
+}
+
+// README.md (Quick start): a Queue between a parent and its child, and a Pool.
+TEST(ReadmeSnippets, QueueAndPool) {
+    using namespace std::chrono_literals;
+    std::int64_t seven_squared = 0;
+    std::string printed = captured_stdout([&] {
+        ipckit::Queue<std::uint64_t> queue;  // in shared memory: for children forked later
+        ipckit::Process child([queue]() mutable {
+            for (std::uint64_t x : {0, 1, 1, 2, 3})
+                queue.put(x);
+        });
+        child.start();
+        for (int i = 0; i < 5; ++i)
+            std::cout << queue.get() << ' ';  // 0 1 1 2 3
+        child.join();
+
+        auto square = [](std::int64_t x) {
+            return x * x;
+        };                     // a function, or a lambda without captures
+        ipckit::Pool pool(4);  // 4 forked workers, fed by a shared-memory queue
+        auto squares = pool.map(square, ipckit::range(100000));  // a std::vector: 0, 1, 4, 9, ...
+        auto seven = pool.apply_async(square, 7);                // seven.get(1s) is 49
+
+        ASSERT_EQ(squares.size(), 100000u);
+        EXPECT_EQ(squares[99999], std::int64_t{99999} * 99999);
+        seven_squared = seven.get(30s);  // (a generous timeout: the machine may be loaded)
+    });
+    EXPECT_EQ(printed, "0 1 1 2 3 ");
+    EXPECT_EQ(seven_squared, 49);
+}
+
+// README.md, "From the handout's Python to ipckit": the Pool rows.
+TEST(ReadmeSnippets, PythonTablePoolRows) {
+    using namespace std::chrono_literals;
+    auto square = [](std::int64_t x) { return x * x; };
+    auto f = square;
+    std::vector<int> xs{1, 2, 3};
+    std::int64_t x = 5;
+    std::string printed = captured_stdout([&] {
+        ipckit::Pool pool(4);
+        std::cout << ipckit::repr(pool.map(square, ipckit::range(10)));
+        EXPECT_EQ(pool.apply_async(f, x).get(30s), 25);  // the row's get(1s), made generous
+        std::vector<std::int64_t> ordered;
+        for (auto y : pool.imap(f, xs))
+            ordered.push_back(y);
+        EXPECT_EQ(ordered, (std::vector<std::int64_t>{1, 4, 9}));
+        std::multiset<std::int64_t> unordered;
+        for (auto y : pool.imap_unordered(f, xs, 8))
+            unordered.insert(y);
+        EXPECT_EQ(unordered, (std::multiset<std::int64_t>{1, 4, 9}));
+    });
+    EXPECT_EQ(printed, "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]");
 }
 
 // README.md, "From the handout's Python to ipckit": the message queue rows.
