@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "ipckit/error.hpp"
 
@@ -202,6 +203,137 @@ ReplyPtr Connection::reply() {
 ReplyPtr Connection::command(const std::vector<std::string_view>& argv) {
     append(argv);
     return reply();
+}
+
+std::uint16_t key_slot(std::string_view key) {
+    if (auto open = key.find('{'); open != std::string_view::npos) {
+        auto close = key.find('}', open + 1);
+        if (close != std::string_view::npos && close > open + 1) {
+            key = key.substr(open + 1, close - open - 1);
+        }
+    }
+    std::uint16_t crc = 0;
+    for (unsigned char c : key) {
+        crc ^= static_cast<std::uint16_t>(c << 8);
+        for (int bit = 0; bit < 8; ++bit) {
+            crc = (crc & 0x8000) ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021)
+                                 : static_cast<std::uint16_t>(crc << 1);
+        }
+    }
+    return static_cast<std::uint16_t>(crc % cluster_slots);
+}
+
+namespace {
+std::string node_name(const std::string& host, int port) {
+    return host + ":" + std::to_string(port);
+}
+// "MOVED 3999 127.0.0.1:6381" -> "127.0.0.1:6381"
+std::string redirect_target(std::string_view error) {
+    auto space = error.rfind(' ');
+    return std::string(error.substr(space + 1));
+}
+}  // namespace
+
+Connection& Router::seed() {
+    return to(node_name(seed_.host, seed_.port));
+}
+
+Connection& Router::to(const std::string& node) {
+    std::size_t i = 0;
+    while (i < nodes_.size() && nodes_[i] != node)
+        ++i;
+    if (i == nodes_.size()) {
+        nodes_.push_back(node);
+        connections_.emplace_back();
+    }
+    if (!connections_[i] || connections_[i]->broken()) {
+        connections_[i].reset();
+        Endpoint e = seed_;
+        auto colon = node.rfind(':');
+        e.host = node.substr(0, colon);
+        e.port = std::stoi(node.substr(colon + 1));
+        if (node != node_name(seed_.host, seed_.port)) {
+            e.text =
+                "redis://" + node + "/" + std::to_string(e.db) + " (a node of " + seed_.text + ")";
+        }
+        connections_[i] = std::make_unique<Connection>(e, timeout_);
+    }
+    return *connections_[i];
+}
+
+void Router::load_slots(Connection& via) {
+    ReplyPtr r = via.command({"CLUSTER", "SLOTS"});
+    ReplyView v(r.get());
+    if (!v.is_array()) return;  // not a cluster after all: keep going to the seed
+    std::vector<std::uint16_t> slots(cluster_slots, 0);
+    std::string seed_name = node_name(seed_.host, seed_.port);
+    auto index = [&](const std::string& node) {
+        std::size_t i = 0;
+        while (i < nodes_.size() && nodes_[i] != node)
+            ++i;
+        if (i == nodes_.size()) {
+            nodes_.push_back(node);
+            connections_.emplace_back();
+        }
+        return static_cast<std::uint16_t>(i);
+    };
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        ReplyView range = v[i];
+        if (range.size() < 3) continue;
+        auto first = range[0].integer(), last = range[1].integer();
+        ReplyView master = range[2];
+        std::string host(master[0].str());
+        if (host.empty()) host = seed_.host;  // "" means the address we reached it by
+        std::uint16_t node = index(node_name(host, static_cast<int>(master[1].integer())));
+        for (auto s = first; s <= last && s < cluster_slots; ++s)
+            slots[static_cast<std::size_t>(s)] = node;
+    }
+    slots_ = std::move(slots);
+}
+
+std::string Router::node_of(std::uint16_t slot) const {
+    if (slots_.empty()) return node_name(seed_.host, seed_.port);
+    return nodes_[slots_[slot]];
+}
+
+ReplyPtr Router::command(std::string_view key, const std::vector<std::string_view>& argv) {
+    std::string node = node_of(key_slot(key));
+    bool asking = false;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        Connection& c = to(node);
+        ReplyPtr r;
+        if (asking) {
+            c.append({"ASKING"});
+            c.append(argv);
+            c.reply();
+            r = c.reply();
+        } else {
+            r = c.command(argv);
+        }
+        ReplyView v(r.get());
+        if (!v.is_error()) return r;
+        std::string_view error = v.str();
+        if (error.substr(0, 6) == "MOVED ") {
+            node = redirect_target(error);
+            load_slots(c);  // the map changed: load it whole
+            asking = false;
+            continue;
+        }
+        if (error.substr(0, 4) == "ASK ") {
+            node = redirect_target(error);
+            asking = true;
+            continue;
+        }
+        if (error.substr(0, 8) == "TRYAGAIN") {  // keys of one slot on two nodes, briefly
+            std::this_thread::sleep_for(std::chrono::milliseconds(5 * (attempt + 1)));
+            asking = false;
+            node = node_of(key_slot(key));
+            continue;
+        }
+        return r;
+    }
+    throw RemoteError("redis at " + seed_.text + ": too many Cluster redirections for key " +
+                      std::string(key));
 }
 
 }  // namespace ipckit::detail::redis

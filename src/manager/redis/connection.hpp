@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -74,6 +75,38 @@ class Connection {
     redisContext* context_ = nullptr;
     std::string address_;
     bool broken_ = false;
+};
+
+// The Cluster slot of a key: CRC16 (XMODEM) of its hash tag (the part between the first
+// '{' and the next '}', when not empty) or of the whole key, modulo 16384.
+std::uint16_t key_slot(std::string_view key);
+inline constexpr int cluster_slots = 16384;
+
+// Sends each command to the server that holds its key. Against a single server every
+// command goes there. Against a Redis Cluster (the seed is any node) a MOVED answer loads
+// the slot map (CLUSTER SLOTS) and the command goes to the node named; an ASK answer sends
+// it once to the node named, after ASKING; TRYAGAIN (a slot half migrated) is retried.
+// One connection per node, opened on first use; one Router per thread.
+class Router {
+  public:
+    Router(Endpoint seed, std::chrono::milliseconds connect_timeout)
+        : seed_(std::move(seed)), timeout_(connect_timeout) {}
+    // `key` decides the node; the reply may be an error reply (not MOVED/ASK).
+    ReplyPtr command(std::string_view key, const std::vector<std::string_view>& argv);
+    // The connection to the seed (for commands without a key, such as PING).
+    Connection& seed();
+    bool cluster() const noexcept { return !slots_.empty(); }
+
+  private:
+    Connection& to(const std::string& node);
+    void load_slots(Connection& via);
+    std::string node_of(std::uint16_t slot) const;
+
+    Endpoint seed_;
+    std::chrono::milliseconds timeout_;
+    std::vector<std::string> nodes_;    // "host:port"
+    std::vector<std::uint16_t> slots_;  // slot -> index in nodes_ (empty: no cluster)
+    std::vector<std::unique_ptr<Connection>> connections_;  // by index in nodes_
 };
 
 }  // namespace ipckit::detail::redis

@@ -141,7 +141,7 @@ struct RedisClient::Renewer {
     std::thread thread;
 
     void run(redis::Endpoint endpoint, std::chrono::milliseconds connect_timeout) {
-        std::unique_ptr<Connection> conn;
+        std::unique_ptr<redis::Router> router;
         std::string lease = std::to_string(endpoint.lease.count());
         std::unique_lock lock(m);
         while (!stop) {
@@ -160,20 +160,22 @@ struct RedisClient::Renewer {
             }
             lock.unlock();
             try {
-                if (!conn) conn = std::make_unique<Connection>(endpoint, connect_timeout);
+                if (!router) router = std::make_unique<redis::Router>(endpoint, connect_timeout);
                 for (auto& c : commands) {
                     std::vector<std::string_view> argv{"EVALSHA", script_sha(), "1",
                                                        c[0],      c[1],         lease};
                     for (std::size_t i = 2; i < c.size(); ++i)
                         argv.push_back(c[i]);
-                    conn->append(argv);
-                }
-                for (std::size_t i = 0; i < commands.size(); ++i) {
-                    ReplyPtr r = conn->reply();
-                    (void)r;  // NOSCRIPT after a restart: the next call of a proxy loads it
+                    ReplyPtr r = router->command(c[0], argv);
+                    if (ReplyView(r.get()).is_error() &&
+                        ReplyView(r.get()).str().substr(0, 8) == "NOSCRIPT") {
+                        argv[0] = "EVAL";
+                        argv[1] = redis::script_source;
+                        r = router->command(c[0], argv);
+                    }
                 }
             } catch (const std::exception&) {
-                conn.reset();  // the server is away: try again next round
+                router.reset();  // the server is away: try again next round
             }
             lock.lock();
         }
@@ -212,7 +214,7 @@ RedisClient::Renewer& RedisClient::renewer() {
     return *renewer_;
 }
 
-redis::Connection& RedisClient::connection() {
+redis::Router& RedisClient::router() {
     if (closed_) {
         throw ConnectionError(0, "redis at " + endpoint_.text + ": the manager was shut down");
     }
@@ -220,22 +222,22 @@ redis::Connection& RedisClient::connection() {
     pid_t now = current_pid();
     if (now != pid_) {
         // A forked child: the inherited connections are the parent's conversations.
-        connections_.clear();
+        routers_.clear();
         session_ = hex(w::random_bytes(12));
         pid_ = now;
     }
-    auto& slot = connections_[std::this_thread::get_id()];
-    if (!slot) slot = std::make_unique<Connection>(endpoint_, options_.connect_timeout);
+    auto& slot = routers_[std::this_thread::get_id()];
+    if (!slot) slot = std::make_unique<redis::Router>(endpoint_, options_.connect_timeout);
     return *slot;
 }
 
 void RedisClient::drop_connection() {
     std::lock_guard lock(mutex_);
-    connections_.erase(std::this_thread::get_id());
+    routers_.erase(std::this_thread::get_id());
 }
 
 void RedisClient::check() {
-    ReplyPtr r = connection().command({"PING"});
+    ReplyPtr r = router().seed().command({"PING"});
     if (ReplyView(r.get()).is_error()) {
         throw ConnectionError(
             0, "redis at " + endpoint_.text + ": PING: " + std::string(ReplyView(r.get()).str()));
@@ -264,22 +266,22 @@ namespace {
 // One session of requests on one connection: runs the script, maps its errors.
 class Session {
   public:
-    Session(Connection& c, const redis::Endpoint& e, const RedisClient::Ref& r)
+    Session(redis::Router& c, const redis::Endpoint& e, const RedisClient::Ref& r)
         : c_(c), e_(e), r_(r), lease_(std::to_string(e.lease.count())) {}
 
     ReplyPtr raw(const std::vector<std::string_view>& argv) {
-        ReplyPtr r = c_.command(argv);
+        ReplyPtr r = c_.command(argv.at(1), argv);
         if (ReplyView(r.get()).is_error()) fail(ReplyView(r.get()).str());
         return r;
     }
     ReplyPtr run(std::string_view op, std::vector<std::string_view> args = {}) {
         std::vector<std::string_view> argv{"EVALSHA", script_sha(), "1", r_.base, op, lease_};
         argv.insert(argv.end(), args.begin(), args.end());
-        ReplyPtr r = c_.command(argv);
+        ReplyPtr r = c_.command(r_.base, argv);
         if (ReplyView(r.get()).is_error() && ReplyView(r.get()).str().substr(0, 8) == "NOSCRIPT") {
             argv[0] = "EVAL";
             argv[1] = redis::script_source;
-            r = c_.command(argv);
+            r = c_.command(r_.base, argv);
         }
         if (ReplyView(r.get()).is_error()) fail(ReplyView(r.get()).str());
         return r;
@@ -337,7 +339,7 @@ class Session {
         }
     }
 
-    Connection& c_;
+    redis::Router& c_;
     const redis::Endpoint& e_;
     const RedisClient::Ref& r_;
     std::string lease_;
@@ -403,7 +405,7 @@ Object RedisClient::create(const Object::List& args) {
         r.name = name.as_string();
     }
     r.base = "ipckit:{" + r.name + "}";
-    Connection& c = connection();
+    redis::Router& c = router();
     Session s(c, endpoint_, r);
     s.run("create", {t, r.anonymous ? "1" : "0", param});
     std::lock_guard lock(mutex_);
@@ -469,7 +471,7 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                 break;
         }
         Ref r = ref(id);
-        Connection& c = connection();
+        redis::Router& c = router();
         Session s(c, endpoint_, r);
         const std::string& t = r.type;
         if (op == w::incref || op == w::decref) {

@@ -22,7 +22,9 @@
 // and its lock frees itself within the lease; the next acquirer is told (acquire answers
 // recovered). Release checks the token (a script): only the holder releases a Lock.
 //
-// Connections: one per process and thread, as SocketClient; a forked child opens its own.
+// Connections: one per process, thread and server, as SocketClient; a forked child opens
+// its own. Against a Redis Cluster (the address of any node) each command goes to the node
+// that holds its object's slot (redis::Router: CLUSTER SLOTS, MOVED, ASK).
 // A broken connection (the server restarted, say) throws ConnectionError naming the address,
 // and the next call reconnects.
 #pragma once
@@ -64,7 +66,7 @@ class RedisClient final : public Client {
     struct Renewer;
 
   private:
-    redis::Connection& connection();
+    redis::Router& router();
     void drop_connection();
     Ref ref(std::uint64_t id);
     Object create(const Object::List& args);
@@ -79,7 +81,7 @@ class RedisClient final : public Client {
     std::mutex mutex_;
     pid_t pid_;
     std::string session_;  // this process's random token
-    std::unordered_map<std::thread::id, std::unique_ptr<redis::Connection>> connections_;
+    std::unordered_map<std::thread::id, std::unique_ptr<redis::Router>> routers_;
     std::unordered_map<std::uint64_t, Ref> refs_;
     std::uint64_t next_id_ = 1;
     Renewer* renewer_ = nullptr;  // this process's (a forked child's copy is left alone)
