@@ -17,10 +17,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ipckit::test {
@@ -182,6 +185,76 @@ class RedisServer {
     std::string dir_;
     int port_ = 0;
     pid_t pid_ = 0;
+};
+
+// A Redis Cluster of `n` masters (no replicas) on loopback: n RedisServers with
+// --cluster-enabled yes, joined by `redis-cli --cluster create ... --cluster-yes`, which
+// returns once every node agrees on the configuration; then each node is asked until it
+// reports cluster_state:ok (a bounded wait on a condition).
+class RedisCluster {
+  public:
+    explicit RedisCluster(int n = 3) {
+        for (int i = 0; i < n; ++i) {
+            nodes_.push_back(std::make_unique<RedisServer>(
+                std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file",
+                                         "nodes.conf", "--cluster-node-timeout", "5000"}));
+        }
+        std::vector<std::string> args{"redis-cli", "--cluster", "create"};
+        for (auto& node : nodes_)
+            args.push_back("127.0.0.1:" + std::to_string(node->port()));
+        args.push_back("--cluster-yes");
+        if (run(args) != 0) throw std::runtime_error("redis-cli --cluster create failed");
+        for (auto& node : nodes_)
+            wait_ok(*node);
+    }
+    RedisServer& node(std::size_t i) { return *nodes_.at(i); }
+    std::size_t size() const { return nodes_.size(); }
+    std::string url() const { return nodes_.front()->url(); }
+
+    // Runs a program (redis-cli) to its end, its output to /dev/null; its exit status.
+    static int run(std::vector<std::string> args) {
+        pid_t pid = ::fork();
+        if (pid < 0) return -1;
+        if (pid == 0) {
+            int null = ::open("/dev/null", O_WRONLY);
+            if (null >= 0) {
+                ::dup2(null, 1);
+                ::dup2(null, 2);
+            }
+            std::vector<char*> argv;
+            for (auto& a : args)
+                argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execvp(argv[0], argv.data());
+            ::_exit(127);
+        }
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+
+    std::string text(const RedisServer& node, const std::vector<std::string>& argv) const {
+        redisReply* r = node.command(argv);
+        std::string out = r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+                                r->type == REDIS_REPLY_ERROR)
+                              ? std::string(r->str, r->len)
+                              : std::string();
+        if (r) freeReplyObject(r);
+        return out;
+    }
+
+  private:
+    void wait_ok(const RedisServer& node) const {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (text(node, {"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                throw std::runtime_error("the cluster did not reach cluster_state:ok");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    std::vector<std::unique_ptr<RedisServer>> nodes_;
 };
 
 }  // namespace ipckit::test

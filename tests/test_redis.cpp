@@ -510,3 +510,60 @@ TEST(Redis, AServerRestartedUnderAClientIsAConnectionErrorThenReconnects) {
     EXPECT_EQ(d.get("after"), Object(2));
     EXPECT_FALSE(d.contains("before"));
 }
+
+// A 3-node Redis Cluster: objects spread over every node, reached through one node's
+// address; a slot moved mid-test (keys migrated: ASK, then the slot reassigned: MOVED).
+TEST(Redis, ClusterSpreadsObjectsAndFollowsAMovedSlot) {
+    REQUIRE_REDIS();
+    ipckit::test::RedisCluster cluster(3);
+    Manager m = Manager::connect(cluster.url(), "");
+    for (int i = 0; i < 30; ++i) {
+        DictProxy d = m.dict("obj" + std::to_string(i));
+        d.set("i", i);
+    }
+    for (std::size_t n = 0; n < cluster.size(); ++n)
+        EXPECT_GT(cluster.node(n).integer({"DBSIZE"}), 0) << "node " << n << " holds nothing";
+    Manager other = Manager::connect(cluster.node(2).url(), "");
+    for (int i = 0; i < 30; ++i)
+        EXPECT_EQ(other.dict("obj" + std::to_string(i)).get("i"), Object(i));
+
+    ListProxy l = m.named_list("moving");
+    l.extend(List{1, 2, 3});
+    auto lock = m.named_lock("moving-lock");
+    std::string key = "ipckit:{moving}:l";
+    std::string slot = std::to_string(cluster.node(0).integer({"CLUSTER", "KEYSLOT", key}));
+    std::size_t source = 0;
+    while (cluster.node(source).integer({"EXISTS", key}) != 1)
+        ASSERT_LT(++source, cluster.size());
+    std::size_t target = (source + 1) % cluster.size();
+    auto& src = cluster.node(source);
+    auto& dst = cluster.node(target);
+    std::string src_id = cluster.text(src, {"CLUSTER", "MYID"});
+    std::string dst_id = cluster.text(dst, {"CLUSTER", "MYID"});
+    ASSERT_EQ(cluster.text(dst, {"CLUSTER", "SETSLOT", slot, "IMPORTING", src_id}), "OK");
+    ASSERT_EQ(cluster.text(src, {"CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id}), "OK");
+    redisReply* keys = src.command({"CLUSTER", "GETKEYSINSLOT", slot, "1000"});
+    ASSERT_NE(keys, nullptr);
+    std::vector<std::string> migrate{"MIGRATE", "127.0.0.1", std::to_string(dst.port()), "", "0",
+                                     "5000",    "KEYS"};
+    for (std::size_t i = 0; i < keys->elements; ++i)
+        migrate.push_back(keys->element[i]->str);
+    freeReplyObject(keys);
+    ASSERT_EQ(cluster.text(src, migrate), "OK");
+    // Keys moved, slot not yet reassigned: the source answers ASK.
+    l.append(4);
+    EXPECT_EQ(l.copy(), (List{1, 2, 3, 4}));
+    for (std::size_t n = 0; n < cluster.size(); ++n) {
+        ASSERT_EQ(cluster.text(cluster.node(n), {"CLUSTER", "SETSLOT", slot, "NODE", dst_id}),
+                  "OK");
+    }
+    // Reassigned: the source answers MOVED, the client reloads its slot map.
+    l.append(5);
+    l.reverse();
+    EXPECT_EQ(l.copy(), (List{5, 4, 3, 2, 1}));
+    EXPECT_EQ(dst.integer({"EXISTS", key}), 1);
+    EXPECT_EQ(cluster.text(src, {"EXISTS", key}).substr(0, 6), "MOVED ");  // not its slot now
+    EXPECT_TRUE(lock.acquire());
+    lock.release();
+    EXPECT_EQ(other.named_list("moving").copy(), (List{5, 4, 3, 2, 1}));
+}
