@@ -56,9 +56,15 @@ class RedisServer {
         std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/redis-XXXXXX";
         if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
         dir_ = pattern;
-        for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
-            port_ = free_loopback_port();
-            launch();
+        try {
+            for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
+                port_ = free_loopback_port();
+                launch();
+            }
+        } catch (...) {
+            stop();
+            std::filesystem::remove_all(dir_);
+            throw;
         }
         if (pid_ <= 0) {
             std::filesystem::remove_all(dir_);
@@ -173,7 +179,11 @@ class RedisServer {
         }
         pid_ = pid;
         redisReply* pong = command({"PING"});
-        bool ok = pong && pong->type == REDIS_REPLY_STATUS && std::string(pong->str) == "PONG";
+        // PONG, or NOAUTH from a server started with --requirepass: it answers.
+        bool ok =
+            pong &&
+            ((pong->type == REDIS_REPLY_STATUS && std::string(pong->str) == "PONG") ||
+             (pong->type == REDIS_REPLY_ERROR && std::string(pong->str).rfind("NOAUTH", 0) == 0));
         if (pong) freeReplyObject(pong);
         if (!ok) {
             stop();

@@ -15,6 +15,7 @@
 #include "ipckit/process.hpp"
 #include "ipckit/signals.hpp"
 #include "redis_fixture.hpp"
+#include "support.hpp"
 
 using ipckit::DictProxy;
 using ipckit::ListProxy;
@@ -566,4 +567,33 @@ TEST(Redis, ClusterSpreadsObjectsAndFollowsAMovedSlot) {
     EXPECT_TRUE(lock.acquire());
     lock.release();
     EXPECT_EQ(other.named_list("moving").copy(), (List{5, 4, 3, 2, 1}));
+}
+
+TEST(Redis, APasswordComesFromREDISCLI_AUTH) {
+    REQUIRE_REDIS();
+    RedisServer server({"--requirepass", "s3cret"});
+    ::unsetenv("REDISCLI_AUTH");
+    EXPECT_THROW(Manager::connect(server.url(), ""), ipckit::AuthenticationError);
+    ::setenv("REDISCLI_AUTH", "wrong", 1);
+    EXPECT_THROW(Manager::connect(server.url(), ""), ipckit::AuthenticationError);
+    ::setenv("REDISCLI_AUTH", "s3cret", 1);
+    Manager m = Manager::connect(server.url(), "");
+    ::unsetenv("REDISCLI_AUTH");
+    m.dict("d").set(1, 2);
+    EXPECT_EQ(m.dict("d").get(1), Object(2));
+}
+
+TEST(Redis, TheManagerCommandsTakeARedisAddress) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    auto r = ipckit::test::run({ipckit::test::ipckit_program(), "manager", "dict", "scores",
+                                "--address", server.url(), "--set", "'bob'=5"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "{'bob': 5}\n");
+    Manager m = Manager::connect(server.url(), "");
+    EXPECT_EQ(m.dict("scores").get("bob"), Object(5));
+    r = ipckit::test::run(
+        {ipckit::test::ipckit_program(), "manager", "shutdown", "--address", server.url()});
+    EXPECT_EQ(r.exit_code, 2) << r.err;  // Redis is not ours to stop
+    EXPECT_EQ(server.integer({"DBSIZE"}) > 0, true);
 }

@@ -143,24 +143,30 @@ Connection::Connection(const Endpoint& endpoint, std::chrono::milliseconds conne
         throw ConnectionError(error, "redis at " + address_ + ": cannot connect: " + what +
                                          " (is redis-server running there?)");
     }
-    // Every reply comes within a minute: blocking commands wait in short slices.
-    redisSetTimeout(context_, to_timeval(std::chrono::milliseconds(60000)));
-    redisEnableKeepAlive(context_);
-    if (!endpoint.password.empty()) {
-        ReplyPtr r = command({"AUTH", endpoint.password});
-        if (ReplyView(r.get()).is_error()) {
-            throw AuthenticationError("redis at " + address_ +
-                                      ": AUTH refused: " + std::string(ReplyView(r.get()).str()) +
-                                      " (check REDISCLI_AUTH)");
+    try {
+        // Every reply comes within a minute: blocking commands wait in short slices.
+        redisSetTimeout(context_, to_timeval(std::chrono::milliseconds(60000)));
+        redisEnableKeepAlive(context_);
+        if (!endpoint.password.empty()) {
+            ReplyPtr r = command({"AUTH", endpoint.password});
+            if (ReplyView(r.get()).is_error()) {
+                throw AuthenticationError("redis at " + address_ + ": AUTH refused: " +
+                                          std::string(ReplyView(r.get()).str()) +
+                                          " (check REDISCLI_AUTH)");
+            }
         }
-    }
-    if (endpoint.db != 0) {
-        std::string db = std::to_string(endpoint.db);
-        ReplyPtr r = command({"SELECT", db});
-        if (ReplyView(r.get()).is_error()) {
-            throw ValueError("redis at " + address_ + ": SELECT " + db + ": " +
-                             std::string(ReplyView(r.get()).str()));
+        if (endpoint.db != 0) {
+            std::string db = std::to_string(endpoint.db);
+            ReplyPtr r = command({"SELECT", db});
+            if (ReplyView(r.get()).is_error()) {
+                throw ValueError("redis at " + address_ + ": SELECT " + db + ": " +
+                                 std::string(ReplyView(r.get()).str()));
+            }
         }
+    } catch (...) {
+        redisFree(context_);  // the destructor does not run for a throwing constructor
+        context_ = nullptr;
+        throw;
     }
 }
 

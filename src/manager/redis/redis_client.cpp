@@ -238,6 +238,10 @@ void RedisClient::drop_connection() {
 
 void RedisClient::check() {
     ReplyPtr r = router().seed().command({"PING"});
+    if (ReplyView(r.get()).is_error() && ReplyView(r.get()).str().substr(0, 6) == "NOAUTH") {
+        throw AuthenticationError("redis at " + endpoint_.text +
+                                  ": the server wants a password (set REDISCLI_AUTH)");
+    }
     if (ReplyView(r.get()).is_error()) {
         throw ConnectionError(
             0, "redis at " + endpoint_.text + ": PING: " + std::string(ReplyView(r.get()).str()));
