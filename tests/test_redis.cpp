@@ -597,3 +597,39 @@ TEST(Redis, TheManagerCommandsTakeARedisAddress) {
     EXPECT_EQ(r.exit_code, 2) << r.err;  // Redis is not ours to stop
     EXPECT_EQ(server.integer({"DBSIZE"}) > 0, true);
 }
+
+TEST(Redis, BarrierReleasesEveryPartyAndBreaks) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url(), "");
+    auto b = m.named_barrier("b", 3);
+    EXPECT_EQ(b.parties(), 3);
+    EXPECT_EQ(b.repr(), "<Barrier object: parties=3, n_waiting=0, broken=False>");
+    std::vector<Process> parties;
+    for (int i = 0; i < 2; ++i) {
+        parties.emplace_back(
+            [](ipckit::BarrierProxy barrier) {
+                std::int64_t index = barrier.wait(30s);
+                ::_exit(index >= 0 && index < 3 ? 0 : 1);
+            },
+            b);
+        parties.back().start();
+    }
+    std::int64_t mine = b.wait(30s);  // the three meet, whoever comes last
+    EXPECT_GE(mine, 0);
+    EXPECT_LT(mine, 3);
+    for (auto& p : parties) {
+        p.join();
+        EXPECT_EQ(p.exitcode(), 0);
+    }
+    // A wait that times out breaks it for everyone, until reset.
+    EXPECT_THROW(b.wait(20ms), ipckit::BrokenBarrierError);
+    EXPECT_TRUE(b.broken());
+    EXPECT_THROW(b.wait(), ipckit::BrokenBarrierError);
+    b.reset();
+    EXPECT_FALSE(b.broken());
+    EXPECT_EQ(b.n_waiting(), 0);
+    b.abort();
+    EXPECT_TRUE(b.broken());
+    EXPECT_THROW(m.barrier(0), ipckit::ValueError);
+}

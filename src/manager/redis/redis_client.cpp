@@ -3,6 +3,7 @@
 
 #include <openssl/sha.h>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -308,6 +309,7 @@ class Session {
         if (kind == "IPCKIT_INDEX") throw IndexError(message);
         if (kind == "IPCKIT_VALUE") throw ValueError(message);
         if (kind == "IPCKIT_RUNTIME") throw RuntimeError(named);
+        if (kind == "IPCKIT_BROKEN") throw BrokenBarrierError(named);
         if (kind == "IPCKIT_TYPE") {
             throw ValueError("shared object " + Object(r_.name).repr() + " is a " + message +
                              ", not a " + r_.type);
@@ -393,6 +395,12 @@ Object RedisClient::create(const Object::List& args) {
         const Object& p = arg(args, 2);
         if (!p.is_int()) throw ValueError("Semaphore(value): value must be an int");
         if (p.as_int() < 0) throw ValueError("semaphore initial value must be >= 0");
+        param = std::to_string(p.as_int());
+    } else if (t == w::type_barrier) {
+        const Object& p = arg(args, 2);
+        if (!p.is_int() || p.as_int() < 1) {
+            throw ValueError("Barrier(parties): parties must be an int >= 1");
+        }
         param = std::to_string(p.as_int());
     } else if (t != w::type_dict && t != w::type_list && !is_lock(t) && t != w::type_event) {
         throw ValueError("the Redis back end has no type " + type.repr());
@@ -927,6 +935,67 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                     std::string wkey = r.base + ":w:" + thread_token();
                     return Object(s.wait_until("event", wkey, wt,
                                                [&] { return s.run_int("evwait", {wkey}) == 1; }));
+                }
+                default:
+                    break;
+            }
+        }
+        if (t == w::type_barrier) {
+            auto state = [&] {
+                ReplyPtr p = s.run("bstate");
+                ReplyView v(p.get());
+                return std::array<std::int64_t, 3>{v[0].integer(), v[1].integer(), v[2].integer()};
+            };
+            switch (op) {
+                case w::repr: {
+                    auto st = state();
+                    return Object("<Barrier object: parties=" + std::to_string(st[0]) +
+                                  ", n_waiting=" + std::to_string(st[1]) +
+                                  ", broken=" + (st[2] ? "True" : "False") + ">");
+                }
+                case w::barrier_parties:
+                    return Object(state()[0]);
+                case w::barrier_n_waiting:
+                    return Object(state()[1]);
+                case w::barrier_broken:
+                    return Object(state()[2] != 0);
+                case w::barrier_reset:
+                    s.run("breset");
+                    return Object();
+                case w::barrier_abort:
+                    s.run("babort");
+                    return Object();
+                case w::barrier_wait: {
+                    Wait wt = wait_of(arg(args, 0));
+                    std::string wkey = r.base + ":w:" + thread_token();
+                    ReplyPtr p = s.run("bwait", {wkey});
+                    ReplyView v(p.get());
+                    std::int64_t index = v[1].integer();
+                    if (v[0].integer() == 1) return Object(index);
+                    std::string gen = std::to_string(v[2].integer());
+                    // Waits for the round to end; a timeout or a stop breaks the barrier.
+                    while (true) {
+                        auto now = Clock::now();
+                        bool stop = stop_requested();
+                        bool give_up = stop || (wt.deadline && now >= *wt.deadline);
+                        try {
+                            if (s.run_int("bcheck", {gen, wkey, give_up ? "1" : "0"}) == 1) {
+                                return Object(index);
+                            }
+                        } catch (const BrokenBarrierError&) {
+                            if (stop) {
+                                throw InterruptedError(EINTR,
+                                                       "redis at " + endpoint_.text +
+                                                           ": call interrupted by a stop request");
+                            }
+                            throw;
+                        }
+                        auto left = wt.deadline
+                                        ? std::min<Clock::duration>(*wt.deadline - now, slice)
+                                        : Clock::duration(slice);
+                        std::string timeout = seconds(left);
+                        s.raw({"BLPOP", wkey, timeout});
+                    }
                 }
                 default:
                     break;

@@ -27,7 +27,8 @@ local function k(s) return B .. ':' .. s end
 local function fail(kind, msg) error({err = 'IPCKIT_' .. kind .. ' ' .. msg}) end
 local DEL_MARK = '\193'
 local LEASED = {'meta', 'h', 'o', 'l', 'q', 'unfinished', 'owner', 'depth', 'holders',
-                'extra', 'recovered', 'flag', 'W:lock', 'W:room', 'W:join', 'W:event'}
+                'extra', 'recovered', 'flag', 'W:lock', 'W:room', 'W:join', 'W:event',
+                'W:barrier'}
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -562,6 +563,65 @@ ops.evwait = function()  -- wkey -> 1 set, 0 waiting
   end
   register('event', ARGV[3])
   return 0
+end
+
+-- ---- Barrier -------------------------------------------------------------------------------
+-- meta fields: count (arrived this round), gen (rounds ended), released (how the last round
+-- ended: 1 released, 0 reset), broken.
+local function mget(field) return tonumber(redis.call('HGET', k('meta'), field) or '0') end
+ops.bwait = function()  -- wkey -> {1, index} released, {0, index, gen} waiting
+  if mget('broken') == 1 then fail('BROKEN', 'the barrier is broken') end
+  local index = redis.call('HINCRBY', k('meta'), 'count', 1) - 1
+  if index + 1 >= param() then
+    redis.call('HINCRBY', k('meta'), 'gen', 1)
+    redis.call('HSET', k('meta'), 'released', 1, 'count', 0)
+    notify('barrier')
+    return {1, index}
+  end
+  register('barrier', ARGV[3])
+  return {0, index, mget('gen')}
+end
+-- gen seen, wkey, timed out ('1'/'0') -> 1 released, 0 still waiting
+ops.bcheck = function()
+  if mget('gen') > tonumber(ARGV[3]) then
+    unregister('barrier', ARGV[4])
+    if mget('released') == 1 then return 1 end
+    fail('BROKEN', 'the barrier was reset')
+  end
+  if mget('broken') == 1 then
+    unregister('barrier', ARGV[4])
+    redis.call('HINCRBY', k('meta'), 'count', -1)
+    fail('BROKEN', 'the barrier is broken')
+  end
+  if ARGV[5] == '1' then  -- timed out, or gave up: the others are told
+    unregister('barrier', ARGV[4])
+    redis.call('HSET', k('meta'), 'broken', 1)
+    redis.call('HINCRBY', k('meta'), 'count', -1)
+    notify('barrier')
+    fail('BROKEN', 'the barrier is broken (wait timed out)')
+  end
+  register('barrier', ARGV[4])
+  return 0
+end
+ops.breset = function()
+  if mget('count') > 0 and mget('broken') == 0 then
+    redis.call('HINCRBY', k('meta'), 'gen', 1)
+    redis.call('HSET', k('meta'), 'released', 0)
+  end
+  redis.call('HSET', k('meta'), 'count', 0, 'broken', 0)
+  notify('barrier')
+  return 1
+end
+ops.babort = function()
+  redis.call('HSET', k('meta'), 'broken', 1)
+  notify('barrier')
+  return 1
+end
+ops.bstate = function()  -- {parties, n_waiting, broken}
+  local broken = mget('broken')
+  local waiting = mget('count')
+  if broken == 1 then waiting = 0 end
+  return {param(), waiting, broken}
 end
 
 local f = ops[op]
