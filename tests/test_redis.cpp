@@ -633,3 +633,51 @@ TEST(Redis, BarrierReleasesEveryPartyAndBreaks) {
     EXPECT_TRUE(b.broken());
     EXPECT_THROW(m.barrier(0), ipckit::ValueError);
 }
+
+TEST(Redis, AKilledSemaphoreHoldersUnitComesBack) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url("lease_ms=1000"), "");
+    auto s = m.named_semaphore("units", 1);
+    Signal holding;
+    Process holder(
+        [&](ipckit::SemaphoreProxy sem) {
+            sem.acquire();
+            holding.post();
+            ::pause();
+        },
+        s);
+    holder.start();
+    holding.wait();
+    EXPECT_FALSE(s.acquire(false));
+    holder.kill();
+    holder.join();
+    ipckit::Acquired a = s.acquire(true, 30s);
+    ASSERT_TRUE(a);
+    EXPECT_TRUE(a.recovered());
+    s.release();
+}
+
+// Threads of one process share a manager: each has its own connection.
+TEST(Redis, ThreadsShareOneManager) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url(), "");
+    ListProxy l = m.list();
+    auto q = m.queue();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 500; ++i)
+                l.append(t * 500 + i);
+            q.put(t);
+        });
+    }
+    std::int64_t sum = 0;
+    for (int t = 0; t < 4; ++t)
+        sum += q.get(true, 30s).as_int();  // a blocking get while others put
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(sum, 0 + 1 + 2 + 3);
+    EXPECT_EQ(l.size(), 2000u);
+}
