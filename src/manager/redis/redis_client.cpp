@@ -18,7 +18,6 @@ namespace ipckit::detail {
 
 namespace {
 
-using redis::Connection;
 using redis::ReplyPtr;
 using redis::ReplyView;
 using Clock = std::chrono::steady_clock;
@@ -141,7 +140,7 @@ struct RedisClient::Renewer {
     std::map<std::string, std::vector<std::string>> units;     // base -> semaphore units
     std::thread thread;
 
-    void run(redis::Endpoint endpoint, std::chrono::milliseconds connect_timeout) {
+    void run(const redis::Endpoint& endpoint, std::chrono::milliseconds connect_timeout) {
         std::unique_ptr<redis::Router> router;
         std::string lease = std::to_string(endpoint.lease.count());
         std::unique_lock lock(m);
@@ -799,9 +798,7 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                     return Object(s.wait_until("join", wkey, wt,
                                                [&] { return s.run_int("qjoin", {wkey}) == 1; }));
                 }
-                case w::clear:
-                    break;
-                default:
+                default:  // a queue has no clear (as on the ipckit server)
                     break;
             }
         } else if (is_lock(t)) {
