@@ -681,3 +681,19 @@ TEST(Redis, ThreadsShareOneManager) {
     EXPECT_EQ(sum, 0 + 1 + 2 + 3);
     EXPECT_EQ(l.size(), 2000u);
 }
+
+// A server without Functions (as Redis 6; here FUNCTION is renamed away): scripts instead.
+TEST(Redis, AServerWithoutFunctionsRunsTheScripts) {
+    REQUIRE_REDIS();
+    RedisServer server({"--rename-command", "FUNCTION", ""});
+    Manager m = Manager::connect(server.url(), "");
+    ListProxy l = m.named_list("l");
+    l.extend(List{3, 1, 2});
+    l.sort();
+    EXPECT_EQ(l.copy(), (List{1, 2, 3}));
+    EXPECT_EQ(m.dict("d").setdefault("k", 1), Object(1));
+    redisReply* r = server.command({"SCRIPT", "FLUSH"});  // as after a restart: EVAL again
+    if (r) freeReplyObject(r);
+    l.reverse();
+    EXPECT_EQ(l.copy(), (List{3, 2, 1}));
+}

@@ -35,14 +35,56 @@ std::string hex(std::string_view bytes) {
     return out;
 }
 
+std::string sha1_hex(std::string_view text) {
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    return hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+}
 const std::string& script_sha() {
-    static const std::string sha = [] {
-        std::string_view s(redis::script_source);
-        unsigned char digest[SHA_DIGEST_LENGTH];
-        SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
-        return hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
-    }();
+    static const std::string sha = sha1_hex(redis::eval_script());
     return sha;
+}
+const std::string& function_name() {
+    static const std::string name = "ipckit_" + script_sha().substr(0, 12);
+    return name;
+}
+
+// Set once a server says it has no Functions (Redis < 7): scripts from then on.
+std::atomic<bool> no_functions{false};
+
+// Runs operation `op` of the library on the object at `base` (its node, in a Cluster):
+// FCALL, loading the library first where the server lacks it (a new or restarted server);
+// EVALSHA (EVAL when the server lacks the script) on servers without Functions.
+ReplyPtr run_op(redis::Router& router, const std::string& base, std::string_view op,
+                std::string_view lease, const std::vector<std::string_view>& args) {
+    std::vector<std::string_view> argv{"FCALL", function_name(), "1", base, op, lease};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (!no_functions.load(std::memory_order_relaxed)) {
+        ReplyPtr r = router.command(base, argv);
+        ReplyView v(r.get());
+        if (!v.is_error()) return r;
+        std::string_view error = v.str();
+        bool missing = error.find("Function not found") != std::string_view::npos;
+        bool unknown = error.find("unknown command") != std::string_view::npos;
+        if (!missing && !unknown) return r;
+        if (missing) {
+            ReplyPtr load = router.command(
+                base, {"FUNCTION", "LOAD", "REPLACE", redis::function_library(function_name())});
+            ReplyView lv(load.get());
+            if (!lv.is_error()) return router.command(base, argv);
+            if (lv.str().find("unknown") == std::string_view::npos) return load;
+        }
+        no_functions.store(true, std::memory_order_relaxed);
+    }
+    argv[0] = "EVALSHA";
+    argv[1] = script_sha();
+    ReplyPtr r = router.command(base, argv);
+    if (ReplyView(r.get()).is_error() && ReplyView(r.get()).str().substr(0, 8) == "NOSCRIPT") {
+        argv[0] = "EVAL";
+        argv[1] = redis::eval_script();
+        r = router.command(base, argv);
+    }
+    return r;
 }
 
 std::string encode(const Object& value) {
@@ -162,17 +204,8 @@ struct RedisClient::Renewer {
             try {
                 if (!router) router = std::make_unique<redis::Router>(endpoint, connect_timeout);
                 for (auto& c : commands) {
-                    std::vector<std::string_view> argv{"EVALSHA", script_sha(), "1",
-                                                       c[0],      c[1],         lease};
-                    for (std::size_t i = 2; i < c.size(); ++i)
-                        argv.push_back(c[i]);
-                    ReplyPtr r = router->command(c[0], argv);
-                    if (ReplyView(r.get()).is_error() &&
-                        ReplyView(r.get()).str().substr(0, 8) == "NOSCRIPT") {
-                        argv[0] = "EVAL";
-                        argv[1] = redis::script_source;
-                        r = router->command(c[0], argv);
-                    }
+                    std::vector<std::string_view> args(c.begin() + 2, c.end());
+                    run_op(*router, c[0], c[1], lease, args);
                 }
             } catch (const std::exception&) {
                 router.reset();  // the server is away: try again next round
@@ -279,14 +312,7 @@ class Session {
         return r;
     }
     ReplyPtr run(std::string_view op, std::vector<std::string_view> args = {}) {
-        std::vector<std::string_view> argv{"EVALSHA", script_sha(), "1", r_.base, op, lease_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        ReplyPtr r = c_.command(r_.base, argv);
-        if (ReplyView(r.get()).is_error() && ReplyView(r.get()).str().substr(0, 8) == "NOSCRIPT") {
-            argv[0] = "EVAL";
-            argv[1] = redis::script_source;
-            r = c_.command(r_.base, argv);
-        }
+        ReplyPtr r = run_op(c_, r_.base, op, lease_, args);
         if (ReplyView(r.get()).is_error()) fail(ReplyView(r.get()).str());
         return r;
     }

@@ -19,10 +19,11 @@
 
 namespace ipckit::detail::redis {
 
+namespace {
 const char* const script_source = R"lua(
-local B = KEYS[1]
-local op = ARGV[1]
-local lease = tonumber(ARGV[2])
+-- Set by main for each call (upvalues of every function below, so that the library is
+-- loaded once as a Redis Function and each call only dispatches).
+local KEYS, ARGV, B, op, lease, leased_object
 local function k(s) return B .. ':' .. s end
 local function fail(kind, msg) error({err = 'IPCKIT_' .. kind .. ' ' .. msg}) end
 local DEL_MARK = '\193'
@@ -159,7 +160,6 @@ local function compare_top(a, b)
   return compare(a.v, b.v)
 end
 
-local leased_object = redis.call('HEXISTS', k('meta'), 'refs') == 1
 local ops = {}
 
 -- ---- objects -------------------------------------------------------------------------
@@ -624,13 +624,34 @@ ops.bstate = function()  -- {parties, n_waiting, broken}
   return {param(), waiting, broken}
 end
 
-local f = ops[op]
-if not f then fail('VALUE', 'unknown operation ' .. tostring(op)) end
-local result = f()
-if leased_object then
-  for _, s in ipairs(LEASED) do redis.call('PEXPIRE', k(s), lease) end
+local function main(keys, args)
+  KEYS, ARGV = keys, args
+  B, op, lease = keys[1], args[1], tonumber(args[2])
+  leased_object = redis.call('HEXISTS', k('meta'), 'refs') == 1
+  local f = ops[op]
+  if not f then fail('VALUE', 'unknown operation ' .. tostring(op)) end
+  local result = f()
+  if leased_object then
+    for _, s in ipairs(LEASED) do redis.call('PEXPIRE', k(s), lease) end
+  end
+  return result
 end
-return result
 )lua";
+
+}  // namespace
+
+// Redis 7: one library, loaded once per server (FUNCTION LOAD REPLACE), called with FCALL.
+const std::string& function_library(const std::string& name) {
+    static const std::string text = "#!lua name=" + name + "\n" + script_source +
+                                    "\nredis.register_function('" + name + "', main)\n";
+    return text;
+}
+
+// Older servers: the same text as a script (EVALSHA / EVAL).
+const std::string& eval_script() {
+    static const std::string text = std::string("local G_KEYS, G_ARGV = KEYS, ARGV\n") +
+                                    script_source + "\nreturn main(G_KEYS, G_ARGV)\n";
+    return text;
+}
 
 }  // namespace ipckit::detail::redis
