@@ -105,6 +105,12 @@ TEST(Redis, DictEveryMethod) {
     d.erase(1);
     EXPECT_THROW(d.erase(1), ipckit::KeyError);
     d.update({{"a", 1}, {"b", 2}});
+    d.update(std::vector<std::pair<Object, Object>>{{"c", 0}, {"a", 9}, {"c", 3}});
+    EXPECT_EQ(d.keys(), (List{Object::bytes("b"), "a", "b", "c"}));  // first insertions' order
+    EXPECT_EQ(d.get("c"), Object(3));                                // later pairs win
+    EXPECT_EQ(d.get("a"), Object(9));
+    d.erase("c");
+    d.set("a", 1);
     EXPECT_EQ(d.copy(), (Dict{{Object::bytes("b"), List{1, 2.5, "x"}}, {"a", 1}, {"b", 2}}));
     EXPECT_THROW(d.set(List{1}, 1), ipckit::ValueError);  // unhashable
     d.clear();

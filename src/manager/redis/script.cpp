@@ -211,8 +211,22 @@ local function ddel(key)
 end
 ops.dset = function() dset(ARGV[3], ARGV[4]); return 1 end
 ops.ddel = function() return ddel(ARGV[3]) end
-ops.dupdate = function()
-  for i = 3, #ARGV, 2 do dset(ARGV[i], ARGV[i + 1]) end
+ops.dupdate = function()  -- k1, v1, k2, v2...: a few commands per 500 pairs
+  local n = (#ARGV - 2) / 2
+  local first = redis.call('HINCRBY', k('meta'), 'seq', n) - n
+  local i = 3
+  while i <= #ARGV do
+    local hs, zs = {}, {}
+    while i <= #ARGV and #hs < 1000 do
+      hs[#hs + 1] = ARGV[i]
+      hs[#hs + 1] = ARGV[i + 1]
+      zs[#zs + 1] = first + (i - 1) / 2  -- insertion order; NX: a known key keeps its place
+      zs[#zs + 1] = ARGV[i]
+      i = i + 2
+    end
+    redis.call('HSET', k('h'), unpack(hs))
+    redis.call('ZADD', k('o'), 'NX', unpack(zs))
+  end
   return 1
 end
 ops.ditems = function()  -- flat [k1, v1, k2, v2...] in insertion order
