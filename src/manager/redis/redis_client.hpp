@@ -7,7 +7,8 @@
 // (every key expires after lease_ms unless a holder renews it), so that it goes with its
 // last proxy, or with its last holder process when every holder died.
 //
-// Every compound operation is one Lua script (script.cpp) run with EVALSHA: atomic across
+// Every compound operation is one Lua function (script.cpp; a Redis Function library called
+// with FCALL, or a script run with EVALSHA on servers without Functions): atomic across
 // clients. Values are the manager's MessagePack encoding of an Object.
 //
 // Blocking calls wait without polling Redis for state: a waiter registers its own key in

@@ -1,5 +1,6 @@
-// The manager's operations on Redis, as one Lua script run with EVALSHA: each runs
-// atomically on the server (no client reads then writes). Values are the manager's
+// The manager's operations on Redis, as Lua: one Redis Function library (FCALL), or the same
+// code as a script (EVALSHA) on servers without Functions. Each runs atomically on the
+// server (no client reads then writes). Values are the manager's
 // MessagePack encoding of an Object; equality is equality of those bytes.
 //
 // Keys of the object with base B = "ipckit:{NAME}":
@@ -13,6 +14,7 @@
 //   B:holders   Semaphore units held: sorted set token:n -> lease end (server time, ms)
 //   B:extra     Semaphore releases beyond the initial value; B:recovered units recovered
 //   B:flag      Event
+//   B:meta      also a Barrier's count, gen, released, broken
 //   B:W:chan    set of waiter keys B:w:TOKEN waiting on chan (lock, room, join, event):
 //               a waiter blocks in BLPOP on its own key, notify pushes to each.
 #include "script.hpp"

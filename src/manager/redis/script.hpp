@@ -1,4 +1,4 @@
-// The Lua script that makes every compound manager operation atomic on Redis.
+// The Lua code that makes every compound manager operation atomic on Redis.
 #pragma once
 
 #include <string>
