@@ -14,6 +14,7 @@
 #include "ipckit/manager.hpp"
 #include "ipckit/process.hpp"
 #include "ipckit/signals.hpp"
+#include "manager/redis/connection.hpp"
 #include "redis_fixture.hpp"
 #include "support.hpp"
 
@@ -533,6 +534,21 @@ TEST(Redis, ClusterSpreadsObjectsAndFollowsAMovedSlot) {
     Manager other = Manager::connect(cluster.node(2).url(), "");
     for (int i = 0; i < 30; ++i)
         EXPECT_EQ(other.dict("obj" + std::to_string(i)).get("i"), Object(i));
+    // With the slot map loaded, each call goes to the right node at once: no more MOVED.
+    auto moved = [&] {
+        long long total = 0;
+        for (std::size_t n = 0; n < cluster.size(); ++n) {
+            std::string info = cluster.text(cluster.node(n), {"INFO", "errorstats"});
+            auto at = info.find("errorstat_MOVED:count=");
+            if (at != std::string::npos) total += std::stoll(info.substr(at + 22));
+        }
+        return total;
+    };
+    long long before = moved();
+    EXPECT_GT(before, 0);  // the first calls were redirected (the map was loaded then)
+    for (int i = 0; i < 30; ++i)
+        EXPECT_EQ(other.dict("obj" + std::to_string(i)).get("i"), Object(i));
+    EXPECT_EQ(moved(), before);
 
     ListProxy l = m.named_list("moving");
     l.extend(List{1, 2, 3});
@@ -702,4 +718,27 @@ TEST(Redis, AServerWithoutFunctionsRunsTheScripts) {
     if (r) freeReplyObject(r);
     l.reverse();
     EXPECT_EQ(l.copy(), (List{3, 2, 1}));
+}
+
+// Our CRC16 key slots are the server's (CLUSTER KEYSLOT), hash tags included.
+TEST(Redis, KeySlotsMatchTheServers) {
+    REQUIRE_REDIS();
+    RedisServer node({"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"});
+    std::vector<std::string> keys{"",
+                                  "a",
+                                  "ipckit:{scores}:h",
+                                  "{}x",
+                                  "{a}{b}",
+                                  "x{}{y}",
+                                  "{user1000}.following",
+                                  "foo{bar",
+                                  "ipckit:{anon:0123456789abcdef}:l"};
+    for (int i = 0; i < 200; ++i)
+        keys.push_back("key:" + std::to_string(i * 7919) +
+                       (i % 3 == 0 ? "{t" + std::to_string(i) + "}" : ""));
+    for (const auto& key : keys) {
+        EXPECT_EQ(static_cast<long long>(ipckit::detail::redis::key_slot(key)),
+                  node.integer({"CLUSTER", "KEYSLOT", key}))
+            << key;
+    }
 }
