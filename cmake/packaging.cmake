@@ -8,9 +8,9 @@
 # The OpenSSL dependency is private to a shared libipckit; a static libipckit.a carries no
 # dependencies of its own, so there every program that links it needs -lcrypto too.
 if(BUILD_SHARED_LIBS)
-    set(IPCKIT_PC_REQUIRES "Requires.private: libcrypto")
+    set(IPCKIT_PC_REQUIRES "Requires.private: libcrypto hiredis")
 else()
-    set(IPCKIT_PC_REQUIRES "Requires: libcrypto")
+    set(IPCKIT_PC_REQUIRES "Requires: libcrypto hiredis")
 endif()
 foreach(dir LIBDIR INCLUDEDIR)
     if(IS_ABSOLUTE "${CMAKE_INSTALL_${dir}}")
@@ -48,7 +48,7 @@ if(PROJECT_IS_TOP_LEVEL)
     set(CPACK_STRIP_FILES ON)  # the program; debug information stays in the build
     set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
     set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-    set(CPACK_DEBIAN_PACKAGE_DEPENDS "libssl-dev")
+    set(CPACK_DEBIAN_PACKAGE_DEPENDS "libssl-dev, libhiredis-dev")
     if(BUILD_SHARED_LIBS)
         set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
     endif()

@@ -16,6 +16,8 @@ packages=(
     procps util-linux                         # ps, script (pty tests)
     clang-format-16                           # scripts/format.sh (requires clauses)
     dpkg-dev                                  # cpack -G DEB (dpkg-shlibdeps)
+    libhiredis-dev                            # the manager's Redis back end (redis:// addresses)
+    redis-server redis-tools                  # tests/test_redis: real servers and a cluster
 )
 
 missing=()

@@ -72,9 +72,13 @@ std::string read_authkey(const std::string& path) {
 }
 
 void add_endpoint_options(CLI::App* command, Endpoint& target) {
-    command->add_option("-a,--address", target.address, "unix:PATH or tcp://HOST:PORT")->required();
+    command
+        ->add_option("-a,--address", target.address,
+                     "unix:PATH, tcp://HOST:PORT, or redis://HOST:PORT[/DB] (objects in Redis)")
+        ->required();
     command->add_option("-k,--authkey-file", target.authkey_file,
-                        "File holding the authkey (one trailing newline is ignored)");
+                        "File holding the authkey (one trailing newline is ignored); for "
+                        "redis:// the Redis password, unless REDISCLI_AUTH is set");
 }
 
 // --set K=V: K and V are Python literals (python_literal.hpp). The '=' that ends K is the
@@ -210,6 +214,10 @@ void add_manager_commands(CLI::App& app) {
     auto* stop = manager->add_subcommand("shutdown", "Ask a server to stop");
     add_endpoint_options(stop, *stop_target);
     on_run(stop, [stop_target] {
+        if (stop_target->address.rfind("redis://", 0) == 0) {
+            throw UsageError("ipckit does not stop a Redis server (" + stop_target->address +
+                             "); use redis-cli shutdown");
+        }
         auto m = connect(*stop_target);
         m.shutdown();
         return 0;

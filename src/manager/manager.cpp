@@ -18,6 +18,7 @@
 
 #include "client.hpp"
 #include "ipckit/error.hpp"
+#include "redis/redis_client.hpp"
 #include "server.hpp"
 #include "wire.hpp"
 
@@ -510,6 +511,13 @@ Manager::Manager(ManagerOptions options) {
 }
 
 Manager Manager::connect(const std::string& address, std::string authkey, ManagerOptions options) {
+    if (detail::redis::is_redis_address(address)) {  // the Redis back end (redis/redis_client.hpp)
+        auto client = std::make_shared<detail::RedisClient>(address, authkey, options);
+        client->check();
+        Manager m(std::move(client));
+        m.owner_pid_ = ::getpid();
+        return m;
+    }
     auto client = std::make_shared<detail::SocketClient>(address, std::move(authkey), options);
     client->check();
     Manager m(std::move(client));
