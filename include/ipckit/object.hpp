@@ -237,6 +237,8 @@ class Object::Dict {
     // Removes and returns the last item; KeyError when empty ("popitem(): dictionary is empty").
     Item popitem();
     void clear() noexcept;
+    // Makes room for `n` items without growing again.
+    void reserve(std::size_t n);
 
     // Iterates over the items in insertion order.
     class const_iterator {

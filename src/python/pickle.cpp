@@ -220,8 +220,9 @@ class Encoder {
     void dump(const Object& value) {
         out_ += static_cast<char>(PROTO);
         out_ += '\x04';
+        start_frame();
         save(value, 0);
-        frame_ += static_cast<char>(STOP);
+        op(STOP);
         commit();
     }
 
@@ -248,7 +249,7 @@ class Encoder {
                 std::memcpy(&bits, &d, sizeof bits);
                 op(BINFLOAT);
                 for (int i = 7; i >= 0; --i)
-                    frame_ += static_cast<char>((bits >> (8 * i)) & 0xff);
+                    out_ += static_cast<char>((bits >> (8 * i)) & 0xff);
                 break;
             }
             case Object::Kind::string:
@@ -359,7 +360,7 @@ class Encoder {
                                      "." + value.as_opaque().name +
                                      " is not an unframed pickle (as ipckit::pickle makes them)");
                 }
-                frame_.append(p.substr(2, p.size() - 3));
+                out_.append(p.substr(2, p.size() - 3));
                 break;
             }
         }
@@ -402,42 +403,55 @@ class Encoder {
         memoize();
     }
 
-    void finish_unframed() {
-        frame_ += static_cast<char>(STOP);
-        out_ += frame_;
-        frame_.clear();
-    }
+    void finish_unframed() { op(STOP); }
     void start_unframed() {
         out_ += static_cast<char>(PROTO);
         out_ += '\x04';
     }
 
   private:
-    void op(unsigned char code) { frame_ += static_cast<char>(code); }
+    void op(unsigned char code) { out_ += static_cast<char>(code); }
     void memoize() { op(MEMOIZE); }
 
+    // Frames are written in place: a 9-byte header is reserved where a frame starts and
+    // filled in (or removed, for a frame under 4 bytes) when the frame ends.
+    static constexpr std::size_t no_frame = static_cast<std::size_t>(-1);
+    static constexpr std::size_t frame_header = 9;
+    void start_frame() {
+        if (!framing_) return;
+        frame_start_ = out_.size();
+        out_.append(frame_header, '\0');
+    }
+    std::size_t frame_length() const { return out_.size() - frame_start_ - frame_header; }
     void boundary() {
-        if (framing_ && frame_.size() >= frame_size_target) commit();
+        if (frame_start_ != no_frame && frame_length() >= frame_size_target) {
+            commit();
+            start_frame();
+        }
     }
     void commit() {
-        if (frame_.empty()) return;
-        if (framing_ && frame_.size() >= 4) {
-            out_ += static_cast<char>(FRAME);
-            le64(out_, frame_.size());
+        if (frame_start_ == no_frame) return;
+        std::size_t n = frame_length();
+        if (n >= 4) {
+            std::string header(1, static_cast<char>(FRAME));
+            le64(header, n);
+            out_.replace(frame_start_, frame_header, header);
+        } else {
+            out_.erase(frame_start_, frame_header);
         }
-        out_ += frame_;
-        frame_.clear();
+        frame_start_ = no_frame;
     }
     // A header and a payload; a payload of a frame's size or more goes outside the frames.
     void write_bytes(std::string_view header, std::string_view data) {
-        if (framing_ && data.size() >= frame_size_target) {
+        if (frame_start_ != no_frame && data.size() >= frame_size_target) {
             commit();
             out_.append(header);
             out_.append(data);
+            start_frame();
             return;
         }
-        frame_.append(header);
-        frame_.append(data);
+        out_.append(header);
+        out_.append(data);
     }
 
     void save_text(std::string_view s) {
@@ -477,30 +491,30 @@ class Encoder {
             std::int64_t v = value.as_int();
             if (v >= 0 && v <= 0xff) {
                 op(BININT1);
-                frame_ += static_cast<char>(v);
+                out_ += static_cast<char>(v);
                 return;
             }
             if (v >= 0 && v <= 0xffff) {
                 op(BININT2);
-                frame_ += static_cast<char>(v & 0xff);
-                frame_ += static_cast<char>(v >> 8);
+                out_ += static_cast<char>(v & 0xff);
+                out_ += static_cast<char>(v >> 8);
                 return;
             }
             if (v >= INT32_MIN && v <= INT32_MAX) {
                 op(BININT);
-                le32(frame_, static_cast<std::uint32_t>(v));
+                le32(out_, static_cast<std::uint32_t>(v));
                 return;
             }
         }
         std::string bytes = value.integer_bytes();
         if (bytes.size() < 256) {
             op(LONG1);
-            frame_ += static_cast<char>(bytes.size());
+            out_ += static_cast<char>(bytes.size());
         } else {
             op(LONG4);
-            le32(frame_, static_cast<std::uint32_t>(bytes.size()));
+            le32(out_, static_cast<std::uint32_t>(bytes.size()));
         }
-        frame_ += bytes;
+        out_ += bytes;
     }
 
     void save_tuple(const Object::List& items, int depth) {
@@ -522,7 +536,7 @@ class Encoder {
     }
 
     std::string& out_;
-    std::string frame_;
+    std::size_t frame_start_ = no_frame;
     bool framing_;
 };
 
@@ -542,16 +556,23 @@ struct Node {
         global,     // module, name
         call,       // a REDUCE/NEWOBJ/NEWOBJ_EX of `callable` with `args` (and `kwargs`)
     };
-    Type type = Type::value;
-    Op how = REDUCE;  // call: REDUCE, NEWOBJ or NEWOBJ_EX
-    bool has_state = false;
-    bool busy = false;  // being converted (a cycle comes back to it)
-    Id callable = no_node, args = no_node, kwargs = no_node, state = no_node;
-    std::uint32_t uses = 0;
     Object value;
-    std::vector<Id> items;      // containers; call: APPENDS items
-    std::vector<Id> dictitems;  // call: SETITEMS key, value...
-    std::string module, name;   // global
+    std::vector<Id> items;   // containers; call: APPENDS items
+    Id extra = no_node;      // global: its index in globals_; call: in calls_
+    std::uint32_t uses = 0;  // how many containers (or calls) hold it
+    Type type = Type::value;
+    bool busy = false;  // being converted (a cycle comes back to it)
+};
+
+struct Global {
+    std::string module, name;
+};
+
+struct Call {
+    Op how = REDUCE;  // REDUCE, NEWOBJ or NEWOBJ_EX
+    bool has_state = false;
+    Id callable = no_node, args = no_node, kwargs = no_node, state = no_node;
+    std::vector<Id> dictitems;  // SETITEMS key, value...
 };
 
 class Decoder {
@@ -565,6 +586,8 @@ class Decoder {
                              " bytes");
         }
         if (data_.empty()) fail("empty input");
+        // Every value takes two bytes at least (an opcode and MEMOIZE or an argument).
+        nodes_.reserve(std::min<std::size_t>(data_.size() / 2 + 1, std::size_t{1} << 20));
         for (;;) {
             std::size_t at = p_;
             unsigned char code = byte();
@@ -681,6 +704,22 @@ class Decoder {
 
     void memo_put(std::uint64_t index) {
         if (stack_.size() <= floor()) fail("memoizing an empty stack");
+        if (index < dense_memo_.size()) {
+            dense_memo_[index] = stack_.back();
+            return;
+        }
+        if (index == dense_memo_.size() && memo_.empty()) {
+            if (dense_memo_.size() >= limits_.max_memo) {
+                fail("memo larger than " + std::to_string(limits_.max_memo) +
+                     " entries (Limits::max_memo)");
+            }
+            dense_memo_.push_back(stack_.back());
+            return;
+        }
+        if (dense_memo_.size() + memo_.size() >= limits_.max_memo && !memo_.count(index)) {
+            fail("memo larger than " + std::to_string(limits_.max_memo) +
+                 " entries (Limits::max_memo)");
+        }
         auto it = memo_.find(index);
         if (it == memo_.end() && memo_.size() >= limits_.max_memo)
             fail("memo larger than " + std::to_string(limits_.max_memo) +
@@ -688,6 +727,11 @@ class Decoder {
         memo_[index] = stack_.back();
     }
     void memo_get(std::uint64_t index) {
+        if (index < dense_memo_.size()) {
+            stack_.push_back(dense_memo_[index]);
+            count_items(1);
+            return;
+        }
         auto it = memo_.find(index);
         if (it == memo_.end()) fail("memo entry " + std::to_string(index) + " was never stored");
         stack_.push_back(it->second);
@@ -704,8 +748,8 @@ class Decoder {
             fail("malformed global name");
         Node n;
         n.type = Node::Type::global;
-        n.module = m;
-        n.name = name;
+        n.extra = static_cast<Id>(globals_.size());
+        globals_.push_back(Global{std::string(m), std::string(name)});
         stack_.push_back(add(std::move(n)));
     }
 
@@ -919,7 +963,8 @@ class Decoder {
                 Node& dict = container(top(), Node::Type::dict, "SETITEM");
                 nodes_[key].uses++;
                 nodes_[value].uses++;
-                auto& into = dict.type == Node::Type::call ? dict.dictitems : dict.items;
+                auto& into =
+                    dict.type == Node::Type::call ? calls_[dict.extra].dictitems : dict.items;
                 into.push_back(key);
                 into.push_back(value);
                 break;
@@ -929,7 +974,8 @@ class Decoder {
                 if (items.size() % 2) fail("SETITEMS with an odd number of items");
                 Node& dict = container(top(), Node::Type::dict, "SETITEMS");
                 use(items);
-                auto& into = dict.type == Node::Type::call ? dict.dictitems : dict.items;
+                auto& into =
+                    dict.type == Node::Type::call ? calls_[dict.extra].dictitems : dict.items;
                 into.insert(into.end(), items.begin(), items.end());
                 break;
             }
@@ -974,9 +1020,10 @@ class Decoder {
                 Id state = pop();
                 Node& target = nodes_[top()];
                 if (target.type != Node::Type::call) fail("BUILD on a value that is not an object");
-                if (target.has_state) fail("a second BUILD on one object");
-                target.has_state = true;
-                target.state = state;
+                Call& c = calls_[target.extra];
+                if (c.has_state) fail("a second BUILD on one object");
+                c.has_state = true;
+                c.state = state;
                 nodes_[state].uses++;
                 break;
             }
@@ -990,7 +1037,7 @@ class Decoder {
                 memo_put(uint_le(4));
                 break;
             case MEMOIZE:
-                memo_put(memo_.size());
+                memo_put(dense_memo_.size() + memo_.size());
                 break;
             case GET:
                 memo_get(parse_index(line()));
@@ -1037,10 +1084,13 @@ class Decoder {
         if (nodes_[args].type != Node::Type::tuple) fail("a call whose arguments are not a tuple");
         Node n;
         n.type = Node::Type::call;
-        n.how = how;
-        n.callable = callable;
-        n.args = args;
-        n.kwargs = kwargs;
+        n.extra = static_cast<Id>(calls_.size());
+        Call made;
+        made.how = how;
+        made.callable = callable;
+        made.args = args;
+        made.kwargs = kwargs;
+        calls_.push_back(std::move(made));
         nodes_[callable].uses++;
         nodes_[args].uses++;
         if (kwargs != no_node) nodes_[kwargs].uses++;
@@ -1071,9 +1121,10 @@ class Decoder {
                 Encoder e(scratch_, false);
                 scratch_.clear();
                 e.start_unframed();
-                e.save_global(n.module, n.name);
+                const Global& g = globals_[n.extra];
+                e.save_global(g.module, g.name);
                 e.finish_unframed();
-                return Object::opaque(n.module, n.name, scratch_);
+                return Object::opaque(g.module, g.name, scratch_);
             }
             default:
                 break;
@@ -1117,6 +1168,7 @@ class Decoder {
             }
             case Node::Type::dict: {
                 Object::Dict dict;
+                dict.reserve(n.items.size() / 2);
                 for (std::size_t i = 0; i + 1 < n.items.size(); i += 2) {
                     Object key = convert(n.items[i], depth + 1, exclusive);
                     if (!key.hashable())
@@ -1151,15 +1203,15 @@ class Decoder {
 
     Object convert_call(Id id, int depth, bool exclusive) {
         const Node& n = nodes_[id];
-        const Node& c = nodes_[n.callable];
-        std::string module = c.module, name = c.name;
-        Op how = n.how;
-        bool plain = n.items.empty() && n.dictitems.empty() && n.kwargs == no_node;
+        const Call& m = calls_[n.extra];
+        const Global& g = globals_[nodes_[m.callable].extra];
+        std::string module = g.module, name = g.name;
+        Op how = m.how;
+        bool plain = n.items.empty() && m.dictitems.empty() && m.kwargs == no_node;
         Object::List args =
-            convert_items(nodes_[n.args].items, depth, exclusive && nodes_[n.args].uses <= 1);
+            convert_items(nodes_[m.args].items, depth, exclusive && nodes_[m.args].uses <= 1);
         Object state;
-        if (nodes_[id].has_state) state = convert(nodes_[id].state, depth + 1, exclusive);
-        const Node& m = nodes_[id];
+        if (m.has_state) state = convert(m.state, depth + 1, exclusive);
         bool has_state = m.has_state;
 
         if (plain && how == REDUCE && module == "builtins") {
@@ -1213,7 +1265,7 @@ class Decoder {
         // Anything else: kept as its pickle, re-encoded alone.
         Object kwargs;
         if (m.kwargs != no_node) kwargs = convert(m.kwargs, depth + 1, exclusive);
-        Object::List listitems = convert_items(m.items, depth, exclusive);
+        Object::List listitems = convert_items(n.items, depth, exclusive);
         std::vector<std::pair<Object, Object>> dictitems;
         for (std::size_t i = 0; i + 1 < m.dictitems.size(); i += 2) {
             Object key = convert(m.dictitems[i], depth + 1, exclusive);
@@ -1235,6 +1287,9 @@ class Decoder {
     std::size_t op_at_ = 0;
     const Limits& limits_;
     std::vector<Node> nodes_;
+    std::vector<Global> globals_;
+    std::vector<Call> calls_;
+    std::vector<Id> dense_memo_;  // memo indices 0, 1, 2... (what Python writes)
     std::vector<Id> stack_;
     std::vector<std::size_t> marks_;
     std::unordered_map<std::uint64_t, Id> memo_;
