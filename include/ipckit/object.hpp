@@ -121,7 +121,9 @@ class Object {
     Object(Object&& other) noexcept : kind_(other.kind_), v_(other.v_) { other.kind_ = Kind::none; }
     Object& operator=(const Object& other);
     Object& operator=(Object&& other) noexcept;
-    ~Object() { reset(); }
+    ~Object() {
+        if (kind_ >= Kind::string) reset();  // none, bool, int and float own nothing
+    }
 
     Kind kind() const noexcept { return kind_; }
     // Python's type name: NoneType, bool, int, float, str, bytes, list, dict.

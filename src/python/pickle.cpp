@@ -454,37 +454,24 @@ class Encoder {
         out_.append(data);
     }
 
-    void save_text(std::string_view s) {
-        std::string header;
+    // str and bytes: the shortest of three headers (1-, 4- or 8-byte length), then MEMOIZE.
+    void save_sized(std::string_view s, Op short_op, Op op4, Op op8) {
+        char header[9];
+        std::size_t n = 0;
         if (s.size() <= 0xff) {
-            header += static_cast<char>(SHORT_BINUNICODE);
-            header += static_cast<char>(s.size());
-        } else if (s.size() <= 0xffffffffu) {
-            header += static_cast<char>(BINUNICODE);
-            le32(header, static_cast<std::uint32_t>(s.size()));
+            header[n++] = static_cast<char>(short_op);
+            header[n++] = static_cast<char>(s.size());
         } else {
-            header += static_cast<char>(BINUNICODE8);
-            le64(header, s.size());
+            bool small = s.size() <= 0xffffffffu;
+            header[n++] = static_cast<char>(small ? op4 : op8);
+            for (int i = 0; i < (small ? 4 : 8); ++i)
+                header[n++] = static_cast<char>((std::uint64_t{s.size()} >> (8 * i)) & 0xff);
         }
-        write_bytes(header, s);
+        write_bytes(std::string_view(header, n), s);
         memoize();
     }
-
-    void save_bytes(std::string_view s) {
-        std::string header;
-        if (s.size() <= 0xff) {
-            header += static_cast<char>(SHORT_BINBYTES);
-            header += static_cast<char>(s.size());
-        } else if (s.size() <= 0xffffffffu) {
-            header += static_cast<char>(BINBYTES);
-            le32(header, static_cast<std::uint32_t>(s.size()));
-        } else {
-            header += static_cast<char>(BINBYTES8);
-            le64(header, s.size());
-        }
-        write_bytes(header, s);
-        memoize();
-    }
+    void save_text(std::string_view s) { save_sized(s, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8); }
+    void save_bytes(std::string_view s) { save_sized(s, SHORT_BINBYTES, BINBYTES, BINBYTES8); }
 
     void save_int(const Object& value) {
         if (value.is_int()) {
@@ -586,8 +573,8 @@ class Decoder {
                              " bytes");
         }
         if (data_.empty()) fail("empty input");
-        // Every value takes two bytes at least (an opcode and MEMOIZE or an argument).
-        nodes_.reserve(std::min<std::size_t>(data_.size() / 2 + 1, std::size_t{1} << 20));
+        // A value takes 4 bytes or more (opcode, argument, MEMOIZE); more nodes grow the vector.
+        nodes_.reserve(std::min<std::size_t>(data_.size() / 4 + 1, std::size_t{1} << 20));
         for (;;) {
             std::size_t at = p_;
             unsigned char code = byte();
@@ -652,19 +639,20 @@ class Decoder {
         items_ += n;
         if (items_ > limits_.max_items) too_many();
     }
+    // A new node on the stack, made in place.
+    Node& push_new() {
+        if (nodes_.size() >= limits_.max_items) too_many();
+        Node& n = nodes_.emplace_back();
+        stack_.push_back(static_cast<Id>(nodes_.size() - 1));
+        return n;
+    }
     Id push_value(Object value) {
-        Node n;
-        n.value = std::move(value);
-        Id id = add(std::move(n));
-        stack_.push_back(id);
-        return id;
+        push_new().value = std::move(value);
+        return stack_.back();
     }
     Id push_node(Node::Type type) {
-        Node n;
-        n.type = type;
-        Id id = add(std::move(n));
-        stack_.push_back(id);
-        return id;
+        push_new().type = type;
+        return stack_.back();
     }
     Id pop() {
         if (stack_.size() <= floor()) fail("stack underflow");
@@ -1307,6 +1295,7 @@ Object loads(std::string_view data, const Limits& limits) {
 }
 
 void dump_to(std::string& out, const Object& value) {
+    out.reserve(out.size() + 4096);
     Encoder encoder(out, true);
     encoder.dump(value);
 }
