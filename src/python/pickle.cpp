@@ -113,10 +113,10 @@ std::string_view python3_module(std::string_view module) {
 // Globals that can run code or reach the system: never accepted, not even to pass them on.
 bool refused_global(std::string_view module, std::string_view name) {
     static constexpr std::array<std::string_view, 24> modules = {
-        "os",        "posix",    "nt",         "subprocess", "sys",      "shutil",
-        "importlib", "pickle",   "_pickle",    "marshal",    "socket",   "ctypes",
-        "code",      "codeop",   "runpy",      "pty",        "operator", "types",
-        "builtins_", "commands", "webbrowser", "posixpath",  "io",       "_io"};
+        "os",        "posix",      "nt",        "subprocess", "sys",      "shutil",
+        "importlib", "pickle",     "_pickle",   "marshal",    "socket",   "ctypes",
+        "code",      "codeop",     "runpy",     "pty",        "operator", "types",
+        "commands",  "webbrowser", "posixpath", "io",         "_io",      "shelve"};
     std::string_view top = module.substr(0, module.find('.'));
     for (auto m : modules) {
         if (top == m) return true;
