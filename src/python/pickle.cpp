@@ -544,8 +544,9 @@ struct Node {
         call,       // a REDUCE/NEWOBJ/NEWOBJ_EX of `callable` with `args` (and `kwargs`)
     };
     Object value;
-    std::vector<Id> items;   // containers; call: APPENDS items
-    Id extra = no_node;      // global: its index in globals_; call: in calls_
+    // Container: its items' index in lists_ (no_node while it has none); global: its index
+    // in globals_; call: in calls_.
+    Id extra = no_node;
     std::uint32_t uses = 0;  // how many containers (or calls) hold it
     Type type = Type::value;
     bool busy = false;  // being converted (a cycle comes back to it)
@@ -559,6 +560,7 @@ struct Call {
     Op how = REDUCE;  // REDUCE, NEWOBJ or NEWOBJ_EX
     bool has_state = false;
     Id callable = no_node, args = no_node, kwargs = no_node, state = no_node;
+    std::vector<Id> listitems;  // APPENDS items
     std::vector<Id> dictitems;  // SETITEMS key, value...
 };
 
@@ -639,6 +641,22 @@ class Decoder {
         items_ += n;
         if (items_ > limits_.max_items) too_many();
     }
+    // The items of a container or the APPENDS items of a call, made on first use.
+    std::vector<Id>& items_of(Id id) {
+        Node& n = nodes_[id];
+        if (n.type == Node::Type::call) return calls_[n.extra].listitems;
+        if (n.extra == no_node) {
+            n.extra = static_cast<Id>(lists_.size());
+            lists_.emplace_back();
+        }
+        return lists_[n.extra];
+    }
+    const std::vector<Id>& items_view(const Node& n) const {
+        static const std::vector<Id> none;
+        if (n.type == Node::Type::call) return calls_[n.extra].listitems;
+        return n.extra == no_node ? none : lists_[n.extra];
+    }
+
     // A new node on the stack, made in place.
     Node& push_new() {
         if (nodes_.size() >= limits_.max_items) too_many();
@@ -900,7 +918,7 @@ class Decoder {
                 stack_.resize(stack_.size() - n);
                 use(items);
                 Id id = push_node(Node::Type::tuple);
-                nodes_[id].items = std::move(items);
+                items_of(id) = std::move(items);
                 break;
             }
             case TUPLE:
@@ -911,7 +929,7 @@ class Decoder {
                 Id id = push_node(code == TUPLE  ? Node::Type::tuple
                                   : code == LIST ? Node::Type::list
                                                  : Node::Type::frozenset);
-                nodes_[id].items = std::move(items);
+                items_of(id) = std::move(items);
                 break;
             }
             case DICT: {
@@ -919,7 +937,7 @@ class Decoder {
                 if (items.size() % 2) fail("DICT with an odd number of items");
                 use(items);
                 Id id = push_node(Node::Type::dict);
-                nodes_[id].items = std::move(items);
+                items_of(id) = std::move(items);
                 break;
             }
             case EMPTY_LIST:
@@ -933,16 +951,17 @@ class Decoder {
                 break;
             case APPEND: {
                 Id item = pop();
-                Node& list = container(top(), Node::Type::list, "APPEND");
+                container(top(), Node::Type::list, "APPEND");
                 nodes_[item].uses++;
-                list.items.push_back(item);
+                items_of(top()).push_back(item);
                 break;
             }
             case APPENDS: {
                 std::vector<Id> items = pop_mark();
-                Node& list = container(top(), Node::Type::list, "APPENDS");
+                container(top(), Node::Type::list, "APPENDS");
                 use(items);
-                list.items.insert(list.items.end(), items.begin(), items.end());
+                auto& into = items_of(top());
+                into.insert(into.end(), items.begin(), items.end());
                 break;
             }
             case SETITEM: {
@@ -952,7 +971,7 @@ class Decoder {
                 nodes_[key].uses++;
                 nodes_[value].uses++;
                 auto& into =
-                    dict.type == Node::Type::call ? calls_[dict.extra].dictitems : dict.items;
+                    dict.type == Node::Type::call ? calls_[dict.extra].dictitems : items_of(top());
                 into.push_back(key);
                 into.push_back(value);
                 break;
@@ -963,15 +982,16 @@ class Decoder {
                 Node& dict = container(top(), Node::Type::dict, "SETITEMS");
                 use(items);
                 auto& into =
-                    dict.type == Node::Type::call ? calls_[dict.extra].dictitems : dict.items;
+                    dict.type == Node::Type::call ? calls_[dict.extra].dictitems : items_of(top());
                 into.insert(into.end(), items.begin(), items.end());
                 break;
             }
             case ADDITEMS: {
                 std::vector<Id> items = pop_mark();
-                Node& set = container(top(), Node::Type::set, "ADDITEMS");
+                container(top(), Node::Type::set, "ADDITEMS");
                 use(items);
-                set.items.insert(set.items.end(), items.begin(), items.end());
+                auto& into = items_of(top());
+                into.insert(into.end(), items.begin(), items.end());
                 break;
             }
             case GLOBAL: {
@@ -1141,12 +1161,12 @@ class Decoder {
         Node& n = nodes_[id];
         switch (n.type) {
             case Node::Type::list:
-                return Object(convert_items(n.items, depth, exclusive));
+                return Object(convert_items(items_view(n), depth, exclusive));
             case Node::Type::tuple:
-                return Object::tuple(convert_items(n.items, depth, exclusive));
+                return Object::tuple(convert_items(items_view(n), depth, exclusive));
             case Node::Type::set:
             case Node::Type::frozenset: {
-                Object::List items = convert_items(n.items, depth, exclusive);
+                Object::List items = convert_items(items_view(n), depth, exclusive);
                 for (const auto& item : items) {
                     if (!item.hashable())
                         fail(std::string("unhashable set item of type ") + item.type_name());
@@ -1156,12 +1176,13 @@ class Decoder {
             }
             case Node::Type::dict: {
                 Object::Dict dict;
-                dict.reserve(n.items.size() / 2);
-                for (std::size_t i = 0; i + 1 < n.items.size(); i += 2) {
-                    Object key = convert(n.items[i], depth + 1, exclusive);
+                const auto& items = items_view(n);
+                dict.reserve(items.size() / 2);
+                for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
+                    Object key = convert(items[i], depth + 1, exclusive);
                     if (!key.hashable())
                         fail(std::string("unhashable dict key of type ") + key.type_name());
-                    dict.set(std::move(key), convert(n.items[i + 1], depth + 1, exclusive));
+                    dict.set(std::move(key), convert(items[i + 1], depth + 1, exclusive));
                 }
                 return Object(std::move(dict));
             }
@@ -1195,9 +1216,9 @@ class Decoder {
         const Global& g = globals_[nodes_[m.callable].extra];
         std::string module = g.module, name = g.name;
         Op how = m.how;
-        bool plain = n.items.empty() && m.dictitems.empty() && m.kwargs == no_node;
+        bool plain = m.listitems.empty() && m.dictitems.empty() && m.kwargs == no_node;
         Object::List args =
-            convert_items(nodes_[m.args].items, depth, exclusive && nodes_[m.args].uses <= 1);
+            convert_items(items_view(nodes_[m.args]), depth, exclusive && nodes_[m.args].uses <= 1);
         Object state;
         if (m.has_state) state = convert(m.state, depth + 1, exclusive);
         bool has_state = m.has_state;
@@ -1253,7 +1274,7 @@ class Decoder {
         // Anything else: kept as its pickle, re-encoded alone.
         Object kwargs;
         if (m.kwargs != no_node) kwargs = convert(m.kwargs, depth + 1, exclusive);
-        Object::List listitems = convert_items(n.items, depth, exclusive);
+        Object::List listitems = convert_items(m.listitems, depth, exclusive);
         std::vector<std::pair<Object, Object>> dictitems;
         for (std::size_t i = 0; i + 1 < m.dictitems.size(); i += 2) {
             Object key = convert(m.dictitems[i], depth + 1, exclusive);
@@ -1277,7 +1298,8 @@ class Decoder {
     std::vector<Node> nodes_;
     std::vector<Global> globals_;
     std::vector<Call> calls_;
-    std::vector<Id> dense_memo_;  // memo indices 0, 1, 2... (what Python writes)
+    std::vector<std::vector<Id>> lists_;  // items of containers
+    std::vector<Id> dense_memo_;          // memo indices 0, 1, 2... (what Python writes)
     std::vector<Id> stack_;
     std::vector<std::size_t> marks_;
     std::unordered_map<std::uint64_t, Id> memo_;
