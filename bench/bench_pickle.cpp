@@ -67,9 +67,9 @@ int main(int argc, char** argv) {
     }
     std::printf("pickle encode+decode of a %d-item dict {i: 'value-i'}, best of 3x5 runs of %d\n\n",
                 items, rounds);
-    std::printf("| codec                          |   round trips/s |        ratio |\n");
-    std::printf("|--------------------------------|-----------------|--------------|\n");
-    std::printf("| Python's pickle (C, protocol 4) | %15.1f | %6.2f x     |\n", theirs, 1.0);
+    std::printf("| codec                           |   round trips/s |           ratio |\n");
+    std::printf("|---------------------------------|-----------------|-----------------|\n");
+    std::printf("| Python's pickle (C, protocol 4) | %15.1f | %6.2f x Python |\n", theirs, 1.0);
     std::printf("| ipckit::pickle dumps + loads    | %15.1f | %6.2f x Python |\n", ours,
                 theirs > 0 ? ours / theirs : 0.0);
     return theirs > 0 ? 0 : 1;

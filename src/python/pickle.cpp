@@ -564,9 +564,49 @@ struct Call {
     std::vector<Id> dictitems;  // SETITEMS key, value...
 };
 
+// The decoder's working memory, kept per thread between calls (cleared, capacity kept), so
+// that decoding many pickles does not ask malloc for (and page in) the same arena each time.
+struct Scratch {
+    std::vector<Node> nodes;
+    std::vector<Global> globals;
+    std::vector<Call> calls;
+    std::vector<std::vector<Id>> lists;
+    std::vector<Id> dense_memo, stack;
+    std::vector<std::size_t> marks;
+    void swap(Scratch& other) noexcept {
+        nodes.swap(other.nodes);
+        globals.swap(other.globals);
+        calls.swap(other.calls);
+        lists.swap(other.lists);
+        dense_memo.swap(other.dense_memo);
+        stack.swap(other.stack);
+        marks.swap(other.marks);
+    }
+};
+thread_local Scratch scratch_cache;
+constexpr std::size_t max_kept_nodes = std::size_t{1} << 18;  // 8 MiB of nodes at most
+
 class Decoder {
   public:
-    Decoder(std::string_view data, const Limits& limits) : data_(data), p_(0), limits_(limits) {}
+    Decoder(std::string_view data, const Limits& limits) : data_(data), p_(0), limits_(limits) {
+        work_.swap(scratch_cache);
+    }
+    ~Decoder() {
+        work_.nodes.clear();
+        work_.globals.clear();
+        work_.calls.clear();
+        work_.dense_memo.clear();
+        work_.stack.clear();
+        work_.marks.clear();
+        std::size_t kept_items = 0;
+        for (const auto& list : work_.lists)
+            kept_items += list.capacity();
+        if (kept_items > max_kept_nodes || work_.lists.size() > max_kept_nodes)
+            std::vector<std::vector<Id>>().swap(work_.lists);
+        if (work_.nodes.capacity() <= max_kept_nodes) work_.swap(scratch_cache);
+    }
+    Decoder(const Decoder&) = delete;
+    Decoder& operator=(const Decoder&) = delete;
 
     Object run() {
         if (data_.size() > limits_.max_input) {
@@ -646,8 +686,12 @@ class Decoder {
         Node& n = nodes_[id];
         if (n.type == Node::Type::call) return calls_[n.extra].listitems;
         if (n.extra == no_node) {
-            n.extra = static_cast<Id>(lists_.size());
-            lists_.emplace_back();
+            if (lists_used_ == lists_.size()) {
+                lists_.emplace_back();
+            } else {
+                lists_[lists_used_].clear();  // left by an earlier call
+            }
+            n.extra = static_cast<Id>(lists_used_++);
         }
         return lists_[n.extra];
     }
@@ -1295,13 +1339,15 @@ class Decoder {
     std::size_t p_;
     std::size_t op_at_ = 0;
     const Limits& limits_;
-    std::vector<Node> nodes_;
-    std::vector<Global> globals_;
-    std::vector<Call> calls_;
-    std::vector<std::vector<Id>> lists_;  // items of containers
-    std::vector<Id> dense_memo_;          // memo indices 0, 1, 2... (what Python writes)
-    std::vector<Id> stack_;
-    std::vector<std::size_t> marks_;
+    Scratch work_;
+    std::vector<Node>& nodes_ = work_.nodes;
+    std::vector<Global>& globals_ = work_.globals;
+    std::vector<Call>& calls_ = work_.calls;
+    std::vector<std::vector<Id>>& lists_ = work_.lists;  // items of containers
+    std::size_t lists_used_ = 0;                         // the first ones are this call's
+    std::vector<Id>& dense_memo_ = work_.dense_memo;     // memo indices 0, 1, 2... (as Python)
+    std::vector<Id>& stack_ = work_.stack;
+    std::vector<std::size_t>& marks_ = work_.marks;
     std::unordered_map<std::uint64_t, Id> memo_;
     std::size_t items_ = 0;  // references made by DUP and memo gets
     std::size_t built_ = 0;  // Objects made by the conversion
