@@ -363,6 +363,9 @@ class Encoder {
                 out_.append(p.substr(2, p.size() - 3));
                 break;
             }
+            case Object::Kind::ref:  // a proxy in a container: no plain-data pickle for it
+                throw ValueError("pickle: a manager proxy (" + value.repr() +
+                                 ") has no pickled form for Python clients");
         }
     }
 
