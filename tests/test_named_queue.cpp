@@ -287,6 +287,29 @@ TEST(NamedQueue, AnotherTypeOrKindIsRefusedNamingTheQueue) {
     EXPECT_EQ(q.users(), 1u);  // the refused opens did not count
 }
 
+// A queue made by another layout version (its header's version word, after the 8-byte
+// magic, says 2): refused by open, naming the queue and the versions; rm still removes it.
+TEST(NamedQueue, AnotherLayoutVersionIsRefusedNamingTheQueue) {
+    UniqueName name;
+    {
+        auto q = Queue<int>::create(name.name, 4);
+        int fd = ::open(path_of(name.name).c_str(), O_RDWR);
+        ASSERT_GE(fd, 0);
+        const std::uint32_t version = 2;
+        ASSERT_EQ(::pwrite(fd, &version, sizeof version, 8), static_cast<ssize_t>(sizeof version));
+        ::close(fd);
+        const std::string e = error_of([&] { Queue<int>::open(name.name); });
+        EXPECT_TRUE(contains(e, "Queue<int> '" + name.name + "'")) << e;
+        EXPECT_TRUE(contains(e, "layout version is 2, this ipckit reads version 1")) << e;
+        EXPECT_THROW(ipckit::named_queue_info(name.name), ValueError);
+        auto r = run({ipckit_program(), "queue", "stat", name.name});
+        EXPECT_EQ(r.exit_code, 1);
+        EXPECT_TRUE(contains(r.err, "layout version")) << r.err;
+        ipckit::remove_named_queue(name.name);  // (it is an ipckit queue: rm may remove it)
+        EXPECT_FALSE(exists(name.name));
+    }
+}
+
 TEST(NamedQueue, AForeignFileWithThePrefixIsRefusedAndNotRemoved) {
     UniqueName name;
     int fd = ::shm_open(("/ipckit.q." + name.name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
