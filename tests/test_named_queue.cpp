@@ -261,8 +261,8 @@ TEST(NamedQueue, CreateOfAnExistingNameAndOpenOfAMissingOneFailNamingIt) {
         EXPECT_TRUE(contains(e.what(), "no such queue")) << e.what();
     }
     EXPECT_FALSE(exists(missing.name));
-    for (std::string bad : {std::string(), std::string("a/b"), std::string(".hidden"),
-                            std::string(300, 'x'), std::string("sp ace")}) {
+    for (const std::string& bad : {std::string(), std::string("a/b"), std::string(".hidden"),
+                                   std::string(300, 'x'), std::string("sp ace")}) {
         EXPECT_THROW(Queue<int>::open_or_create(bad), ValueError) << bad;
         EXPECT_THROW(ipckit::remove_named_queue(bad), ValueError) << bad;
     }
@@ -358,6 +358,7 @@ TEST(NamedQueue, RaceFreeCreationExactlyOneCreates) {
         UniqueName name;
         constexpr int processes = 8;
         std::vector<std::unique_ptr<Child>> children;
+        children.reserve(processes);
         for (int i = 0; i < processes; ++i) {
             // Each would create it with another maxsize: all must see the creator's.
             children.push_back(std::make_unique<Child>(
@@ -450,6 +451,7 @@ TEST(NamedQueue, OpensRacingWithTheLastCloseNeverLoseTheName) {
     UniqueName name;
     const int iterations = sanitized ? 500 : 4000;  // (400 missed a mutation)
     std::vector<std::unique_ptr<Forked>> procs;
+    procs.reserve(4);
     for (int p = 0; p < 4; ++p) {
         procs.push_back(std::make_unique<Forked>([&]() {
             for (int i = 0; i < iterations; ++i) {
