@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole run's check of System V objects (each test is also checked on its own, by
+# The whole run's check of System V objects and of the tests' named queues in /dev/shm
+# (each test is also checked on its own, by
 # tests/leak_check.cpp, which records in LOG every object the test binaries create).
 # snapshot FILE LOG: records the objects that exist now, and starts an empty LOG.
 # compare FILE LOG:  fails if objects exist now that were not in FILE, or if objects of
@@ -25,9 +26,15 @@ created() {
         sort -u
 }
 
+# Named queues (/dev/shm/ipckit.q.NAME). The tests name theirs test.RANDOM or doc.RANDOM.
+named_queues() {
+    find /dev/shm -maxdepth 1 -name 'ipckit.q.*' -printf '%f\n' 2>/dev/null | sort
+}
+
 case $mode in
     snapshot)
         list >"$file"
+        named_queues >"$file.named"
         : >"$log"
         ;;
     compare)
@@ -66,6 +73,21 @@ case $mode in
             echo "System V objects that existed before the tests are gone (kind id key):" >&2
             echo "$vanished" >&2
             $strict && status=1
+        fi
+        named_left=$(comm -13 "$file.named" <(named_queues) 2>/dev/null | sed '/^$/d' || true)
+        # A queue whose creator (the pid at offset 40 of its header) still runs belongs to a
+        # run in progress (another build directory's ctest, say): left alone.
+        ours_named=$(echo "$named_left" | grep -E '^ipckit\.q\.(test|doc)\.' |
+            while read -r name; do
+                creator=$(od -An -t d4 -j 40 -N 4 "/dev/shm/$name" 2>/dev/null | tr -d ' ')
+                [[ -n $creator && $creator -gt 0 ]] && kill -0 "$creator" 2>/dev/null && continue
+                echo "$name"
+            done || true)
+        if [[ -n $ours_named ]]; then
+            echo "the tests left these named queues behind in /dev/shm, removing them:" >&2
+            echo "$ours_named" >&2
+            while read -r name; do rm -f "/dev/shm/$name"; done <<<"$ours_named"
+            status=1
         fi
         [[ $status == 0 && -z $leftovers && -z $vanished ]] && echo "ipcs unchanged"
         exit $status

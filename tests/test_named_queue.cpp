@@ -261,8 +261,8 @@ TEST(NamedQueue, CreateOfAnExistingNameAndOpenOfAMissingOneFailNamingIt) {
         EXPECT_TRUE(contains(e.what(), "no such queue")) << e.what();
     }
     EXPECT_FALSE(exists(missing.name));
-    for (std::string bad : {std::string(), std::string("a/b"), std::string(".hidden"),
-                            std::string(300, 'x'), std::string("sp ace")}) {
+    for (const std::string& bad : {std::string(), std::string("a/b"), std::string(".hidden"),
+                                   std::string(300, 'x'), std::string("sp ace")}) {
         EXPECT_THROW(Queue<int>::open_or_create(bad), ValueError) << bad;
         EXPECT_THROW(ipckit::remove_named_queue(bad), ValueError) << bad;
     }
@@ -285,6 +285,29 @@ TEST(NamedQueue, AnotherTypeOrKindIsRefusedNamingTheQueue) {
     EXPECT_THROW(ObjectQueue::open(bytes.name), ValueError);
     EXPECT_THROW(Queue<int>::open(bytes.name), ValueError);
     EXPECT_EQ(q.users(), 1u);  // the refused opens did not count
+}
+
+// A queue made by another layout version (its header's version word, after the 8-byte
+// magic, says 2): refused by open, naming the queue and the versions; rm still removes it.
+TEST(NamedQueue, AnotherLayoutVersionIsRefusedNamingTheQueue) {
+    UniqueName name;
+    {
+        auto q = Queue<int>::create(name.name, 4);
+        int fd = ::open(path_of(name.name).c_str(), O_RDWR);
+        ASSERT_GE(fd, 0);
+        const std::uint32_t version = 2;
+        ASSERT_EQ(::pwrite(fd, &version, sizeof version, 8), static_cast<ssize_t>(sizeof version));
+        ::close(fd);
+        const std::string e = error_of([&] { Queue<int>::open(name.name); });
+        EXPECT_TRUE(contains(e, "Queue<int> '" + name.name + "'")) << e;
+        EXPECT_TRUE(contains(e, "layout version is 2, this ipckit reads version 1")) << e;
+        EXPECT_THROW(ipckit::named_queue_info(name.name), ValueError);
+        auto r = run({ipckit_program(), "queue", "stat", name.name});
+        EXPECT_EQ(r.exit_code, 1);
+        EXPECT_TRUE(contains(r.err, "layout version")) << r.err;
+        ipckit::remove_named_queue(name.name);  // (it is an ipckit queue: rm may remove it)
+        EXPECT_FALSE(exists(name.name));
+    }
 }
 
 TEST(NamedQueue, AForeignFileWithThePrefixIsRefusedAndNotRemoved) {
@@ -335,6 +358,7 @@ TEST(NamedQueue, RaceFreeCreationExactlyOneCreates) {
         UniqueName name;
         constexpr int processes = 8;
         std::vector<std::unique_ptr<Child>> children;
+        children.reserve(processes);
         for (int i = 0; i < processes; ++i) {
             // Each would create it with another maxsize: all must see the creator's.
             children.push_back(std::make_unique<Child>(
@@ -427,6 +451,7 @@ TEST(NamedQueue, OpensRacingWithTheLastCloseNeverLoseTheName) {
     UniqueName name;
     const int iterations = sanitized ? 500 : 4000;  // (400 missed a mutation)
     std::vector<std::unique_ptr<Forked>> procs;
+    procs.reserve(4);
     for (int p = 0; p < 4; ++p) {
         procs.push_back(std::make_unique<Forked>([&]() {
             for (int i = 0; i < iterations; ++i) {
