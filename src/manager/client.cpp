@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -46,6 +47,14 @@ SocketClient::SocketClient(std::string address, std::string authkey, ManagerOpti
 
 SocketClient::~SocketClient() = default;
 
+void SocketClient::no_answer(const char* what) {
+    throw ConnectionError(
+        ETIMEDOUT, "manager at " + address_text_ + ": " + what + " within the call timeout of " +
+                       std::to_string(options_.call_timeout.count()) +
+                       " ms: the server is alive but not answering (stopped, overloaded, "
+                       "or busy in a long method); ManagerOptions::call_timeout sets the limit");
+}
+
 void SocketClient::lost(const std::string& what, int error) {
     std::string message = "manager at " + address_text_ + ": " + what;
     if (error != 0) message += std::string(": ") + std::strerror(error);
@@ -59,12 +68,38 @@ SocketClient::Connection& SocketClient::connection(const Deadline* deadline) {
         // A forked child: the inherited sockets belong to the parent's conversations.
         // Close our copies (the parent's stay open) and start a session of our own.
         connections_.clear();
+        retired_.clear();
         session_ = wire::random_bytes(wire::session_size);
         pid_ = now;
     }
     auto& slot = connections_[std::this_thread::get_id()];
-    if (!slot) slot = open(deadline);
+    if (!slot) {
+        slot = open(deadline);
+        retired_.clear();  // the session has a live connection again
+    }
     return *slot;
+}
+
+void SocketClient::retire_connection() {
+    std::lock_guard lock(mutex_);
+    auto it = connections_.find(std::this_thread::get_id());
+    if (it == connections_.end()) return;
+    if (it->second) retired_.push_back(std::move(it->second));
+    connections_.erase(it);
+}
+
+void SocketClient::use_call_timeout(Connection& c, bool on) {
+    on = on && options_.call_timeout.count() > 0;
+    if (on == c.call_timeout_on) return;
+    timeval tv{};
+    if (on) {
+        auto ms = options_.call_timeout.count();
+        tv.tv_sec = static_cast<time_t>(ms / 1000);
+        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+    }
+    ::setsockopt(c.fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(c.fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    c.call_timeout_on = on;
 }
 
 namespace {
@@ -98,6 +133,10 @@ bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
                 error = EINTR;  // a stop was requested (ipckit/signals.hpp): give up waiting
                 return false;
             }
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && !deadline) {
+                error = ETIMEDOUT;  // the socket's receive timeout (the call timeout)
+                return false;
+            }
             if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
             error = errno;
             return false;
@@ -126,7 +165,8 @@ bool send_all(int fd, std::string_view data, const std::chrono::steady_clock::ti
                 ::poll(&p, 1, static_cast<int>(left.count()) + 1);
                 continue;
             }
-            error = errno;
+            // Without a deadline the socket blocks: EAGAIN is its send timeout.
+            error = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
             return false;
         }
         data.remove_prefix(static_cast<std::size_t>(n));
@@ -211,8 +251,8 @@ void SocketClient::send_request(Connection& c, int op, std::uint64_t id, const O
     }
     int error = 0;
     if (!send_all(c.fd.get(), c.out, deadline, error)) {
-        std::lock_guard lock(mutex_);
-        connections_.erase(std::this_thread::get_id());
+        retire_connection();
+        if (error == ETIMEDOUT && !deadline) no_answer("could not send a request");
         lost("connection lost while sending", error);
     }
     if (c.out.capacity() > (1u << 20)) c.out = std::string();
@@ -262,15 +302,13 @@ Object SocketClient::call(int op, std::uint64_t id, const Object::List& args,
                           const Deadline* deadline) {
     if (closed_) lost("the manager was shut down");
     Connection& c = connection(deadline);
+    use_call_timeout(c, true);
     send_request(c, op, id, args, deadline);
-    auto drop = [this] {
-        std::lock_guard lock(mutex_);
-        connections_.erase(std::this_thread::get_id());
-    };
     int error = 0;
     std::string_view payload;
     if (!read_frame(c.fd.get(), c.reader, payload, deadline, error)) {
-        drop();  // the answer may still come: this connection is out of step now
+        retire_connection();  // the answer may still come: this connection is out of step now
+        if (error == ETIMEDOUT && !deadline) no_answer("got no answer");
         if (error == EINTR) {
             throw InterruptedError(
                 EINTR, "manager at " + address_text_ + ": call interrupted by a stop request");
@@ -288,11 +326,9 @@ Object SocketClient::call_blocking(int op, std::uint64_t id, const Object::List&
     };
     if (stop_requested()) throw interrupted();
     Connection& c = connection();
+    use_call_timeout(c, false);  // the call waits as long as its own timeout says
     send_request(c, op, id, args, nullptr);
-    auto drop = [this] {
-        std::lock_guard lock(mutex_);
-        connections_.erase(std::this_thread::get_id());
-    };
+    auto drop = [this] { retire_connection(); };
     int error = 0;
     std::string_view payload;
     if (read_frame(c.fd.get(), c.reader, payload, nullptr, error)) return result(payload);

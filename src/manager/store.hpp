@@ -27,6 +27,10 @@
 
 #include "ipckit/object.hpp"
 
+namespace ipckit {
+class Registry;
+}
+
 namespace ipckit::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -80,6 +84,8 @@ class Store {
     // The most memory a request's decoded value may take (see wire::decode); a request
     // over it is refused like a malformed one (the caller closes that connection).
     void set_max_decoded(std::size_t n) { max_decoded_ = n; }
+    // The custom types served besides the built-in ones (must outlive the store).
+    void set_registry(const ipckit::Registry* registry) { registry_ = registry; }
 
     // For the type handlers (types/*.cpp).
     // `conn` now holds (part of) object `id`: told when `conn` closes
@@ -119,6 +125,8 @@ class Store {
 
     void dispatch(ConnId conn, int op, std::uint64_t id, Object::List& args);
     Object create(Conn& c, Object::List& args);
+    Object named_objects() const;  // [[name, type, len or nil], ...] by name
+    std::string custom_type_list() const;
     Entry& entry(std::uint64_t id);
     std::uint64_t add(std::unique_ptr<Referent> referent, const std::string& name,
                       const std::string& session);
@@ -143,6 +151,7 @@ class Store {
     std::size_t connections_ = 0;
     std::size_t max_decoded_ = static_cast<std::size_t>(-1);
     bool shutdown_ = false;
+    const ipckit::Registry* registry_ = nullptr;
     std::vector<ConnId> touched_;
 };
 

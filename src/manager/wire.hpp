@@ -106,6 +106,11 @@ enum Op : int {
     barrier_parties = 93,    // -> int
     barrier_n_waiting = 94,  // -> int
     barrier_broken = 95,     // -> bool
+    // The server's named objects: -> [[name, type, len or nil], ...] sorted by name.
+    named_objects = 126,
+    // A custom registered type's method (ipckit/manager_registry.hpp): [method, args...]
+    // -> its result (status value_error naming the exposed methods when it has none such).
+    call_method = 127,
 };
 
 // The types `create` makes (its first argument).

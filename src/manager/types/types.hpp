@@ -100,6 +100,7 @@ void register_queue();
 void register_locks();
 void register_event();
 void register_barrier();
+void register_custom();  // custom.cpp: registered types' methods
 
 // The type a handler expects: ValueError naming the object otherwise.
 template <class T>
