@@ -92,6 +92,13 @@ TEST(ManagerCustom, RegisteredTypeSharedByFourProcesses) {
     EXPECT_EQ(c.size(), 1000u);  // __len__
 }
 
+// examples/manager_custom.cpp: a parent and four workers share a registered Counter.
+TEST(ManagerCustom, ExamplePrintsTheWorkersTotal) {
+    auto r = ipckit::test::run({std::string(IPCKIT_BINARY_DIR) + "/examples/manager_custom"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "400\n");
+}
+
 TEST(ManagerCustom, NamedObjectIsFoundByEveryClientAndConstructorArgumentsAreUsed) {
     ipckit::Registry registry = counters();
     Manager m(registry);
