@@ -11,9 +11,10 @@
 //   ipckit::Registry registry;
 //   registry.add<Counter>("Counter", {{"increment", &Counter::increment},
 //                                     {"value", &Counter::value}});
-//   ipckit::Manager m(registry);              // or serve_manager(address, authkey, registry)
-//   auto c = m.object("Counter");             // m.named_object("hits", "Counter") is shared by
-//   name c.call("increment", 5); std::int64_t v = c.call("value").as_int();
+//   ipckit::Manager m(registry);  // or serve_manager(address, authkey, registry)
+//   auto c = m.object("Counter");  // named: m.named_object("hits", "Counter")
+//   c.call("increment", 5);
+//   std::int64_t v = c.call("value").as_int();
 //
 // Methods take and return Objects or what converts to and from one: bool, integers,
 // float/double, std::string, Object::List, Object::Dict, std::vector<T> of those (void

@@ -25,6 +25,7 @@ HEADERS = [
     "include/ipckit/process.hpp",
     "include/ipckit/queue.hpp",
     "include/ipckit/pipe.hpp",
+    "include/ipckit/manager_registry.hpp",
 ]
 
 SUBSTITUTE = re.compile(r"^\s*// doc-snippet-substitute: (.+?) => (.+?)\s*$", re.M)
