@@ -50,6 +50,11 @@ expect "vector = [0, -1, -2, -3, -4, -5, -6, -7, -8, -9]"
 # The manager example: print(dct), print(lst).
 expect ": {1: 'one', 'two': 2}"
 expect ": [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"
+# The manager worker pool: 10 tasks through 3 workers, every result collected once.
+expect "parent collected the squares: [1, 4, 9, 16, 25, 36, 49, 64, 81, 100]"
+expect "tasks done, counted under a manager Lock: 10"
+expect "3 workers stopped by a manager Event, exit codes 0, 0, 0"
+expect_count 10 '^  task [0-9]+ -> [0-9]+ \(worker [0-9]+\)$'
 # Exercise 1, the Fibonacci return: through shared memory and through a manager.
 expect_count 2 '^\[0, 1, 1, 2, 3, 5, 8, 13, 21, 34\]$'
 # The numbers server and client: "Input error, try again!", "received: N", "exiting.".

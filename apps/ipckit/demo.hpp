@@ -11,5 +11,6 @@ void time_server();    // exercise 2: a time server and several clients
 void semaphore_and_shared_memory();
 void shared_state();  // Value and Array: the first listing and the Fibonacci return
 void manager();       // a manager's dict and list changed by a child
+void worker_pool();   // manager queues feed tasks to worker processes, collect results
 
 }  // namespace ipckit::demo
