@@ -88,25 +88,25 @@ void SocketClient::retire_connection() {
     connections_.erase(it);
 }
 
-void SocketClient::use_call_timeout(Connection& c, bool on) {
-    on = on && options_.call_timeout.count() > 0;
-    if (on == c.call_timeout_on) return;
+// Ordinary calls wait for an answer at most the call timeout: the socket's receive and
+// send timeouts, set once (no system call per call). Blocking calls retry past them.
+void SocketClient::set_call_timeout(int fd) const {
+    auto ms = options_.call_timeout.count();
+    if (ms <= 0) return;
     timeval tv{};
-    if (on) {
-        auto ms = options_.call_timeout.count();
-        tv.tv_sec = static_cast<time_t>(ms / 1000);
-        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
-    }
-    ::setsockopt(c.fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(c.fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    c.call_timeout_on = on;
+    tv.tv_sec = static_cast<time_t>(ms / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 namespace {
 
-// Reads one frame, waiting at most until the deadline (none: forever).
+// Reads one frame, waiting at most until the deadline (none: forever, or until the
+// socket's receive timeout unless `past_timeout`: a blocking call waits on through it).
 bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
-                const std::chrono::steady_clock::time_point* deadline, int& error) {
+                const std::chrono::steady_clock::time_point* deadline, int& error,
+                bool past_timeout = false) {
     error = 0;
     std::optional<detail::InterruptTimer> wake;  // a stop request while we wait wakes recv
     while (!reader.next(payload)) {
@@ -133,7 +133,7 @@ bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
                 error = EINTR;  // a stop was requested (ipckit/signals.hpp): give up waiting
                 return false;
             }
-            if ((errno == EAGAIN || errno == EWOULDBLOCK) && !deadline) {
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && !deadline && !past_timeout) {
                 error = ETIMEDOUT;  // the socket's receive timeout (the call timeout)
                 return false;
             }
@@ -226,10 +226,11 @@ std::unique_ptr<SocketClient::Connection> SocketClient::open(const Deadline* cal
     } catch (const ValueError& e) {
         lost(std::string("handshake failed: ") + e.what());
     }
-    // Requests block: no call after the handshake needs a timeout of its own (a server
-    // that goes away closes the socket and wakes us).
+    // Requests block (a server that goes away closes the socket and wakes us), bounded by
+    // the call timeout.
     int flags = ::fcntl(c->fd.get(), F_GETFL);
     ::fcntl(c->fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    set_call_timeout(c->fd.get());
     c->reader.set_max_frame(options_.max_frame);
     return c;
 }
@@ -302,7 +303,6 @@ Object SocketClient::call(int op, std::uint64_t id, const Object::List& args,
                           const Deadline* deadline) {
     if (closed_) lost("the manager was shut down");
     Connection& c = connection(deadline);
-    use_call_timeout(c, true);
     send_request(c, op, id, args, deadline);
     int error = 0;
     std::string_view payload;
@@ -326,12 +326,12 @@ Object SocketClient::call_blocking(int op, std::uint64_t id, const Object::List&
     };
     if (stop_requested()) throw interrupted();
     Connection& c = connection();
-    use_call_timeout(c, false);  // the call waits as long as its own timeout says
     send_request(c, op, id, args, nullptr);
     auto drop = [this] { retire_connection(); };
     int error = 0;
     std::string_view payload;
-    if (read_frame(c.fd.get(), c.reader, payload, nullptr, error)) return result(payload);
+    // The call waits as long as its own timeout says (the server applies it).
+    if (read_frame(c.fd.get(), c.reader, payload, nullptr, error, true)) return result(payload);
     if (error != EINTR) {
         drop();
         lost(error ? "connection lost" : "connection closed by the server (did it stop?)", error);

@@ -76,11 +76,8 @@ class SocketClient final : public Client {
         Fd fd;
         wire::FrameReader reader;
         std::string out;
-        bool call_timeout_on = false;  // SO_RCVTIMEO/SO_SNDTIMEO set to the call timeout
     };
-    // Sets or clears the connection's socket timeouts (ordinary calls: the call timeout;
-    // blocking calls: none, the server applies theirs).
-    void use_call_timeout(Connection& c, bool on);
+    void set_call_timeout(int fd) const;
     // Drops this thread's connection (out of step with the server). It stays open until the
     // thread's next connection is made, so that the session (and the references it holds)
     // never has zero connections on the server meanwhile.
