@@ -276,7 +276,7 @@ void add_manager_commands(CLI::App& app) {
     queue->require_subcommand(1);
     queue->footer(
         "Examples: ipckit manager queue tasks put \"'job 1'\" --address unix:/tmp/m\n"
-        "          ipckit manager queue tasks get --timeout 5 --address unix:/tmp/m");
+        "          ipckit manager queue tasks get --address unix:/tmp/m");
 
     auto put_target = std::make_shared<Endpoint>();
     auto put_data = std::make_shared<std::string>();
