@@ -73,6 +73,7 @@ TEST(ManagerCustom, RegisteredTypeSharedByFourProcesses) {
     Manager m(registry);
     CounterProxy c{m.object("Counter")};
     std::vector<Process> workers;
+    workers.reserve(4);
     for (int i = 0; i < 4; ++i) {
         workers.emplace_back(
             [](CounterProxy counter) {
@@ -204,7 +205,7 @@ TEST(ManagerCustom, ServeManagerServesTheRegistryToConnectingClients) {
     int ready[2];
     ASSERT_EQ(::pipe(ready), 0);
     Process server(
-        [&](std::string address) {
+        [&](const std::string& address) {
             ::close(ready[0]);
             ipckit::ServeOptions options;
             options.on_ready = [&](const std::string&) {

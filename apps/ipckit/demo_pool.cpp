@@ -19,8 +19,8 @@ namespace ipckit::demo {
 namespace {
 
 // Takes tasks until the stop event is set; each result goes back as [n, n * n, pid].
-void work(QueueProxy tasks, QueueProxy results, LockProxy lock, DictProxy counter,
-          EventProxy stop) {
+void work(QueueProxy tasks, QueueProxy results, const LockProxy& lock, DictProxy counter,
+          const EventProxy& stop) {
     using namespace std::chrono_literals;
     while (!stop.is_set()) {
         Object task;
@@ -55,6 +55,7 @@ void worker_pool() {
               << " tasks (n = 1..10, compute n * n) on a manager Queue for " << workers
               << " worker processes\n";
     std::vector<Process> pool;
+    pool.reserve(workers);
     for (int i = 0; i < workers; ++i)
         pool.emplace_back(work, tasks, results, lock, counter, stop);
     for (auto& p : pool)

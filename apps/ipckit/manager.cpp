@@ -159,6 +159,7 @@ std::string seconds_text(double seconds) {
 // exit status as a shell reports it (128 + N when signal N ended it; 127: not found).
 int run_command(const std::vector<std::string>& argv) {
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv)
         args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

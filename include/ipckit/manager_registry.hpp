@@ -176,7 +176,7 @@ class Registry {
     // arguments as T(CtorArgs...). ValueError when `type` is empty, already registered or
     // the name of a built-in type (dict, Queue...), or when a method name repeats.
     template <class T, class... CtorArgs>
-    Registry& add(std::string type, std::initializer_list<RegisteredMethod<T>> methods) {
+    Registry& add(const std::string& type, std::initializer_list<RegisteredMethod<T>> methods) {
         Type t;
         t.name = type;
         t.make = [type](const Object::List& args) -> std::shared_ptr<void> {
