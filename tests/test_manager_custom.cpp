@@ -318,7 +318,7 @@ class SilentServer {
                     conns.push_back(std::move(c));
                 }
             }
-            for (std::size_t i = 0; i < conns.size(); ++i) {
+            for (std::size_t i = 0; i + 2 < fds.size(); ++i) {  // the polled ones (not a new one)
                 if (!fds[i + 2].revents) continue;
                 Conn& c = *conns[i];
                 char* room = c.reader.prepare(4096);
