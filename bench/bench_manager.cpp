@@ -15,6 +15,8 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "ipckit/manager.hpp"
 
@@ -212,6 +214,73 @@ void BM_PythonMultiprocessingManager(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_PythonMultiprocessingManager)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// Dict gets while `waiters` other connections (threads of this process) are parked on
+// the server in Queue.get: parked calls must cost the server nothing per request (issue
+// 11: >= 0.9 x the rate with none).
+void BM_DictGetWithParkedWaiters(benchmark::State& state) {
+    Manager m;
+    auto d = m.dict();
+    d.set(1, 1);
+    auto q = m.queue();
+    const auto waiters = state.range(0);
+    std::vector<std::thread> threads;
+    for (std::int64_t i = 0; i < waiters; ++i)
+        threads.emplace_back([q]() mutable { q.get(); });
+    while (m.stats().at("waiting").as_int() < waiters) {
+        std::this_thread::yield();  // the benchmark's set-up, not a measurement
+    }
+    for (auto _ : state)
+        benchmark::DoNotOptimize(d.get(1));
+    state.counters["parked"] = static_cast<double>(m.stats().at("waiting").as_int());
+    for (std::int64_t i = 0; i < waiters; ++i)
+        q.put(Object());
+    for (auto& t : threads)
+        t.join();
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_DictGetWithParkedWaiters)->Arg(0)->Arg(1000)->UseRealTime();
+
+const char* python_parked_script = R"(
+import sys, threading, time
+from multiprocessing import Manager
+n, k = int(sys.argv[1]), int(sys.argv[2])
+with Manager() as m:
+    d = m.dict(); d[1] = 1; q = m.Queue()
+    def rate():
+        t = time.perf_counter()
+        for _ in range(n): d[1]
+        return n / (time.perf_counter() - t)
+    print('dict_get_parked_0', rate())
+    ts = [threading.Thread(target=q.get) for _ in range(k)]
+    for t in ts: t.start()
+    time.sleep(2)  # the set-up: let every getter reach the server
+    print('dict_get_parked_%d' % k, rate())
+    for _ in range(k): q.put(None)
+    for t in ts: t.join()
+)";
+
+// Python's SyncManager, the same: dict gets with 0 and 1,000 threads parked in Queue.get
+// (its server runs a thread per connection).
+void BM_PythonManagerParkedWaiters(benchmark::State& state) {
+    for (auto _ : state) {
+        ::setenv("IPCKIT_BENCH_SCRIPT", python_parked_script, 1);
+        FILE* pipe = ::popen("/usr/bin/python3 -c \"$IPCKIT_BENCH_SCRIPT\" 20000 1000", "r");
+        if (!pipe) {
+            state.SkipWithError("cannot run /usr/bin/python3");
+            return;
+        }
+        char line[256];
+        while (std::fgets(line, sizeof line, pipe)) {
+            std::istringstream in(line);
+            std::string name;
+            double value = 0;
+            if (in >> name >> value) state.counters[name] = value;
+        }
+        if (::pclose(pipe) != 0) state.SkipWithError("the Python script failed");
+    }
+}
+BENCHMARK(BM_PythonManagerParkedWaiters)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -52,6 +52,11 @@ expect ": {1: 'one', 'two': 2}"
 expect ": [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"
 # Exercise 1, the Fibonacci return: through shared memory, a manager and an ipckit::Queue.
 expect_count 3 '^\[0, 1, 1, 2, 3, 5, 8, 13, 21, 34\]$'
+# The manager worker pool: 10 tasks through 3 workers, every result collected once.
+expect "parent collected the squares: [1, 4, 9, 16, 25, 36, 49, 64, 81, 100]"
+expect "tasks done, counted under a manager Lock: 10"
+expect "3 workers stopped by a manager Event, exit codes 0, 0, 0"
+expect_count 10 '^  task [0-9]+ -> [0-9]+ \(worker [0-9]+\)$'
 # The numbers server and client: "Input error, try again!", "received: N", "exiting.".
 expect "server: Input error, try again!"
 expect_block "client: received: 1" "client: received: 2" "client: received: 3" "client: exiting."

@@ -727,7 +727,10 @@ TEST(AdversarialCli, HelpWorksOnEverySubcommand) {
                       "manager serve",
                       "manager stats",
                       "manager dict",
-                      "manager shutdown"}) {
+                      "manager shutdown",
+                      "manager queue",
+                      "manager lock",
+                      "manager ls"}) {
         EXPECT_EQ(helps.count(name), 1u) << name << " not reached from ipckit --help";
     }
     EXPECT_GE(helps.size(), 29u);

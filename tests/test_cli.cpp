@@ -32,7 +32,7 @@ TEST(Cli, HelpExitsZeroAndListsCommands) {
         {"shm", {"ls", "stat", "rm"}},
         {"ls", {}},
         {"fib", {}},
-        {"manager", {"serve", "stats", "dict", "shutdown"}},
+        {"manager", {"serve", "stats", "dict", "shutdown", "queue", "lock", "ls"}},
     };
     auto lists = [](const std::string& help, const std::string& name) {
         auto section = help.find("Subcommands:");

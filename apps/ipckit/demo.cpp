@@ -22,6 +22,8 @@ void add_demo_command(CLI::App& app) {
             {"Shared state: Value, Array and the Fibonacci return", demo::shared_state},
             {"Manager: a dict and a list shared with a child, and the Fibonacci return",
              demo::manager},
+            {"Manager worker pool: a task queue feeds 3 worker processes, results come back",
+             demo::worker_pool},
             {"System V message queue: one process to another", demo::message_queue},
             {"The handout's numbers server and client (key 128 in the handout)", demo::numbers},
             {"Exercise 2, is it time yet? A time server and four clients", demo::time_server},

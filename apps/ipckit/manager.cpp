@@ -1,15 +1,18 @@
 // `ipckit manager`: run a manager server, and look into one.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -127,6 +130,66 @@ Manager connect(const Endpoint& target) {
     }
 }
 
+// DATA of `queue NAME put`: a Python literal, as --set reads them.
+Object parse_data(const std::string& text) {
+    try {
+        return parse_python_literal(text);
+    } catch (const LiteralError& e) {
+        std::string message =
+            "DATA " + quoted_input(text) + " is not a Python literal: " + e.what();
+        if (e.looks_like_text) {
+            message += " (quote strings, and have the shell pass the quotes on: \"'hello'\")";
+        }
+        throw UsageError(message);
+    }
+}
+
+// The exit status of `queue get` on Empty, `queue put` on Full and `lock` not acquired in
+// time: distinct from errors (1) and bad usage (2), for shell loops.
+constexpr int exit_busy = 3;
+
+std::optional<std::chrono::nanoseconds> timeout_of(const std::optional<double>& seconds) {
+    if (!seconds) return std::nullopt;
+    return seconds_to_duration(*seconds);
+}
+
+std::string seconds_text(double seconds) {
+    std::ostringstream out;
+    out << seconds << " s";
+    return out.str();
+}
+
+// Runs argv as a child (its own signal dispositions back to the defaults) and returns its
+// exit status as a shell reports it (128 + N when signal N ended it; 127: not found).
+int run_command(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    std::cout.flush();
+    pid_t pid = ::fork();
+    if (pid < 0) throw Error(errno, std::string("cannot fork: ") + std::strerror(errno));
+    if (pid == 0) {
+        for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGPIPE})
+            ::signal(signo, SIG_DFL);
+        sigset_t none;
+        ::sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execvp(args[0], args.data());
+        int error = errno;
+        std::string message = "ipckit: cannot run " + argv[0] + ": " + std::strerror(error) + "\n";
+        (void)!::write(2, message.data(), message.size());
+        ::_exit(error == ENOENT ? 127 : 126);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) throw Error(errno, std::string("waitpid: ") + std::strerror(errno));
+    }
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
 }  // namespace
 
 void add_manager_commands(CLI::App& app) {
@@ -207,6 +270,139 @@ void add_manager_commands(CLI::App& app) {
         for (const auto& [key, value] : items)
             d.set(key, value);
         std::cout << d << '\n';
+        return 0;
+    });
+
+    // queue NAME put DATA | queue NAME get
+    auto* queue = manager->add_subcommand(
+        "queue", "Put an item on a named manager Queue, or get one (created unbounded if new)");
+    auto queue_name = std::make_shared<std::string>();
+    queue->add_option("NAME", *queue_name, "The queue's name")->required();
+    queue->require_subcommand(1);
+    queue->footer(
+        "Examples: ipckit manager queue tasks put \"'job 1'\" --address unix:/tmp/m\n"
+        "          ipckit manager queue tasks get --address unix:/tmp/m");
+
+    auto put_target = std::make_shared<Endpoint>();
+    auto put_data = std::make_shared<std::string>();
+    auto put_timeout = std::make_shared<std::optional<double>>();
+    auto* put = queue->add_subcommand("put", "Put DATA (a Python literal) on the queue");
+    add_endpoint_options(put, *put_target);
+    put->add_option("DATA", *put_data,
+                    "A Python literal: 42, 2.5, 'text' (quoted, through the shell too), "
+                    "b'raw', None, True")
+        ->required();
+    put->add_option("--timeout", *put_timeout,
+                    "Seconds to wait for room in a full (bounded) queue; default: as long as "
+                    "it takes. Exit status 3 when there is none in time")
+        ->transform(timeout_validator());
+    on_run(put, [put_target, queue_name, put_data, put_timeout] {
+        Object item = parse_data(*put_data);
+        auto m = connect(*put_target);
+        install_stop_handler({SIGINT, SIGTERM, SIGHUP});
+        try {
+            m.named_queue(*queue_name).put(item, true, timeout_of(*put_timeout));
+        } catch (const Full&) {
+            std::cerr << "ipckit: queue '" << *queue_name << "' is full (waited "
+                      << seconds_text(put_timeout->value_or(0)) << ")\n";
+            return exit_busy;
+        }
+        return 0;
+    });
+
+    auto get_target = std::make_shared<Endpoint>();
+    auto get_timeout = std::make_shared<std::optional<double>>();
+    auto get_str = std::make_shared<bool>(false);
+    auto* get = queue->add_subcommand("get", "Take the next item off the queue and print it");
+    add_endpoint_options(get, *get_target);
+    get->add_option("--timeout", *get_timeout,
+                    "Seconds to wait for an item; default: as long as it takes (Ctrl-C stops "
+                    "the wait). Exit status 3 when there is none in time")
+        ->transform(timeout_validator());
+    get->add_flag("--str", *get_str,
+                  "Print str(item) (text without quotes) instead of its Python repr");
+    on_run(get, [get_target, queue_name, get_timeout, get_str] {
+        auto m = connect(*get_target);
+        install_stop_handler({SIGINT, SIGTERM, SIGHUP});
+        Object item;
+        try {
+            item = m.named_queue(*queue_name).get(true, timeout_of(*get_timeout));
+        } catch (const Empty&) {
+            std::cerr << "ipckit: queue '" << *queue_name << "' is empty (waited "
+                      << seconds_text(get_timeout->value_or(0)) << ")\n";
+            return exit_busy;
+        }
+        std::cout << (*get_str ? item.str() : item.repr()) << '\n';
+        return 0;
+    });
+
+    // lock NAME -- COMMAND ARGS...
+    auto lock_target = std::make_shared<Endpoint>();
+    auto lock_name = std::make_shared<std::string>();
+    auto lock_command = std::make_shared<std::vector<std::string>>();
+    auto lock_timeout = std::make_shared<std::optional<double>>();
+    auto* lock = manager->add_subcommand(
+        "lock", "Run a command while holding a named manager Lock; exit with its status");
+    add_endpoint_options(lock, *lock_target);
+    lock->add_option("NAME", *lock_name, "The lock's name (created if new)")->required();
+    lock->add_option("COMMAND", *lock_command, "The command and its arguments, after --")
+        ->required();
+    lock->add_option("--timeout", *lock_timeout,
+                     "Seconds to wait for the lock; default: as long as it takes. Exit status "
+                     "3 (the command not run) when it is not acquired in time")
+        ->transform(timeout_validator());
+    lock->footer(
+        "The lock is released when the command ends, however it ends; if ipckit itself is "
+        "killed, the server releases it (and the next holder is told).\n"
+        "Example: ipckit manager lock door --address unix:/tmp/m -- sh -c 'echo in; sleep 1'");
+    on_run(lock, [lock_target, lock_name, lock_command, lock_timeout] {
+        auto m = connect(*lock_target);
+        install_stop_handler({SIGINT, SIGTERM, SIGHUP});
+        auto l = m.named_lock(*lock_name);
+        Acquired acquired = l.acquire(true, timeout_of(*lock_timeout));
+        if (!acquired) {
+            std::cerr << "ipckit: lock '" << *lock_name << "' not acquired (waited "
+                      << seconds_text(lock_timeout->value_or(0)) << ")\n";
+            return exit_busy;
+        }
+        if (acquired.recovered()) {
+            std::cerr << "ipckit: note: lock '" << *lock_name
+                      << "' was held by a client that ended without releasing it\n";
+        }
+        int status = 0;
+        try {
+            status = run_command(*lock_command);
+        } catch (...) {
+            l.release();
+            throw;
+        }
+        l.release();
+        return status;
+    });
+
+    // ls
+    auto ls_target = std::make_shared<Endpoint>();
+    auto* ls = manager->add_subcommand("ls", "List a server's named objects: name, type, size");
+    add_endpoint_options(ls, *ls_target);
+    ls->footer(
+        "SIZE is len() of the object (items of a dict, list or queue), '-' for types "
+        "without one (locks, events...).");
+    on_run(ls, [ls_target] {
+        auto m = connect(*ls_target);
+        auto rows = m.named_objects();
+        std::size_t name_width = 4, type_width = 4;
+        for (const auto& r : rows) {
+            name_width = std::max(name_width, r.name.size());
+            type_width = std::max(type_width, r.type.size());
+        }
+        std::cout << std::left << std::setw(static_cast<int>(name_width + 2)) << "NAME"
+                  << std::setw(static_cast<int>(type_width + 2)) << "TYPE"
+                  << "SIZE\n";
+        for (const auto& r : rows) {
+            std::cout << std::setw(static_cast<int>(name_width + 2)) << r.name
+                      << std::setw(static_cast<int>(type_width + 2)) << r.type
+                      << (r.size ? std::to_string(*r.size) : std::string("-")) << '\n';
+        }
         return 0;
     });
 

@@ -74,6 +74,20 @@ struct ManagerOptions {
     std::chrono::milliseconds connect_timeout{5000};
     // The largest frame accepted or sent, in bytes.
     std::size_t max_frame = default_max_frame;
+    // How long an ordinary call (not a blocking one: Queue.get, acquire... carry their own
+    // timeout) waits for the server's answer; 0: forever. A server that is alive but does
+    // not answer in time gives ConnectionError (ETIMEDOUT) naming the address; the proxy
+    // stays usable (the next call uses a new connection).
+    std::chrono::milliseconds call_timeout{30000};
+};
+
+class Registry;
+class ObjectProxy;
+// A named object of a server (Manager::named_objects): size is nullopt for types without len().
+struct NamedObject {
+    std::string name;
+    std::string type;
+    std::optional<std::size_t> size;
 };
 
 class DictProxy;
@@ -220,6 +234,9 @@ class Manager {
     // directory (mode 0700), with a random authkey.
     Manager();
     explicit Manager(ManagerOptions options);
+    // A local server that also serves the custom types of `registry`
+    // (ipckit/manager_registry.hpp).
+    explicit Manager(const Registry& registry, ManagerOptions options = {});
     // Reaches a running server: "unix:PATH" or "tcp://HOST:PORT". Throws ConnectionError
     // (naming the address) when it cannot be reached within options.connect_timeout, and
     // AuthenticationError when the authkey is wrong.
@@ -292,6 +309,16 @@ class Manager {
     template <class P>
     static P proxy(const Object& ref);
 
+    // An object of a type registered with the server (ipckit/manager_registry.hpp), built
+    // from `args`; named: created on first use, shared by every client.
+    template <class... A>
+    ObjectProxy object(std::string_view type, A&&... args);
+    template <class... A>
+    ObjectProxy named_object(std::string_view name, std::string_view type, A&&... args);
+
+    // The server's named objects, by name.
+    std::vector<NamedObject> named_objects() const;
+
     // Server statistics: {"objects", "named", "anonymous", "sessions", "connections",
     // "waiting"} (waiting: blocking calls parked on the server).
     Object::Dict stats() const;
@@ -307,6 +334,8 @@ class Manager {
   private:
     Manager(std::shared_ptr<detail::Client> client) : client_(std::move(client)) {}
     void stop_local_server() noexcept;
+    void start_local_server(ManagerOptions options, const Registry* registry);
+    ObjectProxy make_object(std::string_view type, std::string_view name, Object::List args);
     std::shared_ptr<detail::ProxyState> create(const char* type, std::string_view name,
                                                Object::List params = {});
 
@@ -340,4 +369,5 @@ void serve_manager(const std::string& address, const std::string& authkey,
 }  // namespace ipckit
 
 #include "ipckit/manager_data.hpp"
+#include "ipckit/manager_registry.hpp"
 #include "ipckit/manager_sync.hpp"

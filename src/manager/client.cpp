@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -46,6 +47,14 @@ SocketClient::SocketClient(std::string address, std::string authkey, ManagerOpti
 
 SocketClient::~SocketClient() = default;
 
+void SocketClient::no_answer(const char* what) {
+    throw ConnectionError(
+        ETIMEDOUT, "manager at " + address_text_ + ": " + what + " within the call timeout of " +
+                       std::to_string(options_.call_timeout.count()) +
+                       " ms: the server is alive but not answering (stopped, overloaded, "
+                       "or busy in a long method); ManagerOptions::call_timeout sets the limit");
+}
+
 void SocketClient::lost(const std::string& what, int error) {
     std::string message = "manager at " + address_text_ + ": " + what;
     if (error != 0) message += std::string(": ") + std::strerror(error);
@@ -59,19 +68,45 @@ SocketClient::Connection& SocketClient::connection(const Deadline* deadline) {
         // A forked child: the inherited sockets belong to the parent's conversations.
         // Close our copies (the parent's stay open) and start a session of our own.
         connections_.clear();
+        retired_.clear();
         session_ = wire::random_bytes(wire::session_size);
         pid_ = now;
     }
     auto& slot = connections_[std::this_thread::get_id()];
-    if (!slot) slot = open(deadline);
+    if (!slot) {
+        slot = open(deadline);
+        retired_.clear();  // the session has a live connection again
+    }
     return *slot;
+}
+
+void SocketClient::retire_connection() {
+    std::lock_guard lock(mutex_);
+    auto it = connections_.find(std::this_thread::get_id());
+    if (it == connections_.end()) return;
+    if (it->second) retired_.push_back(std::move(it->second));
+    connections_.erase(it);
+}
+
+// Ordinary calls wait for an answer at most the call timeout: the socket's receive and
+// send timeouts, set once (no system call per call). Blocking calls retry past them.
+void SocketClient::set_call_timeout(int fd) const {
+    auto ms = options_.call_timeout.count();
+    if (ms <= 0) return;
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 namespace {
 
-// Reads one frame, waiting at most until the deadline (none: forever).
+// Reads one frame, waiting at most until the deadline (none: forever, or until the
+// socket's receive timeout unless `past_timeout`: a blocking call waits on through it).
 bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
-                const std::chrono::steady_clock::time_point* deadline, int& error) {
+                const std::chrono::steady_clock::time_point* deadline, int& error,
+                bool past_timeout = false) {
     error = 0;
     std::optional<detail::InterruptTimer> wake;  // a stop request while we wait wakes recv
     while (!reader.next(payload)) {
@@ -96,6 +131,10 @@ bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
         if (n < 0) {
             if (errno == EINTR && !deadline && stop_requested()) {
                 error = EINTR;  // a stop was requested (ipckit/signals.hpp): give up waiting
+                return false;
+            }
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && !deadline && !past_timeout) {
+                error = ETIMEDOUT;  // the socket's receive timeout (the call timeout)
                 return false;
             }
             if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
@@ -126,7 +165,8 @@ bool send_all(int fd, std::string_view data, const std::chrono::steady_clock::ti
                 ::poll(&p, 1, static_cast<int>(left.count()) + 1);
                 continue;
             }
-            error = errno;
+            // Without a deadline the socket blocks: EAGAIN is its send timeout.
+            error = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
             return false;
         }
         data.remove_prefix(static_cast<std::size_t>(n));
@@ -186,10 +226,11 @@ std::unique_ptr<SocketClient::Connection> SocketClient::open(const Deadline* cal
     } catch (const ValueError& e) {
         lost(std::string("handshake failed: ") + e.what());
     }
-    // Requests block: no call after the handshake needs a timeout of its own (a server
-    // that goes away closes the socket and wakes us).
+    // Requests block (a server that goes away closes the socket and wakes us), bounded by
+    // the call timeout.
     int flags = ::fcntl(c->fd.get(), F_GETFL);
     ::fcntl(c->fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    set_call_timeout(c->fd.get());
     c->reader.set_max_frame(options_.max_frame);
     return c;
 }
@@ -211,8 +252,8 @@ void SocketClient::send_request(Connection& c, int op, std::uint64_t id, const O
     }
     int error = 0;
     if (!send_all(c.fd.get(), c.out, deadline, error)) {
-        std::lock_guard lock(mutex_);
-        connections_.erase(std::this_thread::get_id());
+        retire_connection();
+        if (error == ETIMEDOUT && !deadline) no_answer("could not send a request");
         lost("connection lost while sending", error);
     }
     if (c.out.capacity() > (1u << 20)) c.out = std::string();
@@ -263,14 +304,11 @@ Object SocketClient::call(int op, std::uint64_t id, const Object::List& args,
     if (closed_) lost("the manager was shut down");
     Connection& c = connection(deadline);
     send_request(c, op, id, args, deadline);
-    auto drop = [this] {
-        std::lock_guard lock(mutex_);
-        connections_.erase(std::this_thread::get_id());
-    };
     int error = 0;
     std::string_view payload;
     if (!read_frame(c.fd.get(), c.reader, payload, deadline, error)) {
-        drop();  // the answer may still come: this connection is out of step now
+        retire_connection();  // the answer may still come: this connection is out of step now
+        if (error == ETIMEDOUT && !deadline) no_answer("got no answer");
         if (error == EINTR) {
             throw InterruptedError(
                 EINTR, "manager at " + address_text_ + ": call interrupted by a stop request");
@@ -289,13 +327,11 @@ Object SocketClient::call_blocking(int op, std::uint64_t id, const Object::List&
     if (stop_requested()) throw interrupted();
     Connection& c = connection();
     send_request(c, op, id, args, nullptr);
-    auto drop = [this] {
-        std::lock_guard lock(mutex_);
-        connections_.erase(std::this_thread::get_id());
-    };
+    auto drop = [this] { retire_connection(); };
     int error = 0;
     std::string_view payload;
-    if (read_frame(c.fd.get(), c.reader, payload, nullptr, error)) return result(payload);
+    // The call waits as long as its own timeout says (the server applies it).
+    if (read_frame(c.fd.get(), c.reader, payload, nullptr, error, true)) return result(payload);
     if (error != EINTR) {
         drop();
         lost(error ? "connection lost" : "connection closed by the server (did it stop?)", error);

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "ipckit/manager.hpp"
 #include "ipckit/object.hpp"
@@ -76,9 +77,15 @@ class SocketClient final : public Client {
         wire::FrameReader reader;
         std::string out;
     };
+    void set_call_timeout(int fd) const;
+    // Drops this thread's connection (out of step with the server). It stays open until the
+    // thread's next connection is made, so that the session (and the references it holds)
+    // never has zero connections on the server meanwhile.
+    void retire_connection();
     Connection& connection(const Deadline* deadline = nullptr);
     std::unique_ptr<Connection> open(const Deadline* deadline);
     [[noreturn]] void lost(const std::string& what, int error = 0);
+    [[noreturn]] void no_answer(const char* what);  // the call timeout passed
     void send_request(Connection& c, int op, std::uint64_t id, const Object::List& args,
                       const Deadline* deadline);
     Object result(std::string_view payload);
@@ -92,6 +99,7 @@ class SocketClient final : public Client {
     pid_t pid_;
     std::string session_;
     std::unordered_map<std::thread::id, std::unique_ptr<Connection>> connections_;
+    std::vector<std::unique_ptr<Connection>> retired_;  // see retire_connection
 };
 
 // What a proxy refers to. Anonymous referents are counted by the server per client

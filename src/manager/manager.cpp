@@ -439,6 +439,15 @@ void reset_inherited_handlers() {
 Manager::Manager() : Manager(ManagerOptions{}) {}
 
 Manager::Manager(ManagerOptions options) {
+    start_local_server(options, nullptr);
+}
+
+Manager::Manager(const Registry& registry, ManagerOptions options) {
+    start_local_server(options, &registry);
+}
+
+// The forked server keeps its copy of `registry` (the process image) for its whole life.
+void Manager::start_local_server(ManagerOptions options, const Registry* registry) {
     std::string authkey = hex(wire::random_bytes(32));
     const char* tmp = std::getenv("TMPDIR");
     std::string base = tmp && *tmp && std::strlen(tmp) < 60 ? tmp : "/tmp";
@@ -494,7 +503,9 @@ Manager::Manager(ManagerOptions options) {
         close_other_descriptors(listener.get(), lifeline[0]);
         int status = 0;
         try {
-            detail::run_server(listener.get(), {authkey, options.max_frame, lifeline[0], false});
+            detail::ServerConfig config{authkey, options.max_frame, lifeline[0], false};
+            config.registry = registry;
+            detail::run_server(listener.get(), config);
         } catch (const std::exception& e) {
             std::cerr << "ipckit manager server " << ::getpid() << ": " << e.what() << std::endl;
             status = 1;
@@ -741,6 +752,27 @@ ArrayProxy Manager::named_array(std::string_view name, char typecode, Object::Li
                              {Object(std::string(1, typecode)), Object(std::move(items))}));
 }
 
+ObjectProxy Manager::make_object(std::string_view type, std::string_view name, Object::List args) {
+    Object::List create_args{Object(type), name.empty() ? Object() : Object(name)};
+    for (auto& a : args)
+        create_args.push_back(std::move(a));
+    auto id = client_->call(wire::create, 0, create_args).as_int();
+    return ObjectProxy(
+        std::make_shared<ProxyState>(client_, static_cast<std::uint64_t>(id), !name.empty()));
+}
+
+std::vector<NamedObject> Manager::named_objects() const {
+    Object rows = client_->call(wire::named_objects, 0, {});
+    std::vector<NamedObject> out;
+    for (auto& row : rows.as_list()) {
+        auto& fields = row.as_list();
+        std::optional<std::size_t> size;
+        if (fields.at(2).is_int()) size = static_cast<std::size_t>(fields.at(2).as_int());
+        out.push_back({fields.at(0).as_string(), fields.at(1).as_string(), size});
+    }
+    return out;
+}
+
 Object::Dict Manager::stats() const {
     return std::move(client_->call(wire::stats, 0, {}).as_dict());
 }
@@ -754,8 +786,10 @@ const std::string& Manager::authkey() const {
 
 // ---- serve_manager --------------------------------------------------------------------
 
-void serve_manager(const std::string& address, const std::string& authkey,
-                   const ServeOptions& options) {
+namespace {
+
+void serve_registered(const std::string& address, const std::string& authkey,
+                      const Registry* registry, const ServeOptions& options) {
     detail::Address parsed = detail::parse_address(address);
     if (parsed.kind == detail::Address::Kind::tcp && authkey.empty()) {
         throw ValueError("manager at " + address + ": a TCP manager needs a non-empty authkey");
@@ -772,7 +806,20 @@ void serve_manager(const std::string& address, const std::string& authkey,
     detail::ServerConfig config{authkey, options.max_frame, -1, true};
     config.handshake_timeout = options.handshake_timeout;
     config.max_pending = std::max<std::size_t>(options.max_pending, 1);
+    config.registry = registry;
     detail::run_server(listener.get(), config);
+}
+
+}  // namespace
+
+void serve_manager(const std::string& address, const std::string& authkey,
+                   const ServeOptions& options) {
+    serve_registered(address, authkey, nullptr, options);
+}
+
+void serve_manager(const std::string& address, const std::string& authkey, const Registry& registry,
+                   const ServeOptions& options) {
+    serve_registered(address, authkey, &registry, options);
 }
 
 }  // namespace ipckit

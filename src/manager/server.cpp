@@ -71,6 +71,7 @@ class Server {
     Server(int listen_fd, const ServerConfig& config)
         : listen_fd_(listen_fd), config_(config), reserve_(open_reserve()) {
         store_.set_max_decoded(wire::max_decoded_for(config_.max_frame));
+        store_.set_registry(config_.registry);
     }
     ~Server() {
         if (reserve_ >= 0) ::close(reserve_);

@@ -5,6 +5,10 @@
 #include <cstddef>
 #include <string>
 
+namespace ipckit {
+class Registry;
+}
+
 namespace ipckit::detail {
 
 struct ServerConfig {
@@ -20,6 +24,8 @@ struct ServerConfig {
     // A connection with more unsent output than this is not read from (its requests wait in
     // the kernel) until the client has read enough of its answers.
     std::size_t max_unsent = std::size_t{1} << 20;
+    // Custom types served besides the built-in ones (ipckit/manager_registry.hpp).
+    const ipckit::Registry* registry = nullptr;
 };
 
 // Serves on `listen_fd` until a shutdown request, a stop, or the lifeline closing.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ipckit/error.hpp"
+#include "ipckit/manager.hpp"
 #include "types/types.hpp"
 #include "wire.hpp"
 
@@ -42,6 +43,7 @@ void ensure_registered() {
         register_namespace();
         register_value();
         register_array();
+        register_custom();
     });
 }
 
@@ -56,11 +58,18 @@ void register_type(const std::string& type, Factory factory) {
 Handler handler_of(int op) {
     return op >= 0 && op < max_op ? registry().handlers[op] : nullptr;
 }
+bool is_builtin_type(const std::string& type) {
+    ensure_registered();
+    return factory_of(type) != nullptr;
+}
 Factory factory_of(const std::string& type) {
     auto& f = registry().factories;
     auto it = f.find(type);
     return it == f.end() ? nullptr : it->second;
 }
+
+// custom.cpp: an instance of a registered type.
+std::unique_ptr<Referent> make_custom(const ipckit::Registry::Type& type, Object::List& params);
 
 // ---- Referent defaults ------------------------------------------------------------------
 
@@ -551,14 +560,22 @@ Object Store::create(Conn& c, List& args) {
     const Object& type = arg(args, 0);
     if (!type.is_string()) fail(wire::value_error, "create: the type must be a str");
     Factory factory = factory_of(type.as_string());
-    if (!factory) fail(wire::value_error, "manager has no type " + type.repr());
+    const ipckit::Registry::Type* custom =
+        factory || !registry_ ? nullptr : registry_->find(type.as_string());
+    if (!factory && !custom) {
+        std::string known = registry_ && !registry_->types().empty()
+                                ? " (registered types: " + custom_type_list() + ")"
+                                : " (and no custom types are registered with it)";
+        fail(wire::value_error, "manager has no type " + type.repr() + known);
+    }
     const Object& name = arg(args, 1);
     List params(std::make_move_iterator(args.begin() + 2), std::make_move_iterator(args.end()));
     if (!name.is_none() && (!name.is_string() || name.as_string().empty())) {
         fail(wire::value_error, "a shared object's name must be a non-empty string");
     }
     auto make = [&] {
-        std::unique_ptr<Referent> referent = factory(params);
+        std::unique_ptr<Referent> referent =
+            factory ? factory(params) : make_custom(*custom, params);
         if (request_refs_ && !referent->accepts_refs()) {
             fail(wire::value_error, std::string("a proxy cannot be stored in a ") +
                                         referent->type_name() +
@@ -584,6 +601,31 @@ Object Store::create(Conn& c, List& args) {
     std::uint64_t id = add(make(), name.as_string(), c.session);
     resync(id);
     return Object(id);
+}
+
+std::string Store::custom_type_list() const {
+    std::string list;
+    for (const auto& type : registry_->types())
+        list += (list.empty() ? "" : ", ") + type;
+    return list;
+}
+
+Object Store::named_objects() const {
+    std::vector<std::pair<std::string, std::uint64_t>> sorted(names_.begin(), names_.end());
+    std::sort(sorted.begin(), sorted.end());
+    List rows;
+    rows.reserve(sorted.size());
+    for (const auto& [name, id] : sorted) {
+        const Referent& r = *objects_.at(id).referent;
+        Object size;
+        try {
+            size = Object(r.size());
+        } catch (...) {
+            // A type without len() (a Lock), or a custom __len__ that failed.
+        }
+        rows.push_back(Object::list({name, r.type_name(), std::move(size)}));
+    }
+    return Object(std::move(rows));
 }
 
 void Store::dispatch(ConnId conn, int op, std::uint64_t id, List& args) {
@@ -642,6 +684,8 @@ void Store::dispatch(ConnId conn, int op, std::uint64_t id, List& args) {
             return answer(Object());
         case ping:
             return answer(Object(true));
+        case wire::named_objects:
+            return answer(named_objects());
         default:
             break;
     }

@@ -36,6 +36,10 @@
 
 #include "ipckit/object.hpp"
 
+namespace ipckit {
+class Registry;
+}
+
 namespace ipckit::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -89,6 +93,8 @@ class Store {
     // The most memory a request's decoded value may take (see wire::decode); a request
     // over it is refused like a malformed one (the caller closes that connection).
     void set_max_decoded(std::size_t n) { max_decoded_ = n; }
+    // The custom types served besides the built-in ones (must outlive the store).
+    void set_registry(const ipckit::Registry* registry) { registry_ = registry; }
 
     // For the type handlers (types/*.cpp).
     // `conn` now holds (part of) object `id`: told when `conn` closes
@@ -146,6 +152,8 @@ class Store {
     void suspect(const Entry& e, std::uint64_t id);
     void collect_cycles();
     Object create(Conn& c, Object::List& args);
+    Object named_objects() const;  // [[name, type, len or nil], ...] by name
+    std::string custom_type_list() const;
     Entry& entry(std::uint64_t id);
     std::uint64_t add(std::unique_ptr<Referent> referent, const std::string& name,
                       const std::string& session);
@@ -172,6 +180,7 @@ class Store {
     bool shutdown_ = false;
     bool request_refs_ = false;  // the request being handled holds refs
     std::vector<std::uint64_t> suspects_;
+    const ipckit::Registry* registry_ = nullptr;
     std::vector<ConnId> touched_;
 };
 

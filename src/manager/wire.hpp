@@ -123,6 +123,11 @@ enum Op : int {
     value_set = 111,  // [value]
     array_get = 112,  // [index] -> item (index_error)
     array_set = 113,  // [index, item] (index_error)
+    // The server's named objects: -> [[name, type, len or nil], ...] sorted by name.
+    named_objects = 126,
+    // A custom registered type's method (ipckit/manager_registry.hpp): [method, args...]
+    // -> its result (status value_error naming the exposed methods when it has none such).
+    call_method = 127,
 };
 
 // The types `create` makes (its first argument).

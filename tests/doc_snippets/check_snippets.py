@@ -26,6 +26,7 @@ HEADERS = [
     "include/ipckit/queue.hpp",
     "include/ipckit/pipe.hpp",
     "include/ipckit/pool.hpp",
+    "include/ipckit/manager_registry.hpp",
 ]
 
 SUBSTITUTE = re.compile(r"^\s*// doc-snippet-substitute: (.+?) => (.+?)\s*$", re.M)

@@ -230,3 +230,20 @@ TEST(HeaderSnippets, ServeManagerSocketIsOwnerOnly) {
     ::unlink(path.c_str());
     ::rmdir(dir.c_str());
 }
+
+// include/ipckit/manager_registry.hpp (the example at the top), also docs/manager.md.
+TEST(HeaderSnippets, ManagerRegistry) {
+    struct Counter {
+        std::int64_t n = 0;
+        void increment(std::int64_t by) { n += by; }
+        std::int64_t value() const { return n; }
+    };
+    ipckit::Registry registry;
+    registry.add<Counter>("Counter",
+                          {{"increment", &Counter::increment}, {"value", &Counter::value}});
+    ipckit::Manager m(registry);   // or serve_manager(address, authkey, registry)
+    auto c = m.object("Counter");  // named: m.named_object("hits", "Counter")
+    c.call("increment", 5);
+    std::int64_t v = c.call("value").as_int();
+    EXPECT_EQ(v, 5);
+}

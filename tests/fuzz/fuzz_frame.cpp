@@ -25,6 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     wire::FrameReader reader(1u << 16);
     reader.append(reinterpret_cast<const char*>(data), size);
     ipckit::detail::Store store;
+    store.set_registry(&fuzz::registry());
     std::string out;
     const ipckit::detail::ConnId conn = 1;
     store.open_connection(conn, fuzz::session, &out);

@@ -43,6 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ipckit::detail::ServerConfig config;
     config.authkey = fuzz::authkey;
     config.max_frame = max_frame;
+    config.registry = &fuzz::registry();
     auto outcome = ipckit::detail::serve_connection(sv[1], config, fuzz::server_challenge);
     std::string sent;  // everything the server sent (it has closed its end)
     char buffer[65536];

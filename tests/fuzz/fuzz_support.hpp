@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ipckit/error.hpp"
+#include "ipckit/manager.hpp"
 #include "ipckit/object.hpp"
 #include "manager/wire.hpp"
 
@@ -25,6 +27,24 @@ inline const std::string authkey = "fuzz-authkey";
 inline const std::string server_challenge(wire::challenge_size, 's');
 inline const std::string client_challenge(wire::challenge_size, 'c');
 inline const std::string session(wire::session_size, 'p');
+
+// The custom type the targets' servers serve, so that call_method reaches a method.
+struct Counter {
+    std::int64_t calls = 0;
+    std::int64_t bump() { return ++calls; }
+    Object echo(Object o) { return o; }
+    void raise() { throw std::runtime_error("raised on purpose"); }
+};
+inline const Registry& registry() {
+    static const Registry r = [] {
+        Registry made;
+        made.add<Counter>(
+            "Counter",
+            {{"bump", &Counter::bump}, {"echo", &Counter::echo}, {"raise", &Counter::raise}});
+        return made;
+    }();
+    return r;
+}
 
 // A broken invariant: say which (libFuzzer keeps the input) and abort.
 [[noreturn]] inline void fail(const std::string& what) {
@@ -207,6 +227,20 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
             break;
         case wire::condition_lock:
             expect(value.is_ref(), "a ref to a lock");
+            break;
+        case wire::call_method:
+            break;  // any value
+        case wire::named_objects:
+            expect(value.is_list() && std::all_of(value.as_list().begin(), value.as_list().end(),
+                                                  [](const Object& row) {
+                                                      return row.is_list() &&
+                                                             row.as_list().size() == 3 &&
+                                                             row.as_list()[0].is_string() &&
+                                                             row.as_list()[1].is_string() &&
+                                                             (row.as_list()[2].is_none() ||
+                                                              row.as_list()[2].is_int());
+                                                  }),
+                   "[name, type, len or None] rows");
             break;
         default:
             fail("unknown op " + std::to_string(op) + " answered with success: " + answer.repr());

@@ -200,6 +200,12 @@ std::vector<Seed> seeds() {
          {new_queue(), new_dict(), request(dict_set, 2, {"q", Object::ref("JoinableQueue", 1)}),
           request(dict_get, 2, {"q"}), request(decref, 1), request(dict_del, 2, {"q"}),
           request(stats, 0)}},
+        {"named_objects",
+         {request(create, 0, {type_queue, "tasks"}), request(queue_put, 1, {1, false, Object()}),
+          request(named_objects, 0)}},
+        {"call_method",
+         {request(create, 0, {"Counter", Object()}),
+          request(call_method, 1, {"echo", Object::list({1, "x", Object::bytes("\x02")})})}},
         // A longer conversation: two objects, a list inside the dict, references let go.
         {"session",
          {new_list(), new_dict(), request(dict_set, 2, {"l", Object::list({1, "x", 2.0})}),
@@ -237,6 +243,7 @@ bool is_cancel(const Object& r) {
 // Each request of the seed succeeds on a fresh store (a cancel, never answered, parks none).
 void check_with_store(const Seed& seed) {
     ipckit::detail::Store store;
+    store.set_registry(&fuzz::registry());
     std::string out;
     store.open_connection(1, fuzz::session, &out);
     for (const auto& r : seed.requests) {
@@ -263,6 +270,7 @@ void check_with_server(const std::string& name, const std::string& stream, std::
     ipckit::detail::ServerConfig config;
     config.authkey = fuzz::authkey;
     config.max_frame = 1u << 16;
+    config.registry = &fuzz::registry();
     auto outcome = ipckit::detail::serve_connection(sv[1], config, fuzz::server_challenge);
     std::string sent;
     char buffer[65536];

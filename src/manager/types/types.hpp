@@ -133,6 +133,7 @@ Object array_item(char typecode, const Object& item);
 
 // Appends the id of every ref in `value` (lists, dict keys and values, at any depth).
 void collect_refs(const Object& value, std::vector<std::uint64_t>& ids);
+void register_custom();  // custom.cpp: registered types' methods
 
 // The type a handler expects: ValueError naming the object otherwise.
 template <class T>
