@@ -292,6 +292,11 @@ struct ServeOptions {
     std::size_t max_pending = 256;
     // Called once the server listens, with its address (the real port for tcp://HOST:0).
     std::function<void(const std::string& address)> on_ready;
+    // For Python clients (docs/python-interop.md): "TYPEID=TYPE:NAME" makes Python's
+    // create(TYPEID) -- `m.get_queue()` after `BaseManager.register('get_queue')` -- return
+    // the named object NAME of TYPE (dict, list, queue, joinable_queue, lock, rlock,
+    // semaphore, bounded_semaphore, event, barrier). ValueError for a malformed one.
+    std::vector<std::string> expose;
 };
 
 // Runs a manager server in this process until a client asks it to shut down or a stop is

@@ -439,7 +439,9 @@ Manager::Manager(ManagerOptions options) {
         close_other_descriptors(listener.get(), lifeline[0]);
         int status = 0;
         try {
-            detail::run_server(listener.get(), {authkey, options.max_frame, lifeline[0], false});
+            detail::ServerConfig config{authkey, options.max_frame, lifeline[0], false};
+            config.address = bound_address;
+            detail::run_server(listener.get(), config);
         } catch (const std::exception& e) {
             std::cerr << "ipckit manager server " << ::getpid() << ": " << e.what() << std::endl;
             status = 1;
@@ -651,6 +653,9 @@ void serve_manager(const std::string& address, const std::string& authkey,
     if (parsed.kind == detail::Address::Kind::tcp && authkey.empty()) {
         throw ValueError("manager at " + address + ": a TCP manager needs a non-empty authkey");
     }
+    std::vector<detail::python::Expose> expose;
+    for (const auto& e : options.expose)
+        expose.push_back(detail::python::parse_expose(e));
     std::string bound;
     detail::Fd listener(detail::listen_on(parsed, bound));
     struct Unlink {
@@ -663,6 +668,8 @@ void serve_manager(const std::string& address, const std::string& authkey,
     detail::ServerConfig config{authkey, options.max_frame, -1, true};
     config.handshake_timeout = options.handshake_timeout;
     config.max_pending = std::max<std::size_t>(options.max_pending, 1);
+    config.expose = std::move(expose);
+    config.address = bound;
     detail::run_server(listener.get(), config);
 }
 

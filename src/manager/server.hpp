@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
+
+#include "python_server.hpp"
 
 namespace ipckit::detail {
 
@@ -20,6 +23,10 @@ struct ServerConfig {
     // A connection with more unsent output than this is not read from (its requests wait in
     // the kernel) until the client has read enough of its answers.
     std::size_t max_unsent = std::size_t{1} << 20;
+    // Python clients: the named objects their create(TYPEID) returns, and the server's
+    // address as their tokens carry it ("tcp://H:P" or "unix:PATH"; python_server.hpp).
+    std::vector<python::Expose> expose;
+    std::string address;
 };
 
 // Serves on `listen_fd` until a shutdown request, a stop, or the lifeline closing.
