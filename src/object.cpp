@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <charconv>
@@ -15,6 +16,8 @@
 #include <functional>
 #include <limits>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "ipckit/error.hpp"
 
@@ -46,13 +49,24 @@ Object::Object(const Object& other) : kind_(Kind::none) {
     switch (other.kind_) {
         case Kind::string:
         case Kind::bytes:
+        case Kind::bytearray:
+        case Kind::big_integer:
             v_.s = new std::string(*other.v_.s);
             break;
         case Kind::list:
+        case Kind::tuple:
             v_.l = new List(*other.v_.l);
             break;
         case Kind::dict:
+        case Kind::set:
+        case Kind::frozenset:
             v_.m = new Dict(*other.v_.m);
+            break;
+        case Kind::instance:
+            v_.p = new Instance(*other.v_.p);
+            break;
+        case Kind::opaque:
+            v_.o = new Opaque(*other.v_.o);
             break;
         default:
             v_ = other.v_;
@@ -85,13 +99,24 @@ void Object::reset() noexcept {
     switch (kind_) {
         case Kind::string:
         case Kind::bytes:
+        case Kind::bytearray:
+        case Kind::big_integer:
             delete v_.s;
             break;
         case Kind::list:
+        case Kind::tuple:
             delete v_.l;
             break;
         case Kind::dict:
+        case Kind::set:
+        case Kind::frozenset:
             delete v_.m;
+            break;
+        case Kind::instance:
+            delete v_.p;
+            break;
+        case Kind::opaque:
+            delete v_.o;
             break;
         default:
             break;
@@ -117,6 +142,20 @@ const char* Object::type_name() const noexcept {
             return "list";
         case Kind::dict:
             return "dict";
+        case Kind::tuple:
+            return "tuple";
+        case Kind::set:
+            return "set";
+        case Kind::frozenset:
+            return "frozenset";
+        case Kind::bytearray:
+            return "bytearray";
+        case Kind::big_integer:
+            return "int";
+        case Kind::instance:
+            return v_.p->name.c_str();
+        case Kind::opaque:
+            return v_.o->name.c_str();
     }
     return "?";
 }
@@ -145,7 +184,7 @@ const std::string& Object::as_string() const {
     return *v_.s;
 }
 const std::string& Object::as_bytes() const {
-    if (kind_ != Kind::bytes) wrong_kind("bytes");
+    if (kind_ != Kind::bytes && kind_ != Kind::bytearray) wrong_kind("bytes");
     return *v_.s;
 }
 const Object::List& Object::as_list() const {
@@ -170,11 +209,15 @@ Object::Dict& Object::as_dict() {
 namespace {
 
 bool is_number(Object::Kind k) {
-    return k == Object::Kind::boolean || k == Object::Kind::integer || k == Object::Kind::real;
+    return k == Object::Kind::boolean || k == Object::Kind::integer || k == Object::Kind::real ||
+           k == Object::Kind::big_integer;
 }
+
+int compare_big(const Object& a, const Object& b);  // with the big integers, below
 
 // Exact comparison of numbers of any kind: -1, 0, 1, or 2 when unordered (nan).
 int compare_numbers(const Object& a, const Object& b) {
+    if (a.is_big_integer() || b.is_big_integer()) return compare_big(a, b);
     if (!a.is_double() && !b.is_double()) {
         auto x = a.as_int(), y = b.as_int();
         return x < y ? -1 : (x > y ? 1 : 0);
@@ -191,17 +234,28 @@ int compare_numbers(const Object& a, const Object& b) {
 bool operator==(const Object& a, const Object& b) {
     using Kind = Object::Kind;
     if (is_number(a.kind_) && is_number(b.kind_)) return compare_numbers(a, b) == 0;
-    if (a.kind_ != b.kind_) return false;
+    auto family = [](Kind k) {  // bytes == bytearray, set == frozenset, as in Python
+        return k == Kind::bytearray ? Kind::bytes : k == Kind::frozenset ? Kind::set : k;
+    };
+    if (family(a.kind_) != family(b.kind_)) return false;
     switch (a.kind_) {
         case Kind::none:
             return true;
         case Kind::string:
         case Kind::bytes:
+        case Kind::bytearray:
             return *a.v_.s == *b.v_.s;
         case Kind::list:
+        case Kind::tuple:
             return *a.v_.l == *b.v_.l;
         case Kind::dict:
+        case Kind::set:
+        case Kind::frozenset:
             return *a.v_.m == *b.v_.m;
+        case Kind::instance:
+            return *a.v_.p == *b.v_.p;
+        case Kind::opaque:
+            return a.v_.o->pickle == b.v_.o->pickle;
         default:
             return false;
     }
@@ -213,9 +267,11 @@ bool Object::less(const Object& a, const Object& b) {
         switch (a.kind_) {
             case Kind::string:
             case Kind::bytes:
+            case Kind::bytearray:
                 // UTF-8 byte order is code point order; bytes compare unsigned.
                 return std::string_view(*a.v_.s).compare(*b.v_.s) < 0;
-            case Kind::list: {
+            case Kind::list:
+            case Kind::tuple: {
                 const auto &x = *a.v_.l, &y = *b.v_.l;
                 std::size_t n = std::min(x.size(), y.size());
                 for (std::size_t i = 0; i < n; ++i) {
@@ -244,9 +300,24 @@ bool Object::same_key(const Object& a, const Object& b) noexcept {
             return a.v_.d == b.v_.d || (std::isnan(a.v_.d) && std::isnan(b.v_.d));
         case Kind::string:
         case Kind::bytes:
+        case Kind::big_integer:
             return *a.v_.s == *b.v_.s;
+        case Kind::tuple: {
+            const auto &x = *a.v_.l, &y = *b.v_.l;
+            if (x.size() != y.size()) return false;
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                if (!same_key(x[i], y[i])) return false;
+            }
+            return true;
+        }
+        case Kind::frozenset:
+            return *a.v_.m == *b.v_.m;
+        case Kind::instance:
+            return *a.v_.p == *b.v_.p;
+        case Kind::opaque:
+            return a.v_.o->pickle == b.v_.o->pickle;
         default:
-            return false;  // containers are never keys
+            return false;  // mutable containers are never keys
     }
 }
 
@@ -373,7 +444,26 @@ std::size_t Object::hash() const {
         }
         case Kind::string:
         case Kind::bytes:
+        case Kind::big_integer:
             return siphash(v_.s->data(), v_.s->size(), tag);
+        case Kind::opaque:
+            return siphash(v_.o->pickle.data(), v_.o->pickle.size(), tag);
+        case Kind::tuple:
+        case Kind::instance: {
+            const List& items = kind_ == Kind::tuple ? *v_.l : v_.p->args;
+            std::uint64_t h = kind_ == Kind::tuple
+                                  ? siphash_word(items.size(), tag)
+                                  : siphash(v_.p->name.data(), v_.p->name.size(), tag);
+            for (const auto& item : items)
+                h = siphash_word(h ^ item.hash(), tag);
+            return h;
+        }
+        case Kind::frozenset: {
+            std::uint64_t h = siphash_word(v_.m->size(), tag);
+            for (const auto& item : *v_.m)
+                h ^= item.first.hash() * 0x9e3779b97f4a7c15ULL;  // order does not matter
+            return h;
+        }
         default:
             throw ValueError(std::string("unhashable type: '") + type_name() + "'");
     }
@@ -478,7 +568,7 @@ void Object::Dict::set(Object key, Object value) {
 }
 
 bool Object::Dict::erase(const Object& key) {
-    if (!key.is_scalar()) return false;
+    if (!key.hashable()) return false;
     std::size_t i = find_slot(key, key.hash());
     if (i == npos) return false;
     Entry& entry = entries_[slots_[i]];
@@ -644,6 +734,37 @@ void repr_double(std::string& out, double d) {
     out += ipckit::repr(d);
 }
 
+void repr_items(std::string& out, const Object::List& items, const char* open, const char* close) {
+    out += open;
+    bool first = true;
+    for (const auto& item : items) {
+        if (!first) out += ", ";
+        first = false;
+        item.repr_to(out);
+    }
+    out += close;
+}
+
+std::string big_decimal(const std::string& little_endian);  // below
+
+// Python's repr of an exception (KeyError('x'), Empty()) and of a Token.
+void repr_instance(std::string& out, const Object::Instance& p) {
+    if (p.module == "multiprocessing.managers" && p.name == "Token" && p.state.is_tuple() &&
+        p.state.as_tuple().size() == 3) {
+        const auto& t = p.state.as_tuple();
+        out += "Token(typeid=";
+        t[0].repr_to(out);
+        out += ", address=";
+        t[1].repr_to(out);
+        out += ", id=";
+        t[2].repr_to(out);
+        out += ')';
+        return;
+    }
+    out += p.name;
+    repr_items(out, p.args, "(", ")");
+}
+
 }  // namespace
 
 void Object::repr_to(std::string& out) const {
@@ -693,6 +814,40 @@ void Object::repr_to(std::string& out) const {
             out += '}';
             break;
         }
+        case Kind::tuple:
+            repr_items(out, *v_.l, "(", v_.l->size() == 1 ? ",)" : ")");
+            break;
+        case Kind::set:
+        case Kind::frozenset: {
+            bool frozen = kind_ == Kind::frozenset;
+            if (v_.m->empty()) {
+                out += frozen ? "frozenset()" : "set()";
+                break;
+            }
+            out += frozen ? "frozenset({" : "{";
+            bool first = true;
+            for (const auto& item : *v_.m) {
+                if (!first) out += ", ";
+                first = false;
+                item.first.repr_to(out);
+            }
+            out += frozen ? "})" : "}";
+            break;
+        }
+        case Kind::bytearray:
+            out += "bytearray(";
+            repr_bytes(out, *v_.s);
+            out += ')';
+            break;
+        case Kind::big_integer:
+            out += big_decimal(*v_.s);
+            break;
+        case Kind::instance:
+            repr_instance(out, *v_.p);
+            break;
+        case Kind::opaque:
+            out += "<pickled " + v_.o->module + "." + v_.o->name + ">";
+            break;
     }
 }
 
@@ -703,6 +858,12 @@ std::string Object::repr() const {
 }
 
 std::string Object::str() const {
+    if (kind_ == Kind::instance && v_.p->name != "Token" && v_.p->args.size() <= 1) {
+        // str() of an exception: of its one argument (KeyError: its repr), or ''.
+        if (v_.p->args.empty()) return "";
+        return v_.p->name == "KeyError" ? v_.p->args[0].repr() : v_.p->args[0].str();
+    }
+    if (kind_ == Kind::instance && v_.p->name != "Token") return Object::tuple(v_.p->args).str();
     return kind_ == Kind::string ? *v_.s : repr();
 }
 
@@ -713,5 +874,292 @@ std::ostream& operator<<(std::ostream& out, const Object& object) {
 std::string key_repr(const Object& key) {
     return key.repr();
 }
+
+// ---- Python's other values ------------------------------------------------------------
+
+Object Object::tuple(List items) {
+    Object o(std::move(items));
+    o.kind_ = Kind::tuple;
+    return o;
+}
+
+Object Object::set(List items) {
+    Dict d;
+    for (auto& item : items)
+        d.set(std::move(item), Object());
+    Object o(std::move(d));
+    o.kind_ = Kind::set;
+    return o;
+}
+
+Object Object::frozenset(List items) {
+    Object o = set(std::move(items));
+    o.kind_ = Kind::frozenset;
+    return o;
+}
+
+Object Object::bytearray(std::string_view data) {
+    Object o = bytes(data);
+    o.kind_ = Kind::bytearray;
+    return o;
+}
+
+Object Object::instance(std::string module, std::string name, List args, Object state) {
+    Object o;
+    o.v_.p = new Instance{std::move(module), std::move(name), std::move(args), std::move(state)};
+    o.kind_ = Kind::instance;
+    return o;
+}
+
+Object Object::opaque(std::string module, std::string name, std::string pickle) {
+    Object o;
+    o.v_.o = new Opaque{std::move(module), std::move(name), std::move(pickle)};
+    o.kind_ = Kind::opaque;
+    return o;
+}
+
+bool Object::hashable() const noexcept {
+    switch (kind_) {
+        case Kind::list:
+        case Kind::dict:
+        case Kind::set:
+        case Kind::bytearray:
+            return false;
+        case Kind::tuple:
+            for (const auto& item : *v_.l) {
+                if (!item.hashable()) return false;
+            }
+            return true;
+        case Kind::instance:
+            for (const auto& item : v_.p->args) {
+                if (!item.hashable()) return false;
+            }
+            return true;
+        default:
+            return true;
+    }
+}
+
+std::string& Object::as_bytearray() {
+    if (kind_ != Kind::bytearray) wrong_kind("bytearray");
+    return *v_.s;
+}
+const Object::List& Object::as_tuple() const {
+    if (kind_ != Kind::tuple) wrong_kind("tuple");
+    return *v_.l;
+}
+const Object::List& Object::as_sequence() const {
+    if (kind_ != Kind::tuple && kind_ != Kind::list) wrong_kind("list or tuple");
+    return *v_.l;
+}
+const Object::Dict& Object::as_set() const {
+    if (!is_set()) wrong_kind("set");
+    return *v_.m;
+}
+Object::Dict& Object::as_set() {
+    if (kind_ != Kind::set) wrong_kind("set");
+    return *v_.m;
+}
+const Object::Instance& Object::as_instance() const {
+    if (kind_ != Kind::instance) wrong_kind("Python instance");
+    return *v_.p;
+}
+const Object::Opaque& Object::as_opaque() const {
+    if (kind_ != Kind::opaque) wrong_kind("opaque Python value");
+    return *v_.o;
+}
+
+// Big integers: two's-complement little-endian bytes, shortest form (as pickle's LONG1), and
+// never a value that fits 64 bits (that is an integer). Arithmetic on 32-bit limbs of the
+// magnitude.
+namespace {
+
+constexpr std::size_t max_big_bytes = 8192;  // about 19,700 decimal digits
+constexpr std::size_t max_big_digits = 10000;
+using Limbs = std::vector<std::uint32_t>;  // magnitude, least significant first
+
+void trim(Limbs& m) {
+    while (!m.empty() && m.back() == 0)
+        m.pop_back();
+}
+
+// Magnitude and sign of two's-complement little-endian bytes.
+Limbs magnitude(std::string_view le, bool& negative) {
+    negative = !le.empty() && (static_cast<unsigned char>(le.back()) & 0x80);
+    std::string bytes(le);
+    if (negative) {  // negate: invert and add one
+        unsigned carry = 1;
+        for (auto& c : bytes) {
+            unsigned v = static_cast<unsigned char>(~static_cast<unsigned char>(c)) + carry;
+            c = static_cast<char>(v & 0xff);
+            carry = v >> 8;
+        }
+    }
+    Limbs m((bytes.size() + 3) / 4, 0);
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+        m[i / 4] |= std::uint32_t{static_cast<unsigned char>(bytes[i])} << (8 * (i % 4));
+    trim(m);
+    return m;
+}
+
+// Two's-complement little-endian bytes of (negative ? -m : m), shortest form.
+std::string twos_complement(const Limbs& m, bool negative) {
+    std::string bytes;
+    for (auto limb : m)
+        for (int k = 0; k < 4; ++k)
+            bytes += static_cast<char>((limb >> (8 * k)) & 0xff);
+    while (!bytes.empty() && bytes.back() == 0)
+        bytes.pop_back();
+    if (bytes.empty()) return bytes;  // zero
+    if (negative) {
+        unsigned carry = 1;
+        for (auto& c : bytes) {
+            unsigned v = static_cast<unsigned char>(~static_cast<unsigned char>(c)) + carry;
+            c = static_cast<char>(v & 0xff);
+            carry = v >> 8;
+        }
+        // Shortest: drop 0xff bytes while the next keeps the sign bit.
+        if (!(static_cast<unsigned char>(bytes.back()) & 0x80)) bytes += '\xff';
+        while (bytes.size() > 1 && static_cast<unsigned char>(bytes.back()) == 0xff &&
+               (static_cast<unsigned char>(bytes[bytes.size() - 2]) & 0x80))
+            bytes.pop_back();
+    } else if (static_cast<unsigned char>(bytes.back()) & 0x80) {
+        bytes += '\0';
+    }
+    return bytes;
+}
+
+}  // namespace
+
+Object Object::integer_from_bytes(std::string_view le) {
+    if (le.size() > max_big_bytes) {
+        throw ValueError("int of " + std::to_string(le.size()) + " bytes is larger than " +
+                         std::to_string(max_big_bytes) + " bytes, the most ipckit keeps");
+    }
+    if (le.size() <= 8) {  // sign-extend into 64 bits
+        std::uint64_t v = 0;
+        for (std::size_t i = le.size(); i-- > 0;)
+            v = (v << 8) | static_cast<unsigned char>(le[i]);
+        if (!le.empty() && le.size() < 8 && (static_cast<unsigned char>(le.back()) & 0x80))
+            v |= ~std::uint64_t{0} << (8 * le.size());
+        return Object(static_cast<std::int64_t>(v));
+    }
+    bool negative;
+    Limbs m = magnitude(le, negative);
+    std::string bytes = twos_complement(m, negative);  // the shortest form
+    if (bytes.size() <= 8) return integer_from_bytes(bytes);
+    Object o;
+    o.v_.s = new std::string(std::move(bytes));
+    o.kind_ = Kind::big_integer;
+    return o;
+}
+
+Object Object::integer(std::string_view decimal) {
+    std::string_view digits = decimal;
+    bool negative = !digits.empty() && digits[0] == '-';
+    if (negative) digits.remove_prefix(1);
+    if (digits.empty() || digits.size() > max_big_digits ||
+        digits.find_first_not_of("0123456789") != std::string_view::npos) {
+        throw ValueError("invalid int literal '" + std::string(decimal.substr(0, 40)) +
+                         (decimal.size() > 40 ? "...'" : "'") +
+                         ": expected an optional '-' and 1 to " + std::to_string(max_big_digits) +
+                         " digits");
+    }
+    Limbs m;
+    for (std::size_t i = 0; i < digits.size(); i += 9) {
+        std::size_t n = std::min<std::size_t>(9, digits.size() - i);
+        std::uint32_t chunk = 0, scale = 1;
+        for (std::size_t k = 0; k < n; ++k) {
+            chunk = chunk * 10 + static_cast<std::uint32_t>(digits[i + k] - '0');
+            scale *= 10;
+        }
+        std::uint64_t carry = chunk;
+        for (auto& limb : m) {
+            std::uint64_t v = std::uint64_t{limb} * scale + carry;
+            limb = static_cast<std::uint32_t>(v);
+            carry = v >> 32;
+        }
+        if (carry) m.push_back(static_cast<std::uint32_t>(carry));
+    }
+    trim(m);
+    return integer_from_bytes(twos_complement(m, negative));
+}
+
+std::string Object::integer_bytes() const {
+    if (kind_ == Kind::big_integer) return *v_.s;
+    std::int64_t v = as_int();
+    std::string bytes;
+    for (int k = 0; k < 8; ++k)
+        bytes += static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * k)) & 0xff);
+    // Shortest form; zero is empty (as pickle's LONG1 writes it).
+    while (!bytes.empty()) {
+        auto last = static_cast<unsigned char>(bytes.back());
+        if (bytes.size() == 1) {
+            if (last == 0) bytes.pop_back();
+            break;
+        }
+        bool next_sign = static_cast<unsigned char>(bytes[bytes.size() - 2]) & 0x80;
+        if ((last == 0 && !next_sign) || (last == 0xff && next_sign))
+            bytes.pop_back();
+        else
+            break;
+    }
+    return bytes;
+}
+
+namespace {
+
+std::string big_decimal(const std::string& le) {
+    bool negative;
+    Limbs m = magnitude(le, negative);
+    std::string out;
+    while (!m.empty()) {
+        std::uint64_t rest = 0;
+        for (std::size_t i = m.size(); i-- > 0;) {
+            std::uint64_t v = (rest << 32) | m[i];
+            m[i] = static_cast<std::uint32_t>(v / 1000000000u);
+            rest = v % 1000000000u;
+        }
+        trim(m);
+        for (int k = 0; k < 9 && (!m.empty() || rest > 0); ++k) {
+            out += static_cast<char>('0' + rest % 10);
+            rest /= 10;
+        }
+    }
+    if (out.empty()) out = "0";
+    if (negative) out += '-';
+    return std::string(out.rbegin(), out.rend());
+}
+
+// Compares where one side at least is a big integer (never in int64's range).
+int compare_big(const Object& a, const Object& b) {
+    auto sign_of = [](const Object& x) {
+        return (static_cast<unsigned char>(x.integer_bytes().back()) & 0x80) ? -1 : 1;
+    };
+    if (a.is_double() || b.is_double()) {
+        auto approx = [](const Object& x) -> long double {
+            if (x.is_double()) return x.as_double();
+            if (!x.is_big_integer()) return static_cast<long double>(x.as_int());
+            return std::stold(big_decimal(x.integer_bytes()));
+        };
+        long double x = approx(a), y = approx(b);
+        if (std::isnan(x) || std::isnan(y)) return 2;
+        return x < y ? -1 : (x > y ? 1 : 0);
+    }
+    if (!a.is_big_integer()) return -sign_of(b);  // |b| is beyond every int64
+    if (!b.is_big_integer()) return sign_of(a);
+    int sa = sign_of(a), sb = sign_of(b);
+    if (sa != sb) return sa < sb ? -1 : 1;
+    std::string x = a.integer_bytes(), y = b.integer_bytes();
+    // Same sign: the longer is further from zero; same length: compare from the top byte.
+    if (x.size() != y.size()) return (x.size() < y.size() ? -1 : 1) * sa;
+    for (std::size_t i = x.size(); i-- > 0;) {
+        auto u = static_cast<unsigned char>(x[i]), v = static_cast<unsigned char>(y[i]);
+        if (u != v) return u < v ? -1 : 1;  // two's complement of equal length orders bytewise
+    }
+    return 0;
+}
+
+}  // namespace
 
 }  // namespace ipckit

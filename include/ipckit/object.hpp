@@ -8,8 +8,10 @@
 //   std::cout << Object("it's");     // "it's"
 //
 // Kinds: None, bool, 64-bit int, double, string (UTF-8 text), bytes, list, and a dict that
-// keeps insertion order. repr() is Python's repr byte for byte (quote choice, escapes,
-// shortest round-trip floats: 1.0, 1e+16, inf, nan).
+// keeps insertion order; for Python's values (ipckit/pickle.hpp) also tuple, set, frozenset,
+// bytearray, ints beyond 64 bits, Python instances (exceptions, tokens) and opaque pickles. repr()
+// is Python's repr byte for byte (quote choice, escapes, shortest round-trip floats: 1.0, 1e+16,
+// inf, nan).
 //
 // Dict keys are scalars (None, bool, int, double, string, bytes); a list or dict as a key
 // throws ValueError ("unhashable type"). Keys compare by kind and value: 1 and "1" are
@@ -35,9 +37,28 @@ namespace ipckit {
 
 class Object {
   public:
-    enum class Kind : std::uint8_t { none, boolean, integer, real, string, bytes, list, dict };
+    enum class Kind : std::uint8_t {
+        none,
+        boolean,
+        integer,
+        real,
+        string,
+        bytes,
+        list,
+        dict,
+        // Python's values (see the factories below). New kinds go at the end.
+        tuple,
+        set,
+        frozenset,
+        bytearray,
+        big_integer,
+        instance,
+        opaque
+    };
     using List = std::vector<Object>;
     class Dict;
+    struct Instance;
+    struct Opaque;
 
     Object() noexcept {}  // None
     Object(std::nullptr_t) noexcept {}
@@ -72,6 +93,30 @@ class Object {
     }
     static Object list(std::initializer_list<Object> items) { return Object(List(items)); }
 
+    // Python's other values. tuple: repr (1,), (), (1, 2); hashable when its items are.
+    static Object tuple(List items);
+    static Object tuple(std::initializer_list<Object> items) { return tuple(List(items)); }
+    // set and frozenset: the items, duplicates dropped (keys as in a Dict), insertion order
+    // kept; as_set() is a Dict whose keys are the items (values None). A frozenset hashes.
+    static Object set(List items);
+    static Object frozenset(List items);
+    // bytearray: as bytes (equal to bytes of the same content), repr bytearray(b'..').
+    static Object bytearray(std::string_view data);
+    // An int of any size from its decimal digits ("-123..."): an integer when it fits 64 bits,
+    // else a big_integer (printed in decimal, compared and hashed by value). ValueError when
+    // `decimal` is not an optional '-' and 1 to 10000 digits.
+    static Object integer(std::string_view decimal);
+    // The same from two's-complement little-endian bytes (pickle's LONG1/LONG4 payload).
+    static Object integer_from_bytes(std::string_view little_endian);
+    // An instance of Python class module.name that ipckit interprets (exceptions such as
+    // builtins.KeyError, _queue.Empty; multiprocessing.managers.Token): `args` as given to
+    // the class, `state` as set by pickle's BUILD (None when none). repr KeyError('x').
+    static Object instance(std::string module, std::string name, List args, Object state = {});
+    // Any other Python value, kept as its pickle (a complete protocol 4 pickle of it alone,
+    // as ipckit::pickle::dumps writes it): stored, returned and compared byte for byte,
+    // printed as <pickled module.name>, never executed.
+    static Object opaque(std::string module, std::string name, std::string pickle);
+
     Object(const Object& other);
     Object(Object&& other) noexcept : kind_(other.kind_), v_(other.v_) { other.kind_ = Kind::none; }
     Object& operator=(const Object& other);
@@ -89,7 +134,19 @@ class Object {
     bool is_bytes() const noexcept { return kind_ == Kind::bytes; }
     bool is_list() const noexcept { return kind_ == Kind::list; }
     bool is_dict() const noexcept { return kind_ == Kind::dict; }
-    bool is_scalar() const noexcept { return kind_ != Kind::list && kind_ != Kind::dict; }
+    // Not a container: neither list, dict, tuple, set, frozenset nor instance.
+    bool is_scalar() const noexcept {
+        return kind_ != Kind::list && kind_ != Kind::dict && kind_ != Kind::tuple &&
+               kind_ != Kind::set && kind_ != Kind::frozenset && kind_ != Kind::instance;
+    }
+    bool is_tuple() const noexcept { return kind_ == Kind::tuple; }
+    bool is_set() const noexcept { return kind_ == Kind::set || kind_ == Kind::frozenset; }
+    bool is_bytearray() const noexcept { return kind_ == Kind::bytearray; }
+    bool is_big_integer() const noexcept { return kind_ == Kind::big_integer; }
+    bool is_instance() const noexcept { return kind_ == Kind::instance; }
+    bool is_opaque() const noexcept { return kind_ == Kind::opaque; }
+    // True when Python could hash it: not a list, dict, set, bytearray, or a tuple holding one.
+    bool hashable() const noexcept;
 
     // Accessors throw ValueError naming both kinds when the kind differs. as_int accepts a
     // bool; as_double accepts a bool or an int.
@@ -97,7 +154,18 @@ class Object {
     std::int64_t as_int() const;
     double as_double() const;
     const std::string& as_string() const;
-    const std::string& as_bytes() const;  // the raw bytes
+    const std::string& as_bytes() const;  // the raw bytes (of bytes or bytearray)
+    std::string& as_bytearray();          // a bytearray's bytes, mutable
+    const List& as_tuple() const;
+    // The items of a list or a tuple.
+    const List& as_sequence() const;
+    const Dict& as_set() const;  // set or frozenset: the keys are the items
+    Dict& as_set();              // a set (not a frozenset)
+    // A big_integer's two's-complement little-endian bytes (shortest form); for an integer
+    // or bool, the same form of its value.
+    std::string integer_bytes() const;
+    const Instance& as_instance() const;
+    const Opaque& as_opaque() const;
     const List& as_list() const;
     List& as_list();
     const Dict& as_dict() const;
@@ -129,9 +197,11 @@ class Object {
         bool b;
         std::int64_t i;
         double d;
-        std::string* s;  // string and bytes
-        List* l;
-        Dict* m;
+        std::string* s;  // string, bytes, bytearray, big_integer (integer_bytes())
+        List* l;         // list, tuple
+        Dict* m;         // dict, set, frozenset
+        Instance* p;
+        Opaque* o;
     } v_{};
 };
 
@@ -225,6 +295,20 @@ class Object::Dict {
     std::vector<std::uint32_t> slots_;  // a power of two in size, or empty
     std::size_t live_ = 0;              // live entries
     std::size_t used_ = 0;              // slots not empty (live or deleted)
+};
+
+// A Python instance ipckit interprets (Object::instance).
+struct Object::Instance {
+    std::string module, name;  // "builtins", "KeyError"
+    List args;                 // KeyError('x'): {"x"}
+    Object state;              // None, or what pickle's BUILD gave it
+    friend bool operator==(const Instance&, const Instance&) = default;
+};
+
+// Any other Python value, as its pickle (Object::opaque).
+struct Object::Opaque {
+    std::string module, name;  // the class: "__main__", "Point"
+    std::string pickle;        // a complete protocol 4 pickle of the value alone
 };
 
 // The repr of a key, for error messages: KeyError: 'missing'.

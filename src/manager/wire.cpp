@@ -24,6 +24,76 @@ struct StringWriter {
     void write(const char* data, std::size_t n) { out->append(data, n); }
 };
 
+void pack(msgpack::packer<StringWriter>& packer, std::string& out, const Object& object);
+
+// Python's values travel as MessagePack ext types whose payload is MessagePack (or raw bytes).
+enum Ext : std::int8_t {
+    ext_tuple = 0x10,        // array of the items
+    ext_set = 0x11,          // array of the items
+    ext_frozenset = 0x12,    // array of the items
+    ext_bytearray = 0x13,    // the raw bytes
+    ext_big_integer = 0x14,  // two's-complement little-endian bytes
+    ext_instance = 0x15,     // [module, name, [args...], state]
+    ext_opaque = 0x16,       // [module, name, pickle (bin)]
+};
+
+// An ext header for a payload of `n` bytes, then the payload written by `body`.
+template <class Body>
+void pack_ext(std::string& out, Ext type, Body body) {
+    std::string payload;
+    body(payload);
+    StringWriter writer{&out};
+    msgpack::packer<StringWriter> packer(writer);
+    packer.pack_ext(payload.size(), type);
+    packer.pack_ext_body(payload.data(), payload.size());
+}
+
+void pack_items(std::string& payload, const Object::List& items) {
+    StringWriter writer{&payload};
+    msgpack::packer<StringWriter> packer(writer);
+    packer.pack_array(static_cast<std::uint32_t>(items.size()));
+    for (const auto& item : items)
+        pack(packer, payload, item);
+}
+
+void pack_python(std::string& out, const Object& object) {
+    switch (object.kind()) {
+        case Object::Kind::tuple:
+            pack_ext(out, ext_tuple, [&](std::string& p) { pack_items(p, object.as_tuple()); });
+            break;
+        case Object::Kind::set:
+        case Object::Kind::frozenset:
+            pack_ext(out, object.kind() == Object::Kind::set ? ext_set : ext_frozenset,
+                     [&](std::string& p) {
+                         Object::List items;
+                         for (const auto& item : object.as_set())
+                             items.push_back(item.first);
+                         pack_items(p, items);
+                     });
+            break;
+        case Object::Kind::bytearray:
+            pack_ext(out, ext_bytearray, [&](std::string& p) { p = object.as_bytes(); });
+            break;
+        case Object::Kind::big_integer:
+            pack_ext(out, ext_big_integer, [&](std::string& p) { p = object.integer_bytes(); });
+            break;
+        case Object::Kind::instance:
+            pack_ext(out, ext_instance, [&](std::string& p) {
+                const auto& i = object.as_instance();
+                pack_items(p, {i.module, i.name, Object(i.args), i.state});
+            });
+            break;
+        case Object::Kind::opaque:
+            pack_ext(out, ext_opaque, [&](std::string& p) {
+                const auto& o = object.as_opaque();
+                pack_items(p, {o.module, o.name, Object::bytes(o.pickle)});
+            });
+            break;
+        default:
+            break;
+    }
+}
+
 void pack(msgpack::packer<StringWriter>& packer, std::string& out, const Object& object) {
     switch (object.kind()) {
         case Object::Kind::none:
@@ -75,6 +145,15 @@ void pack(msgpack::packer<StringWriter>& packer, std::string& out, const Object&
             }
             break;
         }
+        case Object::Kind::tuple:
+        case Object::Kind::set:
+        case Object::Kind::frozenset:
+        case Object::Kind::bytearray:
+        case Object::Kind::big_integer:
+        case Object::Kind::instance:
+        case Object::Kind::opaque:
+            pack_python(out, object);
+            break;
     }
 }
 
@@ -153,6 +232,18 @@ class Decoder {
                 return map(uint(2), depth);
             case 0xdf:
                 return map(uint(4), depth);
+            case 0xc7:
+                return ext(uint(1), depth);
+            case 0xc8:
+                return ext(uint(2), depth);
+            case 0xc9:
+                return ext(uint(4), depth);
+            case 0xd4:
+            case 0xd5:
+            case 0xd6:
+            case 0xd7:
+            case 0xd8:
+                return ext(std::uint64_t{1} << (b - 0xd4), depth);
             default:
                 fail("unsupported MessagePack type 0x" + hex(b));
         }
@@ -221,12 +312,70 @@ class Decoder {
         Object::Dict dict;
         for (std::uint64_t i = 0; i < n; ++i) {
             Object key = value(depth + 1);
-            if (!key.is_scalar())
+            if (!key.hashable())
                 fail(std::string("unhashable dict key of type ") + key.type_name());
             Object item = value(depth + 1);
             dict.set(std::move(key), std::move(item));
         }
         return Object(std::move(dict));
+    }
+
+    // An ext type of `n` payload bytes (Python's values; see Ext).
+    Object ext(std::uint64_t n, int depth) {
+        auto type = static_cast<std::int8_t>(byte());
+        if (remaining() < n) fail("truncated ext value");
+        const unsigned char* stop = p_ + n;
+        auto raw = [&] {
+            spend(heap_overhead + sizeof(std::string) + n + 1);
+            std::string_view s(reinterpret_cast<const char*>(p_), static_cast<std::size_t>(n));
+            p_ = stop;
+            return s;
+        };
+        auto items = [&]() -> Object::List {
+            container_at(depth);
+            Object list = value(depth);  // an array: its items nest as this value's
+            if (p_ != stop || !list.is_list()) fail("malformed ext value");
+            return std::move(list.as_list());
+        };
+        switch (type) {
+            case ext_tuple:
+                return Object::tuple(items());
+            case ext_set:
+            case ext_frozenset: {
+                Object::List list = items();
+                for (const auto& item : list) {
+                    if (!item.hashable())
+                        fail(std::string("unhashable set item of type ") + item.type_name());
+                }
+                spend(n * (2 * sizeof(std::size_t) + 4 * sizeof(std::uint32_t)));
+                return type == ext_set ? Object::set(std::move(list))
+                                       : Object::frozenset(std::move(list));
+            }
+            case ext_bytearray:
+                return Object::bytearray(raw());
+            case ext_big_integer: {
+                try {
+                    return Object::integer_from_bytes(raw());
+                } catch (const ValueError& e) {
+                    fail(e.what());
+                }
+            }
+            case ext_instance: {
+                Object::List f = items();
+                if (f.size() != 4 || !f[0].is_string() || !f[1].is_string() || !f[2].is_list())
+                    fail("malformed Python instance");
+                return Object::instance(f[0].as_string(), f[1].as_string(),
+                                        std::move(f[2].as_list()), std::move(f[3]));
+            }
+            case ext_opaque: {
+                Object::List f = items();
+                if (f.size() != 3 || !f[0].is_string() || !f[1].is_string() || !f[2].is_bytes())
+                    fail("malformed opaque Python value");
+                return Object::opaque(f[0].as_string(), f[1].as_string(), f[2].as_bytes());
+            }
+            default:
+                fail("unsupported MessagePack ext type " + std::to_string(type));
+        }
     }
 
     static constexpr std::size_t heap_overhead = 16;  // malloc's bookkeeping per block
@@ -242,6 +391,22 @@ class Decoder {
 
 int nesting(const Object& object) {
     int deepest = 0;
+    if (object.is_instance()) {  // [module, name, [args...], state]
+        const auto& instance = object.as_instance();
+        for (const auto& item : instance.args)
+            deepest = std::max(deepest, nesting(item) + 1);
+        return std::max({deepest, 1, nesting(instance.state)}) + 1;
+    }
+    if (object.is_list() || object.is_tuple()) {
+        for (const auto& item : object.as_sequence())
+            deepest = std::max(deepest, nesting(item));
+        return deepest + 1;
+    }
+    if (object.is_set()) {
+        for (const auto& item : object.as_set())
+            deepest = std::max(deepest, nesting(item.first));
+        return deepest + 1;
+    }
     if (object.is_list()) {
         for (const auto& item : object.as_list())
             deepest = std::max(deepest, nesting(item));
