@@ -53,7 +53,7 @@ void dump_to(std::string& out, const Object& value);
 // str path. The Object is an instance ("multiprocessing.managers", "Token", {}, (typeid,
 // address, id)), as Python pickles it (NEWOBJ with the state set by BUILD).
 struct Token {
-    std::string typeid;
+    std::string type_id;  // Python's typeid
     Object address;
     std::string id;
 };

@@ -5,8 +5,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,24 +19,12 @@
 
 #include "ipckit/error.hpp"
 #include "ipckit/pickle.hpp"
+#include "ipckit/python_connection.hpp"
 
 namespace ipckit::detail::python {
 namespace {
 
 using List = Object::List;
-
-// ---- the handshake's MACs -------------------------------------------------------------------
-
-std::string mac(const EVP_MD* md, std::string_view key, std::string_view message) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (!HMAC(md, key.data(), static_cast<int>(key.size()),
-              reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest,
-              &length)) {
-        throw Error("manager: HMAC failed (OpenSSL)");
-    }
-    return std::string(reinterpret_cast<const char*>(digest), length);
-}
 
 // ---- what Python's Server exposes per type ------------------------------------------------
 
@@ -249,26 +235,6 @@ Object token_address(const std::string& bound) {
         host = host.substr(1, host.size() - 2);
     }
     return Object::tuple({Object(host), Object(std::stoll(hostport.substr(colon + 1)))});
-}
-
-bool verify_response(std::string_view authkey, std::string_view message,
-                     std::string_view response) {
-    // Python 3.11 answers with the raw HMAC-MD5 of the whole message; 3.12+ with
-    // "{sha256}" + HMAC-SHA256 (or another digest it names).
-    std::string expected;
-    if (response.size() == 16) {
-        expected = mac(EVP_md5(), authkey, message);
-    } else if (response.substr(0, 8) == "{sha256}") {
-        expected = "{sha256}" + mac(EVP_sha256(), authkey, message);
-    } else {
-        return false;
-    }
-    return wire::equal_digests(response, expected);
-}
-
-std::string answer_challenge(std::string_view authkey, std::string_view message) {
-    if (message.substr(0, 8) == "{sha256}") return "{sha256}" + mac(EVP_sha256(), authkey, message);
-    return mac(EVP_md5(), authkey, message);
 }
 
 // ---- Peer ---------------------------------------------------------------------------------

@@ -50,13 +50,6 @@ struct Shared {
 // The token address for a bound address ("tcp://H:P" or "unix:PATH").
 Object token_address(const std::string& bound);
 
-// The Python side of the handshake (multiprocessing.connection's deliver/answer_challenge).
-// `message` is the challenge payload after "#CHALLENGE#".
-bool verify_response(std::string_view authkey, std::string_view message, std::string_view response);
-std::string answer_challenge(std::string_view authkey, std::string_view message);
-inline constexpr std::string_view welcome = "#WELCOME#";
-inline constexpr std::string_view failure = "#FAILURE#";
-
 // One Python client connection after authentication.
 class Peer final : public wire::AnswerSink {
   public:

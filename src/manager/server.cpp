@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "ipckit/error.hpp"
+#include "ipckit/python_connection.hpp"
 #include "ipckit/signals.hpp"
 #include "store.hpp"
 #include "wire.hpp"
@@ -411,24 +412,24 @@ class Server {
                 throw ValueError("bad handshake");
             }
             append_raw_frame(c.out,
-                             python::answer_challenge(config_.authkey, payload.substr(tag.size())));
+                             ::ipckit::python::create_response(config_.authkey, payload.substr(tag.size())));
             c.stage = Stage::python_welcome;
             return;
         }
         if (c.stage == Stage::python_welcome) {
-            if (payload != python::welcome) throw ValueError("bad handshake");
+            if (payload != ::ipckit::python::welcome) throw ValueError("bad handshake");
             open_python(c);
             return;
         }
         if (payload.substr(0, wire::answer_marker.size()) != wire::answer_marker) {
             std::string greeting = wire::greeting(c.challenge);
-            if (!python::verify_response(config_.authkey, wire::python_message(greeting),
+            if (!::ipckit::python::verify_response(config_.authkey, wire::python_message(greeting),
                                          payload)) {
-                append_raw_frame(c.out, python::failure);
+                append_raw_frame(c.out, ::ipckit::python::failure);
                 c.closing = true;
                 return;
             }
-            append_raw_frame(c.out, python::welcome);
+            append_raw_frame(c.out, ::ipckit::python::welcome);
             c.stage = Stage::python_challenge;
             return;
         }

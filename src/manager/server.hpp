@@ -25,8 +25,8 @@ struct ServerConfig {
     std::size_t max_unsent = std::size_t{1} << 20;
     // Python clients: the named objects their create(TYPEID) returns, and the server's
     // address as their tokens carry it ("tcp://H:P" or "unix:PATH"; python_server.hpp).
-    std::vector<python::Expose> expose;
-    std::string address;
+    std::vector<python::Expose> expose{};
+    std::string address{};
 };
 
 // Serves on `listen_fd` until a shutdown request, a stop, or the lifeline closing.

@@ -321,7 +321,7 @@ void Store::handle(ConnId conn, std::string_view payload) {
     }
     auto id = static_cast<std::uint64_t>(fields[1].as_int());
     List args(std::make_move_iterator(fields.begin() + 2), std::make_move_iterator(fields.end()));
-    request(conn, static_cast<int>(code), id, std::move(args));
+    this->request(conn, static_cast<int>(code), id, std::move(args));
 }
 
 void Store::request(ConnId conn, int op, std::uint64_t id, List args) {
