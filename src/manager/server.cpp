@@ -200,6 +200,10 @@ class Server {
         outcome.authenticated = c.authenticated;
         c.dead = true;
         reap();
+        // The peer is gone with its connection (a Python client's references go too).
+        for (const auto& [session, s] : python_sessions_)
+            store_.release_session(session);
+        python_sessions_.clear();
         outcome.objects = store_.object_count();
         outcome.named = store_.named_count();
         outcome.sessions = store_.session_count();
@@ -433,9 +437,8 @@ class Server {
             c.stage = Stage::python_challenge;
             return;
         }
-        payload.remove_prefix(wire::answer_marker.size());
-        Object reply = wire::decode(payload, wire::max_depth,
-                                    wire::max_decoded_for(wire::handshake_max_frame));
+        Object reply = wire::parse_client_answer(payload,
+                                                 wire::max_decoded_for(wire::handshake_max_frame));
         const auto& fields = reply.as_list();
         if (fields.size() != 3) throw ValueError("bad handshake");
         const std::string& proof = fields[0].as_bytes();

@@ -549,6 +549,19 @@ std::string greeting(std::string_view challenge) {
     return out;
 }
 
+std::string client_answer(const Object& fields) {
+    std::string out(answer_marker);
+    encode(out, fields);
+    return out;
+}
+
+Object parse_client_answer(std::string_view payload, std::size_t max_decoded) {
+    if (payload.substr(0, answer_marker.size()) != answer_marker) {
+        throw ValueError("not an ipckit client's answer");
+    }
+    return decode(payload.substr(answer_marker.size()), max_depth, max_decoded);
+}
+
 bool parse_greeting(std::string_view payload, std::string& challenge) {
     std::size_t head = python_challenge_tag.size() + greeting_digest.size();
     if (payload.size() != head + greeting_marker.size() + challenge_size) return false;

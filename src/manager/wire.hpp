@@ -45,6 +45,10 @@ std::string greeting(std::string_view challenge);
 // The ipckit challenge of a greeting payload; false when it is not an ipckit server's
 // (a Python server's challenge, or garbage).
 bool parse_greeting(std::string_view payload, std::string& challenge);
+// An ipckit client's answer to the greeting: answer_marker + the MessagePack of `fields`
+// ([proof, challenge_c, session]); and back (ValueError without the marker or malformed).
+std::string client_answer(const Object& fields);
+Object parse_client_answer(std::string_view payload, std::size_t max_decoded = 1 << 16);
 // The challenge message Python peers HMAC: the greeting payload after "#CHALLENGE#".
 inline std::string_view python_message(std::string_view greeting_payload) {
     return greeting_payload.substr(python_challenge_tag.size());
