@@ -1,0 +1,1288 @@
+// ipckit::pickle: a pickle decoder that builds plain data and an encoder of protocol 4.
+//
+// The decoder runs the pickle machine over an arena of nodes (a node per value, containers
+// holding node numbers), because pickle mutates containers after memoizing them (a list is
+// memoized empty, then APPENDS fills it). Nothing is imported or called: a "call" (REDUCE,
+// NEWOBJ, BUILD) only records its parts, and the conversion to ipckit::Object at the end
+// interprets the few it knows and re-encodes the rest as opaque pickles.
+#include "ipckit/pickle.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "ipckit/error.hpp"
+
+namespace ipckit::pickle {
+namespace {
+
+// ---- opcodes ----------------------------------------------------------------------------
+
+enum Op : unsigned char {
+    MARK = '(',
+    STOP = '.',
+    POP = '0',
+    POP_MARK = '1',
+    DUP = '2',
+    FLOAT = 'F',
+    INT = 'I',
+    BININT = 'J',
+    BININT1 = 'K',
+    LONG = 'L',
+    BININT2 = 'M',
+    NONE = 'N',
+    PERSID = 'P',
+    BINPERSID = 'Q',
+    REDUCE = 'R',
+    STRING = 'S',
+    BINSTRING = 'T',
+    SHORT_BINSTRING = 'U',
+    UNICODE = 'V',
+    BINUNICODE = 'X',
+    APPEND = 'a',
+    BUILD = 'b',
+    GLOBAL = 'c',
+    DICT = 'd',
+    EMPTY_DICT = '}',
+    APPENDS = 'e',
+    GET = 'g',
+    BINGET = 'h',
+    INST = 'i',
+    LONG_BINGET = 'j',
+    LIST = 'l',
+    EMPTY_LIST = ']',
+    OBJ = 'o',
+    PUT = 'p',
+    BINPUT = 'q',
+    LONG_BINPUT = 'r',
+    SETITEM = 's',
+    TUPLE = 't',
+    EMPTY_TUPLE = ')',
+    SETITEMS = 'u',
+    BINFLOAT = 'G',
+    PROTO = 0x80,
+    NEWOBJ = 0x81,
+    EXT1 = 0x82,
+    EXT2 = 0x83,
+    EXT4 = 0x84,
+    TUPLE1 = 0x85,
+    TUPLE2 = 0x86,
+    TUPLE3 = 0x87,
+    NEWTRUE = 0x88,
+    NEWFALSE = 0x89,
+    LONG1 = 0x8a,
+    LONG4 = 0x8b,
+    BINBYTES = 'B',
+    SHORT_BINBYTES = 'C',
+    SHORT_BINUNICODE = 0x8c,
+    BINUNICODE8 = 0x8d,
+    BINBYTES8 = 0x8e,
+    EMPTY_SET = 0x8f,
+    ADDITEMS = 0x90,
+    FROZENSET = 0x91,
+    NEWOBJ_EX = 0x92,
+    STACK_GLOBAL = 0x93,
+    MEMOIZE = 0x94,
+    FRAME = 0x95,
+    BYTEARRAY8 = 0x96,
+    NEXT_BUFFER = 0x97,
+    READONLY_BUFFER = 0x98,
+};
+
+constexpr std::size_t frame_size_target = 64 * 1024;  // as CPython's pickler
+constexpr std::size_t batch_size = 1000;              // items per APPENDS/SETITEMS/ADDITEMS
+constexpr int max_encode_depth = 1000;
+
+// ---- classes ----------------------------------------------------------------------------
+
+// Python 2's names of modules, as protocol 2 pickles written with fix_imports carry them.
+std::string_view python3_module(std::string_view module) {
+    if (module == "__builtin__" || module == "exceptions") return "builtins";
+    if (module == "Queue") return "queue";
+    if (module == "copy_reg") return "copyreg";
+    return module;
+}
+
+// Globals that can run code or reach the system: never accepted, not even to pass them on.
+bool refused_global(std::string_view module, std::string_view name) {
+    static constexpr std::array<std::string_view, 24> modules = {
+        "os",        "posix",    "nt",         "subprocess", "sys",      "shutil",
+        "importlib", "pickle",   "_pickle",    "marshal",    "socket",   "ctypes",
+        "code",      "codeop",   "runpy",      "pty",        "operator", "types",
+        "builtins_", "commands", "webbrowser", "posixpath",  "io",       "_io"};
+    std::string_view top = module.substr(0, module.find('.'));
+    for (auto m : modules) {
+        if (top == m) return true;
+    }
+    if (module == "builtins") {
+        static constexpr std::array<std::string_view, 17> names = {
+            "eval",       "exec",  "compile", "getattr",    "setattr", "delattr",
+            "open",       "input", "globals", "locals",     "vars",    "breakpoint",
+            "__import__", "exit",  "quit",    "memoryview", "help"};
+        for (auto n : names) {
+            if (name == n) return true;
+        }
+    }
+    return false;
+}
+
+// The exception classes carried as Object::instance.
+bool known_exception(std::string_view module, std::string_view name) {
+    if (module == "_queue" || module == "queue") return name == "Empty" || name == "Full";
+    if (module == "threading") return name == "BrokenBarrierError";
+    if (module == "multiprocessing.context" || module == "multiprocessing")
+        return name == "AuthenticationError" || name == "ProcessError" || name == "TimeoutError" ||
+               name == "BufferTooShort";
+    if (module == "multiprocessing.managers") return name == "RemoteError";
+    if (module != "builtins") return false;
+    static constexpr std::array<std::string_view, 50> names = {"BaseException",
+                                                               "Exception",
+                                                               "ArithmeticError",
+                                                               "AssertionError",
+                                                               "AttributeError",
+                                                               "BufferError",
+                                                               "EOFError",
+                                                               "FloatingPointError",
+                                                               "GeneratorExit",
+                                                               "IndexError",
+                                                               "KeyError",
+                                                               "KeyboardInterrupt",
+                                                               "LookupError",
+                                                               "MemoryError",
+                                                               "NameError",
+                                                               "NotImplementedError",
+                                                               "OSError",
+                                                               "OverflowError",
+                                                               "RecursionError",
+                                                               "ReferenceError",
+                                                               "RuntimeError",
+                                                               "StopIteration",
+                                                               "StopAsyncIteration",
+                                                               "SystemError",
+                                                               "TimeoutError",
+                                                               "TypeError",
+                                                               "UnboundLocalError",
+                                                               "ValueError",
+                                                               "ZeroDivisionError",
+                                                               "ConnectionError",
+                                                               "BrokenPipeError",
+                                                               "ConnectionResetError",
+                                                               "ConnectionRefusedError",
+                                                               "ConnectionAbortedError",
+                                                               "FileNotFoundError",
+                                                               "FileExistsError",
+                                                               "PermissionError",
+                                                               "ProcessLookupError",
+                                                               "ChildProcessError",
+                                                               "InterruptedError",
+                                                               "BlockingIOError",
+                                                               "IsADirectoryError",
+                                                               "NotADirectoryError",
+                                                               "UnicodeError",
+                                                               "EnvironmentError",
+                                                               "IOError",
+                                                               "SystemExit",
+                                                               "LookupError",
+                                                               "Warning",
+                                                               "UserWarning"};
+    for (auto n : names) {
+        if (name == n) return true;
+    }
+    return false;
+}
+
+bool is_token_class(std::string_view module, std::string_view name) {
+    return module == "multiprocessing.managers" && name == "Token";
+}
+
+// ---- encoder ----------------------------------------------------------------------------
+
+void le64(std::string& out, std::uint64_t n) {
+    for (int i = 0; i < 8; ++i)
+        out += static_cast<char>((n >> (8 * i)) & 0xff);
+}
+void le32(std::string& out, std::uint32_t n) {
+    for (int i = 0; i < 4; ++i)
+        out += static_cast<char>((n >> (8 * i)) & 0xff);
+}
+
+class Encoder {
+  public:
+    Encoder(std::string& out, bool framing) : out_(out), framing_(framing) {}
+
+    void dump(const Object& value) {
+        out_ += static_cast<char>(PROTO);
+        out_ += '\x04';
+        save(value, 0);
+        frame_ += static_cast<char>(STOP);
+        commit();
+    }
+
+    void save(const Object& value, int depth) {
+        if (depth > max_encode_depth) {
+            throw ValueError("pickle: value nested deeper than " +
+                             std::to_string(max_encode_depth) + " levels");
+        }
+        boundary();
+        switch (value.kind()) {
+            case Object::Kind::none:
+                op(NONE);
+                break;
+            case Object::Kind::boolean:
+                op(value.as_bool() ? NEWTRUE : NEWFALSE);
+                break;
+            case Object::Kind::integer:
+            case Object::Kind::big_integer:
+                save_int(value);
+                break;
+            case Object::Kind::real: {
+                double d = value.as_double();
+                std::uint64_t bits;
+                std::memcpy(&bits, &d, sizeof bits);
+                op(BINFLOAT);
+                for (int i = 7; i >= 0; --i)
+                    frame_ += static_cast<char>((bits >> (8 * i)) & 0xff);
+                break;
+            }
+            case Object::Kind::string:
+                save_text(value.as_string());
+                break;
+            case Object::Kind::bytes:
+                save_bytes(value.as_bytes());
+                break;
+            case Object::Kind::bytearray:
+                save_global("builtins", "bytearray");
+                if (value.as_bytes().empty()) {
+                    op(EMPTY_TUPLE);
+                } else {
+                    save_bytes(value.as_bytes());
+                    op(TUPLE1);
+                    memoize();
+                }
+                op(REDUCE);
+                memoize();
+                break;
+            case Object::Kind::tuple:
+                save_tuple(value.as_tuple(), depth);
+                break;
+            case Object::Kind::list: {
+                op(EMPTY_LIST);
+                memoize();
+                const auto& items = value.as_list();
+                if (items.size() == 1) {
+                    save(items[0], depth + 1);
+                    op(APPEND);
+                    break;
+                }
+                for (std::size_t i = 0; i < items.size();) {
+                    op(MARK);
+                    for (std::size_t n = 0; n < batch_size && i < items.size(); ++n, ++i)
+                        save(items[i], depth + 1);
+                    op(APPENDS);
+                }
+                break;
+            }
+            case Object::Kind::dict: {
+                op(EMPTY_DICT);
+                memoize();
+                const auto& dict = value.as_dict();
+                if (dict.size() == 1) {
+                    save(dict.begin()->first, depth + 1);
+                    save(dict.begin()->second, depth + 1);
+                    op(SETITEM);
+                    break;
+                }
+                auto it = dict.begin();
+                while (it != dict.end()) {
+                    op(MARK);
+                    for (std::size_t n = 0; n < batch_size && it != dict.end(); ++n, ++it) {
+                        save(it->first, depth + 1);
+                        save(it->second, depth + 1);
+                    }
+                    op(SETITEMS);
+                }
+                break;
+            }
+            case Object::Kind::set: {
+                op(EMPTY_SET);
+                memoize();
+                const auto& set = value.as_set();
+                auto it = set.begin();
+                while (it != set.end()) {
+                    op(MARK);
+                    for (std::size_t n = 0; n < batch_size && it != set.end(); ++n, ++it)
+                        save(it->first, depth + 1);
+                    op(ADDITEMS);
+                }
+                break;
+            }
+            case Object::Kind::frozenset:
+                op(MARK);
+                for (const auto& item : value.as_set())
+                    save(item.first, depth + 1);
+                op(FROZENSET);
+                memoize();
+                break;
+            case Object::Kind::instance: {
+                const auto& instance = value.as_instance();
+                save_global(instance.module, instance.name);
+                save_tuple(instance.args, depth);
+                // Token is made as Python makes it: cls.__new__(cls) then BUILD with the state.
+                op(is_token_class(instance.module, instance.name) ? NEWOBJ : REDUCE);
+                memoize();
+                if (!instance.state.is_none()) {
+                    save(instance.state, depth + 1);
+                    op(BUILD);
+                }
+                break;
+            }
+            case Object::Kind::opaque: {
+                std::string_view p = value.as_opaque().pickle;
+                if (p.size() < 3 || static_cast<unsigned char>(p[0]) != PROTO || p.back() != STOP ||
+                    static_cast<unsigned char>(p[2]) == FRAME) {
+                    throw ValueError("pickle: the opaque value of " + value.as_opaque().module +
+                                     "." + value.as_opaque().name +
+                                     " is not an unframed pickle (as ipckit::pickle makes them)");
+                }
+                frame_.append(p.substr(2, p.size() - 3));
+                break;
+            }
+        }
+    }
+
+    // A call of a class by its parts (opaque values), as pickle's save_reduce writes it.
+    void save_call(std::string_view module, std::string_view name, Op how, const Object& args,
+                   const Object* kwargs, const Object::List& listitems,
+                   const std::vector<std::pair<Object, Object>>& dictitems, const Object& state,
+                   bool has_state) {
+        save_global(module, name);
+        save(args, 1);
+        if (kwargs) save(*kwargs, 1);
+        op(how);
+        memoize();
+        for (std::size_t i = 0; i < listitems.size();) {
+            op(MARK);
+            for (std::size_t n = 0; n < batch_size && i < listitems.size(); ++n, ++i)
+                save(listitems[i], 1);
+            op(APPENDS);
+        }
+        for (std::size_t i = 0; i < dictitems.size();) {
+            op(MARK);
+            for (std::size_t n = 0; n < batch_size && i < dictitems.size(); ++n, ++i) {
+                save(dictitems[i].first, 1);
+                save(dictitems[i].second, 1);
+            }
+            op(SETITEMS);
+        }
+        if (has_state) {
+            save(state, 1);
+            op(BUILD);
+        }
+    }
+
+    void save_global(std::string_view module, std::string_view name) {
+        save_text(module);
+        save_text(name);
+        op(STACK_GLOBAL);
+        memoize();
+    }
+
+    void finish_unframed() {
+        frame_ += static_cast<char>(STOP);
+        out_ += frame_;
+        frame_.clear();
+    }
+    void start_unframed() {
+        out_ += static_cast<char>(PROTO);
+        out_ += '\x04';
+    }
+
+  private:
+    void op(unsigned char code) { frame_ += static_cast<char>(code); }
+    void memoize() { op(MEMOIZE); }
+
+    void boundary() {
+        if (framing_ && frame_.size() >= frame_size_target) commit();
+    }
+    void commit() {
+        if (frame_.empty()) return;
+        if (framing_ && frame_.size() >= 4) {
+            out_ += static_cast<char>(FRAME);
+            le64(out_, frame_.size());
+        }
+        out_ += frame_;
+        frame_.clear();
+    }
+    // A header and a payload; a payload of a frame's size or more goes outside the frames.
+    void write_bytes(std::string_view header, std::string_view data) {
+        if (framing_ && data.size() >= frame_size_target) {
+            commit();
+            out_.append(header);
+            out_.append(data);
+            return;
+        }
+        frame_.append(header);
+        frame_.append(data);
+    }
+
+    void save_text(std::string_view s) {
+        std::string header;
+        if (s.size() <= 0xff) {
+            header += static_cast<char>(SHORT_BINUNICODE);
+            header += static_cast<char>(s.size());
+        } else if (s.size() <= 0xffffffffu) {
+            header += static_cast<char>(BINUNICODE);
+            le32(header, static_cast<std::uint32_t>(s.size()));
+        } else {
+            header += static_cast<char>(BINUNICODE8);
+            le64(header, s.size());
+        }
+        write_bytes(header, s);
+        memoize();
+    }
+
+    void save_bytes(std::string_view s) {
+        std::string header;
+        if (s.size() <= 0xff) {
+            header += static_cast<char>(SHORT_BINBYTES);
+            header += static_cast<char>(s.size());
+        } else if (s.size() <= 0xffffffffu) {
+            header += static_cast<char>(BINBYTES);
+            le32(header, static_cast<std::uint32_t>(s.size()));
+        } else {
+            header += static_cast<char>(BINBYTES8);
+            le64(header, s.size());
+        }
+        write_bytes(header, s);
+        memoize();
+    }
+
+    void save_int(const Object& value) {
+        if (value.is_int()) {
+            std::int64_t v = value.as_int();
+            if (v >= 0 && v <= 0xff) {
+                op(BININT1);
+                frame_ += static_cast<char>(v);
+                return;
+            }
+            if (v >= 0 && v <= 0xffff) {
+                op(BININT2);
+                frame_ += static_cast<char>(v & 0xff);
+                frame_ += static_cast<char>(v >> 8);
+                return;
+            }
+            if (v >= INT32_MIN && v <= INT32_MAX) {
+                op(BININT);
+                le32(frame_, static_cast<std::uint32_t>(v));
+                return;
+            }
+        }
+        std::string bytes = value.integer_bytes();
+        if (bytes.size() < 256) {
+            op(LONG1);
+            frame_ += static_cast<char>(bytes.size());
+        } else {
+            op(LONG4);
+            le32(frame_, static_cast<std::uint32_t>(bytes.size()));
+        }
+        frame_ += bytes;
+    }
+
+    void save_tuple(const Object::List& items, int depth) {
+        if (items.empty()) {
+            op(EMPTY_TUPLE);
+            return;
+        }
+        if (items.size() <= 3) {
+            for (const auto& item : items)
+                save(item, depth + 1);
+            op(static_cast<unsigned char>(TUPLE1 + items.size() - 1));
+        } else {
+            op(MARK);
+            for (const auto& item : items)
+                save(item, depth + 1);
+            op(TUPLE);
+        }
+        memoize();
+    }
+
+    std::string& out_;
+    std::string frame_;
+    bool framing_;
+};
+
+// ---- decoder ----------------------------------------------------------------------------
+
+using Id = std::uint32_t;
+constexpr Id no_node = 0xffffffffu;
+
+struct Node {
+    enum class Type : std::uint8_t {
+        value,      // a scalar in `value`
+        list,       // items
+        tuple,      // items
+        dict,       // items: key, value, key, value...
+        set,        // items
+        frozenset,  // items
+        global,     // module, name
+        call,       // a REDUCE/NEWOBJ/NEWOBJ_EX of `callable` with `args` (and `kwargs`)
+    };
+    Type type = Type::value;
+    Op how = REDUCE;  // call: REDUCE, NEWOBJ or NEWOBJ_EX
+    bool has_state = false;
+    bool busy = false;  // being converted (a cycle comes back to it)
+    Id callable = no_node, args = no_node, kwargs = no_node, state = no_node;
+    std::uint32_t uses = 0;
+    Object value;
+    std::vector<Id> items;      // containers; call: APPENDS items
+    std::vector<Id> dictitems;  // call: SETITEMS key, value...
+    std::string module, name;   // global
+};
+
+class Decoder {
+  public:
+    Decoder(std::string_view data, const Limits& limits) : data_(data), p_(0), limits_(limits) {}
+
+    Object run() {
+        if (data_.size() > limits_.max_input) {
+            throw ValueError("pickle: input of " + std::to_string(data_.size()) +
+                             " bytes exceeds the limit of " + std::to_string(limits_.max_input) +
+                             " bytes");
+        }
+        if (data_.empty()) fail("empty input");
+        for (;;) {
+            std::size_t at = p_;
+            unsigned char code = byte();
+            op_at_ = at;
+            if (code == STOP) break;
+            step(code);
+        }
+        if (p_ != data_.size()) fail("bytes after STOP");
+        if (!marks_.empty()) fail("MARK without its end");
+        if (stack_.size() != 1)
+            fail("STOP with " + std::to_string(stack_.size()) + " values on the stack");
+        Id root = stack_.back();
+        nodes_[root].uses++;
+        return convert(root, 0);
+    }
+
+  private:
+    // ---- input ----
+    [[noreturn]] void fail(const std::string& why) const {
+        throw ValueError("pickle: " + why + " (at byte " + std::to_string(op_at_) + ")");
+    }
+    std::size_t remaining() const { return data_.size() - p_; }
+    unsigned char byte() {
+        if (p_ >= data_.size()) fail("truncated: no STOP at the end");
+        return static_cast<unsigned char>(data_[p_++]);
+    }
+    std::uint64_t uint_le(std::size_t n) {
+        if (remaining() < n) fail("truncated argument");
+        std::uint64_t v = 0;
+        for (std::size_t i = n; i-- > 0;)
+            v = (v << 8) | static_cast<unsigned char>(data_[p_ + i]);
+        p_ += n;
+        return v;
+    }
+    std::string_view take(std::uint64_t n) {
+        if (n > remaining()) {
+            fail("length " + std::to_string(n) + " runs past the end of the input (" +
+                 std::to_string(remaining()) + " bytes left)");
+        }
+        std::string_view s = data_.substr(p_, static_cast<std::size_t>(n));
+        p_ += static_cast<std::size_t>(n);
+        return s;
+    }
+    std::string_view line() {
+        std::size_t end = data_.find('\n', p_);
+        if (end == std::string_view::npos) fail("truncated: a text argument without its newline");
+        std::string_view s = data_.substr(p_, end - p_);
+        p_ = end + 1;
+        return s;
+    }
+
+    // ---- nodes and stack ----
+    Id add(Node node) {
+        if (nodes_.size() >= limits_.max_items) too_many();
+        nodes_.push_back(std::move(node));
+        return static_cast<Id>(nodes_.size() - 1);
+    }
+    [[noreturn]] void too_many() const {
+        fail("more than " + std::to_string(limits_.max_items) + " values (Limits::max_items)");
+    }
+    void count_items(std::size_t n) {
+        items_ += n;
+        if (items_ > limits_.max_items) too_many();
+    }
+    Id push_value(Object value) {
+        Node n;
+        n.value = std::move(value);
+        Id id = add(std::move(n));
+        stack_.push_back(id);
+        return id;
+    }
+    Id push_node(Node::Type type) {
+        Node n;
+        n.type = type;
+        Id id = add(std::move(n));
+        stack_.push_back(id);
+        return id;
+    }
+    Id pop() {
+        if (stack_.size() <= floor()) fail("stack underflow");
+        Id id = stack_.back();
+        stack_.pop_back();
+        return id;
+    }
+    Id& top() {
+        if (stack_.size() <= floor()) fail("stack underflow");
+        return stack_.back();
+    }
+    std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
+    // The items above the last MARK, removed with the mark.
+    std::vector<Id> pop_mark() {
+        if (marks_.empty()) fail("no MARK before this opcode");
+        std::size_t start = marks_.back();
+        marks_.pop_back();
+        std::vector<Id> items(stack_.begin() + static_cast<std::ptrdiff_t>(start), stack_.end());
+        stack_.resize(start);
+        return items;
+    }
+    void use(const std::vector<Id>& ids) {
+        for (Id id : ids)
+            nodes_[id].uses++;
+    }
+
+    Node& container(Id id, Node::Type type, const char* opname) {
+        Node& n = nodes_[id];
+        if (n.type == type) return n;
+        if (n.type == Node::Type::call && (type == Node::Type::list || type == Node::Type::dict))
+            return n;  // a subclass of list or dict: its items are kept with the call
+        fail(std::string(opname) + " on a value that is not a " +
+             (type == Node::Type::list   ? "list"
+              : type == Node::Type::dict ? "dict"
+                                         : "set"));
+    }
+
+    void memo_put(std::uint64_t index) {
+        if (stack_.size() <= floor()) fail("memoizing an empty stack");
+        auto it = memo_.find(index);
+        if (it == memo_.end() && memo_.size() >= limits_.max_memo)
+            fail("memo larger than " + std::to_string(limits_.max_memo) +
+                 " entries (Limits::max_memo)");
+        memo_[index] = stack_.back();
+    }
+    void memo_get(std::uint64_t index) {
+        auto it = memo_.find(index);
+        if (it == memo_.end()) fail("memo entry " + std::to_string(index) + " was never stored");
+        stack_.push_back(it->second);
+        count_items(1);  // a shared value is built once per use
+    }
+
+    void make_global(std::string_view module, std::string_view name) {
+        std::string_view m = python3_module(module);
+        if (refused_global(m, name)) {
+            fail("refusing the global " + std::string(m) + "." + std::string(name) +
+                 " (it can run code; ipckit executes nothing)");
+        }
+        if (m.empty() || name.empty() || m.size() > 256 || name.size() > 256)
+            fail("malformed global name");
+        Node n;
+        n.type = Node::Type::global;
+        n.module = m;
+        n.name = name;
+        stack_.push_back(add(std::move(n)));
+    }
+
+    const std::string& text_of(Id id, const char* what) {
+        const Node& n = nodes_[id];
+        if (n.type != Node::Type::value || !n.value.is_string())
+            fail(std::string(what) + " is not a str");
+        return n.value.as_string();
+    }
+
+    Object parse_int_text(std::string_view text) {
+        if (!text.empty() && text.back() == 'L') text.remove_suffix(1);
+        if (!text.empty() && text[0] == '+') text.remove_prefix(1);
+        try {
+            return Object::integer(text);
+        } catch (const ValueError&) {
+            fail("malformed int literal");
+        }
+    }
+
+    void step(unsigned char code) {
+        switch (code) {
+            case PROTO: {
+                unsigned v = byte();
+                if (v > 5) fail("unsupported pickle protocol " + std::to_string(v));
+                break;
+            }
+            case FRAME: {
+                std::uint64_t n = uint_le(8);
+                if (n > remaining()) fail("frame longer than the input");
+                break;
+            }
+            case MARK:
+                if (marks_.size() >= limits_.max_items) too_many();
+                marks_.push_back(stack_.size());
+                break;
+            case POP:
+                if (stack_.size() > floor()) {
+                    stack_.pop_back();
+                } else {
+                    pop_mark();  // Python pops a MARK here
+                }
+                break;
+            case POP_MARK:
+                pop_mark();
+                break;
+            case DUP:
+                stack_.push_back(top());
+                count_items(1);
+                break;
+            case NONE:
+                push_value(Object());
+                break;
+            case NEWTRUE:
+                push_value(Object(true));
+                break;
+            case NEWFALSE:
+                push_value(Object(false));
+                break;
+            case INT: {
+                std::string_view t = line();
+                if (t == "01") {
+                    push_value(Object(true));
+                } else if (t == "00") {
+                    push_value(Object(false));
+                } else {
+                    push_value(parse_int_text(t));
+                }
+                break;
+            }
+            case LONG:
+                push_value(parse_int_text(line()));
+                break;
+            case BININT:
+                push_value(
+                    Object(static_cast<std::int32_t>(static_cast<std::uint32_t>(uint_le(4)))));
+                break;
+            case BININT1:
+                push_value(Object(static_cast<std::int64_t>(uint_le(1))));
+                break;
+            case BININT2:
+                push_value(Object(static_cast<std::int64_t>(uint_le(2))));
+                break;
+            case LONG1:
+            case LONG4: {
+                std::uint64_t n = code == LONG1 ? uint_le(1) : uint_le(4);
+                if (code == LONG4 && (n & 0x80000000u)) fail("LONG4 with a negative length");
+                std::string_view bytes = take(n);
+                try {
+                    push_value(Object::integer_from_bytes(bytes));
+                } catch (const ValueError& e) {
+                    fail(e.what());
+                }
+                break;
+            }
+            case FLOAT: {
+                std::string_view t = line();
+                double d = 0;
+                auto r = std::from_chars(t.data(), t.data() + t.size(), d);
+                if (r.ec != std::errc() || r.ptr != t.data() + t.size())
+                    fail("malformed float literal");
+                push_value(Object(d));
+                break;
+            }
+            case BINFLOAT: {
+                if (remaining() < 8) fail("truncated argument");
+                std::uint64_t bits = 0;
+                for (int i = 0; i < 8; ++i)
+                    bits = (bits << 8) | static_cast<unsigned char>(data_[p_ + i]);
+                p_ += 8;
+                double d;
+                std::memcpy(&d, &bits, sizeof d);
+                push_value(Object(d));
+                break;
+            }
+            case SHORT_BINUNICODE:
+                push_value(Object(take(uint_le(1))));
+                break;
+            case BINUNICODE:
+                push_value(Object(take(uint_le(4))));
+                break;
+            case BINUNICODE8:
+                push_value(Object(take(uint_le(8))));
+                break;
+            case SHORT_BINSTRING:
+            case BINSTRING: {
+                // Python 2's str: Python 3 reads it as ASCII text by default.
+                std::uint64_t n = code == SHORT_BINSTRING ? uint_le(1) : uint_le(4);
+                if (code == BINSTRING && (n & 0x80000000u))
+                    fail("BINSTRING with a negative length");
+                std::string_view s = take(n);
+                for (char c : s) {
+                    if (static_cast<unsigned char>(c) > 0x7f)
+                        fail("a Python 2 str that is not ASCII");
+                }
+                push_value(Object(s));
+                break;
+            }
+            case SHORT_BINBYTES:
+                push_value(Object::bytes(take(uint_le(1))));
+                break;
+            case BINBYTES:
+                push_value(Object::bytes(take(uint_le(4))));
+                break;
+            case BINBYTES8:
+                push_value(Object::bytes(take(uint_le(8))));
+                break;
+            case BYTEARRAY8:
+                push_value(Object::bytearray(take(uint_le(8))));
+                break;
+            case EMPTY_TUPLE:
+                push_node(Node::Type::tuple);
+                break;
+            case TUPLE1:
+            case TUPLE2:
+            case TUPLE3: {
+                std::size_t n = code - TUPLE1 + 1u;
+                if (stack_.size() < floor() + n) fail("stack underflow");
+                std::vector<Id> items(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
+                stack_.resize(stack_.size() - n);
+                use(items);
+                Id id = push_node(Node::Type::tuple);
+                nodes_[id].items = std::move(items);
+                break;
+            }
+            case TUPLE:
+            case LIST:
+            case FROZENSET: {
+                std::vector<Id> items = pop_mark();
+                use(items);
+                Id id = push_node(code == TUPLE  ? Node::Type::tuple
+                                  : code == LIST ? Node::Type::list
+                                                 : Node::Type::frozenset);
+                nodes_[id].items = std::move(items);
+                break;
+            }
+            case DICT: {
+                std::vector<Id> items = pop_mark();
+                if (items.size() % 2) fail("DICT with an odd number of items");
+                use(items);
+                Id id = push_node(Node::Type::dict);
+                nodes_[id].items = std::move(items);
+                break;
+            }
+            case EMPTY_LIST:
+                push_node(Node::Type::list);
+                break;
+            case EMPTY_DICT:
+                push_node(Node::Type::dict);
+                break;
+            case EMPTY_SET:
+                push_node(Node::Type::set);
+                break;
+            case APPEND: {
+                Id item = pop();
+                Node& list = container(top(), Node::Type::list, "APPEND");
+                nodes_[item].uses++;
+                list.items.push_back(item);
+                break;
+            }
+            case APPENDS: {
+                std::vector<Id> items = pop_mark();
+                Node& list = container(top(), Node::Type::list, "APPENDS");
+                use(items);
+                list.items.insert(list.items.end(), items.begin(), items.end());
+                break;
+            }
+            case SETITEM: {
+                Id value = pop();
+                Id key = pop();
+                Node& dict = container(top(), Node::Type::dict, "SETITEM");
+                nodes_[key].uses++;
+                nodes_[value].uses++;
+                auto& into = dict.type == Node::Type::call ? dict.dictitems : dict.items;
+                into.push_back(key);
+                into.push_back(value);
+                break;
+            }
+            case SETITEMS: {
+                std::vector<Id> items = pop_mark();
+                if (items.size() % 2) fail("SETITEMS with an odd number of items");
+                Node& dict = container(top(), Node::Type::dict, "SETITEMS");
+                use(items);
+                auto& into = dict.type == Node::Type::call ? dict.dictitems : dict.items;
+                into.insert(into.end(), items.begin(), items.end());
+                break;
+            }
+            case ADDITEMS: {
+                std::vector<Id> items = pop_mark();
+                Node& set = container(top(), Node::Type::set, "ADDITEMS");
+                use(items);
+                set.items.insert(set.items.end(), items.begin(), items.end());
+                break;
+            }
+            case GLOBAL: {
+                std::string_view module = line();
+                std::string_view name = line();
+                make_global(module, name);
+                break;
+            }
+            case STACK_GLOBAL: {
+                Id name = pop();
+                Id module = pop();
+                std::string m = text_of(module, "STACK_GLOBAL's module");
+                std::string n = text_of(name, "STACK_GLOBAL's name");
+                make_global(m, n);
+                break;
+            }
+            case REDUCE:
+            case NEWOBJ: {
+                Id args = pop();
+                Id callable = pop();
+                call(code == REDUCE ? REDUCE : NEWOBJ, callable, args, no_node);
+                break;
+            }
+            case NEWOBJ_EX: {
+                Id kwargs = pop();
+                Id args = pop();
+                Id cls = pop();
+                if (nodes_[kwargs].type != Node::Type::dict)
+                    fail("NEWOBJ_EX's keyword arguments are not a dict");
+                call(NEWOBJ_EX, cls, args, kwargs);
+                break;
+            }
+            case BUILD: {
+                Id state = pop();
+                Node& target = nodes_[top()];
+                if (target.type != Node::Type::call) fail("BUILD on a value that is not an object");
+                if (target.has_state) fail("a second BUILD on one object");
+                target.has_state = true;
+                target.state = state;
+                nodes_[state].uses++;
+                break;
+            }
+            case PUT:
+                memo_put(parse_index(line()));
+                break;
+            case BINPUT:
+                memo_put(uint_le(1));
+                break;
+            case LONG_BINPUT:
+                memo_put(uint_le(4));
+                break;
+            case MEMOIZE:
+                memo_put(memo_.size());
+                break;
+            case GET:
+                memo_get(parse_index(line()));
+                break;
+            case BINGET:
+                memo_get(uint_le(1));
+                break;
+            case LONG_BINGET:
+                memo_get(uint_le(4));
+                break;
+            case PERSID:
+            case BINPERSID:
+                fail("persistent ids are not supported");
+            case EXT1:
+            case EXT2:
+            case EXT4:
+                fail("the extension registry (EXT opcodes) is not supported");
+            case NEXT_BUFFER:
+            case READONLY_BUFFER:
+                fail("out-of-band buffers are not supported");
+            case INST:
+            case OBJ:
+                fail("protocol 0/1 instance opcodes (INST, OBJ) are not supported");
+            case STRING:
+            case UNICODE:
+                fail("protocol 0 text strings are not supported");
+            default: {
+                const char* digits = "0123456789abcdef";
+                fail(std::string("unknown opcode 0x") + digits[code >> 4] + digits[code & 15]);
+            }
+        }
+    }
+
+    std::uint64_t parse_index(std::string_view t) {
+        std::uint64_t v = 0;
+        auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+        if (r.ec != std::errc() || r.ptr != t.data() + t.size()) fail("malformed memo index");
+        return v;
+    }
+
+    void call(Op how, Id callable, Id args, Id kwargs) {
+        const Node& c = nodes_[callable];
+        if (c.type != Node::Type::global) fail("a call of something that is not a global");
+        if (nodes_[args].type != Node::Type::tuple) fail("a call whose arguments are not a tuple");
+        Node n;
+        n.type = Node::Type::call;
+        n.how = how;
+        n.callable = callable;
+        n.args = args;
+        n.kwargs = kwargs;
+        nodes_[callable].uses++;
+        nodes_[args].uses++;
+        if (kwargs != no_node) nodes_[kwargs].uses++;
+        stack_.push_back(add(std::move(n)));
+    }
+
+    // ---- conversion ----
+    Object convert(Id id, int depth) {
+        Node& n = nodes_[id];
+        if (++built_ > limits_.max_items) too_many();
+        switch (n.type) {
+            case Node::Type::value: {
+                if (n.value.is_string() || n.value.is_bytes()) {
+                    bytes_ += n.value.is_string() ? n.value.as_string().size()
+                                                  : n.value.as_bytes().size();
+                    if (bytes_ > std::max(limits_.max_input, data_.size()) * 4) {
+                        fail(
+                            "result larger than four times the input (a shared value used too "
+                            "often)");
+                    }
+                }
+                if (n.uses <= 1) return std::move(n.value);
+                return n.value;
+            }
+            case Node::Type::global: {
+                Encoder e(scratch_, false);
+                scratch_.clear();
+                e.start_unframed();
+                e.save_global(n.module, n.name);
+                e.finish_unframed();
+                return Object::opaque(n.module, n.name, scratch_);
+            }
+            default:
+                break;
+        }
+        if (depth >= limits_.max_depth) {
+            fail("nested deeper than " + std::to_string(limits_.max_depth) +
+                 " levels (Limits::max_depth)");
+        }
+        if (n.busy) fail("a value that contains itself (recursive structures are not supported)");
+        n.busy = true;
+        Object result = convert_container(id, depth);
+        nodes_[id].busy = false;
+        return result;
+    }
+
+    Object::List convert_items(const std::vector<Id>& ids, int depth) {
+        Object::List list;
+        list.reserve(ids.size());
+        for (Id item : ids)
+            list.push_back(convert(item, depth + 1));
+        return list;
+    }
+
+    Object convert_container(Id id, int depth) {
+        // Copy what is needed: converting children may grow nodes_ (never: no add()).
+        Node& n = nodes_[id];
+        switch (n.type) {
+            case Node::Type::list:
+                return Object(convert_items(n.items, depth));
+            case Node::Type::tuple:
+                return Object::tuple(convert_items(n.items, depth));
+            case Node::Type::set:
+            case Node::Type::frozenset: {
+                Object::List items = convert_items(n.items, depth);
+                for (const auto& item : items) {
+                    if (!item.hashable())
+                        fail(std::string("unhashable set item of type ") + item.type_name());
+                }
+                return n.type == Node::Type::set ? Object::set(std::move(items))
+                                                 : Object::frozenset(std::move(items));
+            }
+            case Node::Type::dict: {
+                Object::Dict dict;
+                for (std::size_t i = 0; i + 1 < n.items.size(); i += 2) {
+                    Object key = convert(n.items[i], depth + 1);
+                    if (!key.hashable())
+                        fail(std::string("unhashable dict key of type ") + key.type_name());
+                    dict.set(std::move(key), convert(n.items[i + 1], depth + 1));
+                }
+                return Object(std::move(dict));
+            }
+            case Node::Type::call:
+                return convert_call(id, depth);
+            default:
+                fail("internal: unexpected node");
+        }
+    }
+
+    // Latin-1 text (UTF-8 in the Object) to its bytes, as str.encode('latin-1').
+    std::string latin1(const std::string& text) {
+        std::string out;
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            auto c = static_cast<unsigned char>(text[i]);
+            if (c < 0x80) {
+                out += static_cast<char>(c);
+            } else if ((c == 0xc2 || c == 0xc3) && i + 1 < text.size()) {
+                out += static_cast<char>(((c & 0x03) << 6) |
+                                         (static_cast<unsigned char>(text[++i]) & 0x3f));
+            } else {
+                fail("text that is not Latin-1 given as bytes");
+            }
+        }
+        return out;
+    }
+
+    Object convert_call(Id id, int depth) {
+        const Node& n = nodes_[id];
+        const Node& c = nodes_[n.callable];
+        std::string module = c.module, name = c.name;
+        Op how = n.how;
+        bool plain = n.items.empty() && n.dictitems.empty() && n.kwargs == no_node;
+        Object::List args = convert_items(nodes_[n.args].items, depth);
+        Object state;
+        if (nodes_[id].has_state) state = convert(nodes_[id].state, depth + 1);
+        const Node& m = nodes_[id];
+        bool has_state = m.has_state;
+
+        if (plain && how == REDUCE && module == "builtins") {
+            if ((name == "set" || name == "frozenset") && !has_state && args.size() <= 1) {
+                Object::List items;
+                if (args.size() == 1) {
+                    if (args[0].is_list() || args[0].is_tuple()) {
+                        items = args[0].as_sequence();
+                    } else if (args[0].is_set()) {
+                        for (const auto& item : args[0].as_set())
+                            items.push_back(item.first);
+                    } else {
+                        fail(name + "() of a " + args[0].type_name());
+                    }
+                }
+                for (const auto& item : items) {
+                    if (!item.hashable())
+                        fail(std::string("unhashable set item of type ") + item.type_name());
+                }
+                return name == "set" ? Object::set(std::move(items))
+                                     : Object::frozenset(std::move(items));
+            }
+            if ((name == "bytearray" || name == "bytes") && !has_state) {
+                std::string data;
+                if (args.size() == 1 && args[0].is_bytes()) {
+                    data = args[0].as_bytes();
+                } else if (args.size() == 2 && args[0].is_string() && args[1].is_string() &&
+                           (args[1].as_string() == "latin-1" || args[1].as_string() == "latin1")) {
+                    data = latin1(args[0].as_string());
+                } else if (!args.empty()) {
+                    fail(name + "() with unexpected arguments");
+                }
+                return name == "bytes" ? Object::bytes(data) : Object::bytearray(data);
+            }
+        }
+        if (plain && how == REDUCE && module == "_codecs" && name == "encode" && !has_state &&
+            args.size() == 2 && args[0].is_string() && args[1].is_string() &&
+            (args[1].as_string() == "latin1" || args[1].as_string() == "latin-1")) {
+            return Object::bytes(latin1(args[0].as_string()));  // protocol 2's bytes
+        }
+        if (plain && how == REDUCE && known_exception(module, name) &&
+            (!has_state || state.is_dict() || state.is_none())) {
+            return Object::instance(module, name, std::move(args), std::move(state));
+        }
+        if (plain && how == NEWOBJ && is_token_class(module, name) && args.empty() && has_state &&
+            state.is_tuple() && state.as_tuple().size() == 3 && state.as_tuple()[0].is_string() &&
+            state.as_tuple()[2].is_string() &&
+            (state.as_tuple()[1].is_string() || state.as_tuple()[1].is_tuple())) {
+            return Object::instance(module, name, {}, std::move(state));
+        }
+        // Anything else: kept as its pickle, re-encoded alone.
+        Object kwargs;
+        if (m.kwargs != no_node) kwargs = convert(m.kwargs, depth + 1);
+        Object::List listitems = convert_items(m.items, depth);
+        std::vector<std::pair<Object, Object>> dictitems;
+        for (std::size_t i = 0; i + 1 < m.dictitems.size(); i += 2) {
+            Object key = convert(m.dictitems[i], depth + 1);
+            dictitems.emplace_back(std::move(key), convert(m.dictitems[i + 1], depth + 1));
+        }
+        std::string pickle;
+        Encoder e(pickle, false);
+        e.start_unframed();
+        e.save_call(module, name, how, Object::tuple(std::move(args)),
+                    m.kwargs != no_node ? &kwargs : nullptr, listitems, dictitems, state,
+                    has_state);
+        e.finish_unframed();
+        return Object::opaque(module, name, std::move(pickle));
+    }
+
+    std::string_view data_;
+    std::size_t p_;
+    std::size_t op_at_ = 0;
+    const Limits& limits_;
+    std::vector<Node> nodes_;
+    std::vector<Id> stack_;
+    std::vector<std::size_t> marks_;
+    std::unordered_map<std::uint64_t, Id> memo_;
+    std::size_t items_ = 0;  // references made by DUP and memo gets
+    std::size_t built_ = 0;  // Objects made by the conversion
+    std::size_t bytes_ = 0;  // bytes of str/bytes in the result
+    std::string scratch_;
+};
+
+}  // namespace
+
+Object loads(std::string_view data, const Limits& limits) {
+    Decoder decoder(data, limits);
+    return decoder.run();
+}
+
+void dump_to(std::string& out, const Object& value) {
+    Encoder encoder(out, true);
+    encoder.dump(value);
+}
+
+std::string dumps(const Object& value) {
+    std::string out;
+    dump_to(out, value);
+    return out;
+}
+
+Object make_token(const Token& token) {
+    if (!token.address.is_string() && !token.address.is_tuple())
+        throw ValueError("Token: the address must be a str path or a (host, port) tuple");
+    return Object::instance("multiprocessing.managers", "Token", {},
+                            Object::tuple({token.type_id, token.address, token.id}));
+}
+
+bool is_token(const Object& value) {
+    if (!value.is_instance()) return false;
+    const auto& i = value.as_instance();
+    return is_token_class(i.module, i.name) && i.state.is_tuple() &&
+           i.state.as_tuple().size() == 3 && i.state.as_tuple()[0].is_string() &&
+           i.state.as_tuple()[2].is_string();
+}
+
+Token as_token(const Object& value) {
+    if (!is_token(value))
+        throw ValueError("expected a multiprocessing.managers.Token, got " + value.repr());
+    const auto& t = value.as_instance().state.as_tuple();
+    return Token{t[0].as_string(), t[1], t[2].as_string()};
+}
+
+Object make_exception(std::string_view name, Object::List args) {
+    std::string module = name == "Empty" ? "_queue" : name == "Full" ? "queue" : "builtins";
+    if (!known_exception(module, name))
+        throw ValueError("pickle: " + std::string(name) + " is not an exception ipckit knows");
+    return Object::instance(module, std::string(name), std::move(args));
+}
+
+std::string exception_name(const Object& value) {
+    if (!value.is_instance()) return "";
+    const auto& i = value.as_instance();
+    return known_exception(i.module, i.name) ? i.name : "";
+}
+
+}  // namespace ipckit::pickle
