@@ -692,8 +692,13 @@ void Peer::finish(const Pending& p, Answer& a) {
                     }
                 }
                 return reply_error(pickle::make_exception("KeyError", {Object(a.message)}));
-            case index_error:
-                return reply_error(pickle::make_exception("IndexError", {Object(a.message)}));
+            case index_error: {
+                // Python's own message: without ipckit's detail ("(index 100, size 11)").
+                std::string text = a.message;
+                auto detail = text.find(" (");
+                if (detail != std::string::npos && text.back() == ')') text.resize(detail);
+                return reply_error(pickle::make_exception("IndexError", {Object(text)}));
+            }
             case value_error:
                 return reply_error(pickle::make_exception("ValueError", {Object(a.message)}));
             case empty:
