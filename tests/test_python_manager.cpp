@@ -1,0 +1,186 @@
+// Python's own manager clients against `ipckit manager serve` (issue 12): real python3
+// processes using only the standard library (SyncManager / BaseManager .connect()) talk to
+// the ipckit server on 127.0.0.1 (port 0), on the same address as ipckit's C++ clients.
+// The scripts are in tests/python/pymgr_*.py.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "ipckit/ipckit.hpp"
+#include "support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ipckit::Manager;
+using ipckit::Object;
+using ipckit::test::Child;
+using ipckit::test::ipckit_program;
+using ipckit::test::python_script;
+using ipckit::test::RunResult;
+
+constexpr const char* authkey = "python-interop-key";
+constexpr const char* python312 = "/root/.pyenv/versions/3.12.1/bin/python3";
+
+struct TempDir {
+    TempDir() {
+        std::string pattern = (std::filesystem::temp_directory_path() / "pymgr.XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path = pattern;
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string path;
+};
+
+// `ipckit manager serve` on tcp://127.0.0.1:0 with `authkey`, stopped at the end.
+class Server {
+  public:
+    explicit Server(std::vector<std::string> extra = {})
+        : key_file_(write_key(dir_.path)), server_(argv(key_file_, std::move(extra))) {
+        std::string banner = server_.read_until("\n");
+        std::smatch m;
+        if (!std::regex_search(banner, m, std::regex("serving at tcp://127\\.0\\.0\\.1:([0-9]+)"))) {
+            throw std::runtime_error("the manager did not start: " + banner);
+        }
+        port_ = m[1];
+    }
+    ~Server() {
+        server_.signal(SIGTERM);
+        server_.wait(30s);
+    }
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+    const std::string& port() const { return port_; }
+    std::string address() const { return "tcp://127.0.0.1:" + port_; }
+    Manager connect() const { return Manager::connect(address(), authkey); }
+
+  private:
+    static std::string write_key(const std::string& dir) {
+        std::string path = dir + "/authkey";
+        std::ofstream(path) << authkey;
+        ::chmod(path.c_str(), 0600);
+        return path;
+    }
+    static std::vector<std::string> argv(const std::string& key, std::vector<std::string> extra) {
+        std::vector<std::string> a = {ipckit_program(), "manager", "serve", "--address",
+                                      "tcp://127.0.0.1:0", "--authkey-file", key};
+        a.insert(a.end(), extra.begin(), extra.end());
+        return a;
+    }
+    TempDir dir_;
+    std::string key_file_;
+    Child server_;
+    std::string port_;
+};
+
+RunResult python(const std::string& interpreter, const std::string& script,
+                 const std::string& port) {
+    return ipckit::test::run({interpreter, "-u", python_script(script), port, authkey}, "", 120s);
+}
+
+// Addresses differ between servers: 0x7f3a... -> 0x?
+std::string without_addresses(const std::string& text) {
+    return std::regex_replace(text, std::regex("0x[0-9a-f]+"), "0x?");
+}
+
+void expect_same_transcript_as_pythons_own_manager(const std::string& interpreter) {
+    Server server;
+    RunResult own = python(interpreter, "pymgr_types.py", "own");
+    ASSERT_EQ(own.exit_code, 0) << own.err;
+    RunResult ours = python(interpreter, "pymgr_types.py", server.port());
+    ASSERT_EQ(ours.exit_code, 0) << ours.err;
+    EXPECT_EQ(without_addresses(ours.out), without_addresses(own.out));
+    EXPECT_NE(ours.out.find("{1: 'one', 'two': 2, (3, 4): [5.5, None, True, b'bytes']}"),
+              std::string::npos)
+        << ours.out;
+    EXPECT_NE(ours.out.find("<locked _thread.lock object at 0x"), std::string::npos) << ours.out;
+    EXPECT_NE(ours.out.find("\ndone\n"), std::string::npos) << ours.out;
+    // Everything the script made was released by its proxies' decref (Python's counting).
+    auto stats = server.connect().stats();
+    EXPECT_EQ(stats.at("anonymous").as_int(), 0) << Object(stats);
+}
+
+TEST(PythonManager, Python311ClientSeesWhatPythonsOwnManagerShows) {
+    expect_same_transcript_as_pythons_own_manager(ipckit::test::python);
+}
+
+TEST(PythonManager, Python312ClientAuthenticatesWithSha256AndSeesTheSame) {
+    if (::access(python312, X_OK) != 0) GTEST_SKIP() << python312 << " is not installed";
+    expect_same_transcript_as_pythons_own_manager(python312);
+}
+
+TEST(PythonManager, RemoteManagerPatternGetsTheExposedObjectsCppUses) {
+    Server server({"--expose", "get_queue=queue:jobs", "--expose", "get_scores=dict:scores"});
+    Manager m = server.connect();
+    auto jobs = m.named_queue("jobs");
+    auto scores = m.dict("scores");
+    jobs.put("hello");
+    scores["cpp"] = 1;
+    RunResult py = python(ipckit::test::python, "pymgr_expose.py", server.port());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    EXPECT_EQ(py.out, "from C++: hello 1\n{'cpp': 1, 'python': 3}\n");
+    EXPECT_EQ(jobs.get(true, 0ms).as_string(), "job-0");
+    EXPECT_EQ(jobs.get(true, 0ms).as_string(), "job-1");
+    EXPECT_EQ(jobs.get(true, 0ms).as_string(), "job-2");
+    EXPECT_EQ(scores.get("python").as_int(), 3);
+}
+
+TEST(PythonManager, PythonBlockingCallsParkOnTheServerUntilCppActs) {
+    Server server({"--expose", "get_queue=queue:q", "--expose", "get_event=event:e"});
+    Manager m = server.connect();
+    auto q = m.named_queue("q");
+    auto e = m.named_event("e");
+    Child py({ipckit::test::python, "-u", python_script("pymgr_wait.py"), server.port(), authkey});
+    auto waiting = [&] { return m.stats().at("waiting").as_int() == 1; };
+    ASSERT_TRUE(ipckit::test::wait_until(waiting, 60s));
+    // The parked get does not block the server: other requests are answered meanwhile.
+    auto d = m.dict();
+    d["x"] = 1;
+    EXPECT_EQ(d.get("x").as_int(), 1);
+    q.put(Object::list({1, "two"}));
+    EXPECT_NE(py.read_until("got").find("got"), std::string::npos);
+    ASSERT_TRUE(ipckit::test::wait_until(waiting, 60s));  // now in Event.wait
+    e.set();
+    RunResult r = py.wait(60s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.substr(r.out.find("got")), "got [1, 'two']\nevent True\n");
+}
+
+TEST(PythonManager, AKilledPythonClientsObjectsAreFreed) {
+    Server server;
+    Manager m = server.connect();
+    Child py({ipckit::test::python, "-u", python_script("pymgr_hold.py"), server.port(), authkey});
+    ASSERT_NE(py.read_until("ready").find("ready 3"), std::string::npos);
+    // Alive, with its create/incref/decref connections closed: its objects are kept.
+    EXPECT_EQ(m.stats().at("anonymous").as_int(), 3) << Object(m.stats());
+    py.signal(SIGKILL);
+    RunResult r = py.wait(30s);
+    EXPECT_EQ(r.exit_code, -SIGKILL);
+    // Its connections closed when it died, before this request was sent.
+    EXPECT_EQ(m.stats().at("anonymous").as_int(), 0) << Object(m.stats());
+}
+
+TEST(PythonManager, MisbehavingPythonClientsDoNotStopTheServer) {
+    Server server({"--max-frame", "65536"});
+    RunResult py = python(ipckit::test::python, "pymgr_bad.py", server.port());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    EXPECT_EQ(py.out,
+              "wrong key refused\ngarbage closed\nnot a request closed\nover-long closed\n"
+              "{'still': 'serving'}\n");
+    // A C++ client is served too.
+    Manager m = server.connect();
+    EXPECT_EQ(m.stats().at("anonymous").as_int(), 0);
+}
+
+}  // namespace
