@@ -161,7 +161,8 @@ TEST(PythonManager, AKilledPythonClientsObjectsAreFreed) {
     Server server;
     Manager m = server.connect();
     Child py({ipckit::test::python, "-u", python_script("pymgr_hold.py"), server.port(), authkey});
-    ASSERT_NE(py.read_until("ready").find("ready 3"), std::string::npos);
+    std::string ready = py.read_until("ready 3");
+    ASSERT_NE(ready.find("ready 3"), std::string::npos) << ready << py.wait(1s).err;
     // Alive, with its create/incref/decref connections closed: its objects are kept.
     EXPECT_EQ(m.stats().at("anonymous").as_int(), 3) << Object(m.stats());
     py.signal(SIGKILL);
