@@ -185,3 +185,85 @@ TEST(PythonManager, MisbehavingPythonClientsDoNotStopTheServer) {
 }
 
 }  // namespace
+
+// ---- the other direction: ipckit's C++ client against Python's own manager server --------
+
+namespace {
+
+// pymgr_server.py: SyncManager(...).get_server().serve_forever() on 127.0.0.1:0.
+class PythonServer {
+  public:
+    explicit PythonServer(const std::string& key = authkey)
+        : server_({ipckit::test::python, "-u", python_script("pymgr_server.py"), key}) {
+        std::string line = server_.read_until("\n");
+        std::smatch m;
+        if (!std::regex_search(line, m, std::regex("([0-9]+)\n"))) {
+            throw std::runtime_error("the Python manager did not start: " + line);
+        }
+        address_ = "python+tcp://127.0.0.1:" + std::string(m[1]);
+    }
+    ~PythonServer() {
+        server_.signal(SIGTERM);
+        server_.wait(30s);
+    }
+    PythonServer(const PythonServer&) = delete;
+    PythonServer& operator=(const PythonServer&) = delete;
+    const std::string& address() const { return address_; }
+
+  private:
+    Child server_;
+    std::string address_;
+};
+
+TEST(PythonManager, CppProxiesWorkAgainstAPythonSyncManager) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto d = m.dict();
+    d[1] = "one";
+    d["two"] = 2;
+    EXPECT_EQ(d.repr(), "{1: 'one', 'two': 2}");
+    EXPECT_EQ(d.get("two").as_int(), 2);
+    EXPECT_EQ(d.size(), 2u);
+    EXPECT_THROW(d.get("missing"), ipckit::KeyError);  // Python's KeyError, mapped
+    auto l = m.list();
+    for (int i = 0; i < 10; ++i)
+        l.append(i);
+    l.reverse();
+    EXPECT_EQ(l.repr(), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
+    EXPECT_THROW(l.get(100), ipckit::IndexError);
+    auto q = m.queue();
+    q.put(Object::list({1, "x"}));
+    EXPECT_EQ(q.get().repr(), "[1, 'x']");
+    try {
+        q.get(true, 100ms);
+        ADD_FAILURE() << "no Empty";
+    } catch (const ipckit::Empty& e) {
+        EXPECT_TRUE(e.timed_out());
+    }
+    auto lock = m.lock();
+    EXPECT_TRUE(lock.acquire());
+    EXPECT_FALSE(lock.acquire(false));
+    lock.release();
+    auto e = m.event();
+    EXPECT_FALSE(e.wait(50ms));
+    e.set();
+    EXPECT_TRUE(e.is_set());
+    EXPECT_TRUE(e.wait());
+}
+
+TEST(PythonManager, AWrongAuthkeyIsRefusedBothWays) {
+    PythonServer python_server;
+    EXPECT_THROW(Manager::connect(python_server.address(), "not the key"),
+                 ipckit::AuthenticationError);
+    Server server;
+    RunResult py = ipckit::test::run(
+        {ipckit::test::python, "-c",
+         "import sys\nfrom multiprocessing.managers import SyncManager\n"
+         "from multiprocessing import AuthenticationError\n"
+         "try:\n    SyncManager(address=('127.0.0.1', int(sys.argv[1])), authkey=b'bad').connect()\n"
+         "except AuthenticationError: print('refused')\n",
+         server.port()});
+    EXPECT_EQ(py.out, "refused\n") << py.err;
+}
+
+}  // namespace

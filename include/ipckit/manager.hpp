@@ -204,7 +204,9 @@ class Manager {
     // directory (mode 0700), with a random authkey.
     Manager();
     explicit Manager(ManagerOptions options);
-    // Reaches a running server: "unix:PATH" or "tcp://HOST:PORT". Throws ConnectionError
+    // Reaches a running server: "unix:PATH" or "tcp://HOST:PORT"; a Python manager server
+    // (SyncManager/BaseManager, docs/python-interop.md) as "python+tcp://HOST:PORT" or
+    // "python+unix:PATH". Throws ConnectionError
     // (naming the address) when it cannot be reached within options.connect_timeout, and
     // AuthenticationError when the authkey is wrong.
     static Manager connect(const std::string& address, std::string authkey,

@@ -17,6 +17,7 @@
 #include <ostream>
 
 #include "client.hpp"
+#include "python_client.hpp"
 #include "ipckit/error.hpp"
 #include "server.hpp"
 #include "wire.hpp"
@@ -458,7 +459,12 @@ Manager::Manager(ManagerOptions options) {
 }
 
 Manager Manager::connect(const std::string& address, std::string authkey, ManagerOptions options) {
-    auto client = std::make_shared<detail::SocketClient>(address, std::move(authkey), options);
+    std::shared_ptr<detail::Client> client;
+    if (detail::is_python_address(address)) {
+        client = std::make_shared<detail::PythonClient>(address, std::move(authkey), options);
+    } else {
+        client = std::make_shared<detail::SocketClient>(address, std::move(authkey), options);
+    }
     client->check();
     Manager m(std::move(client));
     m.owner_pid_ = ::getpid();
