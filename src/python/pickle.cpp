@@ -299,28 +299,36 @@ class Encoder {
                     op(SETITEM);
                     break;
                 }
+                if (dict.empty()) break;
+                // As CPython: batches until one is not full (an empty one after a full one).
                 auto it = dict.begin();
-                while (it != dict.end()) {
+                std::size_t n;
+                do {
                     op(MARK);
-                    for (std::size_t n = 0; n < batch_size && it != dict.end(); ++n, ++it) {
+                    for (n = 0; n < batch_size && it != dict.end(); ++it) {
                         save(it->first, depth + 1);
                         save(it->second, depth + 1);
+                        ++n;
                     }
                     op(SETITEMS);
-                }
+                } while (n == batch_size);
                 break;
             }
             case Object::Kind::set: {
                 op(EMPTY_SET);
                 memoize();
                 const auto& set = value.as_set();
+                if (set.empty()) break;
                 auto it = set.begin();
-                while (it != set.end()) {
+                std::size_t n;
+                do {
                     op(MARK);
-                    for (std::size_t n = 0; n < batch_size && it != set.end(); ++n, ++it)
+                    for (n = 0; n < batch_size && it != set.end(); ++it) {
                         save(it->first, depth + 1);
+                        ++n;
+                    }
                     op(ADDITEMS);
-                }
+                } while (n == batch_size);
                 break;
             }
             case Object::Kind::frozenset:
@@ -1040,7 +1048,9 @@ class Decoder {
     }
 
     // ---- conversion ----
-    Object convert(Id id, int depth) {
+    // `exclusive`: no value on the way from the root is used twice, so this node's value can
+    // be moved out (else it is copied: it is built again for its other uses).
+    Object convert(Id id, int depth, bool exclusive = true) {
         Node& n = nodes_[id];
         if (++built_ > limits_.max_items) too_many();
         switch (n.type) {
@@ -1054,7 +1064,7 @@ class Decoder {
                             "often)");
                     }
                 }
-                if (n.uses <= 1) return std::move(n.value);
+                if (exclusive && n.uses <= 1) return std::move(n.value);
                 return n.value;
             }
             case Node::Type::global: {
@@ -1074,30 +1084,30 @@ class Decoder {
         }
         if (n.busy) fail("a value that contains itself (recursive structures are not supported)");
         n.busy = true;
-        Object result = convert_container(id, depth);
+        Object result = convert_container(id, depth, exclusive && n.uses <= 1);
         nodes_[id].busy = false;
         return result;
     }
 
-    Object::List convert_items(const std::vector<Id>& ids, int depth) {
+    Object::List convert_items(const std::vector<Id>& ids, int depth, bool exclusive) {
         Object::List list;
         list.reserve(ids.size());
         for (Id item : ids)
-            list.push_back(convert(item, depth + 1));
+            list.push_back(convert(item, depth + 1, exclusive));
         return list;
     }
 
-    Object convert_container(Id id, int depth) {
+    Object convert_container(Id id, int depth, bool exclusive) {
         // Copy what is needed: converting children may grow nodes_ (never: no add()).
         Node& n = nodes_[id];
         switch (n.type) {
             case Node::Type::list:
-                return Object(convert_items(n.items, depth));
+                return Object(convert_items(n.items, depth, exclusive));
             case Node::Type::tuple:
-                return Object::tuple(convert_items(n.items, depth));
+                return Object::tuple(convert_items(n.items, depth, exclusive));
             case Node::Type::set:
             case Node::Type::frozenset: {
-                Object::List items = convert_items(n.items, depth);
+                Object::List items = convert_items(n.items, depth, exclusive);
                 for (const auto& item : items) {
                     if (!item.hashable())
                         fail(std::string("unhashable set item of type ") + item.type_name());
@@ -1108,15 +1118,15 @@ class Decoder {
             case Node::Type::dict: {
                 Object::Dict dict;
                 for (std::size_t i = 0; i + 1 < n.items.size(); i += 2) {
-                    Object key = convert(n.items[i], depth + 1);
+                    Object key = convert(n.items[i], depth + 1, exclusive);
                     if (!key.hashable())
                         fail(std::string("unhashable dict key of type ") + key.type_name());
-                    dict.set(std::move(key), convert(n.items[i + 1], depth + 1));
+                    dict.set(std::move(key), convert(n.items[i + 1], depth + 1, exclusive));
                 }
                 return Object(std::move(dict));
             }
             case Node::Type::call:
-                return convert_call(id, depth);
+                return convert_call(id, depth, exclusive);
             default:
                 fail("internal: unexpected node");
         }
@@ -1139,15 +1149,16 @@ class Decoder {
         return out;
     }
 
-    Object convert_call(Id id, int depth) {
+    Object convert_call(Id id, int depth, bool exclusive) {
         const Node& n = nodes_[id];
         const Node& c = nodes_[n.callable];
         std::string module = c.module, name = c.name;
         Op how = n.how;
         bool plain = n.items.empty() && n.dictitems.empty() && n.kwargs == no_node;
-        Object::List args = convert_items(nodes_[n.args].items, depth);
+        Object::List args =
+            convert_items(nodes_[n.args].items, depth, exclusive && nodes_[n.args].uses <= 1);
         Object state;
-        if (nodes_[id].has_state) state = convert(nodes_[id].state, depth + 1);
+        if (nodes_[id].has_state) state = convert(nodes_[id].state, depth + 1, exclusive);
         const Node& m = nodes_[id];
         bool has_state = m.has_state;
 
@@ -1205,12 +1216,13 @@ class Decoder {
         }
         // Anything else: kept as its pickle, re-encoded alone.
         Object kwargs;
-        if (m.kwargs != no_node) kwargs = convert(m.kwargs, depth + 1);
-        Object::List listitems = convert_items(m.items, depth);
+        if (m.kwargs != no_node) kwargs = convert(m.kwargs, depth + 1, exclusive);
+        Object::List listitems = convert_items(m.items, depth, exclusive);
         std::vector<std::pair<Object, Object>> dictitems;
         for (std::size_t i = 0; i + 1 < m.dictitems.size(); i += 2) {
-            Object key = convert(m.dictitems[i], depth + 1);
-            dictitems.emplace_back(std::move(key), convert(m.dictitems[i + 1], depth + 1));
+            Object key = convert(m.dictitems[i], depth + 1, exclusive);
+            dictitems.emplace_back(std::move(key),
+                                   convert(m.dictitems[i + 1], depth + 1, exclusive));
         }
         std::string pickle;
         Encoder e(pickle, false);

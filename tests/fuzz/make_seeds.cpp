@@ -4,6 +4,8 @@
 //   corpus/server/OP     the same, preceded by a valid client proof (fuzz_support.hpp's key
 //                        and challenges), as the server target reads them from its socket
 //   corpus/handshake/*   what a server may send a connecting client
+//   corpus/pickle/*      pickles of Python's values (ipckit::pickle::dumps, and protocol 2)
+//   corpus/python_handshake/*  what a multiprocessing.connection peer sends while authenticating
 //   manager.dict         MessagePack type bytes, edge values, frame headers, request heads
 // One seed per request op of src/manager/wire.hpp, each checked here: every request of it
 // is answered with success by a real Store and through the server's read path, so the
@@ -330,6 +332,56 @@ std::map<std::string, std::string> corpus() {
         raw_frame(ipckit::python::welcome);
     files["corpus/handshake/not_a_manager"] =
         frames({Object::list({"http", 1, Object::bytes(fuzz::server_challenge)})});
+    // Python's values (fuzz_pickle.cpp), as ipckit and Python 3.11's pickle.dumps(v, 2) write them.
+    namespace pickle = ipckit::pickle;
+    files["corpus/pickle/scalars"] = pickle::dumps(Object::list(
+        {Object(), true, false, 1, -70000, 1.5, "text", Object::bytes("b"), Object::bytearray("ba"),
+         Object::integer("-123456789012345678901234567890")}));
+    files["corpus/pickle/containers"] = pickle::dumps(
+        Object(Dict{{"t", Object::tuple({1, Object::tuple({}), Object::tuple({1, 2, 3, 4})})},
+                    {Object::tuple({1, 2}), Object::set({1, "a"})},
+                    {"f", Object::frozenset({3})},
+                    {"l", Object::list({Object::list({}), Object(Dict{})})}}));
+    files["corpus/pickle/exception"] = pickle::dumps(pickle::make_exception("KeyError", {"x"}));
+    files["corpus/pickle/token"] =
+        pickle::dumps(pickle::make_token({"dict", Object::tuple({"127.0.0.1", 5000}), "7f00"}));
+    // Python 3.11's pickle.dumps([Point(1, 2)], 4) of a class ipckit does not know, and
+    // pickle.dumps([{1, 2}, b, b], 2) with b = b'ab' (set and bytes as protocol 2 writes them).
+    auto unhex = [](std::string_view hex) {
+        std::string out;
+        for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+            out += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+        return out;
+    };
+    files["corpus/pickle/opaque"] = unhex(
+        "8004952d000000000000005d948c085f5f6d61696e5f5f948c05506f696e749493942981947d94288c0178"
+        "944b018c0179944b027562612e");
+    files["corpus/pickle/protocol2"] = unhex(
+        "80025d710028635f5f6275696c74696e5f5f0a7365740a71015d7102284b014b0265857103527104635f63"
+        "6f646563730a656e636f64650a710558020000006162710658060000006c6174696e317107867108527109"
+        "6809652e");
+    for (const auto& [name, bytes] : files) {
+        if (name.rfind("corpus/pickle/", 0) == 0) {
+            try {
+                (void)pickle::loads(bytes);
+            } catch (const ipckit::ValueError& e) {
+                invalid(name, e.what());
+            }
+        }
+    }
+    // What a multiprocessing.connection peer sends (fuzz_python_handshake.cpp).
+    auto message = [](std::string_view payload) {
+        std::string out;
+        ipckit::python::append_message(out, payload);
+        return out;
+    };
+    files["corpus/python_handshake/modern"] =
+        message("#CHALLENGE#{sha256}" + std::string(40, 'r')) + message(ipckit::python::welcome);
+    files["corpus/python_handshake/legacy"] =
+        message("#CHALLENGE#" + std::string(20, 'r')) + message(ipckit::python::welcome);
+    files["corpus/python_handshake/answer"] =
+        message("{sha256}" + std::string(32, 'h')) + message(ipckit::python::failure);
+    files["corpus/python_handshake/md5_answer"] = message(std::string(16, 'h'));
     files["manager.dict"] = dictionary();
     return files;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the manager with libFuzzer for a bounded time: the frame decoder and the store
 # (fuzz_frame), the server's read path with the handshake (fuzz_server), and the client's
-# handshake against a hostile server (fuzz_handshake).
+# handshake against a hostile server (fuzz_handshake), the pickle decoder (fuzz_pickle) and
+# multiprocessing.connection's authentication (fuzz_python_handshake).
 # Usage: tests/fuzz/run.sh [SECONDS=30] [BUILD_DIR=build-fuzz]
 # SECONDS is the total fuzzing time, split evenly over the targets. Before fuzzing, every
 # input of the committed corpora (tests/fuzz/corpus, written by make_seeds.cpp) and of past
@@ -15,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$(dirname "$here")")
 seconds=${1:-30}
 build=${2:-$root/build-fuzz}
-targets=(frame server handshake)
+targets=(frame server handshake pickle python_handshake)
 per_target=$((seconds / ${#targets[@]}))
 [ "$per_target" -ge 1 ] || per_target=1
 
