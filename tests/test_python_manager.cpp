@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "ipckit/ipckit.hpp"
+#include "ipckit/python_connection.hpp"
+#include "raw_manager_client.hpp"
 #include "support.hpp"
 
 namespace {
@@ -50,7 +52,8 @@ class Server {
         : key_file_(write_key(dir_.path)), server_(argv(key_file_, std::move(extra))) {
         std::string banner = server_.read_until("\n");
         std::smatch m;
-        if (!std::regex_search(banner, m, std::regex("serving at tcp://127\\.0\\.0\\.1:([0-9]+)"))) {
+        if (!std::regex_search(banner, m,
+                               std::regex("serving at tcp://127\\.0\\.0\\.1:([0-9]+)"))) {
             throw std::runtime_error("the manager did not start: " + banner);
         }
         port_ = m[1];
@@ -73,7 +76,7 @@ class Server {
         return path;
     }
     static std::vector<std::string> argv(const std::string& key, std::vector<std::string> extra) {
-        std::vector<std::string> a = {ipckit_program(), "manager", "serve", "--address",
+        std::vector<std::string> a = {ipckit_program(),    "manager",        "serve", "--address",
                                       "tcp://127.0.0.1:0", "--authkey-file", key};
         a.insert(a.end(), extra.begin(), extra.end());
         return a;
@@ -256,14 +259,88 @@ TEST(PythonManager, AWrongAuthkeyIsRefusedBothWays) {
     EXPECT_THROW(Manager::connect(python_server.address(), "not the key"),
                  ipckit::AuthenticationError);
     Server server;
+    RunResult py =
+        ipckit::test::run({ipckit::test::python, "-c",
+                           "import sys\nfrom multiprocessing.managers import SyncManager\n"
+                           "from multiprocessing import AuthenticationError\n"
+                           "try:\n    SyncManager(address=('127.0.0.1', int(sys.argv[1])), "
+                           "authkey=b'bad').connect()\n"
+                           "except AuthenticationError: print('refused')\n",
+                           server.port()});
+    EXPECT_EQ(py.out, "refused\n") << py.err;
+}
+
+}  // namespace
+
+namespace {
+
+TEST(PythonManager, ALockSharedByPythonAndCppCountsToAnExactTotal) {
+    Server server({"--expose", "get_lock=lock:L", "--expose", "get_counter=dict:counter"});
+    Manager m = server.connect();
+    auto lock = m.named_lock("L");
+    auto counter = m.dict("counter");
+    constexpr int each = 300;
+    Child py({ipckit::test::python, "-u", python_script("pymgr_count.py"), server.port(), authkey,
+              std::to_string(each)});
+    for (int i = 0; i < each; ++i) {
+        auto held = lock.acquire();
+        ASSERT_TRUE(held);
+        counter["n"] = counter.get("n", Object(0)).as_int() + 1;
+        lock.release();
+    }
+    RunResult r = py.wait(120s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "counted\n");
+    EXPECT_EQ(counter.get("n").as_int(), 2 * each);
+}
+
+// Before authentication, a client that looks like a Python client (its answer lacks the
+// ipckit marker) gets what Python's server gives: #FAILURE# for a wrong digest, a closed
+// connection for an over-long or malformed frame. The server goes on serving.
+TEST(PythonManager, GarbageBeforeAuthenticationClosesThatConnectionOnly) {
+    Server server;
+    auto greeted = [&] {
+        auto c = std::make_unique<ipckit::test::RawClient>(server.address());
+        auto hello = c->read_payload();
+        EXPECT_TRUE(hello && hello->rfind("#CHALLENGE#{sha256}", 0) == 0);
+        return c;
+    };
+    {
+        auto c = greeted();
+        c->send_payload(std::string(16, 'g'));  // a wrong HMAC-MD5
+        auto answer = c->read_payload();
+        ASSERT_TRUE(answer);
+        EXPECT_EQ(*answer, "#FAILURE#");
+        EXPECT_TRUE(c->closed_by_server());
+    }
+    {
+        auto c = greeted();
+        c->send(std::string("\x00\x10\x00\x00", 4) + std::string(100, 'x'));  // 1 MiB announced
+        EXPECT_TRUE(c->closed_by_server());
+    }
+    {
+        auto c = greeted();
+        c->send(std::string("\xff\xff\xff\xff", 4) + std::string(8, '\x7f'));  // 8-byte length
+        EXPECT_TRUE(c->closed_by_server());
+    }
+    {
+        // Right digest, then garbage instead of the client's own challenge.
+        auto c = std::make_unique<ipckit::test::RawClient>(server.address());
+        auto hello = c->read_payload();
+        ASSERT_TRUE(hello);
+        c->send_payload(ipckit::python::create_response(authkey, hello->substr(11)));
+        EXPECT_EQ(c->read_payload().value_or(""), "#WELCOME#");
+        c->send_payload("no challenge here");
+        EXPECT_TRUE(c->closed_by_server());
+    }
+    EXPECT_EQ(server.connect().stats().at("objects").as_int(), 0);
     RunResult py = ipckit::test::run(
         {ipckit::test::python, "-c",
          "import sys\nfrom multiprocessing.managers import SyncManager\n"
-         "from multiprocessing import AuthenticationError\n"
-         "try:\n    SyncManager(address=('127.0.0.1', int(sys.argv[1])), authkey=b'bad').connect()\n"
-         "except AuthenticationError: print('refused')\n",
-         server.port()});
-    EXPECT_EQ(py.out, "refused\n") << py.err;
+         "m = SyncManager(address=('127.0.0.1', int(sys.argv[1])), authkey=sys.argv[2].encode())\n"
+         "m.connect()\nprint(m.dict(ok=1))\n",
+         server.port(), authkey});
+    EXPECT_EQ(py.out, "{'ok': 1}\n") << py.err;
 }
 
 }  // namespace

@@ -162,10 +162,9 @@ std::unique_ptr<SocketClient::Connection> SocketClient::open(const Deadline* cal
         std::string client_challenge = wire::random_bytes(wire::challenge_size);
         std::string out;
         std::size_t start = wire::begin_frame(out);
-        out += wire::client_answer(
-            Object::list({Object::bytes(wire::hmac(authkey_, "client", server_challenge,
-                                                   client_challenge)),
-                          Object::bytes(client_challenge), Object::bytes(session_)}));
+        out += wire::client_answer(Object::list(
+            {Object::bytes(wire::hmac(authkey_, "client", server_challenge, client_challenge)),
+             Object::bytes(client_challenge), Object::bytes(session_)}));
         wire::end_frame(out, start);
         if (!send_all(c->fd.get(), out, &deadline, error)) handshake_failed("cannot send");
         if (!read_frame(c->fd.get(), c->reader, payload, &deadline, error)) {

@@ -17,8 +17,8 @@
 #include <ostream>
 
 #include "client.hpp"
-#include "python_client.hpp"
 #include "ipckit/error.hpp"
+#include "python_client.hpp"
 #include "server.hpp"
 #include "wire.hpp"
 

@@ -28,7 +28,8 @@ std::string ident(std::uint64_t id) {
 
 std::uint64_t id_of(const Object& ident_text) {
     const std::string& s = ident_text.as_string();
-    if (s.empty() || s.size() > 16) throw ValueError("Python manager: bad ident " + ident_text.repr());
+    if (s.empty() || s.size() > 16)
+        throw ValueError("Python manager: bad ident " + ident_text.repr());
     std::uint64_t id = 0;
     for (char ch : s) {
         int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
@@ -41,10 +42,9 @@ std::uint64_t id_of(const Object& ident_text) {
 // The store's type names -> SyncManager's typeids.
 const char* typeid_of(const std::string& type) {
     if (type == wire::type_dict || type == wire::type_list || type == wire::type_queue ||
-        type == wire::type_joinable_queue || type == wire::type_lock ||
-        type == wire::type_rlock || type == wire::type_semaphore ||
-        type == wire::type_bounded_semaphore || type == wire::type_event ||
-        type == wire::type_barrier) {
+        type == wire::type_joinable_queue || type == wire::type_lock || type == wire::type_rlock ||
+        type == wire::type_semaphore || type == wire::type_bounded_semaphore ||
+        type == wire::type_event || type == wire::type_barrier) {
         return type.c_str();  // the same names
     }
     return nullptr;
@@ -144,17 +144,18 @@ void PythonClient::raise(const std::string& kind, const Object& value) {
     if (name == "IndexError") throw IndexError(message);
     if (name == "ValueError") throw ValueError(message);
     if (name == "RuntimeError") throw RuntimeError(where + message);
-    if (name == "Empty") throw Empty(BusyError::Reason::would_block, EAGAIN, where + "queue is empty");
+    if (name == "Empty")
+        throw Empty(BusyError::Reason::would_block, EAGAIN, where + "queue is empty");
     if (name == "Full") throw Full(BusyError::Reason::would_block, EAGAIN, where + "queue is full");
     throw RemoteError(where + (name.empty() ? value.repr() : name + ": " + message));
 }
 
 Object PythonClient::public_call(const std::string& method, const List& args) {
     Fd fd = open();
-    return exchange(fd.get(),
-                    Object::tuple({Object(), Object(method), Object::tuple(args),
-                                   Object(Object::Dict())}),
-                    false);
+    return exchange(
+        fd.get(),
+        Object::tuple({Object(), Object(method), Object::tuple(args), Object(Object::Dict())}),
+        false);
 }
 
 Object PythonClient::method_call(std::uint64_t id, const std::string& method, const List& args,
@@ -221,8 +222,9 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
         }
         case named_dict:
         case named_list:
-            throw ValueError("a Python manager has no named objects: register a typeid on the "
-                             "Python server and use Manager::typeid");
+            throw ValueError(
+                "a Python manager has no named objects: register a typeid on the "
+                "Python server and use Manager::typeid");
         case wire::create: {
             const std::string& type = args.at(0).as_string();
             if (!args.at(1).is_none()) {
@@ -308,7 +310,8 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
             return m("remove", {at(0)});
         case list_index: {
             List a{at(0)};
-            if (!at(1).is_none() || !at(2).is_none()) a.push_back(at(1).is_none() ? Object(0) : at(1));
+            if (!at(1).is_none() || !at(2).is_none())
+                a.push_back(at(1).is_none() ? Object(0) : at(1));
             if (!at(2).is_none()) a.push_back(at(2));
             return m("index", a);
         }
@@ -317,8 +320,9 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
         case list_reverse:
             return m("reverse");
         case list_sort:
-            return method_call(id, "sort", {},
-                               Object(Object::Dict{{"reverse", at(0).is_bool() && at(0).as_bool()}}));
+            return method_call(
+                id, "sort", {},
+                Object(Object::Dict{{"reverse", at(0).is_bool() && at(0).as_bool()}}));
         case list_get_slice:
             return m("__getitem__", {slice(args, 0)});
         case list_set_slice:

@@ -33,11 +33,11 @@ const List& exposed_of(std::string_view type, bool iterator) {
                               "__len__",      "__setitem__", "clear",       "copy",
                               "get",          "items",       "keys",        "pop",
                               "popitem",      "setdefault",  "update",      "values"};
-    static const List list = {"__add__",  "__contains__", "__delitem__", "__getitem__", "__len__",
-                              "__mul__",  "__reversed__", "__rmul__",    "__setitem__", "append",
-                              "count",    "extend",       "index",       "insert",      "pop",
-                              "remove",   "reverse",      "sort",        "__imul__"};
-    static const List queue = {"empty", "full", "get",  "get_nowait", "join",
+    static const List list = {"__add__", "__contains__", "__delitem__", "__getitem__", "__len__",
+                              "__mul__", "__reversed__", "__rmul__",    "__setitem__", "append",
+                              "count",   "extend",       "index",       "insert",      "pop",
+                              "remove",  "reverse",      "sort",        "__imul__"};
+    static const List queue = {"empty", "full",       "get",   "get_nowait", "join",
                                "put",   "put_nowait", "qsize", "task_done"};
     static const List lock = {"acquire", "release"};
     static const List event = {"is_set", "set", "clear", "wait"};
@@ -65,16 +65,11 @@ bool exposes(const List& exposed, const std::string& method) {
 // Python's typeid (SyncManager's registry) -> the store's type.
 const char* store_type(const std::string& typeid_) {
     static const std::pair<const char*, const char*> types[] = {
-        {"dict", wire::type_dict},
-        {"list", wire::type_list},
-        {"Queue", wire::type_queue},
-        {"JoinableQueue", wire::type_joinable_queue},
-        {"Lock", wire::type_lock},
-        {"RLock", wire::type_rlock},
-        {"Semaphore", wire::type_semaphore},
-        {"BoundedSemaphore", wire::type_bounded_semaphore},
-        {"Event", wire::type_event},
-        {"Barrier", wire::type_barrier},
+        {"dict", wire::type_dict},           {"list", wire::type_list},
+        {"Queue", wire::type_queue},         {"JoinableQueue", wire::type_joinable_queue},
+        {"Lock", wire::type_lock},           {"RLock", wire::type_rlock},
+        {"Semaphore", wire::type_semaphore}, {"BoundedSemaphore", wire::type_bounded_semaphore},
+        {"Event", wire::type_event},         {"Barrier", wire::type_barrier},
     };
     for (const auto& [py, store] : types)
         if (typeid_ == py) return store;
@@ -203,16 +198,11 @@ Expose parse_expose(const std::string& text) {
     }
     std::string type = text.substr(eq + 1, colon - eq - 1);
     static const std::pair<const char*, const char*> names[] = {
-        {"dict", wire::type_dict},
-        {"list", wire::type_list},
-        {"queue", wire::type_queue},
-        {"joinable_queue", wire::type_joinable_queue},
-        {"lock", wire::type_lock},
-        {"rlock", wire::type_rlock},
-        {"semaphore", wire::type_semaphore},
-        {"bounded_semaphore", wire::type_bounded_semaphore},
-        {"event", wire::type_event},
-        {"barrier", wire::type_barrier},
+        {"dict", wire::type_dict},           {"list", wire::type_list},
+        {"queue", wire::type_queue},         {"joinable_queue", wire::type_joinable_queue},
+        {"lock", wire::type_lock},           {"rlock", wire::type_rlock},
+        {"semaphore", wire::type_semaphore}, {"bounded_semaphore", wire::type_bounded_semaphore},
+        {"event", wire::type_event},         {"barrier", wire::type_barrier},
     };
     const char* store = nullptr;
     for (const auto& [cli, name] : names)
@@ -268,8 +258,8 @@ void Peer::reply(const Object& kind, const Object& value) {
 }
 
 void Peer::reply_traceback(const std::string& text) {
-    reply("#TRACEBACK", Object("Traceback (most recent call last):\n  (ipckit manager server)\n" +
-                               text + "\n"));
+    reply("#TRACEBACK",
+          Object("Traceback (most recent call last):\n  (ipckit manager server)\n" + text + "\n"));
 }
 
 void Peer::submit(int op, std::uint64_t id, Object::List args, Pending pending) {
@@ -320,8 +310,7 @@ void Peer::request(std::string_view payload) {
     }
 }
 
-void Peer::public_request(const std::string& method, const Object::List& args,
-                          const Object& kwds) {
+void Peer::public_request(const std::string& method, const Object::List& args, const Object& kwds) {
     auto finish_public = [this] { finished_ = true; };
     if (method == "accept_connection") {
         serving_ = true;
@@ -364,7 +353,8 @@ void Peer::public_request(const std::string& method, const Object::List& args,
                 } else {
                     for (const auto& pair : as_list(rest[0]).as_list()) {
                         const auto& kv = pair.as_sequence();
-                        if (kv.size() != 2) type_error("dictionary update sequence element has wrong length");
+                        if (kv.size() != 2)
+                            type_error("dictionary update sequence element has wrong length");
                         d.set(kv[0], kv[1]);
                     }
                 }
@@ -380,8 +370,8 @@ void Peer::public_request(const std::string& method, const Object::List& args,
         } else if (t == wire::type_semaphore || t == wire::type_bounded_semaphore) {
             params = bind(typeid_.c_str(), rest, kwds, {"value"}, {Object(1)});
         } else if (t == wire::type_barrier) {
-            List b = bind("Barrier", rest, kwds, {"parties", "action", "timeout"},
-                          {Object(), Object()});
+            List b =
+                bind("Barrier", rest, kwds, {"parties", "action", "timeout"}, {Object(), Object()});
             params.push_back(b[0]);
         }
         List create_args{Object(t), Object()};
@@ -462,18 +452,22 @@ void Peer::method_request(const std::string& ident, const std::string& method,
             Object key = a[0];
             return value(dict_get, std::move(a), Then::value, std::move(key));
         }
-        if (method == "__setitem__") return value(dict_set, bind("__setitem__", args, kwds, {"key", "value"}), Then::nothing);
+        if (method == "__setitem__")
+            return value(dict_set, bind("__setitem__", args, kwds, {"key", "value"}),
+                         Then::nothing);
         if (method == "__delitem__") {
             List a = bind(method.c_str(), args, kwds, {"key"});
             Object key = a[0];
             return value(dict_del, std::move(a), Then::nothing, std::move(key));
         }
-        if (method == "__contains__") return value(dict_contains, bind("__contains__", args, kwds, {"key"}));
+        if (method == "__contains__")
+            return value(dict_contains, bind("__contains__", args, kwds, {"key"}));
         if (method == "__len__") return value(len, {});
         if (method == "__iter__") return value(dict_keys, {}, Then::iter_keys);
         if (method == "clear") return value(clear, {}, Then::nothing);
         if (method == "copy") return value(copy, {});
-        if (method == "get") return value(dict_get_default, bind("get", args, kwds, {"key", "default"}, {Object()}));
+        if (method == "get")
+            return value(dict_get_default, bind("get", args, kwds, {"key", "default"}, {Object()}));
         if (method == "items") return value(dict_items, {}, Then::tuples);
         if (method == "keys") return value(dict_keys, {});
         if (method == "values") return value(dict_values, {});
@@ -484,7 +478,9 @@ void Peer::method_request(const std::string& ident, const std::string& method,
             return value(dict_pop, std::move(a), Then::value, std::move(key));
         }
         if (method == "popitem") return value(dict_popitem, {}, Then::tuple);
-        if (method == "setdefault") return value(dict_setdefault, bind("setdefault", args, kwds, {"key", "default"}, {Object()}));
+        if (method == "setdefault")
+            return value(dict_setdefault,
+                         bind("setdefault", args, kwds, {"key", "default"}, {Object()}));
         if (method == "update") {
             List flat;
             if (!args.empty()) {
@@ -496,7 +492,8 @@ void Peer::method_request(const std::string& ident, const std::string& method,
                 } else {
                     for (const auto& pair : as_list(args[0]).as_list()) {
                         const auto& kv = pair.as_sequence();
-                        if (kv.size() != 2) type_error("dictionary update sequence element has wrong length");
+                        if (kv.size() != 2)
+                            type_error("dictionary update sequence element has wrong length");
                         flat.push_back(kv[0]);
                         flat.push_back(kv[1]);
                     }
@@ -516,16 +513,21 @@ void Peer::method_request(const std::string& ident, const std::string& method,
             if (auto bounds = slice_of(args[0])) {
                 List a = *bounds;
                 if (method == "__getitem__") return value(list_get_slice, std::move(a));
-                if (method == "__delitem__") return value(list_del_slice, std::move(a), Then::nothing);
+                if (method == "__delitem__")
+                    return value(list_del_slice, std::move(a), Then::nothing);
                 if (args.size() != 2) type_error("__setitem__ needs a value");
                 a.push_back(as_list(args[1]));
                 return value(list_set_slice, std::move(a), Then::nothing);
             }
-            if (method == "__getitem__") return value(list_get, bind("__getitem__", args, kwds, {"index"}));
-            if (method == "__delitem__") return value(list_del, bind("__delitem__", args, kwds, {"index"}), Then::nothing);
-            return value(list_set, bind("__setitem__", args, kwds, {"index", "value"}), Then::nothing);
+            if (method == "__getitem__")
+                return value(list_get, bind("__getitem__", args, kwds, {"index"}));
+            if (method == "__delitem__")
+                return value(list_del, bind("__delitem__", args, kwds, {"index"}), Then::nothing);
+            return value(list_set, bind("__setitem__", args, kwds, {"index", "value"}),
+                         Then::nothing);
         }
-        if (method == "__contains__") return value(list_contains, bind("__contains__", args, kwds, {"value"}));
+        if (method == "__contains__")
+            return value(list_contains, bind("__contains__", args, kwds, {"value"}));
         if (method == "__len__") return value(len, {});
         if (method == "__add__") {
             List a = bind("__add__", args, kwds, {"other"});
@@ -536,19 +538,25 @@ void Peer::method_request(const std::string& ident, const std::string& method,
             if (!a[0].is_int()) type_error("can't multiply sequence by non-int");
             return value(copy, {}, Then::repeat, a[0]);
         }
-        if (method == "append") return value(list_append, bind("append", args, kwds, {"object"}), Then::nothing);
+        if (method == "append")
+            return value(list_append, bind("append", args, kwds, {"object"}), Then::nothing);
         if (method == "count") return value(list_count, bind("count", args, kwds, {"value"}));
         if (method == "extend") {
             List a = bind("extend", args, kwds, {"iterable"});
             return value(list_extend, {as_list(a[0])}, Then::nothing);
         }
-        if (method == "index") return value(list_index, bind("index", args, kwds, {"value", "start", "stop"}, {Object(), Object()}));
-        if (method == "insert") return value(list_insert, bind("insert", args, kwds, {"index", "object"}), Then::nothing);
+        if (method == "index")
+            return value(list_index, bind("index", args, kwds, {"value", "start", "stop"},
+                                          {Object(), Object()}));
+        if (method == "insert")
+            return value(list_insert, bind("insert", args, kwds, {"index", "object"}),
+                         Then::nothing);
         if (method == "pop") {
             List a = bind("pop", args, kwds, {"index"}, {Object(-1)});
             return value(list_pop, std::move(a));
         }
-        if (method == "remove") return value(list_remove, bind("remove", args, kwds, {"value"}), Then::nothing);
+        if (method == "remove")
+            return value(list_remove, bind("remove", args, kwds, {"value"}), Then::nothing);
         if (method == "reverse") return value(list_reverse, {}, Then::nothing);
         if (method == "sort") {
             List a = bind("sort", {}, kwds, {"key", "reverse"}, {Object(), Object(false)});
@@ -567,18 +575,20 @@ void Peer::method_request(const std::string& ident, const std::string& method,
             bool block = a.size() > 1 && a[1].as_bool();
             Object timeout = block ? nanoseconds(a[2]) : Object();
             if (timeout.is_int() && timeout.as_int() < 0) {
-                throw CallError{pickle::make_exception("ValueError", {"'timeout' must be a non-negative number"})};
+                throw CallError{pickle::make_exception(
+                    "ValueError", {"'timeout' must be a non-negative number"})};
             }
             return value(queue_put, {a[0], Object(block), timeout}, Then::nothing);
         }
         if (method == "get" || method == "get_nowait") {
-            List a = method == "get" ? bind("get", args, kwds, {"block", "timeout"},
-                                            {Object(true), Object()})
-                                     : List{Object(false), Object()};
+            List a = method == "get"
+                         ? bind("get", args, kwds, {"block", "timeout"}, {Object(true), Object()})
+                         : List{Object(false), Object()};
             bool block = a[0].as_bool();
             Object timeout = block ? nanoseconds(a[1]) : Object();
             if (timeout.is_int() && timeout.as_int() < 0) {
-                throw CallError{pickle::make_exception("ValueError", {"'timeout' must be a non-negative number"})};
+                throw CallError{pickle::make_exception(
+                    "ValueError", {"'timeout' must be a non-negative number"})};
             }
             return value(queue_get, {Object(block), timeout});
         }
@@ -590,16 +600,19 @@ void Peer::method_request(const std::string& ident, const std::string& method,
     } else if (type == type_lock || type == type_rlock || type == type_semaphore ||
                type == type_bounded_semaphore) {
         if (method == "acquire") {
-            List a = bind("acquire", args, kwds, {"blocking", "timeout"}, {Object(true), Object(-1)});
+            List a =
+                bind("acquire", args, kwds, {"blocking", "timeout"}, {Object(true), Object(-1)});
             bool block = a[0].as_bool();
             Object timeout;
             if (!(a[1].is_int() && a[1].as_int() == -1)) {
                 if (!block) {
-                    throw CallError{pickle::make_exception("ValueError", {"can't specify a timeout for a non-blocking call"})};
+                    throw CallError{pickle::make_exception(
+                        "ValueError", {"can't specify a timeout for a non-blocking call"})};
                 }
                 timeout = nanoseconds(a[1]);
                 if (timeout.is_int() && timeout.as_int() < 0) {
-                    throw CallError{pickle::make_exception("ValueError", {"timeout value must be a non-negative number"})};
+                    throw CallError{pickle::make_exception(
+                        "ValueError", {"timeout value must be a non-negative number"})};
                 }
             }
             return value(wire::acquire, {Object(block), timeout}, Then::acquired);
@@ -761,8 +774,8 @@ void Peer::finish(const Pending& p, Answer& a) {
             std::uint64_t id = static_cast<std::uint64_t>(v.as_int());
             shared_.iterators[id] = true;
             pickle::Token token{"Iterator", shared_.address, hex(id)};
-            reply("#PROXY", Object::tuple({Object::tuple(exposed_of("", true)),
-                                           pickle::make_token(token)}));
+            reply("#PROXY",
+                  Object::tuple({Object::tuple(exposed_of("", true)), pickle::make_token(token)}));
             break;
         }
         case Then::concat: {

@@ -89,8 +89,8 @@ class Peer final : public wire::AnswerSink {
     };
     struct Pending {
         Then then;
-        Object operand;          // key of a KeyError; operand of concat/repeat; typeid
-        std::uint64_t id = 0;    // the object
+        Object operand;        // key of a KeyError; operand of concat/repeat; typeid
+        std::uint64_t id = 0;  // the object
         bool public_call = false;
     };
     struct Answer {

@@ -415,8 +415,8 @@ class Server {
             if (payload.substr(0, tag.size()) != tag || payload.size() < tag.size() + 20) {
                 throw ValueError("bad handshake");
             }
-            append_raw_frame(c.out,
-                             ::ipckit::python::create_response(config_.authkey, payload.substr(tag.size())));
+            append_raw_frame(c.out, ::ipckit::python::create_response(config_.authkey,
+                                                                      payload.substr(tag.size())));
             c.stage = Stage::python_welcome;
             return;
         }
@@ -428,7 +428,7 @@ class Server {
         if (payload.substr(0, wire::answer_marker.size()) != wire::answer_marker) {
             std::string greeting = wire::greeting(c.challenge);
             if (!::ipckit::python::verify_response(config_.authkey, wire::python_message(greeting),
-                                         payload)) {
+                                                   payload)) {
                 append_raw_frame(c.out, ::ipckit::python::failure);
                 c.closing = true;
                 return;
@@ -437,8 +437,8 @@ class Server {
             c.stage = Stage::python_challenge;
             return;
         }
-        Object reply = wire::parse_client_answer(payload,
-                                                 wire::max_decoded_for(wire::handshake_max_frame));
+        Object reply =
+            wire::parse_client_answer(payload, wire::max_decoded_for(wire::handshake_max_frame));
         const auto& fields = reply.as_list();
         if (fields.size() != 3) throw ValueError("bad handshake");
         const std::string& proof = fields[0].as_bytes();

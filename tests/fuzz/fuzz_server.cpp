@@ -50,7 +50,8 @@ int check_python(bool authenticated, const std::vector<std::string>& requests,
     if (answers.size() < 2 || answers[1] != py::welcome) fuzz::fail("authenticated unwelcomed");
     if (requests.size() < 2) fuzz::fail("authenticated without the client's challenge");
     if (answers.size() >= 3) {
-        std::string_view challenge = std::string_view(requests[1]).substr(py::challenge_prefix.size());
+        std::string_view challenge =
+            std::string_view(requests[1]).substr(py::challenge_prefix.size());
         if (!py::verify_response(fuzz::authkey, challenge, answers[2])) {
             fuzz::fail("the server's answer to the client's challenge is wrong");
         }

@@ -184,9 +184,9 @@ std::string raw_frame(std::string_view payload) {
 
 // The client's answer to the greeting, as a frame.
 std::string client_reply(const std::string& proof) {
-    return raw_frame(wire::client_answer(Object::list({Object::bytes(proof),
-                                                       Object::bytes(fuzz::client_challenge),
-                                                       Object::bytes(fuzz::session)})));
+    return raw_frame(wire::client_answer(
+        Object::list({Object::bytes(proof), Object::bytes(fuzz::client_challenge),
+                      Object::bytes(fuzz::session)})));
 }
 
 std::string valid_proof() {
@@ -259,9 +259,8 @@ void python_seeds(std::map<std::string, std::string>& files) {
         raw_frame(std::string(py::challenge_prefix) + "{sha256}" + std::string(40, 'q')) +
         raw_frame(py::welcome);
     auto call = [](Object ident, const char* method, List args) {
-        return raw_frame(ipckit::pickle::dumps(
-            Object::tuple({std::move(ident), Object(method), Object::tuple(std::move(args)),
-                           Object(Dict())})));
+        return raw_frame(ipckit::pickle::dumps(Object::tuple(
+            {std::move(ident), Object(method), Object::tuple(std::move(args)), Object(Dict())})));
     };
     const std::pair<const char*, std::vector<std::string>> seeds[] = {
         {"python_dummy", {call(Object(), "dummy", {})}},
@@ -269,15 +268,15 @@ void python_seeds(std::map<std::string, std::string>& files) {
         {"python_create_queue", {call(Object(), "create", {"Queue", 3})}},
         {"python_number_of_objects", {call(Object(), "number_of_objects", {})}},
         {"python_accept_connection",
-         {call(Object(), "accept_connection", {"MainProcess"}),
-          call(Object("1"), "__str__", {})}},
+         {call(Object(), "accept_connection", {"MainProcess"}), call(Object("1"), "__str__", {})}},
     };
     for (const auto& [name, requests] : seeds) {
         std::string stream = handshake;
         for (const auto& r : requests)
             stream += r;
         int sv[2];
-        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) invalid(name, "socketpair");
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+            invalid(name, "socketpair");
         if (::send(sv[0], stream.data(), stream.size(), 0) != static_cast<ssize_t>(stream.size()))
             invalid(name, "send");
         ipckit::detail::ServerConfig config;
@@ -312,8 +311,8 @@ std::map<std::string, std::string> corpus() {
     }
     // The server's refusal path: a proof made with another key.
     files["corpus/server/wrong_proof"] =
-        client_reply(wire::hmac("not the key", "client", fuzz::server_challenge,
-                                fuzz::client_challenge)) +
+        client_reply(
+            wire::hmac("not the key", "client", fuzz::server_challenge, fuzz::client_challenge)) +
         frames({request(wire::ping, 0)});
     python_seeds(files);
     // What a server may send a connecting client (fuzz_handshake.cpp).
