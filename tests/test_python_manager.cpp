@@ -218,6 +218,11 @@ class PythonServer {
     std::string address_;
 };
 
+void server_typeid_on_ipckit() {
+    Server server;
+    server.connect().typeid_queue("get_queue");
+}
+
 TEST(PythonManager, CppProxiesWorkAgainstAPythonSyncManager) {
     PythonServer python_server;
     Manager m = Manager::connect(python_server.address(), authkey);
@@ -227,7 +232,12 @@ TEST(PythonManager, CppProxiesWorkAgainstAPythonSyncManager) {
     EXPECT_EQ(d.repr(), "{1: 'one', 'two': 2}");
     EXPECT_EQ(d.get("two").as_int(), 2);
     EXPECT_EQ(d.size(), 2u);
-    EXPECT_THROW(d.get("missing"), ipckit::KeyError);  // Python's KeyError, mapped
+    try {
+        d.get("missing");
+        ADD_FAILURE() << "no KeyError";
+    } catch (const ipckit::KeyError& e) {  // Python's KeyError('missing'), mapped
+        EXPECT_NE(std::string(e.what()).find("'missing'"), std::string::npos) << e.what();
+    }
     auto l = m.list();
     for (int i = 0; i < 10; ++i)
         l.append(i);
@@ -252,6 +262,12 @@ TEST(PythonManager, CppProxiesWorkAgainstAPythonSyncManager) {
     e.set();
     EXPECT_TRUE(e.is_set());
     EXPECT_TRUE(e.wait());
+    // The remote-manager pattern the other way: a typeid the Python server registered.
+    auto jobs = m.typeid_queue("get_queue");
+    EXPECT_EQ(jobs.get(true, 10s).as_string(), "from-python");
+    jobs.put("from-cpp");
+    EXPECT_EQ(m.typeid_queue("get_queue").get(true, 10s).as_string(), "from-cpp");
+    EXPECT_THROW(server_typeid_on_ipckit(), ipckit::ValueError);
 }
 
 TEST(PythonManager, AWrongAuthkeyIsRefusedBothWays) {

@@ -263,6 +263,12 @@ class Manager {
     // Server statistics: {"objects", "named", "anonymous", "sessions", "connections",
     // "waiting"} (waiting: blocking calls parked on the server).
     Object::Dict stats() const;
+    // Python manager servers (python+tcp://, docs/python-interop.md): a typeid the server
+    // registered (BaseManager.register("get_queue", callable=...)), called without
+    // arguments, as a proxy of that kind. ValueError against an ipckit server.
+    QueueProxy typeid_queue(std::string_view typeid_);
+    DictProxy typeid_dict(std::string_view typeid_);
+    ListProxy typeid_list(std::string_view typeid_);
     // Asks the server to stop; a local manager also waits for it and removes its socket.
     // Proxies used afterwards throw ConnectionError.
     void shutdown();

@@ -588,6 +588,21 @@ std::string_view check_name(std::string_view name) {
 }
 }  // namespace
 
+namespace {
+std::string typeid_type(std::string_view typeid_) {
+    if (typeid_.empty()) throw ValueError("a typeid must be a non-empty string");
+    return "typeid:" + std::string(typeid_);
+}
+}  // namespace
+QueueProxy Manager::typeid_queue(std::string_view typeid_) {
+    return QueueProxy(create(typeid_type(typeid_).c_str(), {}));
+}
+DictProxy Manager::typeid_dict(std::string_view typeid_) {
+    return DictProxy(create(typeid_type(typeid_).c_str(), {}));
+}
+ListProxy Manager::typeid_list(std::string_view typeid_) {
+    return ListProxy(create(typeid_type(typeid_).c_str(), {}));
+}
 QueueProxy Manager::queue(std::int64_t maxsize) {
     return QueueProxy(create(wire::type_queue, {}, {Object(maxsize)}));
 }

@@ -227,6 +227,9 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
                 "Python server and use Manager::typeid");
         case wire::create: {
             const std::string& type = args.at(0).as_string();
+            if (type.rfind("typeid:", 0) == 0) {  // Manager::typeid_queue and the like
+                return Object(create(type.substr(7), {}));
+            }
             if (!args.at(1).is_none()) {
                 throw ValueError("a Python manager has no named objects (" + args[1].repr() +
                                  "): register a typeid on the Python server");
