@@ -595,6 +595,14 @@ Object::Dict::Item Object::Dict::popitem() {
     return item;
 }
 
+void Object::Dict::reserve(std::size_t n) {
+    std::size_t capacity = 8;
+    while (capacity * 3 < (n + 1) * 4)
+        capacity *= 2;
+    if (capacity > slots_.size()) rebuild(capacity);
+    entries_.reserve(n);
+}
+
 void Object::Dict::clear() noexcept {
     entries_.clear();
     slots_.clear();
@@ -885,6 +893,7 @@ Object Object::tuple(List items) {
 
 Object Object::set(List items) {
     Dict d;
+    d.reserve(items.size());
     for (auto& item : items)
         d.set(std::move(item), Object());
     Object o(std::move(d));

@@ -15,6 +15,7 @@
 #include "ipckit/error.hpp"
 #include "ipckit/object.hpp"
 #include "ipckit/pickle.hpp"
+#include "manager/wire.hpp"
 #include "support.hpp"
 
 using ipckit::Object;
@@ -269,6 +270,36 @@ TEST(Object, BigIntegers) {
     Object::Dict d;
     d.set(big, 1);
     EXPECT_EQ(d.at(Object::integer("123456789012345678901234567890")), Object(1));
+}
+
+TEST(Object, PythonKindsCrossTheManagerWire) {
+    namespace wire = ipckit::detail::wire;
+    Object value = Object::list(
+        {Object::tuple({1, Object::tuple({})}), Object::set({1, "a"}), Object::frozenset({2}),
+         Object::bytearray("ba"), Object::integer("-123456789012345678901234567890"),
+         pickle::make_exception("KeyError", {"x"}),
+         pickle::make_token({"dict", Object::tuple({"127.0.0.1", 5000}), "7f00"}),
+         Object::opaque("__main__", "Point", "\x80\x04N."),
+         Object(Object::Dict{{Object::tuple({1, 2}), "tuple key"}})});
+    std::string frame;
+    wire::encode(frame, value);
+    Object back = wire::decode(frame);
+    EXPECT_EQ(back, value);
+    EXPECT_EQ(back.repr(), value.repr());
+    EXPECT_TRUE(back.as_list()[0].is_tuple());
+    EXPECT_EQ(back.as_list()[2].kind(), Object::Kind::frozenset);
+    EXPECT_TRUE(back.as_list()[3].is_bytearray());
+    EXPECT_EQ(back.as_list()[7].as_opaque().pickle, "\x80\x04N.");
+    // Nesting counts tuples as it counts lists.
+    Object deep = Object::tuple({});
+    for (int i = 0; i < wire::max_depth + 5; ++i)
+        deep = Object::tuple({deep});
+    std::string out;
+    EXPECT_THROW(wire::encode(out, deep), ValueError);
+    // A malformed ext payload is refused.
+    EXPECT_THROW(wire::decode("\xc7\x01\x15\x00"s), ValueError);  // instance of 1 byte
+    EXPECT_THROW(wire::decode("\xd4\x7f\x00"s), ValueError);      // unknown ext type
+    EXPECT_THROW(wire::decode("\xd5\x11\x91\x90"s), ValueError);  // a set holding a list
 }
 
 // ---- hostile input ----

@@ -112,16 +112,19 @@ class Object {
     // builtins.KeyError, _queue.Empty; multiprocessing.managers.Token): `args` as given to
     // the class, `state` as set by pickle's BUILD (None when none). repr KeyError('x').
     static Object instance(std::string module, std::string name, List args, Object state = {});
-    // Any other Python value, kept as its pickle (a complete protocol 4 pickle of it alone,
-    // as ipckit::pickle::dumps writes it): stored, returned and compared byte for byte,
-    // printed as <pickled module.name>, never executed.
+    // Any other Python value, kept as its pickle: a complete protocol 4 pickle of it alone,
+    // without FRAME opcodes (as ipckit::pickle::loads makes them), that dumps embeds as is.
+    // Stored, returned and compared byte for byte, printed as <pickled module.name>, never
+    // executed.
     static Object opaque(std::string module, std::string name, std::string pickle);
 
     Object(const Object& other);
     Object(Object&& other) noexcept : kind_(other.kind_), v_(other.v_) { other.kind_ = Kind::none; }
     Object& operator=(const Object& other);
     Object& operator=(Object&& other) noexcept;
-    ~Object() { reset(); }
+    ~Object() {
+        if (kind_ >= Kind::string) reset();  // none, bool, int and float own nothing
+    }
 
     Kind kind() const noexcept { return kind_; }
     // Python's type name: NoneType, bool, int, float, str, bytes, list, dict.
@@ -237,6 +240,8 @@ class Object::Dict {
     // Removes and returns the last item; KeyError when empty ("popitem(): dictionary is empty").
     Item popitem();
     void clear() noexcept;
+    // Makes room for `n` items without growing again.
+    void reserve(std::size_t n);
 
     // Iterates over the items in insertion order.
     class const_iterator {
@@ -308,7 +313,7 @@ struct Object::Instance {
 // Any other Python value, as its pickle (Object::opaque).
 struct Object::Opaque {
     std::string module, name;  // the class: "__main__", "Point"
-    std::string pickle;        // a complete protocol 4 pickle of the value alone
+    std::string pickle;        // an unframed protocol 4 pickle of the value alone
 };
 
 // The repr of a key, for error messages: KeyError: 'missing'.

@@ -113,10 +113,10 @@ std::string_view python3_module(std::string_view module) {
 // Globals that can run code or reach the system: never accepted, not even to pass them on.
 bool refused_global(std::string_view module, std::string_view name) {
     static constexpr std::array<std::string_view, 24> modules = {
-        "os",        "posix",    "nt",         "subprocess", "sys",      "shutil",
-        "importlib", "pickle",   "_pickle",    "marshal",    "socket",   "ctypes",
-        "code",      "codeop",   "runpy",      "pty",        "operator", "types",
-        "builtins_", "commands", "webbrowser", "posixpath",  "io",       "_io"};
+        "os",        "posix",      "nt",        "subprocess", "sys",      "shutil",
+        "importlib", "pickle",     "_pickle",   "marshal",    "socket",   "ctypes",
+        "code",      "codeop",     "runpy",     "pty",        "operator", "types",
+        "commands",  "webbrowser", "posixpath", "io",         "_io",      "shelve"};
     std::string_view top = module.substr(0, module.find('.'));
     for (auto m : modules) {
         if (top == m) return true;
@@ -220,8 +220,9 @@ class Encoder {
     void dump(const Object& value) {
         out_ += static_cast<char>(PROTO);
         out_ += '\x04';
+        start_frame();
         save(value, 0);
-        frame_ += static_cast<char>(STOP);
+        op(STOP);
         commit();
     }
 
@@ -248,7 +249,7 @@ class Encoder {
                 std::memcpy(&bits, &d, sizeof bits);
                 op(BINFLOAT);
                 for (int i = 7; i >= 0; --i)
-                    frame_ += static_cast<char>((bits >> (8 * i)) & 0xff);
+                    out_ += static_cast<char>((bits >> (8 * i)) & 0xff);
                 break;
             }
             case Object::Kind::string:
@@ -359,7 +360,7 @@ class Encoder {
                                      "." + value.as_opaque().name +
                                      " is not an unframed pickle (as ipckit::pickle makes them)");
                 }
-                frame_.append(p.substr(2, p.size() - 3));
+                out_.append(p.substr(2, p.size() - 3));
                 break;
             }
         }
@@ -402,105 +403,105 @@ class Encoder {
         memoize();
     }
 
-    void finish_unframed() {
-        frame_ += static_cast<char>(STOP);
-        out_ += frame_;
-        frame_.clear();
-    }
+    void finish_unframed() { op(STOP); }
     void start_unframed() {
         out_ += static_cast<char>(PROTO);
         out_ += '\x04';
     }
 
   private:
-    void op(unsigned char code) { frame_ += static_cast<char>(code); }
+    void op(unsigned char code) { out_ += static_cast<char>(code); }
     void memoize() { op(MEMOIZE); }
 
+    // Frames are written in place: a 9-byte header is reserved where a frame starts and
+    // filled in (or removed, for a frame under 4 bytes) when the frame ends.
+    static constexpr std::size_t no_frame = static_cast<std::size_t>(-1);
+    static constexpr std::size_t frame_header = 9;
+    void start_frame() {
+        if (!framing_) return;
+        frame_start_ = out_.size();
+        out_.append(frame_header, '\0');
+    }
+    std::size_t frame_length() const { return out_.size() - frame_start_ - frame_header; }
     void boundary() {
-        if (framing_ && frame_.size() >= frame_size_target) commit();
+        if (frame_start_ != no_frame && frame_length() >= frame_size_target) {
+            commit();
+            start_frame();
+        }
     }
     void commit() {
-        if (frame_.empty()) return;
-        if (framing_ && frame_.size() >= 4) {
-            out_ += static_cast<char>(FRAME);
-            le64(out_, frame_.size());
+        if (frame_start_ == no_frame) return;
+        std::size_t n = frame_length();
+        if (n >= 4) {
+            std::string header(1, static_cast<char>(FRAME));
+            le64(header, n);
+            out_.replace(frame_start_, frame_header, header);
+        } else {
+            out_.erase(frame_start_, frame_header);
         }
-        out_ += frame_;
-        frame_.clear();
+        frame_start_ = no_frame;
     }
     // A header and a payload; a payload of a frame's size or more goes outside the frames.
     void write_bytes(std::string_view header, std::string_view data) {
-        if (framing_ && data.size() >= frame_size_target) {
+        if (frame_start_ != no_frame && data.size() >= frame_size_target) {
             commit();
             out_.append(header);
             out_.append(data);
+            start_frame();
             return;
         }
-        frame_.append(header);
-        frame_.append(data);
+        out_.append(header);
+        out_.append(data);
     }
 
-    void save_text(std::string_view s) {
-        std::string header;
+    // str and bytes: the shortest of three headers (1-, 4- or 8-byte length), then MEMOIZE.
+    void save_sized(std::string_view s, Op short_op, Op op4, Op op8) {
+        char header[9];
+        std::size_t n = 0;
         if (s.size() <= 0xff) {
-            header += static_cast<char>(SHORT_BINUNICODE);
-            header += static_cast<char>(s.size());
-        } else if (s.size() <= 0xffffffffu) {
-            header += static_cast<char>(BINUNICODE);
-            le32(header, static_cast<std::uint32_t>(s.size()));
+            header[n++] = static_cast<char>(short_op);
+            header[n++] = static_cast<char>(s.size());
         } else {
-            header += static_cast<char>(BINUNICODE8);
-            le64(header, s.size());
+            bool small = s.size() <= 0xffffffffu;
+            header[n++] = static_cast<char>(small ? op4 : op8);
+            for (int i = 0; i < (small ? 4 : 8); ++i)
+                header[n++] = static_cast<char>((std::uint64_t{s.size()} >> (8 * i)) & 0xff);
         }
-        write_bytes(header, s);
+        write_bytes(std::string_view(header, n), s);
         memoize();
     }
-
-    void save_bytes(std::string_view s) {
-        std::string header;
-        if (s.size() <= 0xff) {
-            header += static_cast<char>(SHORT_BINBYTES);
-            header += static_cast<char>(s.size());
-        } else if (s.size() <= 0xffffffffu) {
-            header += static_cast<char>(BINBYTES);
-            le32(header, static_cast<std::uint32_t>(s.size()));
-        } else {
-            header += static_cast<char>(BINBYTES8);
-            le64(header, s.size());
-        }
-        write_bytes(header, s);
-        memoize();
-    }
+    void save_text(std::string_view s) { save_sized(s, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8); }
+    void save_bytes(std::string_view s) { save_sized(s, SHORT_BINBYTES, BINBYTES, BINBYTES8); }
 
     void save_int(const Object& value) {
         if (value.is_int()) {
             std::int64_t v = value.as_int();
             if (v >= 0 && v <= 0xff) {
                 op(BININT1);
-                frame_ += static_cast<char>(v);
+                out_ += static_cast<char>(v);
                 return;
             }
             if (v >= 0 && v <= 0xffff) {
                 op(BININT2);
-                frame_ += static_cast<char>(v & 0xff);
-                frame_ += static_cast<char>(v >> 8);
+                out_ += static_cast<char>(v & 0xff);
+                out_ += static_cast<char>(v >> 8);
                 return;
             }
             if (v >= INT32_MIN && v <= INT32_MAX) {
                 op(BININT);
-                le32(frame_, static_cast<std::uint32_t>(v));
+                le32(out_, static_cast<std::uint32_t>(v));
                 return;
             }
         }
         std::string bytes = value.integer_bytes();
         if (bytes.size() < 256) {
             op(LONG1);
-            frame_ += static_cast<char>(bytes.size());
+            out_ += static_cast<char>(bytes.size());
         } else {
             op(LONG4);
-            le32(frame_, static_cast<std::uint32_t>(bytes.size()));
+            le32(out_, static_cast<std::uint32_t>(bytes.size()));
         }
-        frame_ += bytes;
+        out_ += bytes;
     }
 
     void save_tuple(const Object::List& items, int depth) {
@@ -522,7 +523,7 @@ class Encoder {
     }
 
     std::string& out_;
-    std::string frame_;
+    std::size_t frame_start_ = no_frame;
     bool framing_;
 };
 
@@ -542,21 +543,70 @@ struct Node {
         global,     // module, name
         call,       // a REDUCE/NEWOBJ/NEWOBJ_EX of `callable` with `args` (and `kwargs`)
     };
-    Type type = Type::value;
-    Op how = REDUCE;  // call: REDUCE, NEWOBJ or NEWOBJ_EX
-    bool has_state = false;
-    bool busy = false;  // being converted (a cycle comes back to it)
-    Id callable = no_node, args = no_node, kwargs = no_node, state = no_node;
-    std::uint32_t uses = 0;
     Object value;
-    std::vector<Id> items;      // containers; call: APPENDS items
-    std::vector<Id> dictitems;  // call: SETITEMS key, value...
-    std::string module, name;   // global
+    // Container: its items' index in lists_ (no_node while it has none); global: its index
+    // in globals_; call: in calls_.
+    Id extra = no_node;
+    std::uint32_t uses = 0;  // how many containers (or calls) hold it
+    Type type = Type::value;
+    bool busy = false;  // being converted (a cycle comes back to it)
 };
+
+struct Global {
+    std::string module, name;
+};
+
+struct Call {
+    Op how = REDUCE;  // REDUCE, NEWOBJ or NEWOBJ_EX
+    bool has_state = false;
+    Id callable = no_node, args = no_node, kwargs = no_node, state = no_node;
+    std::vector<Id> listitems;  // APPENDS items
+    std::vector<Id> dictitems;  // SETITEMS key, value...
+};
+
+// The decoder's working memory, kept per thread between calls (cleared, capacity kept), so
+// that decoding many pickles does not ask malloc for (and page in) the same arena each time.
+struct Scratch {
+    std::vector<Node> nodes;
+    std::vector<Global> globals;
+    std::vector<Call> calls;
+    std::vector<std::vector<Id>> lists;
+    std::vector<Id> dense_memo, stack;
+    std::vector<std::size_t> marks;
+    void swap(Scratch& other) noexcept {
+        nodes.swap(other.nodes);
+        globals.swap(other.globals);
+        calls.swap(other.calls);
+        lists.swap(other.lists);
+        dense_memo.swap(other.dense_memo);
+        stack.swap(other.stack);
+        marks.swap(other.marks);
+    }
+};
+thread_local Scratch scratch_cache;
+constexpr std::size_t max_kept_nodes = std::size_t{1} << 18;  // 8 MiB of nodes at most
 
 class Decoder {
   public:
-    Decoder(std::string_view data, const Limits& limits) : data_(data), p_(0), limits_(limits) {}
+    Decoder(std::string_view data, const Limits& limits) : data_(data), p_(0), limits_(limits) {
+        work_.swap(scratch_cache);
+    }
+    ~Decoder() {
+        work_.nodes.clear();
+        work_.globals.clear();
+        work_.calls.clear();
+        work_.dense_memo.clear();
+        work_.stack.clear();
+        work_.marks.clear();
+        std::size_t kept_items = 0;
+        for (const auto& list : work_.lists)
+            kept_items += list.capacity();
+        if (kept_items > max_kept_nodes || work_.lists.size() > max_kept_nodes)
+            std::vector<std::vector<Id>>().swap(work_.lists);
+        if (work_.nodes.capacity() <= max_kept_nodes) work_.swap(scratch_cache);
+    }
+    Decoder(const Decoder&) = delete;
+    Decoder& operator=(const Decoder&) = delete;
 
     Object run() {
         if (data_.size() > limits_.max_input) {
@@ -565,6 +615,8 @@ class Decoder {
                              " bytes");
         }
         if (data_.empty()) fail("empty input");
+        // A value takes 4 bytes or more (opcode, argument, MEMOIZE); more nodes grow the vector.
+        nodes_.reserve(std::min<std::size_t>(data_.size() / 4 + 1, std::size_t{1} << 20));
         for (;;) {
             std::size_t at = p_;
             unsigned char code = byte();
@@ -629,19 +681,40 @@ class Decoder {
         items_ += n;
         if (items_ > limits_.max_items) too_many();
     }
+    // The items of a container or the APPENDS items of a call, made on first use.
+    std::vector<Id>& items_of(Id id) {
+        Node& n = nodes_[id];
+        if (n.type == Node::Type::call) return calls_[n.extra].listitems;
+        if (n.extra == no_node) {
+            if (lists_used_ == lists_.size()) {
+                lists_.emplace_back();
+            } else {
+                lists_[lists_used_].clear();  // left by an earlier call
+            }
+            n.extra = static_cast<Id>(lists_used_++);
+        }
+        return lists_[n.extra];
+    }
+    const std::vector<Id>& items_view(const Node& n) const {
+        static const std::vector<Id> none;
+        if (n.type == Node::Type::call) return calls_[n.extra].listitems;
+        return n.extra == no_node ? none : lists_[n.extra];
+    }
+
+    // A new node on the stack, made in place.
+    Node& push_new() {
+        if (nodes_.size() >= limits_.max_items) too_many();
+        Node& n = nodes_.emplace_back();
+        stack_.push_back(static_cast<Id>(nodes_.size() - 1));
+        return n;
+    }
     Id push_value(Object value) {
-        Node n;
-        n.value = std::move(value);
-        Id id = add(std::move(n));
-        stack_.push_back(id);
-        return id;
+        push_new().value = std::move(value);
+        return stack_.back();
     }
     Id push_node(Node::Type type) {
-        Node n;
-        n.type = type;
-        Id id = add(std::move(n));
-        stack_.push_back(id);
-        return id;
+        push_new().type = type;
+        return stack_.back();
     }
     Id pop() {
         if (stack_.size() <= floor()) fail("stack underflow");
@@ -681,6 +754,22 @@ class Decoder {
 
     void memo_put(std::uint64_t index) {
         if (stack_.size() <= floor()) fail("memoizing an empty stack");
+        if (index < dense_memo_.size()) {
+            dense_memo_[index] = stack_.back();
+            return;
+        }
+        if (index == dense_memo_.size() && memo_.empty()) {
+            if (dense_memo_.size() >= limits_.max_memo) {
+                fail("memo larger than " + std::to_string(limits_.max_memo) +
+                     " entries (Limits::max_memo)");
+            }
+            dense_memo_.push_back(stack_.back());
+            return;
+        }
+        if (dense_memo_.size() + memo_.size() >= limits_.max_memo && !memo_.count(index)) {
+            fail("memo larger than " + std::to_string(limits_.max_memo) +
+                 " entries (Limits::max_memo)");
+        }
         auto it = memo_.find(index);
         if (it == memo_.end() && memo_.size() >= limits_.max_memo)
             fail("memo larger than " + std::to_string(limits_.max_memo) +
@@ -688,6 +777,11 @@ class Decoder {
         memo_[index] = stack_.back();
     }
     void memo_get(std::uint64_t index) {
+        if (index < dense_memo_.size()) {
+            stack_.push_back(dense_memo_[index]);
+            count_items(1);
+            return;
+        }
         auto it = memo_.find(index);
         if (it == memo_.end()) fail("memo entry " + std::to_string(index) + " was never stored");
         stack_.push_back(it->second);
@@ -704,8 +798,8 @@ class Decoder {
             fail("malformed global name");
         Node n;
         n.type = Node::Type::global;
-        n.module = m;
-        n.name = name;
+        n.extra = static_cast<Id>(globals_.size());
+        globals_.push_back(Global{std::string(m), std::string(name)});
         stack_.push_back(add(std::move(n)));
     }
 
@@ -868,7 +962,7 @@ class Decoder {
                 stack_.resize(stack_.size() - n);
                 use(items);
                 Id id = push_node(Node::Type::tuple);
-                nodes_[id].items = std::move(items);
+                items_of(id) = std::move(items);
                 break;
             }
             case TUPLE:
@@ -879,7 +973,7 @@ class Decoder {
                 Id id = push_node(code == TUPLE  ? Node::Type::tuple
                                   : code == LIST ? Node::Type::list
                                                  : Node::Type::frozenset);
-                nodes_[id].items = std::move(items);
+                items_of(id) = std::move(items);
                 break;
             }
             case DICT: {
@@ -887,7 +981,7 @@ class Decoder {
                 if (items.size() % 2) fail("DICT with an odd number of items");
                 use(items);
                 Id id = push_node(Node::Type::dict);
-                nodes_[id].items = std::move(items);
+                items_of(id) = std::move(items);
                 break;
             }
             case EMPTY_LIST:
@@ -901,16 +995,17 @@ class Decoder {
                 break;
             case APPEND: {
                 Id item = pop();
-                Node& list = container(top(), Node::Type::list, "APPEND");
+                container(top(), Node::Type::list, "APPEND");
                 nodes_[item].uses++;
-                list.items.push_back(item);
+                items_of(top()).push_back(item);
                 break;
             }
             case APPENDS: {
                 std::vector<Id> items = pop_mark();
-                Node& list = container(top(), Node::Type::list, "APPENDS");
+                container(top(), Node::Type::list, "APPENDS");
                 use(items);
-                list.items.insert(list.items.end(), items.begin(), items.end());
+                auto& into = items_of(top());
+                into.insert(into.end(), items.begin(), items.end());
                 break;
             }
             case SETITEM: {
@@ -919,7 +1014,8 @@ class Decoder {
                 Node& dict = container(top(), Node::Type::dict, "SETITEM");
                 nodes_[key].uses++;
                 nodes_[value].uses++;
-                auto& into = dict.type == Node::Type::call ? dict.dictitems : dict.items;
+                auto& into =
+                    dict.type == Node::Type::call ? calls_[dict.extra].dictitems : items_of(top());
                 into.push_back(key);
                 into.push_back(value);
                 break;
@@ -929,15 +1025,17 @@ class Decoder {
                 if (items.size() % 2) fail("SETITEMS with an odd number of items");
                 Node& dict = container(top(), Node::Type::dict, "SETITEMS");
                 use(items);
-                auto& into = dict.type == Node::Type::call ? dict.dictitems : dict.items;
+                auto& into =
+                    dict.type == Node::Type::call ? calls_[dict.extra].dictitems : items_of(top());
                 into.insert(into.end(), items.begin(), items.end());
                 break;
             }
             case ADDITEMS: {
                 std::vector<Id> items = pop_mark();
-                Node& set = container(top(), Node::Type::set, "ADDITEMS");
+                container(top(), Node::Type::set, "ADDITEMS");
                 use(items);
-                set.items.insert(set.items.end(), items.begin(), items.end());
+                auto& into = items_of(top());
+                into.insert(into.end(), items.begin(), items.end());
                 break;
             }
             case GLOBAL: {
@@ -974,9 +1072,10 @@ class Decoder {
                 Id state = pop();
                 Node& target = nodes_[top()];
                 if (target.type != Node::Type::call) fail("BUILD on a value that is not an object");
-                if (target.has_state) fail("a second BUILD on one object");
-                target.has_state = true;
-                target.state = state;
+                Call& c = calls_[target.extra];
+                if (c.has_state) fail("a second BUILD on one object");
+                c.has_state = true;
+                c.state = state;
                 nodes_[state].uses++;
                 break;
             }
@@ -990,7 +1089,7 @@ class Decoder {
                 memo_put(uint_le(4));
                 break;
             case MEMOIZE:
-                memo_put(memo_.size());
+                memo_put(dense_memo_.size() + memo_.size());
                 break;
             case GET:
                 memo_get(parse_index(line()));
@@ -1037,10 +1136,13 @@ class Decoder {
         if (nodes_[args].type != Node::Type::tuple) fail("a call whose arguments are not a tuple");
         Node n;
         n.type = Node::Type::call;
-        n.how = how;
-        n.callable = callable;
-        n.args = args;
-        n.kwargs = kwargs;
+        n.extra = static_cast<Id>(calls_.size());
+        Call made;
+        made.how = how;
+        made.callable = callable;
+        made.args = args;
+        made.kwargs = kwargs;
+        calls_.push_back(std::move(made));
         nodes_[callable].uses++;
         nodes_[args].uses++;
         if (kwargs != no_node) nodes_[kwargs].uses++;
@@ -1071,9 +1173,10 @@ class Decoder {
                 Encoder e(scratch_, false);
                 scratch_.clear();
                 e.start_unframed();
-                e.save_global(n.module, n.name);
+                const Global& g = globals_[n.extra];
+                e.save_global(g.module, g.name);
                 e.finish_unframed();
-                return Object::opaque(n.module, n.name, scratch_);
+                return Object::opaque(g.module, g.name, scratch_);
             }
             default:
                 break;
@@ -1102,12 +1205,12 @@ class Decoder {
         Node& n = nodes_[id];
         switch (n.type) {
             case Node::Type::list:
-                return Object(convert_items(n.items, depth, exclusive));
+                return Object(convert_items(items_view(n), depth, exclusive));
             case Node::Type::tuple:
-                return Object::tuple(convert_items(n.items, depth, exclusive));
+                return Object::tuple(convert_items(items_view(n), depth, exclusive));
             case Node::Type::set:
             case Node::Type::frozenset: {
-                Object::List items = convert_items(n.items, depth, exclusive);
+                Object::List items = convert_items(items_view(n), depth, exclusive);
                 for (const auto& item : items) {
                     if (!item.hashable())
                         fail(std::string("unhashable set item of type ") + item.type_name());
@@ -1117,11 +1220,13 @@ class Decoder {
             }
             case Node::Type::dict: {
                 Object::Dict dict;
-                for (std::size_t i = 0; i + 1 < n.items.size(); i += 2) {
-                    Object key = convert(n.items[i], depth + 1, exclusive);
+                const auto& items = items_view(n);
+                dict.reserve(items.size() / 2);
+                for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
+                    Object key = convert(items[i], depth + 1, exclusive);
                     if (!key.hashable())
                         fail(std::string("unhashable dict key of type ") + key.type_name());
-                    dict.set(std::move(key), convert(n.items[i + 1], depth + 1, exclusive));
+                    dict.set(std::move(key), convert(items[i + 1], depth + 1, exclusive));
                 }
                 return Object(std::move(dict));
             }
@@ -1151,15 +1256,15 @@ class Decoder {
 
     Object convert_call(Id id, int depth, bool exclusive) {
         const Node& n = nodes_[id];
-        const Node& c = nodes_[n.callable];
-        std::string module = c.module, name = c.name;
-        Op how = n.how;
-        bool plain = n.items.empty() && n.dictitems.empty() && n.kwargs == no_node;
+        const Call& m = calls_[n.extra];
+        const Global& g = globals_[nodes_[m.callable].extra];
+        std::string module = g.module, name = g.name;
+        Op how = m.how;
+        bool plain = m.listitems.empty() && m.dictitems.empty() && m.kwargs == no_node;
         Object::List args =
-            convert_items(nodes_[n.args].items, depth, exclusive && nodes_[n.args].uses <= 1);
+            convert_items(items_view(nodes_[m.args]), depth, exclusive && nodes_[m.args].uses <= 1);
         Object state;
-        if (nodes_[id].has_state) state = convert(nodes_[id].state, depth + 1, exclusive);
-        const Node& m = nodes_[id];
+        if (m.has_state) state = convert(m.state, depth + 1, exclusive);
         bool has_state = m.has_state;
 
         if (plain && how == REDUCE && module == "builtins") {
@@ -1217,7 +1322,7 @@ class Decoder {
         // Anything else: kept as its pickle, re-encoded alone.
         Object kwargs;
         if (m.kwargs != no_node) kwargs = convert(m.kwargs, depth + 1, exclusive);
-        Object::List listitems = convert_items(m.items, depth, exclusive);
+        Object::List listitems = convert_items(m.listitems, depth, exclusive);
         std::vector<std::pair<Object, Object>> dictitems;
         for (std::size_t i = 0; i + 1 < m.dictitems.size(); i += 2) {
             Object key = convert(m.dictitems[i], depth + 1, exclusive);
@@ -1238,9 +1343,15 @@ class Decoder {
     std::size_t p_;
     std::size_t op_at_ = 0;
     const Limits& limits_;
-    std::vector<Node> nodes_;
-    std::vector<Id> stack_;
-    std::vector<std::size_t> marks_;
+    Scratch work_;
+    std::vector<Node>& nodes_ = work_.nodes;
+    std::vector<Global>& globals_ = work_.globals;
+    std::vector<Call>& calls_ = work_.calls;
+    std::vector<std::vector<Id>>& lists_ = work_.lists;  // items of containers
+    std::size_t lists_used_ = 0;                         // the first ones are this call's
+    std::vector<Id>& dense_memo_ = work_.dense_memo;     // memo indices 0, 1, 2... (as Python)
+    std::vector<Id>& stack_ = work_.stack;
+    std::vector<std::size_t>& marks_ = work_.marks;
     std::unordered_map<std::uint64_t, Id> memo_;
     std::size_t items_ = 0;  // references made by DUP and memo gets
     std::size_t built_ = 0;  // Objects made by the conversion
@@ -1256,6 +1367,7 @@ Object loads(std::string_view data, const Limits& limits) {
 }
 
 void dump_to(std::string& out, const Object& value) {
+    out.reserve(out.size() + 4096);
     Encoder encoder(out, true);
     encoder.dump(value);
 }
