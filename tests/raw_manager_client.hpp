@@ -48,6 +48,13 @@ class RawClient {
         detail::wire::append_frame(out, o);
         send(out);
     }
+    void send_payload(std::string_view payload) {
+        std::string out;
+        std::size_t start = detail::wire::begin_frame(out);
+        out.append(payload);
+        detail::wire::end_frame(out, start);
+        send(out);
+    }
     // The next frame's payload, or nullopt when the server closed the connection.
     std::optional<std::string> read_payload() {
         std::string_view payload;
@@ -79,13 +86,14 @@ class RawClient {
     // The handshake with `authkey`: true when the server accepted the proof.
     bool authenticate(const std::string& authkey) {
         namespace wire = detail::wire;
-        auto hello = read_frame();
+        auto hello = read_payload();
         if (!hello) return false;
-        std::string server_challenge = hello->as_list().at(2).as_bytes();
+        std::string server_challenge;
+        if (!wire::parse_greeting(*hello, server_challenge)) return false;
         std::string mine = wire::random_bytes(wire::challenge_size);
-        send_frame(Object::list(
+        send_payload(wire::client_answer(Object::list(
             {Object::bytes(wire::hmac(authkey, "client", server_challenge, mine)),
-             Object::bytes(mine), Object::bytes(wire::random_bytes(wire::session_size))}));
+             Object::bytes(mine), Object::bytes(wire::random_bytes(wire::session_size))})));
         auto answer = read_frame();
         return answer && answer->as_list().at(0).as_bool();
     }

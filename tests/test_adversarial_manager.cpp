@@ -307,7 +307,7 @@ TEST(AdversarialManager, NewConnectionDropsTheOldestUnauthenticatedOneAtTheCap) 
     for (int i = 0; i < 20; ++i) {
         clients.push_back(std::make_unique<RawClient>(server.address()));
         // The greeting says the server accepted this one (so they are accepted in order).
-        ASSERT_TRUE(clients.back()->read_frame());
+        ASSERT_TRUE(clients.back()->read_payload());
     }
     auto deadline = Clock::now() + 10s;
     for (int i = 0; i < 12; ++i)

@@ -206,7 +206,11 @@ void add_manager_commands(CLI::App& app) {
     serve
         ->add_option("--max-frame", *max_frame, "Largest accepted frame in bytes (" + mib + " MiB)")
         ->transform(whole_number(1, 0xffffffffLL));  // a frame's length is 32 bits
-    on_run(serve, [serve_target, max_frame] {
+    auto expose = std::make_shared<std::vector<std::string>>();
+    serve->add_option("--expose", *expose,
+                      "For Python clients: TYPEID=TYPE:NAME makes create(TYPEID) return the "
+                      "named object (e.g. get_queue=queue:jobs)");
+    on_run(serve, [serve_target, max_frame, expose] {
         std::string authkey = read_authkey(serve_target->authkey_file);
         if (serve_target->address.rfind("tcp://", 0) == 0 && authkey.empty()) {
             throw UsageError("a TCP manager needs an authkey: give --authkey-file FILE");
@@ -214,6 +218,7 @@ void add_manager_commands(CLI::App& app) {
         install_stop_handler({SIGINT, SIGTERM, SIGHUP});
         ServeOptions options;
         options.max_frame = *max_frame;
+        options.expose = *expose;
         bool ready = false;
         options.on_ready = [&ready](const std::string& address) {
             ready = true;

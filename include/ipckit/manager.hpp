@@ -237,7 +237,9 @@ class Manager {
     // A local server that also serves the custom types of `registry`
     // (ipckit/manager_registry.hpp).
     explicit Manager(const Registry& registry, ManagerOptions options = {});
-    // Reaches a running server: "unix:PATH" or "tcp://HOST:PORT". Throws ConnectionError
+    // Reaches a running server: "unix:PATH" or "tcp://HOST:PORT"; a Python manager server
+    // (SyncManager/BaseManager, docs/python-interop.md) as "python+tcp://HOST:PORT" or
+    // "python+unix:PATH"; Redis as "redis://HOST:PORT[/DB]" (docs/scale-out.md). Throws ConnectionError
     // (naming the address) when it cannot be reached within options.connect_timeout, and
     // AuthenticationError when the authkey is wrong.
     static Manager connect(const std::string& address, std::string authkey,
@@ -322,6 +324,12 @@ class Manager {
     // Server statistics: {"objects", "named", "anonymous", "sessions", "connections",
     // "waiting"} (waiting: blocking calls parked on the server).
     Object::Dict stats() const;
+    // Python manager servers (python+tcp://, docs/python-interop.md): a typeid the server
+    // registered (BaseManager.register("get_queue", callable=...)), called without
+    // arguments, as a proxy of that kind. ValueError against an ipckit server.
+    QueueProxy typeid_queue(std::string_view typeid_);
+    DictProxy typeid_dict(std::string_view typeid_);
+    ListProxy typeid_list(std::string_view typeid_);
     // Asks the server to stop; a local manager also waits for it and removes its socket.
     // Proxies used afterwards throw ConnectionError.
     void shutdown();
@@ -355,6 +363,11 @@ struct ServeOptions {
     std::size_t max_pending = 256;
     // Called once the server listens, with its address (the real port for tcp://HOST:0).
     std::function<void(const std::string& address)> on_ready;
+    // For Python clients (docs/python-interop.md): "TYPEID=TYPE:NAME" makes Python's
+    // create(TYPEID) -- `m.get_queue()` after `BaseManager.register('get_queue')` -- return
+    // the named object NAME of TYPE (dict, list, queue, joinable_queue, lock, rlock,
+    // semaphore, bounded_semaphore, event, barrier). ValueError for a malformed one.
+    std::vector<std::string> expose;
 };
 
 // Runs a manager server in this process until a client asks it to shut down or a stop is

@@ -191,21 +191,21 @@ std::unique_ptr<SocketClient::Connection> SocketClient::open(const Deadline* cal
             handshake_failed(error == ETIMEDOUT ? "no greeting before the connect timeout"
                                                 : "the server closed the connection");
         }
-        Object hello = wire::decode(payload);
-        const auto& fields = hello.as_list();
-        if (fields.size() != 3 || !fields[0].is_string() || fields[0].as_string() != wire::magic) {
+        std::string server_challenge;
+        if (!wire::parse_greeting(payload, server_challenge)) {
+            if (payload.substr(0, wire::python_challenge_tag.size()) ==
+                wire::python_challenge_tag) {
+                handshake_failed("this is a Python manager server, not an ipckit manager");
+            }
             handshake_failed("this is not an ipckit manager");
         }
-        if (fields[1].as_int() != wire::protocol_version) {
-            handshake_failed("unsupported protocol version");
-        }
-        std::string server_challenge = fields[2].as_bytes();
         std::string client_challenge = wire::random_bytes(wire::challenge_size);
         std::string out;
-        wire::append_frame(
-            out, Object::list({Object::bytes(wire::hmac(authkey_, "client", server_challenge,
-                                                        client_challenge)),
-                               Object::bytes(client_challenge), Object::bytes(session_)}));
+        std::size_t start = wire::begin_frame(out);
+        out += wire::client_answer(Object::list(
+            {Object::bytes(wire::hmac(authkey_, "client", server_challenge, client_challenge)),
+             Object::bytes(client_challenge), Object::bytes(session_)}));
+        wire::end_frame(out, start);
         if (!send_all(c->fd.get(), out, &deadline, error)) handshake_failed("cannot send");
         if (!read_frame(c->fd.get(), c->reader, payload, &deadline, error)) {
             handshake_failed(error == ETIMEDOUT ? "no answer before the connect timeout"

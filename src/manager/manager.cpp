@@ -18,6 +18,7 @@
 
 #include "client.hpp"
 #include "ipckit/error.hpp"
+#include "python_client.hpp"
 #include "redis/redis_client.hpp"
 #include "server.hpp"
 #include "wire.hpp"
@@ -505,6 +506,7 @@ void Manager::start_local_server(ManagerOptions options, const Registry* registr
         try {
             detail::ServerConfig config{authkey, options.max_frame, lifeline[0], false};
             config.registry = registry;
+            config.address = bound_address;
             detail::run_server(listener.get(), config);
         } catch (const std::exception& e) {
             std::cerr << "ipckit manager server " << ::getpid() << ": " << e.what() << std::endl;
@@ -522,14 +524,14 @@ void Manager::start_local_server(ManagerOptions options, const Registry* registr
 }
 
 Manager Manager::connect(const std::string& address, std::string authkey, ManagerOptions options) {
+    std::shared_ptr<detail::Client> client;
     if (detail::redis::is_redis_address(address)) {  // the Redis back end (redis/redis_client.hpp)
-        auto client = std::make_shared<detail::RedisClient>(address, authkey, options);
-        client->check();
-        Manager m(std::move(client));
-        m.owner_pid_ = ::getpid();
-        return m;
+        client = std::make_shared<detail::RedisClient>(address, std::move(authkey), options);
+    } else if (detail::is_python_address(address)) {
+        client = std::make_shared<detail::PythonClient>(address, std::move(authkey), options);
+    } else {
+        client = std::make_shared<detail::SocketClient>(address, std::move(authkey), options);
     }
-    auto client = std::make_shared<detail::SocketClient>(address, std::move(authkey), options);
     client->check();
     Manager m(std::move(client));
     m.owner_pid_ = ::getpid();
@@ -658,6 +660,21 @@ std::string_view check_name(std::string_view name) {
 }
 }  // namespace
 
+namespace {
+std::string typeid_type(std::string_view typeid_) {
+    if (typeid_.empty()) throw ValueError("a typeid must be a non-empty string");
+    return "typeid:" + std::string(typeid_);
+}
+}  // namespace
+QueueProxy Manager::typeid_queue(std::string_view typeid_) {
+    return QueueProxy(create(typeid_type(typeid_).c_str(), {}));
+}
+DictProxy Manager::typeid_dict(std::string_view typeid_) {
+    return DictProxy(create(typeid_type(typeid_).c_str(), {}));
+}
+ListProxy Manager::typeid_list(std::string_view typeid_) {
+    return ListProxy(create(typeid_type(typeid_).c_str(), {}));
+}
 QueueProxy Manager::queue(std::int64_t maxsize) {
     return QueueProxy(create(wire::type_queue, {}, {Object(maxsize)}));
 }
@@ -794,6 +811,9 @@ void serve_registered(const std::string& address, const std::string& authkey,
     if (parsed.kind == detail::Address::Kind::tcp && authkey.empty()) {
         throw ValueError("manager at " + address + ": a TCP manager needs a non-empty authkey");
     }
+    std::vector<detail::python::Expose> expose;
+    for (const auto& e : options.expose)
+        expose.push_back(detail::python::parse_expose(e));
     std::string bound;
     detail::Fd listener(detail::listen_on(parsed, bound));
     struct Unlink {
@@ -807,6 +827,8 @@ void serve_registered(const std::string& address, const std::string& authkey,
     config.handshake_timeout = options.handshake_timeout;
     config.max_pending = std::max<std::size_t>(options.max_pending, 1);
     config.registry = registry;
+    config.expose = std::move(expose);
+    config.address = bound;
     detail::run_server(listener.get(), config);
 }
 

@@ -15,11 +15,13 @@
 #include <iostream>
 #include <iterator>
 #include <list>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "ipckit/error.hpp"
+#include "ipckit/python_connection.hpp"
 #include "ipckit/signals.hpp"
 #include "store.hpp"
 #include "wire.hpp"
@@ -49,6 +51,10 @@ struct Connection {
     std::size_t out_sent = 0;
     std::string challenge;
     std::string session;
+    // Before authentication: what the connection's last handshake frame answered.
+    enum class Stage { greeted, python_challenge, python_welcome, done } stage = Stage::greeted;
+    std::unique_ptr<python::Peer> python;  // a Python client's, once authenticated
+    std::string python_session;
     bool authenticated = false;
     bool closing = false;  // flush `out`, then close (after a failed authentication)
     bool dead = false;
@@ -72,6 +78,8 @@ class Server {
         : listen_fd_(listen_fd), config_(config), reserve_(open_reserve()) {
         store_.set_max_decoded(wire::max_decoded_for(config_.max_frame));
         store_.set_registry(config_.registry);
+        python_.exposes = config_.expose;
+        python_.address = python::token_address(config_.address);
     }
     ~Server() {
         if (reserve_ >= 0) ::close(reserve_);
@@ -193,6 +201,10 @@ class Server {
         outcome.authenticated = c.authenticated;
         c.dead = true;
         reap();
+        // The peer is gone with its connection (a Python client's references go too).
+        for (const auto& [session, s] : python_sessions_)
+            store_.release_session(session);
+        python_sessions_.clear();
         outcome.objects = store_.object_count();
         outcome.named = store_.named_count();
         outcome.sessions = store_.session_count();
@@ -231,6 +243,10 @@ class Server {
     // it happens: a flush that drains the output leaves no event to wake the loop for the
     // requests still held in the reader.
     void send_and_answer_held(Connection& c) {
+        if (c.python) {
+            c.python->pump();
+            if (c.python->finished()) c.closing = true;
+        }
         for (;;) {
             if (!c.dead && c.out_sent < c.out.size()) flush(c);
             if (c.dead || c.closing || backlogged(c) || process(c) == 0) break;
@@ -322,13 +338,18 @@ class Server {
         c.self = std::prev(connections_.end());
         by_id_[c.id] = &c;
         c.challenge = std::move(challenge);
-        wire::append_frame(
-            c.out, Object::list({wire::magic, wire::protocol_version, Object::bytes(c.challenge)}));
+        append_raw_frame(c.out, wire::greeting(c.challenge));
         flush(c);
         update_interest(c);
         ++pending_;
         store_.set_connection_count(connections_.size());
         return c;
+    }
+
+    static void append_raw_frame(std::string& out, std::string_view payload) {
+        std::size_t start = wire::begin_frame(out);
+        out.append(payload);
+        wire::end_frame(out, start);
     }
 
     void readable(Connection& c) {
@@ -360,7 +381,8 @@ class Server {
         std::size_t handled = 0;
         try {
             std::string_view payload;
-            while (!c.dead && !c.closing && !backlogged(c) && c.reader.next(payload)) {
+            while (!c.dead && !c.closing && !backlogged(c) && !(c.python && c.python->busy()) &&
+                   c.reader.next(payload)) {
                 handle(c, payload);
                 ++handled;
             }
@@ -375,12 +397,49 @@ class Server {
             authenticate(c, payload);
             return;
         }
+        if (c.python) {
+            c.python->request(payload);
+            if (c.python->finished()) c.closing = true;
+            return;
+        }
         store_.handle(c.id, payload);
     }
 
+    // The first answer to the greeting says who the client is: an ipckit client's starts with
+    // wire::answer_marker; anything else is taken as a Python client's HMAC of the challenge
+    // (and the handshake goes on as Python's Server does it).
     void authenticate(Connection& c, std::string_view payload) {
-        Object reply = wire::decode(payload, wire::max_depth,
-                                    wire::max_decoded_for(wire::handshake_max_frame));
+        using Stage = Connection::Stage;
+        if (c.stage == Stage::python_challenge) {
+            // The Python client's challenge to us.
+            std::string_view tag = wire::python_challenge_tag;
+            if (payload.substr(0, tag.size()) != tag || payload.size() < tag.size() + 20) {
+                throw ValueError("bad handshake");
+            }
+            append_raw_frame(c.out, ::ipckit::python::create_response(config_.authkey,
+                                                                      payload.substr(tag.size())));
+            c.stage = Stage::python_welcome;
+            return;
+        }
+        if (c.stage == Stage::python_welcome) {
+            if (payload != ::ipckit::python::welcome) throw ValueError("bad handshake");
+            open_python(c);
+            return;
+        }
+        if (payload.substr(0, wire::answer_marker.size()) != wire::answer_marker) {
+            std::string greeting = wire::greeting(c.challenge);
+            if (!::ipckit::python::verify_response(config_.authkey, wire::python_message(greeting),
+                                                   payload)) {
+                append_raw_frame(c.out, ::ipckit::python::failure);
+                c.closing = true;
+                return;
+            }
+            append_raw_frame(c.out, ::ipckit::python::welcome);
+            c.stage = Stage::python_challenge;
+            return;
+        }
+        Object reply =
+            wire::parse_client_answer(payload, wire::max_decoded_for(wire::handshake_max_frame));
         const auto& fields = reply.as_list();
         if (fields.size() != 3) throw ValueError("bad handshake");
         const std::string& proof = fields[0].as_bytes();
@@ -398,6 +457,7 @@ class Server {
             return;
         }
         c.authenticated = true;
+        c.stage = Connection::Stage::done;
         --pending_;
         c.session = session;
         c.reader.set_max_frame(c.max_frame_after_auth);
@@ -405,6 +465,45 @@ class Server {
         wire::append_frame(
             c.out, Object::list({true, Object::bytes(wire::hmac(config_.authkey, "server",
                                                                 client_challenge, c.challenge))}));
+    }
+
+    // A Python client authenticated: its references are held by its process (found from the
+    // socket, python_server.hpp), and dropped when that process is gone (not when its
+    // connections close: it opens one per create/incref/decref).
+    void open_python(Connection& c) {
+        c.authenticated = true;
+        c.stage = Connection::Stage::done;
+        --pending_;
+        c.reader.set_max_frame(c.max_frame_after_auth);
+        std::vector<int> likely;
+        for (const auto& [session, s] : python_sessions_)
+            likely.push_back(s.process.pid);
+        auto process = python::peer_process(c.fd, likely);
+        std::string session = process ? "python:" + std::to_string(process->pid) + ":" +
+                                            std::to_string(process->start_time)
+                                      : std::string("python:elsewhere");
+        auto [it, fresh] = python_sessions_.try_emplace(session);
+        if (fresh) {
+            it->second.process = process.value_or(python::Process{});
+            it->second.known = process.has_value();
+            store_.hold_session(session);
+        }
+        ++it->second.connections;
+        c.python_session = session;
+        c.python = std::make_unique<python::Peer>(store_, python_, c.id, c.out, session);
+        c.python->open();
+    }
+
+    // Drops the references of the Python client processes that are gone.
+    void sweep_python() {
+        for (auto it = python_sessions_.begin(); it != python_sessions_.end();) {
+            if (it->second.known && !python::running(it->second.process)) {
+                store_.release_session(it->first);
+                it = python_sessions_.erase(it);
+            } else {
+                ++it;
+            }
+        }
     }
 
     void flush(Connection& c) {
@@ -433,13 +532,19 @@ class Server {
     }
 
     void erase(std::list<std::unique_ptr<Connection>>::iterator it) {
+        bool python = (*it)->python != nullptr;
         if ((*it)->authenticated) {
             store_.close_connection((*it)->id);
         } else {
             --pending_;
         }
+        if (python) {
+            auto s = python_sessions_.find((*it)->python_session);
+            if (s != python_sessions_.end() && s->second.connections > 0) --s->second.connections;
+        }
         by_id_.erase((*it)->id);
         connections_.erase(it);
+        if (python) sweep_python();
     }
 
     // Erases the dead connections among `some` (and removes them from it).
@@ -474,6 +579,13 @@ class Server {
     int listen_fd_;
     const ServerConfig& config_;
     Store store_;
+    python::Shared python_;
+    struct PythonSession {
+        python::Process process;
+        bool known = false;  // process found (else the references live as in Python's server)
+        std::size_t connections = 0;
+    };
+    std::map<std::string, PythonSession> python_sessions_;
     std::list<std::unique_ptr<Connection>> connections_;
     std::size_t pending_ = 0;  // connections not authenticated yet
     ConnId next_conn_id_ = 1;

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
+
+#include "python_server.hpp"
 
 namespace ipckit {
 class Registry;
@@ -26,6 +29,10 @@ struct ServerConfig {
     std::size_t max_unsent = std::size_t{1} << 20;
     // Custom types served besides the built-in ones (ipckit/manager_registry.hpp).
     const ipckit::Registry* registry = nullptr;
+    // Python clients: the named objects their create(TYPEID) returns, and the server's
+    // address as their tokens carry it ("tcp://H:P" or "unix:PATH"; python_server.hpp).
+    std::vector<python::Expose> expose{};
+    std::string address{};
 };
 
 // Serves on `listen_fd` until a shutdown request, a stop, or the lifeline closing.

@@ -536,10 +536,15 @@ void Store::handle(ConnId conn, std::string_view payload) {
                            "unknown manager request " + std::to_string(code));
         return;
     }
-    int op = static_cast<int>(code);
     auto id = static_cast<std::uint64_t>(fields[1].as_int());
     List args(std::make_move_iterator(fields.begin() + 2), std::make_move_iterator(fields.end()));
-    request_refs_ = wire::refs_decoded() != refs_before;
+    this->request(conn, static_cast<int>(code), id, std::move(args),
+                  wire::refs_decoded() != refs_before);
+}
+
+void Store::request(ConnId conn, int op, std::uint64_t id, List args, bool has_refs) {
+    std::string& out = output(conn);
+    request_refs_ = has_refs;
     try {
         dispatch(conn, op, id, args);
     } catch (const RequestError& e) {
@@ -554,6 +559,24 @@ void Store::handle(ConnId conn, std::string_view payload) {
         wire::append_error(out, wire::other_error, "manager server out of memory");
     }
     collect_cycles();
+}
+
+const char* Store::type_of(std::uint64_t id) const {
+    auto it = objects_.find(id);
+    return it == objects_.end() ? nullptr : it->second.referent->type_name();
+}
+
+void Store::hold_session(const std::string& session) {
+    ++sessions_[session].connections;
+}
+
+void Store::release_session(const std::string& session) {
+    auto s = sessions_.find(session);
+    if (s == sessions_.end()) return;
+    if (--s->second.connections == 0) {
+        drop_refs(s->second);
+        sessions_.erase(s);
+    }
 }
 
 Object Store::create(Conn& c, List& args) {

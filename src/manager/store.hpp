@@ -77,6 +77,16 @@ class Store {
     // error answer.
     void handle(ConnId conn, std::string_view payload);
 
+    // The same for a decoded request (the server's Python connections translate theirs).
+    void request(ConnId conn, int op, std::uint64_t id, Object::List args, bool has_refs = false);
+    // The type name of object `id` (wire::type_dict, ...), or nullptr when there is none.
+    const char* type_of(std::uint64_t id) const;
+    // Keeps `session` (and the references it holds) alive without a connection, until as
+    // many release_session calls: a Python client process opens a connection per request
+    // besides its long-lived ones, so its references must outlive its connections.
+    void hold_session(const std::string& session);
+    void release_session(const std::string& session);
+
     // The earliest deadline of a parked request, if any.
     std::optional<Clock::time_point> next_deadline() const;
     // Answers the parked requests whose deadline is at or before `now`.

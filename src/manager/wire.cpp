@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstring>
 #include <msgpack.hpp>
+#include <unordered_map>
 
 #include "ipckit/error.hpp"
 
@@ -493,7 +494,24 @@ void append_frame(std::string& out, const Object& object) {
     end_frame(out, start);
 }
 
+namespace {
+thread_local std::unordered_map<const std::string*, AnswerSink*> sinks;
+AnswerSink* sink_of(const std::string& out) {
+    if (sinks.empty()) return nullptr;
+    auto it = sinks.find(&out);
+    return it == sinks.end() ? nullptr : it->second;
+}
+}  // namespace
+
+void register_sink(const std::string* out, AnswerSink* sink) {
+    sinks[out] = sink;
+}
+void unregister_sink(const std::string* out) {
+    sinks.erase(out);
+}
+
 void append_ok(std::string& out, const Object& value) {
+    if (AnswerSink* sink = sink_of(out)) return sink->ok(value);
     std::size_t start = begin_frame(out);
     // [0, value] without copying value into a list first.
     out += static_cast<char>(0x92);
@@ -504,6 +522,7 @@ void append_ok(std::string& out, const Object& value) {
 }
 
 void append_error(std::string& out, Status status, const std::string& message) {
+    if (AnswerSink* sink = sink_of(out)) return sink->error(status, message);
     append_frame(out, Object::list({static_cast<int>(status), message}));
 }
 
@@ -553,6 +572,40 @@ std::string hmac(std::string_view key, std::string_view label, std::string_view 
 
 bool equal_digests(std::string_view a, std::string_view b) {
     return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string greeting(std::string_view challenge) {
+    std::string out;
+    out.reserve(python_challenge_tag.size() + greeting_digest.size() + greeting_marker.size() +
+                challenge.size());
+    out.append(python_challenge_tag).append(greeting_digest).append(greeting_marker);
+    out.append(challenge);
+    return out;
+}
+
+std::string client_answer(const Object& fields) {
+    std::string out(answer_marker);
+    encode(out, fields);
+    return out;
+}
+
+Object parse_client_answer(std::string_view payload, std::size_t max_decoded) {
+    if (payload.substr(0, answer_marker.size()) != answer_marker) {
+        throw ValueError("not an ipckit client's answer");
+    }
+    return decode(payload.substr(answer_marker.size()), max_depth, max_decoded);
+}
+
+bool parse_greeting(std::string_view payload, std::string& challenge) {
+    std::size_t head = python_challenge_tag.size() + greeting_digest.size();
+    if (payload.size() != head + greeting_marker.size() + challenge_size) return false;
+    if (payload.substr(0, python_challenge_tag.size()) != python_challenge_tag) return false;
+    if (payload.substr(python_challenge_tag.size(), greeting_digest.size()) != greeting_digest) {
+        return false;
+    }
+    if (payload.substr(head, greeting_marker.size()) != greeting_marker) return false;
+    challenge.assign(payload.substr(head + greeting_marker.size()));
+    return true;
 }
 
 std::string random_bytes(std::size_t n) {

@@ -5,10 +5,15 @@
 // is the result; otherwise value is the error message and status says its kind). Decoding
 // builds plain data (ipckit::Object) and never executes anything.
 //
-// Handshake, before any request (both sides prove they know the authkey):
-//   server -> ["ipckit-manager", 1, challenge_s]          (32 random bytes)
-//   client -> [hmac(key, "client" + challenge_s + challenge_c), challenge_c, session]
+// Handshake, before any request (both sides prove they know the authkey). The server speaks
+// first with the challenge frame of Python's multiprocessing.connection (3.12+ form), whose
+// random payload starts with a marker, so that Python clients and ipckit clients can both
+// answer it; the first answer says which kind of client it is:
+//   server -> "#CHALLENGE#{sha256}ipckit1:" challenge_s     (raw bytes; challenge_s: 32 random)
+//   client -> "{ipckit1}" [hmac(key, "client" + challenge_s + challenge_c), challenge_c, session]
 //   server -> [true, hmac(key, "server" + challenge_c + challenge_s)]  or  [false, message]
+// (a Python client answers with the HMAC of the whole challenge payload instead and the
+// handshake goes on as Python's: python_server.hpp).
 // The session is 16 random bytes per client process: references held by a process are
 // counted per session and dropped when the session's last connection closes.
 #pragma once
@@ -29,6 +34,25 @@ inline constexpr std::size_t read_chunk = std::size_t{64} * 1024;  // bytes per 
 inline constexpr std::size_t session_size = 16;
 inline constexpr const char* magic = "ipckit-manager";
 inline constexpr int protocol_version = 1;
+// The greeting: Python's challenge frame, "#CHALLENGE#" + "{sha256}" + greeting_marker +
+// challenge_s. An ipckit client's answer starts with answer_marker.
+inline constexpr std::string_view python_challenge_tag = "#CHALLENGE#";
+inline constexpr std::string_view greeting_digest = "{sha256}";
+inline constexpr std::string_view greeting_marker = "ipckit1:";
+inline constexpr std::string_view answer_marker = "{ipckit1}";
+// The payload of the greeting frame for `challenge`.
+std::string greeting(std::string_view challenge);
+// The ipckit challenge of a greeting payload; false when it is not an ipckit server's
+// (a Python server's challenge, or garbage).
+bool parse_greeting(std::string_view payload, std::string& challenge);
+// An ipckit client's answer to the greeting: answer_marker + the MessagePack of `fields`
+// ([proof, challenge_c, session]); and back (ValueError without the marker or malformed).
+std::string client_answer(const Object& fields);
+Object parse_client_answer(std::string_view payload, std::size_t max_decoded = 1 << 16);
+// The challenge message Python peers HMAC: the greeting payload after "#CHALLENGE#".
+inline std::string_view python_message(std::string_view greeting_payload) {
+    return greeting_payload.substr(python_challenge_tag.size());
+}
 
 enum Op : int {
     create_dict = 1,
@@ -163,6 +187,19 @@ enum Status : int {
 // Answers: [status, value] frames appended to `out`.
 void append_ok(std::string& out, const Object& value);
 void append_error(std::string& out, Status status, const std::string& message);
+
+// An output that takes answers as values instead of frames: append_ok and append_error on
+// an output registered with a sink (in this thread) hand the answer to the sink and append
+// nothing. The server's Python connections use it (python_server.cpp): the Store and the
+// types answer them as they answer ipckit clients, and the sink pickles the answers.
+class AnswerSink {
+  public:
+    virtual ~AnswerSink() = default;
+    virtual void ok(const Object& value) = 0;
+    virtual void error(Status status, const std::string& message) = 0;
+};
+void register_sink(const std::string* out, AnswerSink* sink);
+void unregister_sink(const std::string* out);
 
 // Appends the MessagePack encoding of `object`, found at nesting level `depth` of its
 // frame. Throws ValueError (before appending anything) when it nests deeper than the limit.

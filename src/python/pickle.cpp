@@ -1271,6 +1271,10 @@ class Decoder {
         bool has_state = m.has_state;
 
         if (plain && how == REDUCE && module == "builtins") {
+            // slice(start, stop, step), as a manager's list proxy sends l[1:3] (py-manager).
+            if (name == "slice" && !has_state && args.size() == 3) {
+                return Object::instance(module, name, std::move(args));
+            }
             if ((name == "set" || name == "frozenset") && !has_state && args.size() <= 1) {
                 Object::List items;
                 if (args.size() == 1) {

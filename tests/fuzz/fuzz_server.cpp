@@ -14,8 +14,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "fuzz_support.hpp"
+#include "ipckit/pickle.hpp"
+#include "ipckit/python_connection.hpp"
 #include "manager/server.hpp"
 #include "manager/wire.hpp"
 
@@ -27,6 +30,45 @@ namespace {
 
 constexpr std::size_t max_frame = 1u << 16;
 constexpr std::size_t max_input = 1u << 16;  // fits in the socket's buffer: no writer thread
+
+// A client that answered the greeting as a Python client does (python_server.hpp): the
+// server welcomes or refuses it, answers its challenge, and then answers each request with
+// a pickled (kind, value) pair of Python's Server.
+int check_python(bool authenticated, const std::vector<std::string>& requests,
+                 const std::vector<std::string>& answers) {
+    namespace py = ipckit::python;
+    if (answers.size() >= 2 && answers[1] != py::welcome && answers[1] != py::failure) {
+        fuzz::fail("a Python client was answered neither #WELCOME# nor #FAILURE#");
+    }
+    if (answers.size() >= 2 && answers[1] == py::failure && answers.size() > 2) {
+        fuzz::fail("answers after #FAILURE#");
+    }
+    if (!authenticated) {
+        if (answers.size() > 3) fuzz::fail("answers to an unauthenticated Python client");
+        return 0;
+    }
+    if (answers.size() < 2 || answers[1] != py::welcome) fuzz::fail("authenticated unwelcomed");
+    if (requests.size() < 2) fuzz::fail("authenticated without the client's challenge");
+    if (answers.size() >= 3) {
+        std::string_view challenge =
+            std::string_view(requests[1]).substr(py::challenge_prefix.size());
+        if (!py::verify_response(fuzz::authkey, challenge, answers[2])) {
+            fuzz::fail("the server's answer to the client's challenge is wrong");
+        }
+    }
+    for (std::size_t i = 3; i < answers.size(); ++i) {
+        Object reply = ipckit::pickle::loads(answers[i]);
+        if (!reply.is_tuple() || reply.as_tuple().size() != 2 || !reply.as_tuple()[0].is_string()) {
+            fuzz::fail("a reply is not (kind, value): " + reply.repr());
+        }
+        const std::string& kind = reply.as_tuple()[0].as_string();
+        if (kind != "#RETURN" && kind != "#ERROR" && kind != "#TRACEBACK" && kind != "#PROXY" &&
+            kind != "#UNSERIALIZABLE") {
+            fuzz::fail("unknown reply kind " + kind);
+        }
+    }
+    return 0;
+}
 
 }  // namespace
 
@@ -58,13 +100,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (outcome.sessions != 0) fuzz::fail("a session outlives its connection");
     auto answers = fuzz::payloads(sent, SIZE_MAX);
     if (answers.empty()) fuzz::fail("no greeting");
-    Object greeting = wire::decode(answers[0]);
-    if (greeting.repr() !=
-        Object::list({wire::magic, wire::protocol_version, Object::bytes(fuzz::server_challenge)})
-            .repr()) {
-        fuzz::fail("unexpected greeting " + greeting.repr());
+    if (answers[0] != wire::greeting(fuzz::server_challenge)) {
+        fuzz::fail("unexpected greeting " + Object::bytes(answers[0]).repr());
     }
     auto requests = fuzz::payloads(input, wire::handshake_max_frame);
+    if (!requests.empty() &&
+        requests[0].substr(0, wire::answer_marker.size()) != wire::answer_marker) {
+        return check_python(outcome.authenticated, requests, answers);
+    }
     if (!outcome.authenticated) {
         // At most a refusal, and only to a well-formed handshake reply.
         if (answers.size() > 2) fuzz::fail("answers to an unauthenticated client");
@@ -83,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // dropped with its answers unsent.
     if (requests.empty()) fuzz::fail("authenticated without a handshake reply");
     if (answers.size() < 2) return 0;
-    Object reply = wire::decode(requests[0]);
+    Object reply = wire::parse_client_answer(requests[0]);
     const std::string& client_challenge = reply.as_list().at(1).as_bytes();
     Object proof = wire::decode(answers[1]);
     std::string expected =

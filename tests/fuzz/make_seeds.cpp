@@ -222,9 +222,19 @@ std::string frames(const std::vector<Object>& values) {
     return out;
 }
 
-Object client_reply(const std::string& proof) {
-    return Object::list({Object::bytes(proof), Object::bytes(fuzz::client_challenge),
-                         Object::bytes(fuzz::session)});
+std::string raw_frame(std::string_view payload) {
+    std::string out;
+    std::size_t start = wire::begin_frame(out);
+    out.append(payload);
+    wire::end_frame(out, start);
+    return out;
+}
+
+// The client's answer to the greeting, as a frame.
+std::string client_reply(const std::string& proof) {
+    return raw_frame(wire::client_answer(
+        Object::list({Object::bytes(proof), Object::bytes(fuzz::client_challenge),
+                      Object::bytes(fuzz::session)})));
 }
 
 std::string valid_proof() {
@@ -288,12 +298,61 @@ void check_with_server(const std::string& name, const std::string& stream, std::
 
 std::string dictionary();
 
+// A Python client's handshake with the server target (python_server.hpp), then `requests`
+// pickled as Python's (ident, method, args, kwds); checked through the server's read path:
+// authenticated, every request answered.
+void python_seeds(std::map<std::string, std::string>& files) {
+    namespace py = ipckit::python;
+    std::string greeting = wire::greeting(fuzz::server_challenge);
+    std::string handshake =
+        raw_frame(py::create_response(fuzz::authkey, wire::python_message(greeting))) +
+        raw_frame(std::string(py::challenge_prefix) + "{sha256}" + std::string(40, 'q')) +
+        raw_frame(py::welcome);
+    auto call = [](Object ident, const char* method, List args) {
+        return raw_frame(ipckit::pickle::dumps(Object::tuple(
+            {std::move(ident), Object(method), Object::tuple(std::move(args)), Object(Dict())})));
+    };
+    const std::pair<const char*, std::vector<std::string>> seeds[] = {
+        {"python_dummy", {call(Object(), "dummy", {})}},
+        {"python_create_dict", {call(Object(), "create", {"dict"})}},
+        {"python_create_queue", {call(Object(), "create", {"Queue", 3})}},
+        {"python_number_of_objects", {call(Object(), "number_of_objects", {})}},
+        {"python_accept_connection",
+         {call(Object(), "accept_connection", {"MainProcess"}), call(Object("1"), "__str__", {})}},
+    };
+    for (const auto& [name, requests] : seeds) {
+        std::string stream = handshake;
+        for (const auto& r : requests)
+            stream += r;
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+            invalid(name, "socketpair");
+        if (::send(sv[0], stream.data(), stream.size(), 0) != static_cast<ssize_t>(stream.size()))
+            invalid(name, "send");
+        ipckit::detail::ServerConfig config;
+        config.authkey = fuzz::authkey;
+        config.max_frame = 1u << 16;
+        auto outcome = ipckit::detail::serve_connection(sv[1], config, fuzz::server_challenge);
+        std::string sent;
+        char buffer[65536];
+        for (ssize_t n; (n = ::recv(sv[0], buffer, sizeof buffer, MSG_DONTWAIT)) > 0;)
+            sent.append(buffer, static_cast<std::size_t>(n));
+        ::close(sv[0]);
+        if (!outcome.authenticated) invalid(name, "the server refused the Python handshake");
+        auto answers = fuzz::payloads(sent, SIZE_MAX);
+        if (answers.size() != 3 + requests.size()) invalid(name, "not every request was answered");
+        files[std::string("corpus/server/") + name] = stream;
+    }
+    files["corpus/server/python_wrong_key"] =
+        raw_frame(py::create_response("not the key", wire::python_message(greeting)));
+}
+
 std::map<std::string, std::string> corpus() {
     std::map<std::string, std::string> files;
     for (const auto& seed : seeds()) {
         check_with_store(seed);
         files[std::string("corpus/frame/") + seed.name] = frames(seed.requests);
-        std::string stream = frames({client_reply(valid_proof())}) + frames(seed.requests);
+        std::string stream = client_reply(valid_proof()) + frames(seed.requests);
         check_with_server(
             seed.name, stream,
             static_cast<std::size_t>(std::count_if(seed.requests.begin(), seed.requests.end(),
@@ -302,22 +361,26 @@ std::map<std::string, std::string> corpus() {
     }
     // The server's refusal path: a proof made with another key.
     files["corpus/server/wrong_proof"] =
-        frames({client_reply(wire::hmac("not the key", "client", fuzz::server_challenge,
-                                        fuzz::client_challenge)),
-                request(wire::ping, 0)});
+        client_reply(
+            wire::hmac("not the key", "client", fuzz::server_challenge, fuzz::client_challenge)) +
+        frames({request(wire::ping, 0)});
+    python_seeds(files);
     // What a server may send a connecting client (fuzz_handshake.cpp).
-    auto greeting = [](const Object& magic, int version) {
-        return Object::list({magic, version, Object::bytes(fuzz::server_challenge)});
-    };
-    Object hello = greeting(wire::magic, wire::protocol_version);
+    std::string hello = raw_frame(wire::greeting(fuzz::server_challenge));
     files["corpus/handshake/forged_proof"] =
-        frames({hello, Object::list({true, Object::bytes(std::string(32, '\0'))})});
+        hello + frames({Object::list({true, Object::bytes(std::string(32, '\0'))})});
     files["corpus/handshake/refusal"] =
-        frames({hello, Object::list({false, "authentication failed: wrong authkey"})});
-    files["corpus/handshake/greeting_only"] = frames({hello});
-    files["corpus/handshake/other_version"] =
-        frames({greeting(wire::magic, wire::protocol_version + 1)});
-    files["corpus/handshake/not_a_manager"] = frames({greeting("http", wire::protocol_version)});
+        hello + frames({Object::list({false, "authentication failed: wrong authkey"})});
+    files["corpus/handshake/greeting_only"] = hello;
+    std::string other = wire::greeting(fuzz::server_challenge);
+    other[other.find("ipckit1")] = 'I';
+    files["corpus/handshake/other_version"] = raw_frame(other);
+    files["corpus/handshake/python_server"] =
+        raw_frame(std::string(ipckit::python::challenge_prefix) + "{sha256}" +
+                  std::string(40, 'p')) +
+        raw_frame(ipckit::python::welcome);
+    files["corpus/handshake/not_a_manager"] =
+        frames({Object::list({"http", 1, Object::bytes(fuzz::server_challenge)})});
     // Python's values (fuzz_pickle.cpp), as ipckit and Python 3.11's pickle.dumps(v, 2) write them.
     namespace pickle = ipckit::pickle;
     files["corpus/pickle/scalars"] = pickle::dumps(Object::list(
@@ -419,6 +482,11 @@ std::string dictionary() {
         {"frame_header_over", std::string("\x00\x01\x00\x01", 4)},
         {"magic", std::string(wire::magic)},
         {"ref_to_object_1", std::string("\xc7\x0dR\x00\x00\x00\x00\x00\x00\x00\x01Queue", 16)},
+        {"answer_marker", std::string(wire::answer_marker)},
+        {"greeting_marker", std::string(wire::greeting_marker)},
+        {"python_challenge", std::string(ipckit::python::challenge_prefix)},
+        {"python_welcome", std::string(ipckit::python::welcome)},
+        {"python_sha256", std::string("{sha256}")},
     };
     for (const auto& [name, bytes] : values)
         out += dictionary_entry(name, bytes);

@@ -27,7 +27,7 @@ class DictReferent : public Referent {
 };
 
 void key_check(const Object& key) {
-    if (!key.is_scalar())
+    if (!key.hashable())
         fail(wire::value_error, std::string("unhashable type: '") + key.type_name() + "'");
 }
 
@@ -77,7 +77,7 @@ Object del(Call& call, Referent& target) {
 
 Object contains(Call& call, Referent& target) {
     Dict& d = dict_of(target);
-    return Object(arg(call.args, 0).is_scalar() && d.contains(call.args[0]));
+    return Object(arg(call.args, 0).hashable() && d.contains(call.args[0]));
 }
 
 Object keys(Call&, Referent& target) {

@@ -1,0 +1,396 @@
+// The client of a Python manager server: ipckit's proxy requests as Python method calls.
+#include "python_client.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+
+#include "ipckit/error.hpp"
+#include "ipckit/pickle.hpp"
+#include "ipckit/python_connection.hpp"
+#include "ipckit/signals.hpp"
+
+namespace ipckit::detail {
+namespace {
+
+using List = Object::List;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view prefix = "python+";
+
+std::string ident(std::uint64_t id) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%" PRIx64, id);
+    return text;
+}
+
+std::uint64_t id_of(const Object& ident_text) {
+    const std::string& s = ident_text.as_string();
+    if (s.empty() || s.size() > 16)
+        throw ValueError("Python manager: bad ident " + ident_text.repr());
+    std::uint64_t id = 0;
+    for (char ch : s) {
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (d < 0) throw ValueError("Python manager: bad ident " + ident_text.repr());
+        id = id * 16 + static_cast<std::uint64_t>(d);
+    }
+    return id;
+}
+
+// The store's type names -> SyncManager's typeids.
+const char* typeid_of(const std::string& type) {
+    if (type == wire::type_dict || type == wire::type_list || type == wire::type_queue ||
+        type == wire::type_joinable_queue || type == wire::type_lock || type == wire::type_rlock ||
+        type == wire::type_semaphore || type == wire::type_bounded_semaphore ||
+        type == wire::type_event || type == wire::type_barrier) {
+        return type.c_str();  // the same names
+    }
+    return nullptr;
+}
+
+// Nanoseconds (or nil) -> Python's seconds (or None).
+Object seconds(const Object& ns) {
+    if (ns.is_none()) return Object();
+    return Object(static_cast<double>(ns.as_int()) / 1e9);
+}
+
+Object slice(const List& args, std::size_t i) {
+    List bounds;
+    for (std::size_t k = i; k < i + 3; ++k)
+        bounds.push_back(k < args.size() ? args[k] : Object());
+    return Object::instance("builtins", "slice", std::move(bounds));
+}
+
+List pairs_as_lists(const Object& value) {
+    List out;
+    for (const auto& p : value.as_sequence())
+        out.push_back(Object(p.as_sequence()));
+    return out;
+}
+
+}  // namespace
+
+bool is_python_address(const std::string& address) {
+    return address.rfind(prefix, 0) == 0;
+}
+
+PythonClient::PythonClient(std::string address, std::string authkey, ManagerOptions options)
+    : address_text_(std::move(address)),
+      address_(parse_address(address_text_.substr(prefix.size()))),
+      authkey_(std::move(authkey)),
+      options_(options),
+      pid_(current_pid()) {}
+
+PythonClient::~PythonClient() = default;
+
+void PythonClient::check() {
+    public_call("dummy", {});
+}
+
+Fd PythonClient::open() {
+    auto deadline = Clock::now() + options_.connect_timeout;
+    Fd fd(connect_to(address_, address_text_, deadline));
+    try {
+        python::answer_challenge(fd.get(), authkey_, deadline);
+        python::deliver_challenge(fd.get(), authkey_, deadline);
+    } catch (const AuthenticationError& e) {
+        throw AuthenticationError("Python manager at " + address_text_ + ": " + e.what() +
+                                  " (check the authkey)");
+    } catch (const BusyError&) {
+        throw ConnectionError(ETIMEDOUT, "Python manager at " + address_text_ +
+                                             ": no handshake before the connect timeout");
+    }
+    return fd;
+}
+
+Object PythonClient::exchange(int fd, const Object& request, bool blocking) {
+    auto far = Clock::time_point::max();
+    python::send_message(fd, pickle::dumps(request), Clock::now() + options_.connect_timeout);
+    if (blocking) {
+        for (;;) {
+            if (stop_requested()) {
+                throw InterruptedError(EINTR, "Python manager at " + address_text_ +
+                                                  ": a stop request ended the wait");
+            }
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 100) == 1) break;
+        }
+    }
+    std::string payload = python::recv_message(fd, options_.max_frame, far);
+    Object reply = pickle::loads(payload);
+    if (!reply.is_tuple() || reply.as_tuple().size() != 2 || !reply.as_tuple()[0].is_string()) {
+        throw ConnectionError(0, "Python manager at " + address_text_ + ": malformed reply");
+    }
+    const std::string& kind = reply.as_tuple()[0].as_string();
+    if (kind == "#RETURN" || kind == "#PROXY") return reply.as_tuple()[1];
+    raise(kind, reply.as_tuple()[1]);
+}
+
+void PythonClient::raise(const std::string& kind, const Object& value) {
+    std::string where = "Python manager at " + address_text_ + ": ";
+    if (kind != "#ERROR") {
+        throw RemoteError(where + kind + " " +
+                          (value.is_string() ? value.as_string() : value.repr()));
+    }
+    std::string name = pickle::exception_name(value);
+    std::string message;
+    if (value.is_instance() && !value.as_instance().args.empty()) {
+        const Object& first = value.as_instance().args[0];
+        message = first.is_string() && name != "KeyError" ? first.as_string() : first.repr();
+    }
+    if (name == "KeyError") throw KeyError(message);
+    if (name == "IndexError") throw IndexError(message);
+    if (name == "ValueError") throw ValueError(message);
+    if (name == "RuntimeError") throw RuntimeError(where + message);
+    if (name == "Empty")
+        throw Empty(BusyError::Reason::would_block, EAGAIN, where + "queue is empty");
+    if (name == "Full") throw Full(BusyError::Reason::would_block, EAGAIN, where + "queue is full");
+    throw RemoteError(where + (name.empty() ? value.repr() : name + ": " + message));
+}
+
+Object PythonClient::public_call(const std::string& method, const List& args) {
+    Fd fd = open();
+    return exchange(
+        fd.get(),
+        Object::tuple({Object(), Object(method), Object::tuple(args), Object(Object::Dict())}),
+        false);
+}
+
+Object PythonClient::method_call(std::uint64_t id, const std::string& method, const List& args,
+                                 const Object& kwds, bool blocking) {
+    int fd;
+    {
+        std::lock_guard lock(mutex_);
+        if (current_pid() != pid_) {
+            connections_.clear();  // a forked child opens its own
+            pid_ = current_pid();
+        }
+        auto& slot = connections_[std::this_thread::get_id()];
+        if (!slot) {
+            Fd fresh = open();
+            exchange(fresh.get(),
+                     Object::tuple({Object(), Object("accept_connection"),
+                                    Object::tuple({Object("ipckit")}), Object(Object::Dict())}),
+                     false);
+            slot = std::move(fresh);
+        }
+        fd = slot.get();
+    }
+    try {
+        return exchange(fd,
+                        Object::tuple({Object(ident(id)), Object(method), Object::tuple(args),
+                                       kwds.is_dict() ? kwds : Object(Object::Dict())}),
+                        blocking);
+    } catch (const InterruptedError&) {
+        std::lock_guard lock(mutex_);
+        connections_.erase(std::this_thread::get_id());  // its answer will never be read
+        throw;
+    } catch (const ConnectionError&) {
+        std::lock_guard lock(mutex_);
+        connections_.erase(std::this_thread::get_id());
+        throw;
+    }
+}
+
+std::uint64_t PythonClient::create(const std::string& typeid_, const List& args) {
+    List full{Object(typeid_)};
+    full.insert(full.end(), args.begin(), args.end());
+    Object created = public_call("create", full);
+    // (ident, exposed): Python's create holds one reference for us.
+    return id_of(created.as_sequence().at(0));
+}
+
+Object PythonClient::call_blocking(int op, std::uint64_t id, const List& args) {
+    return call(op, id, args, nullptr);
+}
+
+Object PythonClient::call(int op, std::uint64_t id, const List& args, const Deadline*) {
+    using namespace wire;
+    if (closed()) throw ConnectionError(0, "Python manager at " + address_text_ + ": shut down");
+    auto at = [&](std::size_t i) { return i < args.size() ? args[i] : Object(); };
+    auto m = [&](const char* method, List a = {}, bool blocking = false) {
+        return method_call(id, method, a, Object(), blocking);
+    };
+    switch (op) {
+        case create_dict:
+        case create_list: {
+            List params;
+            if (!args.empty()) params.push_back(args[0]);
+            return Object(create(op == create_dict ? "dict" : "list", params));
+        }
+        case named_dict:
+        case named_list:
+            throw ValueError(
+                "a Python manager has no named objects: register a typeid on the "
+                "Python server and use Manager::typeid");
+        case wire::create: {
+            const std::string& type = args.at(0).as_string();
+            if (type.rfind("typeid:", 0) == 0) {  // Manager::typeid_queue and the like
+                return Object(create(type.substr(7), {}));
+            }
+            if (!args.at(1).is_none()) {
+                throw ValueError("a Python manager has no named objects (" + args[1].repr() +
+                                 "): register a typeid on the Python server");
+            }
+            const char* typeid_ = typeid_of(type);
+            if (!typeid_) throw ValueError("a Python manager has no type " + Object(type).repr());
+            List params(args.begin() + 2, args.end());
+            if (type == type_barrier && !params.empty()) params.resize(1);
+            return Object(create(typeid_, params));
+        }
+        case incref:
+            public_call("incref", {Object(ident(id))});
+            return Object();
+        case decref:
+            public_call("decref", {Object(ident(id))});
+            return Object();
+        case stats: {
+            Object n = public_call("number_of_objects", {});
+            return Object(Object::Dict{{"objects", n}});
+        }
+        case shutdown:
+            public_call("shutdown", {});
+            return Object();
+        case ping:
+            public_call("dummy", {});
+            return Object(true);
+        case repr:
+            return m("__str__");
+        case len:
+            return m("__len__");
+        case copy:
+            return m("#GETVALUE");
+        case clear:
+            return m("clear");
+        case dict_get:
+            return m("__getitem__", {at(0)});
+        case dict_get_default:
+            return m("get", {at(0), at(1)});
+        case dict_set:
+            return m("__setitem__", {at(0), at(1)});
+        case dict_del:
+            return m("__delitem__", {at(0)});
+        case dict_contains:
+            return m("__contains__", {at(0)});
+        case dict_keys:
+            return Object(m("keys").as_sequence());
+        case dict_values:
+            return Object(m("values").as_sequence());
+        case dict_items:
+            return Object(pairs_as_lists(m("items")));
+        case dict_pop:
+            return m("pop", {at(0)});
+        case dict_pop_default:
+            return m("pop", {at(0), at(1)});
+        case dict_popitem:
+            return Object(m("popitem").as_sequence());
+        case dict_setdefault:
+            return m("setdefault", {at(0), at(1)});
+        case dict_update_flat: {
+            Object::Dict d;
+            const List& flat = at(0).as_list();
+            for (std::size_t i = 0; i + 1 < flat.size(); i += 2)
+                d.set(flat[i], flat[i + 1]);
+            return m("update", {Object(std::move(d))});
+        }
+        case list_get:
+            return m("__getitem__", {at(0)});
+        case list_set:
+            return m("__setitem__", {at(0), at(1)});
+        case list_del:
+            return m("__delitem__", {at(0)});
+        case list_append:
+            return m("append", {at(0)});
+        case list_extend:
+            return m("extend", {at(0)});
+        case list_insert:
+            return m("insert", {at(0), at(1)});
+        case list_pop:
+            return args.empty() ? m("pop") : m("pop", {at(0)});
+        case list_remove:
+            return m("remove", {at(0)});
+        case list_index: {
+            List a{at(0)};
+            if (!at(1).is_none() || !at(2).is_none())
+                a.push_back(at(1).is_none() ? Object(0) : at(1));
+            if (!at(2).is_none()) a.push_back(at(2));
+            return m("index", a);
+        }
+        case list_count:
+            return m("count", {at(0)});
+        case list_reverse:
+            return m("reverse");
+        case list_sort:
+            return method_call(
+                id, "sort", {},
+                Object(Object::Dict{{"reverse", at(0).is_bool() && at(0).as_bool()}}));
+        case list_get_slice:
+            return m("__getitem__", {slice(args, 0)});
+        case list_set_slice:
+            return m("__setitem__", {slice(args, 0), at(3)});
+        case list_del_slice:
+            return m("__delitem__", {slice(args, 0)});
+        case list_contains:
+            return m("__contains__", {at(0)});
+        case queue_put:
+            try {
+                return m("put", {at(0), at(1), seconds(at(2))}, at(1).as_bool());
+            } catch (const Full& e) {
+                if (at(1).as_bool()) throw Full(BusyError::Reason::timed_out, ETIMEDOUT, e.what());
+                throw;
+            }
+        case queue_get:
+            try {
+                return m("get", {at(0), seconds(at(1))}, at(0).as_bool());
+            } catch (const Empty& e) {
+                if (at(0).as_bool()) throw Empty(BusyError::Reason::timed_out, ETIMEDOUT, e.what());
+                throw;
+            }
+        case queue_qsize:
+            return m("qsize");
+        case queue_empty:
+            return m("empty");
+        case queue_full:
+            return m("full");
+        case queue_task_done:
+            return m("task_done");
+        case queue_join:
+            if (!at(0).is_none()) throw ValueError("Python's Queue.join takes no timeout");
+            return m("join", {}, true);
+        case wire::acquire: {
+            bool block = at(0).as_bool();
+            Object got = at(1).is_none() ? m("acquire", {Object(block)}, block)
+                                         : m("acquire", {Object(block), seconds(at(1))}, block);
+            return Object(got.as_bool() ? 1 : 0);
+        }
+        case wire::release:
+            return m("release");
+        case event_set:
+            return m("set");
+        case event_clear:
+            return m("clear");
+        case event_is_set:
+            return m("is_set");
+        case event_wait:
+            return m("wait", {seconds(at(0))}, true);
+        case barrier_wait:
+            return m("wait", {seconds(at(0))}, true);
+        case barrier_reset:
+            return m("reset");
+        case barrier_abort:
+            return m("abort");
+        case barrier_parties:
+            return m("__getattribute__", {Object("parties")});
+        case barrier_n_waiting:
+            return m("__getattribute__", {Object("n_waiting")});
+        case barrier_broken:
+            return m("__getattribute__", {Object("broken")});
+        default:
+            throw ValueError("not supported against a Python manager server (request " +
+                             std::to_string(op) + ")");
+    }
+}
+
+}  // namespace ipckit::detail

@@ -1,0 +1,362 @@
+// Python's own manager clients against `ipckit manager serve` (issue 12): real python3
+// processes using only the standard library (SyncManager / BaseManager .connect()) talk to
+// the ipckit server on 127.0.0.1 (port 0), on the same address as ipckit's C++ clients.
+// The scripts are in tests/python/pymgr_*.py.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "ipckit/ipckit.hpp"
+#include "ipckit/python_connection.hpp"
+#include "raw_manager_client.hpp"
+#include "support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ipckit::Manager;
+using ipckit::Object;
+using ipckit::test::Child;
+using ipckit::test::ipckit_program;
+using ipckit::test::python_script;
+using ipckit::test::RunResult;
+
+constexpr const char* authkey = "python-interop-key";
+constexpr const char* python312 = "/root/.pyenv/versions/3.12.1/bin/python3";
+
+struct TempDir {
+    TempDir() {
+        std::string pattern = (std::filesystem::temp_directory_path() / "pymgr.XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path = pattern;
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string path;
+};
+
+// `ipckit manager serve` on tcp://127.0.0.1:0 with `authkey`, stopped at the end.
+class Server {
+  public:
+    explicit Server(std::vector<std::string> extra = {})
+        : key_file_(write_key(dir_.path)), server_(argv(key_file_, std::move(extra))) {
+        std::string banner = server_.read_until("\n");
+        std::smatch m;
+        if (!std::regex_search(banner, m,
+                               std::regex("serving at tcp://127\\.0\\.0\\.1:([0-9]+)"))) {
+            throw std::runtime_error("the manager did not start: " + banner);
+        }
+        port_ = m[1];
+    }
+    ~Server() {
+        server_.signal(SIGTERM);
+        server_.wait(30s);
+    }
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+    const std::string& port() const { return port_; }
+    std::string address() const { return "tcp://127.0.0.1:" + port_; }
+    Manager connect() const { return Manager::connect(address(), authkey); }
+
+  private:
+    static std::string write_key(const std::string& dir) {
+        std::string path = dir + "/authkey";
+        std::ofstream(path) << authkey;
+        ::chmod(path.c_str(), 0600);
+        return path;
+    }
+    static std::vector<std::string> argv(const std::string& key, std::vector<std::string> extra) {
+        std::vector<std::string> a = {ipckit_program(),    "manager",        "serve", "--address",
+                                      "tcp://127.0.0.1:0", "--authkey-file", key};
+        a.insert(a.end(), extra.begin(), extra.end());
+        return a;
+    }
+    TempDir dir_;
+    std::string key_file_;
+    Child server_;
+    std::string port_;
+};
+
+RunResult python(const std::string& interpreter, const std::string& script,
+                 const std::string& port) {
+    return ipckit::test::run({interpreter, "-u", python_script(script), port, authkey}, "", 120s);
+}
+
+// Addresses differ between servers: 0x7f3a... -> 0x?
+std::string without_addresses(const std::string& text) {
+    return std::regex_replace(text, std::regex("0x[0-9a-f]+"), "0x?");
+}
+
+void expect_same_transcript_as_pythons_own_manager(const std::string& interpreter) {
+    Server server;
+    RunResult own = python(interpreter, "pymgr_types.py", "own");
+    ASSERT_EQ(own.exit_code, 0) << own.err;
+    RunResult ours = python(interpreter, "pymgr_types.py", server.port());
+    ASSERT_EQ(ours.exit_code, 0) << ours.err;
+    EXPECT_EQ(without_addresses(ours.out), without_addresses(own.out));
+    EXPECT_NE(ours.out.find("{1: 'one', 'two': 2, (3, 4): [5.5, None, True, b'bytes']}"),
+              std::string::npos)
+        << ours.out;
+    EXPECT_NE(ours.out.find("<locked _thread.lock object at 0x"), std::string::npos) << ours.out;
+    EXPECT_NE(ours.out.find("\ndone\n"), std::string::npos) << ours.out;
+    // Everything the script made was released by its proxies' decref (Python's counting).
+    auto stats = server.connect().stats();
+    EXPECT_EQ(stats.at("anonymous").as_int(), 0) << Object(stats);
+}
+
+TEST(PythonManager, Python311ClientSeesWhatPythonsOwnManagerShows) {
+    expect_same_transcript_as_pythons_own_manager(ipckit::test::python);
+}
+
+TEST(PythonManager, Python312ClientAuthenticatesWithSha256AndSeesTheSame) {
+    if (::access(python312, X_OK) != 0) GTEST_SKIP() << python312 << " is not installed";
+    expect_same_transcript_as_pythons_own_manager(python312);
+}
+
+TEST(PythonManager, RemoteManagerPatternGetsTheExposedObjectsCppUses) {
+    Server server({"--expose", "get_queue=queue:jobs", "--expose", "get_scores=dict:scores"});
+    Manager m = server.connect();
+    auto jobs = m.named_queue("jobs");
+    auto scores = m.dict("scores");
+    jobs.put("hello");
+    scores["cpp"] = 1;
+    RunResult py = python(ipckit::test::python, "pymgr_expose.py", server.port());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    EXPECT_EQ(py.out, "from C++: hello 1\n{'cpp': 1, 'python': 3}\n");
+    EXPECT_EQ(jobs.get(true, 0ms).as_string(), "job-0");
+    EXPECT_EQ(jobs.get(true, 0ms).as_string(), "job-1");
+    EXPECT_EQ(jobs.get(true, 0ms).as_string(), "job-2");
+    EXPECT_EQ(scores.get("python").as_int(), 3);
+}
+
+TEST(PythonManager, PythonBlockingCallsParkOnTheServerUntilCppActs) {
+    Server server({"--expose", "get_queue=queue:q", "--expose", "get_event=event:e"});
+    Manager m = server.connect();
+    auto q = m.named_queue("q");
+    auto e = m.named_event("e");
+    Child py({ipckit::test::python, "-u", python_script("pymgr_wait.py"), server.port(), authkey});
+    auto waiting = [&] { return m.stats().at("waiting").as_int() == 1; };
+    ASSERT_TRUE(ipckit::test::wait_until(waiting, 60s));
+    // The parked get does not block the server: other requests are answered meanwhile.
+    auto d = m.dict();
+    d["x"] = 1;
+    EXPECT_EQ(d.get("x").as_int(), 1);
+    q.put(Object::list({1, "two"}));
+    EXPECT_NE(py.read_until("got").find("got"), std::string::npos);
+    ASSERT_TRUE(ipckit::test::wait_until(waiting, 60s));  // now in Event.wait
+    e.set();
+    RunResult r = py.wait(60s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.substr(r.out.find("got")), "got [1, 'two']\nevent True\n");
+}
+
+TEST(PythonManager, AKilledPythonClientsObjectsAreFreed) {
+    Server server;
+    Manager m = server.connect();
+    Child py({ipckit::test::python, "-u", python_script("pymgr_hold.py"), server.port(), authkey});
+    std::string ready = py.read_until("ready 3");
+    ASSERT_NE(ready.find("ready 3"), std::string::npos) << ready << py.wait(1s).err;
+    // Alive, with its create/incref/decref connections closed: its objects are kept.
+    EXPECT_EQ(m.stats().at("anonymous").as_int(), 3) << Object(m.stats());
+    py.signal(SIGKILL);
+    RunResult r = py.wait(30s);
+    EXPECT_EQ(r.exit_code, -SIGKILL);
+    // Its connections closed when it died, before this request was sent.
+    EXPECT_EQ(m.stats().at("anonymous").as_int(), 0) << Object(m.stats());
+}
+
+TEST(PythonManager, MisbehavingPythonClientsDoNotStopTheServer) {
+    Server server({"--max-frame", "65536"});
+    RunResult py = python(ipckit::test::python, "pymgr_bad.py", server.port());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    EXPECT_EQ(py.out,
+              "wrong key refused\ngarbage closed\nnot a request closed\nover-long closed\n"
+              "{'still': 'serving'}\n");
+    // A C++ client is served too.
+    Manager m = server.connect();
+    EXPECT_EQ(m.stats().at("anonymous").as_int(), 0);
+}
+
+}  // namespace
+
+// ---- the other direction: ipckit's C++ client against Python's own manager server --------
+
+namespace {
+
+// pymgr_server.py: SyncManager(...).get_server().serve_forever() on 127.0.0.1:0.
+class PythonServer {
+  public:
+    explicit PythonServer(const std::string& key = authkey)
+        : server_({ipckit::test::python, "-u", python_script("pymgr_server.py"), key}) {
+        std::string line = server_.read_until("\n");
+        std::smatch m;
+        if (!std::regex_search(line, m, std::regex("([0-9]+)\n"))) {
+            throw std::runtime_error("the Python manager did not start: " + line);
+        }
+        address_ = "python+tcp://127.0.0.1:" + std::string(m[1]);
+    }
+    ~PythonServer() {
+        server_.signal(SIGTERM);
+        server_.wait(30s);
+    }
+    PythonServer(const PythonServer&) = delete;
+    PythonServer& operator=(const PythonServer&) = delete;
+    const std::string& address() const { return address_; }
+
+  private:
+    Child server_;
+    std::string address_;
+};
+
+void server_typeid_on_ipckit() {
+    Server server;
+    server.connect().typeid_queue("get_queue");
+}
+
+TEST(PythonManager, CppProxiesWorkAgainstAPythonSyncManager) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto d = m.dict();
+    d[1] = "one";
+    d["two"] = 2;
+    EXPECT_EQ(d.repr(), "{1: 'one', 'two': 2}");
+    EXPECT_EQ(d.get("two").as_int(), 2);
+    EXPECT_EQ(d.size(), 2u);
+    try {
+        d.get("missing");
+        ADD_FAILURE() << "no KeyError";
+    } catch (const ipckit::KeyError& e) {  // Python's KeyError('missing'), mapped
+        EXPECT_NE(std::string(e.what()).find("'missing'"), std::string::npos) << e.what();
+    }
+    auto l = m.list();
+    for (int i = 0; i < 10; ++i)
+        l.append(i);
+    l.reverse();
+    EXPECT_EQ(l.repr(), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
+    EXPECT_THROW(l.get(100), ipckit::IndexError);
+    auto q = m.queue();
+    q.put(Object::list({1, "x"}));
+    EXPECT_EQ(q.get().repr(), "[1, 'x']");
+    try {
+        q.get(true, 100ms);
+        ADD_FAILURE() << "no Empty";
+    } catch (const ipckit::Empty& e) {
+        EXPECT_TRUE(e.timed_out());
+    }
+    auto lock = m.lock();
+    EXPECT_TRUE(lock.acquire());
+    EXPECT_FALSE(lock.acquire(false));
+    lock.release();
+    auto e = m.event();
+    EXPECT_FALSE(e.wait(50ms));
+    e.set();
+    EXPECT_TRUE(e.is_set());
+    EXPECT_TRUE(e.wait());
+    // The remote-manager pattern the other way: a typeid the Python server registered.
+    auto jobs = m.typeid_queue("get_queue");
+    EXPECT_EQ(jobs.get(true, 10s).as_string(), "from-python");
+    jobs.put("from-cpp");
+    EXPECT_EQ(m.typeid_queue("get_queue").get(true, 10s).as_string(), "from-cpp");
+    EXPECT_THROW(server_typeid_on_ipckit(), ipckit::ValueError);
+}
+
+TEST(PythonManager, AWrongAuthkeyIsRefusedBothWays) {
+    PythonServer python_server;
+    EXPECT_THROW(Manager::connect(python_server.address(), "not the key"),
+                 ipckit::AuthenticationError);
+    Server server;
+    RunResult py =
+        ipckit::test::run({ipckit::test::python, "-c",
+                           "import sys\nfrom multiprocessing.managers import SyncManager\n"
+                           "from multiprocessing import AuthenticationError\n"
+                           "try:\n    SyncManager(address=('127.0.0.1', int(sys.argv[1])), "
+                           "authkey=b'bad').connect()\n"
+                           "except AuthenticationError: print('refused')\n",
+                           server.port()});
+    EXPECT_EQ(py.out, "refused\n") << py.err;
+}
+
+}  // namespace
+
+namespace {
+
+TEST(PythonManager, ALockSharedByPythonAndCppCountsToAnExactTotal) {
+    Server server({"--expose", "get_lock=lock:L", "--expose", "get_counter=dict:counter"});
+    Manager m = server.connect();
+    auto lock = m.named_lock("L");
+    auto counter = m.dict("counter");
+    constexpr int each = 300;
+    Child py({ipckit::test::python, "-u", python_script("pymgr_count.py"), server.port(), authkey,
+              std::to_string(each)});
+    for (int i = 0; i < each; ++i) {
+        auto held = lock.acquire();
+        ASSERT_TRUE(held);
+        counter["n"] = counter.get("n", Object(0)).as_int() + 1;
+        lock.release();
+    }
+    RunResult r = py.wait(120s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "counted\n");
+    EXPECT_EQ(counter.get("n").as_int(), 2 * each);
+}
+
+// Before authentication, a client that looks like a Python client (its answer lacks the
+// ipckit marker) gets what Python's server gives: #FAILURE# for a wrong digest, a closed
+// connection for an over-long or malformed frame. The server goes on serving.
+TEST(PythonManager, GarbageBeforeAuthenticationClosesThatConnectionOnly) {
+    Server server;
+    auto greeted = [&] {
+        auto c = std::make_unique<ipckit::test::RawClient>(server.address());
+        auto hello = c->read_payload();
+        EXPECT_TRUE(hello && hello->rfind("#CHALLENGE#{sha256}", 0) == 0);
+        return c;
+    };
+    {
+        auto c = greeted();
+        c->send_payload(std::string(16, 'g'));  // a wrong HMAC-MD5
+        auto answer = c->read_payload();
+        ASSERT_TRUE(answer);
+        EXPECT_EQ(*answer, "#FAILURE#");
+        EXPECT_TRUE(c->closed_by_server());
+    }
+    {
+        auto c = greeted();
+        c->send(std::string("\x00\x10\x00\x00", 4) + std::string(100, 'x'));  // 1 MiB announced
+        EXPECT_TRUE(c->closed_by_server());
+    }
+    {
+        auto c = greeted();
+        c->send(std::string("\xff\xff\xff\xff", 4) + std::string(8, '\x7f'));  // 8-byte length
+        EXPECT_TRUE(c->closed_by_server());
+    }
+    {
+        // Right digest, then garbage instead of the client's own challenge.
+        auto c = std::make_unique<ipckit::test::RawClient>(server.address());
+        auto hello = c->read_payload();
+        ASSERT_TRUE(hello);
+        c->send_payload(ipckit::python::create_response(authkey, hello->substr(11)));
+        EXPECT_EQ(c->read_payload().value_or(""), "#WELCOME#");
+        c->send_payload("no challenge here");
+        EXPECT_TRUE(c->closed_by_server());
+    }
+    EXPECT_EQ(server.connect().stats().at("objects").as_int(), 0);
+    RunResult py = ipckit::test::run(
+        {ipckit::test::python, "-c",
+         "import sys\nfrom multiprocessing.managers import SyncManager\n"
+         "m = SyncManager(address=('127.0.0.1', int(sys.argv[1])), authkey=sys.argv[2].encode())\n"
+         "m.connect()\nprint(m.dict(ok=1))\n",
+         server.port(), authkey});
+    EXPECT_EQ(py.out, "{'ok': 1}\n") << py.err;
+}
+
+}  // namespace
