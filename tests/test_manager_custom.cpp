@@ -312,8 +312,9 @@ class SilentServer {
                     c->fd = fd;
                     c->challenge = wire::random_bytes(wire::challenge_size);
                     std::string out;
-                    wire::append_frame(out, Object::list({wire::magic, wire::protocol_version,
-                                                          Object::bytes(c->challenge)}));
+                    std::size_t start = wire::begin_frame(out);  // the greeting: a raw frame
+                    out += wire::greeting(c->challenge);
+                    wire::end_frame(out, start);
                     (void)!::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
                     conns.push_back(std::move(c));
                 }
@@ -335,7 +336,7 @@ class SilentServer {
                         ++requests_;  // never answered
                         continue;
                     }
-                    Object hello = wire::decode(payload);
+                    Object hello = wire::parse_client_answer(payload);
                     std::string client_challenge = hello.as_list().at(1).as_bytes();
                     std::string out;
                     wire::append_frame(
