@@ -141,6 +141,7 @@ TEST(Pickle, UnknownClassesStayOpaqueAndRoundTrip) {
     auto lines = split(produced.out, '\n');
     ASSERT_EQ(lines.size(), 6u);
     std::vector<Object> values;
+    values.reserve(lines.size());
     for (const auto& line : lines)
         values.push_back(pickle::loads(unhex(line)));
     // [Point(1, 2), Point(1, 2)]: two opaque values, equal byte for byte.
@@ -306,7 +307,7 @@ TEST(Object, PythonKindsCrossTheManagerWire) {
 
 namespace {
 
-std::string proto4(std::string body) {
+std::string proto4(const std::string& body) {
     return std::string("\x80\x04", 2) + body;
 }
 

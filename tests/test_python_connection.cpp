@@ -203,11 +203,11 @@ TEST(PythonConnection, ResponsesAsPython312ComputesThem) {
         }
         return out;
     };
-    auto r = run({py, "-c",
-                  "import sys\n"
-                  "from multiprocessing.connection import _create_response as f\n"
-                  "for m in sys.argv[1:]: print(f(b'k3y', bytes.fromhex(m)).hex())\n",
-                  hex(modern), hex(legacy)});
+    const std::string script =
+        "import sys\n"
+        "from multiprocessing.connection import _create_response as f\n"
+        "for m in sys.argv[1:]: print(f(b'k3y', bytes.fromhex(m)).hex())\n";
+    auto r = run({py, "-c", script, hex(modern), hex(legacy)});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, hex(python::create_response("k3y", modern)) + "\n" +
                          hex(python::create_response("k3y", legacy)) + "\n");
