@@ -249,7 +249,8 @@ TEST(PythonConnection, Framing) {
     EXPECT_EQ(out, "\0\0\0\3abc"s);
     std::string_view payload;
     std::size_t consumed = 0, needed = 0;
-    EXPECT_TRUE(python::parse_message(out + "rest", 100, payload, consumed, &needed));
+    const std::string stream = out + "rest";  // payload views into it
+    EXPECT_TRUE(python::parse_message(stream, 100, payload, consumed, &needed));
     EXPECT_EQ(payload, "abc");
     EXPECT_EQ(consumed, 7u);
     EXPECT_FALSE(python::parse_message(out.substr(0, 5), 100, payload, consumed, &needed));
