@@ -254,6 +254,11 @@ TEST(Object, BigIntegers) {
     EXPECT_EQ(Object::integer("100000000000000000000"), Object::integer("100000000000000000000"));
     EXPECT_EQ(Object::integer("100000000000000000000"), Object(1e20));
     EXPECT_NE(Object::integer("100000000000000000000"), Object(INT64_MAX));
+    // Beyond a long double's range, against a float: compares as infinite, never throws.
+    Object huge = Object::integer(std::string(6000, '9'));
+    EXPECT_TRUE(Object::less(Object(1e308), huge));
+    EXPECT_TRUE(Object::less(Object::integer("-" + std::string(6000, '9')), Object(-1e308)));
+    EXPECT_NE(huge, Object(1e308));
     // Two's complement bytes, as pickle carries them.
     EXPECT_EQ(Object(0).integer_bytes(), "");
     EXPECT_EQ(Object(-1).integer_bytes(), "\xff");

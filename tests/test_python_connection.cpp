@@ -3,6 +3,7 @@
 // ipckit's deliver_challenge/answer_challenge both ways, with the right key and a wrong one;
 // frames cross in both directions; bad frames, silent and vanishing peers end in clear errors.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -280,6 +281,19 @@ TEST(PythonConnection, Framing) {
     // Over the limit: refused before reading (or allocating) the payload.
     ASSERT_EQ(::write(a.fd, "\x7f\xff\xff\xff", 4), 4);
     EXPECT_THROW(python::recv_message(b.fd, 1 << 20, soon()), ipckit::ValueError);
+}
+
+TEST(PythonConnection, PipesAsMultiprocessingPipeUsesThem) {
+    int to_child[2], to_parent[2];
+    ASSERT_EQ(::pipe2(to_child, O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(to_parent, O_CLOEXEC), 0);
+    Fd w(to_child[1]), r(to_parent[0]), cr(to_child[0]), cw(to_parent[1]);
+    ASSERT_EQ(::fcntl(w.fd, F_SETFL, O_NONBLOCK), 0);
+    ASSERT_EQ(::fcntl(r.fd, F_SETFL, O_NONBLOCK), 0);
+    python::send_message(w.fd, "through a pipe", soon());
+    EXPECT_EQ(python::recv_message(cr.fd, 100, soon()), "through a pipe");
+    python::send_message(cw.fd, "and back", soon());
+    EXPECT_EQ(python::recv_message(r.fd, 100, soon()), "and back");
 }
 
 TEST(PythonConnection, SilentAndVanishingPeers) {
