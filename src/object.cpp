@@ -16,6 +16,7 @@
 #include <functional>
 #include <limits>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -1212,7 +1213,12 @@ int compare_big(const Object& a, const Object& b) {
         auto approx = [](const Object& x) -> long double {
             if (x.is_double()) return x.as_double();
             if (!x.is_big_integer()) return static_cast<long double>(x.as_int());
-            return std::stold(big_decimal(x.integer_bytes()));
+            try {
+                return std::stold(big_decimal(x.integer_bytes()));
+            } catch (const std::out_of_range&) {  // beyond long double: compares as infinite
+                bool negative = static_cast<unsigned char>(x.integer_bytes().back()) & 0x80;
+                return negative ? -HUGE_VALL : HUGE_VALL;
+            }
         };
         long double x = approx(a), y = approx(b);
         if (std::isnan(x) || std::isnan(y)) return 2;

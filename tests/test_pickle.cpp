@@ -141,6 +141,7 @@ TEST(Pickle, UnknownClassesStayOpaqueAndRoundTrip) {
     auto lines = split(produced.out, '\n');
     ASSERT_EQ(lines.size(), 6u);
     std::vector<Object> values;
+    values.reserve(lines.size());
     for (const auto& line : lines)
         values.push_back(pickle::loads(unhex(line)));
     // [Point(1, 2), Point(1, 2)]: two opaque values, equal byte for byte.
@@ -253,6 +254,11 @@ TEST(Object, BigIntegers) {
     EXPECT_EQ(Object::integer("100000000000000000000"), Object::integer("100000000000000000000"));
     EXPECT_EQ(Object::integer("100000000000000000000"), Object(1e20));
     EXPECT_NE(Object::integer("100000000000000000000"), Object(INT64_MAX));
+    // Beyond a long double's range, against a float: compares as infinite, never throws.
+    Object huge = Object::integer(std::string(6000, '9'));
+    EXPECT_TRUE(Object::less(Object(1e308), huge));
+    EXPECT_TRUE(Object::less(Object::integer("-" + std::string(6000, '9')), Object(-1e308)));
+    EXPECT_NE(huge, Object(1e308));
     // Two's complement bytes, as pickle carries them.
     EXPECT_EQ(Object(0).integer_bytes(), "");
     EXPECT_EQ(Object(-1).integer_bytes(), "\xff");
@@ -306,7 +312,7 @@ TEST(Object, PythonKindsCrossTheManagerWire) {
 
 namespace {
 
-std::string proto4(std::string body) {
+std::string proto4(const std::string& body) {
     return std::string("\x80\x04", 2) + body;
 }
 

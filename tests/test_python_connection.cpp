@@ -3,6 +3,7 @@
 // ipckit's deliver_challenge/answer_challenge both ways, with the right key and a wrong one;
 // frames cross in both directions; bad frames, silent and vanishing peers end in clear errors.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -203,11 +204,11 @@ TEST(PythonConnection, ResponsesAsPython312ComputesThem) {
         }
         return out;
     };
-    auto r = run({py, "-c",
-                  "import sys\n"
-                  "from multiprocessing.connection import _create_response as f\n"
-                  "for m in sys.argv[1:]: print(f(b'k3y', bytes.fromhex(m)).hex())\n",
-                  hex(modern), hex(legacy)});
+    const std::string script =
+        "import sys\n"
+        "from multiprocessing.connection import _create_response as f\n"
+        "for m in sys.argv[1:]: print(f(b'k3y', bytes.fromhex(m)).hex())\n";
+    auto r = run({py, "-c", script, hex(modern), hex(legacy)});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, hex(python::create_response("k3y", modern)) + "\n" +
                          hex(python::create_response("k3y", legacy)) + "\n");
@@ -249,7 +250,8 @@ TEST(PythonConnection, Framing) {
     EXPECT_EQ(out, "\0\0\0\3abc"s);
     std::string_view payload;
     std::size_t consumed = 0, needed = 0;
-    EXPECT_TRUE(python::parse_message(out + "rest", 100, payload, consumed, &needed));
+    const std::string stream = out + "rest";  // payload views into it
+    EXPECT_TRUE(python::parse_message(stream, 100, payload, consumed, &needed));
     EXPECT_EQ(payload, "abc");
     EXPECT_EQ(consumed, 7u);
     EXPECT_FALSE(python::parse_message(out.substr(0, 5), 100, payload, consumed, &needed));
@@ -279,6 +281,19 @@ TEST(PythonConnection, Framing) {
     // Over the limit: refused before reading (or allocating) the payload.
     ASSERT_EQ(::write(a.fd, "\x7f\xff\xff\xff", 4), 4);
     EXPECT_THROW(python::recv_message(b.fd, 1 << 20, soon()), ipckit::ValueError);
+}
+
+TEST(PythonConnection, PipesAsMultiprocessingPipeUsesThem) {
+    int to_child[2], to_parent[2];
+    ASSERT_EQ(::pipe2(to_child, O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(to_parent, O_CLOEXEC), 0);
+    Fd w(to_child[1]), r(to_parent[0]), cr(to_child[0]), cw(to_parent[1]);
+    ASSERT_EQ(::fcntl(w.fd, F_SETFL, O_NONBLOCK), 0);
+    ASSERT_EQ(::fcntl(r.fd, F_SETFL, O_NONBLOCK), 0);
+    python::send_message(w.fd, "through a pipe", soon());
+    EXPECT_EQ(python::recv_message(cr.fd, 100, soon()), "through a pipe");
+    python::send_message(cw.fd, "and back", soon());
+    EXPECT_EQ(python::recv_message(r.fd, 100, soon()), "and back");
 }
 
 TEST(PythonConnection, SilentAndVanishingPeers) {

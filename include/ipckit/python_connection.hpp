@@ -12,7 +12,8 @@
 // does answer_challenge then deliver_challenge. Python's authentication proves that both
 // sides know the key; it neither encrypts nor protects the messages that follow.
 //
-// The blocking functions take a socket (blocking or not) and a deadline; they throw
+// The blocking functions take a socket or a pipe (blocking or not; a blocking pipe may block
+// past the deadline) and a deadline; they throw
 // ConnectionError (closed, I/O error), BusyError (timed_out) when the deadline passes,
 // ValueError (malformed or over-long frame) and AuthenticationError. The pure functions
 // below them let a non-blocking server run the same steps from its event loop.

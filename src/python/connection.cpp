@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -47,6 +48,7 @@ int wait_for(int fd, short events, Deadline deadline, const char* doing) {
 void send_all(int fd, std::string_view data, Deadline deadline) {
     while (!data.empty()) {
         ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == ENOTSOCK) n = ::write(fd, data.data(), data.size());  // a pipe
         if (n > 0) {
             data.remove_prefix(static_cast<std::size_t>(n));
             continue;
@@ -65,6 +67,7 @@ void recv_exact(int fd, char* out, std::size_t size, Deadline deadline) {
     std::size_t done = 0;
     while (done < size) {
         ssize_t n = ::recv(fd, out + done, size - done, MSG_DONTWAIT);
+        if (n < 0 && errno == ENOTSOCK) n = ::read(fd, out + done, size - done);  // a pipe
         if (n > 0) {
             done += static_cast<std::size_t>(n);
             continue;

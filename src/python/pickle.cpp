@@ -96,8 +96,8 @@ enum Op : unsigned char {
     READONLY_BUFFER = 0x98,
 };
 
-constexpr std::size_t frame_size_target = 64 * 1024;  // as CPython's pickler
-constexpr std::size_t batch_size = 1000;              // items per APPENDS/SETITEMS/ADDITEMS
+constexpr std::size_t frame_size_target = std::size_t{64} * 1024;  // as CPython's pickler
+constexpr std::size_t batch_size = 1000;  // items per APPENDS/SETITEMS/ADDITEMS
 constexpr int max_encode_depth = 1000;
 
 // ---- classes ----------------------------------------------------------------------------
