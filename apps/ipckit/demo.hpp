@@ -13,6 +13,6 @@ void shared_state();  // Value and Array: the first listing and the Fibonacci re
 void manager();       // a manager's dict and list changed by a child
 // the Fibonacci return through a Queue; a Pool that survives the death of a worker
 void queue_and_pool();
-void worker_pool();   // manager queues feed tasks to worker processes, collect results
+void worker_pool();  // manager queues feed tasks to worker processes, collect results
 
 }  // namespace ipckit::demo

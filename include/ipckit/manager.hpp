@@ -239,9 +239,9 @@ class Manager {
     explicit Manager(const Registry& registry, ManagerOptions options = {});
     // Reaches a running server: "unix:PATH" or "tcp://HOST:PORT"; a Python manager server
     // (SyncManager/BaseManager, docs/python-interop.md) as "python+tcp://HOST:PORT" or
-    // "python+unix:PATH"; Redis as "redis://HOST:PORT[/DB]" (docs/scale-out.md). Throws ConnectionError
-    // (naming the address) when it cannot be reached within options.connect_timeout, and
-    // AuthenticationError when the authkey is wrong.
+    // "python+unix:PATH"; Redis as "redis://HOST:PORT[/DB]" (docs/scale-out.md). Throws
+    // ConnectionError (naming the address) when it cannot be reached within
+    // options.connect_timeout, and AuthenticationError when the authkey is wrong.
     static Manager connect(const std::string& address, std::string authkey,
                            ManagerOptions options = {});
 
