@@ -8,11 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <utility>
 
@@ -295,6 +299,39 @@ bool Event::wait(std::chrono::milliseconds timeout) {
         if (r < 0 && errno == EINTR) continue;
         return r > 0;
     }
+}
+
+TempDir::TempDir(const std::string& prefix) {
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+}
+
+std::string TempDir::file(const std::string& name, const std::string& content, mode_t mode) const {
+    std::string p = path + "/" + name;
+    std::ofstream(p) << content;
+    ::chmod(p.c_str(), mode);
+    return p;
+}
+
+ManagerProgram::ManagerProgram()
+    : dir_("ipckit-manager"),
+      address_("unix:" + dir_.path + "/socket"),
+      server_({ipckit_program(), "manager", "serve", "--address", address_}) {
+    std::string banner = server_.read_until("serving at");
+    if (banner.find("serving at") == std::string::npos) {
+        throw std::runtime_error("the manager did not start: " + banner);
+    }
+}
+
+ManagerProgram::~ManagerProgram() {
+    server_.signal(SIGTERM);
+    server_.wait(std::chrono::seconds(30));
 }
 
 }  // namespace ipckit::test

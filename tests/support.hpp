@@ -74,6 +74,33 @@ class Child {
 RunResult run(const std::vector<std::string>& argv, const std::string& input = "",
               std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// A private directory (mode 0700) in TMPDIR, removed with everything in it at the end.
+struct TempDir {
+    explicit TempDir(const std::string& prefix = "ipckit-test");
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    // Writes `content` to PATH/name with `mode`; returns the file's path.
+    std::string file(const std::string& name, const std::string& content, mode_t mode = 0600) const;
+    std::string path;
+};
+
+// `ipckit manager serve` on a unix socket in a private directory (no authkey: the socket is
+// owner-only), stopped with SIGTERM and reaped at the end.
+class ManagerProgram {
+  public:
+    ManagerProgram();
+    ~ManagerProgram();
+    ManagerProgram(const ManagerProgram&) = delete;
+    ManagerProgram& operator=(const ManagerProgram&) = delete;
+    const std::string& address() const { return address_; }
+
+  private:
+    TempDir dir_;
+    std::string address_;
+    Child server_;
+};
+
 // The ipckit program built alongside the tests (with IPCKIT_BUILD_APPS, see CMakeLists.txt).
 std::string ipckit_program();
 // tests/python/NAME

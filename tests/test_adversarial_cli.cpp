@@ -153,43 +153,8 @@ IpcRun run_counting_objects(const std::vector<std::string>& argv,
     return result;
 }
 
-struct TempDir {
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "ipckit-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = pattern;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string path;
-};
-
-// `ipckit manager serve` on a unix socket in a temporary directory, stopped at the end.
-class ManagerServer {
-  public:
-    ManagerServer()
-        : address_("unix:" + dir_.path + "/socket"),
-          server_(program({"manager", "serve", "--address", address_})) {
-        std::string banner = server_.read_until("serving at");
-        if (banner.find("serving at") == std::string::npos) {
-            throw std::runtime_error("the manager did not start: " + banner);
-        }
-    }
-    ~ManagerServer() {
-        server_.signal(SIGTERM);
-        server_.wait(30s);
-    }
-    ManagerServer(const ManagerServer&) = delete;
-    ManagerServer& operator=(const ManagerServer&) = delete;
-    const std::string& address() const { return address_; }
-
-  private:
-    TempDir dir_;
-    std::string address_;
-    Child server_;
-};
+using ManagerServer = ipckit::test::ManagerProgram;
+using ipckit::test::TempDir;
 
 }  // namespace
 

@@ -61,25 +61,7 @@ constexpr bool address_sanitizer = false;
 constexpr bool address_sanitizer = false;
 #endif
 
-// A private directory (mode 0700), removed with everything in it at the end.
-struct TempDir {
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "ipckit-adversarial-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = pattern;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name, const std::string& content, mode_t mode) const {
-        std::string p = path + "/" + name;
-        std::ofstream(p) << content;
-        ::chmod(p.c_str(), mode);
-        return p;
-    }
-    std::string path;
-};
+using ipckit::test::TempDir;
 
 // A manager server (ipckit::serve_manager) in a forked child of the test, optionally under
 // a descriptor limit; killed and reaped at the end.

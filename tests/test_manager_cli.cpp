@@ -26,55 +26,22 @@ std::vector<std::string> program(std::vector<std::string> args) {
     return args;
 }
 
-struct TempDir {
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "ipckit-mcli-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = pattern;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string path;
-};
-
-// `ipckit manager serve` on a unix socket (no authkey: owner-only socket), stopped at the end.
-class Server {
+// `ipckit manager serve` (tests/support.hpp), with the commands that use it.
+class Server : public ipckit::test::ManagerProgram {
   public:
-    Server()
-        : address_("unix:" + dir_.path + "/socket"),
-          server_(program({"manager", "serve", "--address", address_})) {
-        std::string banner = server_.read_until("serving at");
-        if (banner.find("serving at") == std::string::npos) {
-            throw std::runtime_error("the manager did not start: " + banner);
-        }
-    }
-    ~Server() {
-        server_.signal(SIGTERM);
-        server_.wait(30s);
-    }
-    Server(const Server&) = delete;
-    Server& operator=(const Server&) = delete;
-    const std::string& address() const { return address_; }
     // `ipckit manager ARGS... --address ADDRESS [-- COMMAND...]`.
     RunResult run(std::vector<std::string> args) const {
         args.insert(args.begin(), "manager");
         auto end = std::find(args.begin(), args.end(), "--");  // options before a command
-        args.insert(args.insert(end, address_), "--address");
+        args.insert(args.insert(end, address()), "--address");
         return ipckit::test::run(program(args));
     }
-    ipckit::Manager connect() const { return ipckit::Manager::connect(address_, ""); }
+    ipckit::Manager connect() const { return ipckit::Manager::connect(address(), ""); }
     // Waits until `n` calls are parked on the server (its own count, no sleep).
     bool waiting(std::int64_t n) const {
         auto m = connect();
         return ipckit::test::wait_until([&] { return m.stats().at("waiting").as_int() == n; });
     }
-
-  private:
-    TempDir dir_;
-    std::string address_;
-    Child server_;
 };
 
 }  // namespace
