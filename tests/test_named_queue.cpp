@@ -26,40 +26,30 @@
 #include <thread>
 #include <vector>
 
+#include "forked.hpp"
 #include "ipckit/ipckit.hpp"
 #include "named_queue_item.hpp"
+#include "queue_crash.hpp"
 #include "support.hpp"
 
 using ipckit::ByteQueue;
-using ipckit::Empty;
 using ipckit::ExistentialError;
-using ipckit::Full;
 using ipckit::ObjectQueue;
 using ipckit::Queue;
-using ipckit::RawArray;
 using ipckit::ValueError;
 using ipckit::test::Child;
+using ipckit::test::consumer_crash_matrix;
+using ipckit::test::Forked;
 using ipckit::test::ipckit_program;
+using ipckit::test::producer_crash_matrix;
 using ipckit::test::run;
+using ipckit::test::sanitized;
 using ipckit_test::named_check;
 using ipckit_test::NamedItem;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define IPCKIT_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define IPCKIT_SANITIZED 1
-#endif
-#endif
-#ifndef IPCKIT_SANITIZED
-#define IPCKIT_SANITIZED 0
-#endif
 
 namespace {
 
-constexpr bool sanitized = IPCKIT_SANITIZED != 0;
 const std::string worker = IPCKIT_NAMED_QUEUE_WORKER;
 
 std::string path_of(const std::string& name) {
@@ -84,49 +74,6 @@ struct UniqueName {
     ~UniqueName() { ::shm_unlink(("/ipckit.q." + name).c_str()); }
 };
 
-// A forked child running `body` (its return value is the exit code); killed and reaped if
-// the test ends first.
-class Forked {
-  public:
-    explicit Forked(const std::function<int()>& body) {
-        std::cout.flush();
-        std::cerr.flush();
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            int code = 1;
-            try {
-                code = body();
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "child: %s\n", e.what());
-                code = 3;
-            }
-            ::_exit(code);
-        }
-    }
-    Forked(const Forked&) = delete;
-    Forked& operator=(const Forked&) = delete;
-    ~Forked() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    int wait() {
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    }
-    int kill_and_wait() {
-        ::kill(pid_, SIGKILL);
-        return wait();
-    }
-
-  private:
-    pid_t pid_ = -1;
-};
-
 template <class F>
 std::string error_of(F&& f) {
     try {
@@ -139,56 +86,6 @@ std::string error_of(F&& f) {
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
-}
-
-// Variable-size messages with a checksum (as test_queue.cpp's crash matrix).
-std::string make_message(std::uint32_t seq) {
-    const std::size_t size = seq % 4 == 3 ? 16 + (seq * 7919u) % 65536 : 16 + (seq * 7919u) % 1500;
-    std::string m(size, '\0');
-    for (std::size_t i = 16; i < size; ++i)
-        m[i] = static_cast<char>((std::size_t{seq} * 31 + i * 7) & 0xff);
-    const auto n = static_cast<std::uint32_t>(size);
-    const std::uint64_t sum = named_check(seq, n);
-    std::memcpy(m.data(), &seq, 4);
-    std::memcpy(m.data() + 4, &n, 4);
-    std::memcpy(m.data() + 8, &sum, 8);
-    return m;
-}
-const std::string& message_for(std::uint32_t seq) {
-    static const std::vector<std::string> made = [] {
-        std::vector<std::string> all;
-        for (std::uint32_t i = 0; i < 1024; ++i)
-            all.push_back(make_message(i));
-        return all;
-    }();
-    if (seq >= made.size()) throw std::out_of_range("message_for: seq too large");
-    return made[seq];
-}
-std::uint32_t check_message(const void* data, std::size_t size) {
-    std::uint32_t seq = 0;
-    EXPECT_GE(size, 16u);
-    if (size < 16) return UINT32_MAX;
-    std::memcpy(&seq, data, 4);
-    if (seq >= 1024) {
-        ADD_FAILURE() << "message with seq " << seq << " is corrupt";
-        return UINT32_MAX;
-    }
-    const std::string& expected = message_for(seq);
-    EXPECT_TRUE(expected.size() == size && std::memcmp(expected.data(), data, size) == 0)
-        << "message " << seq << " is corrupt";
-    return seq;
-}
-
-void kill_moment(std::mt19937& rng, int iteration, const ipckit::QueueBase& q) {
-    if (iteration % 2 == 1) {
-        for (int i = 0; i < 100000 && !q.lock_held(); ++i) {
-        }
-        return;
-    }
-    const unsigned n = std::uniform_int_distribution<unsigned>(0, 5000)(rng);
-    std::atomic<unsigned> i{0};
-    while (i.load(std::memory_order_relaxed) < n)
-        i.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -487,133 +384,28 @@ TEST(NamedQueue, RemoveWhileProgramsUseItKeepsThemWorking) {
     EXPECT_THROW(ipckit::remove_named_queue(name.name), ExistentialError);
 }
 
-// The crash matrix on a named queue: the producer is a process that opened the queue by
-// name itself (a separate mapping), killed at random points.
+// The crash matrix (queue_crash.hpp) on a named queue: the child is a process that opened
+// the queue by name itself (a separate mapping); a killed one no longer counts as a user.
 TEST(NamedCrashMatrix, ProducerKilledAtRandomPoints) {
-    const int iterations = sanitized ? 50 : 200;
-    std::random_device seed_source;
-    const unsigned seed = seed_source();
-    SCOPED_TRACE("seed " + std::to_string(seed));
-    std::mt19937 rng(seed);
     UniqueName name;
     auto q = ByteQueue::create(name.name, 32, std::size_t{256} * 1024);
-    message_for(0);
-    RawArray<std::uint32_t> acked(1);
-    std::chrono::nanoseconds worst{0};
-    std::string m;
-    for (int it = 0; it < iterations; ++it) {
-        acked[0] = 0;
-        const unsigned target = std::uniform_int_distribution<unsigned>(1, 60)(rng);
-        Forked producer([&]() {
-            auto own = ByteQueue::open(name.name);  // its own mapping, by name
-            for (std::uint32_t seq = 0;; ++seq) {
-                own.put(message_for(seq));
-                std::atomic_ref<std::uint32_t>(acked[0]).store(seq + 1, std::memory_order_release);
-            }
-            return 0;
-        });
-        std::uint32_t expected = 0;
-        auto check_next = [&] {
-            const std::uint32_t seq = check_message(m.data(), m.size());
-            EXPECT_EQ(seq, expected) << "lost, duplicated or reordered (iteration " << it << ")";
-            expected = seq + 1;
-        };
-        while (expected < target) {
-            q.get(m, true, 20s);
-            check_next();
-        }
-        kill_moment(rng, it, q);
-        ASSERT_EQ(producer.kill_and_wait(), -SIGKILL);
-        auto start = Clock::now();
-        bool first = true;
-        for (;;) {
-            try {
-                q.get(m, false);
-            } catch (const Empty&) {
-                break;
-            }
-            if (first) worst = std::max(worst, Clock::now() - start), first = false;
-            check_next();
-        }
-        if (first) worst = std::max(worst, Clock::now() - start);
-        ASSERT_FALSE(HasFailure()) << "iteration " << it;
-        const std::uint32_t acknowledged = acked[0];
-        ASSERT_GE(expected, acknowledged) << "iteration " << it;
-        ASSERT_LE(expected, acknowledged + 1) << "iteration " << it;
-        ASSERT_EQ(q.qsize(), 0u);
-        ASSERT_EQ(q.users(), 1u) << "a killed producer still counts (iteration " << it << ")";
-    }
-    std::printf(
-        "named producer crash matrix: %d iterations, %u lock take-overs, longest first "
-        "get after a kill %.1f ms\n",
-        iterations, q.recoveries(), std::chrono::duration<double, std::milli>(worst).count());
-    EXPECT_LT(worst, 2s);
+    producer_crash_matrix(q, {.iterations = sanitized ? 50 : 200,
+                              .open_name = name.name,
+                              .label = "named ",
+                              .check = [&](int it) {
+                                  ASSERT_EQ(q.users(), 1u)
+                                      << "a killed producer still counts (iteration " << it << ")";
+                              }});
 }
 
 TEST(NamedCrashMatrix, ConsumerKilledAtRandomPoints) {
-    const int iterations = sanitized ? 50 : 200;
-    std::random_device seed_source;
-    const unsigned seed = seed_source();
-    SCOPED_TRACE("seed " + std::to_string(seed));
-    std::mt19937 rng(seed);
-    constexpr std::uint32_t max_records = 1000;
     UniqueName name;
     auto q = ByteQueue::create(name.name, 64, std::size_t{512} * 1024);
-    message_for(0);
-    RawArray<std::byte> slot(70000);
-    RawArray<std::uint32_t> taken(max_records + 1);
-    std::string m;
-    for (int it = 0; it < iterations; ++it) {
-        taken[0] = 0;
-        const unsigned target = std::uniform_int_distribution<unsigned>(1, 60)(rng);
-        Forked consumer([&]() {
-            auto own = ByteQueue::open(name.name);
-            for (std::uint32_t count = 0; count < max_records; ++count) {
-                const std::size_t n = own.get_into(slot.span());
-                if (n < 16) return 7;
-                std::memcpy(&taken[count + 1], slot.begin(), 4);
-                std::atomic_ref<std::uint32_t>(taken[0]).store(count + 1,
-                                                               std::memory_order_release);
-            }
-            return 0;
-        });
-        std::uint32_t sent = 0;
-        auto recorded = [&] {
-            return std::atomic_ref<std::uint32_t>(taken[0]).load(std::memory_order_acquire);
-        };
-        while (recorded() < target) {
-            try {
-                q.put_nowait(message_for(sent));
-                ++sent;
-            } catch (const Full&) {
-                std::this_thread::yield();
-            }
-        }
-        kill_moment(rng, it, q);
-        ASSERT_EQ(consumer.kill_and_wait(), -SIGKILL);
-        const std::uint32_t count = taken[0];
-        for (std::uint32_t i = 0; i < count; ++i)
-            ASSERT_EQ(taken[i + 1], i) << "iteration " << it;
-        std::vector<std::uint32_t> left;
-        for (;;) {
-            try {
-                q.get(m, false);
-            } catch (const Empty&) {
-                break;
-            }
-            left.push_back(check_message(m.data(), m.size()));
-        }
-        std::uint32_t next = count;
-        if (next < sent && (left.empty() || left.front() != next)) {
-            ASSERT_EQ(check_message(slot.begin(), message_for(next).size()), next)
-                << "message " << next << " lost (iteration " << it << ")";
-            ++next;
-        }
-        for (std::uint32_t seq : left)
-            ASSERT_EQ(seq, next++) << "lost, duplicated or reordered (iteration " << it << ")";
-        ASSERT_EQ(next, sent) << "iteration " << it;
-        ASSERT_EQ(q.users(), 1u) << "iteration " << it;
-    }
+    consumer_crash_matrix(
+        q, {.iterations = sanitized ? 50 : 200,
+            .open_name = name.name,
+            .label = "named ",
+            .check = [&](int it) { ASSERT_EQ(q.users(), 1u) << "iteration " << it; }});
 }
 
 // `ipckit queue ls|stat|rm`.

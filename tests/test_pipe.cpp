@@ -11,56 +11,19 @@
 #include <iostream>
 #include <string>
 
+#include "forked.hpp"
 #include "ipckit/ipckit.hpp"
 #include "support.hpp"
 
 using ipckit::Connection;
 using ipckit::Object;
 using ipckit::Pipe;
+using ipckit::test::Forked;
 using ipckit::test::wait_until_blocked_in;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// A forked child running `body` (its return value is the exit code); killed and reaped if
-// the test ends first.
-class Forked {
-  public:
-    explicit Forked(const std::function<int()>& body) {
-        std::cout.flush();
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            int code = 1;
-            try {
-                code = body();
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "child: %s\n", e.what());
-                code = 3;
-            }
-            ::_exit(code);
-        }
-    }
-    Forked(const Forked&) = delete;
-    Forked& operator=(const Forked&) = delete;
-    ~Forked() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    pid_t pid() const { return pid_; }
-    int wait() {
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    }
-
-  private:
-    pid_t pid_ = -1;
-};
 
 std::string pattern(std::size_t n, unsigned salt) {
     std::string s(n, '\0');

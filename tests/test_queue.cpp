@@ -18,7 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "forked.hpp"
 #include "ipckit/ipckit.hpp"
+#include "queue_crash.hpp"
 #include "support.hpp"
 
 using ipckit::ByteQueue;
@@ -28,69 +30,17 @@ using ipckit::ObjectQueue;
 using ipckit::Queue;
 using ipckit::QueueClosed;
 using ipckit::RawArray;
+using ipckit::test::check_message;
+using ipckit::test::consumer_crash_matrix;
+using ipckit::test::Forked;
+using ipckit::test::message_for;
+using ipckit::test::producer_crash_matrix;
+using ipckit::test::sanitized;
 using ipckit::test::wait_until_blocked_in;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define IPCKIT_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define IPCKIT_SANITIZED 1
-#endif
-#endif
-#ifndef IPCKIT_SANITIZED
-#define IPCKIT_SANITIZED 0
-#endif
-
 namespace {
-
-constexpr bool sanitized = IPCKIT_SANITIZED != 0;
-
-// A forked child running `body` (its return value is the exit code); killed and reaped if
-// the test ends first.
-class Forked {
-  public:
-    explicit Forked(const std::function<int()>& body) {
-        std::cout.flush();
-        std::cerr.flush();
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            int code = 1;
-            try {
-                code = body();
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "child: %s\n", e.what());
-                code = 3;
-            }
-            ::_exit(code);
-        }
-    }
-    Forked(const Forked&) = delete;
-    Forked& operator=(const Forked&) = delete;
-    ~Forked() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    pid_t pid() const { return pid_; }
-    // The exit code, or minus the signal number.
-    int wait() {
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    }
-    int kill_and_wait() {
-        ::kill(pid_, SIGKILL);
-        return wait();
-    }
-
-  private:
-    pid_t pid_ = -1;
-};
 
 struct Item {
     std::uint32_t producer;
@@ -100,66 +50,6 @@ struct Item {
 std::uint64_t check_of(std::uint32_t producer, std::uint32_t seq) {
     std::uint64_t x = (std::uint64_t{producer} << 32 | seq) * 0x9E3779B97F4A7C15ull;
     return x ^ (x >> 29);
-}
-
-// A variable-size message of the crash matrix: seq, size and a checksum, then a pattern.
-// One in four is large (up to 64 KiB), so that copying it under the lock takes a while.
-std::string make_message(std::uint32_t seq) {
-    const std::size_t size = seq % 4 == 3 ? 16 + (seq * 7919u) % 65536 : 16 + (seq * 7919u) % 1500;
-    std::string m(size, '\0');
-    for (std::size_t i = 16; i < size; ++i)
-        m[i] = static_cast<char>((std::size_t{seq} * 31 + i * 7) & 0xff);
-    std::uint64_t sum = 1469598103934665603ull;
-    for (std::size_t i = 16; i < size; ++i)
-        sum = (sum ^ static_cast<unsigned char>(m[i])) * 1099511628211ull;
-    sum ^= seq;
-    const auto n = static_cast<std::uint32_t>(size);
-    std::memcpy(m.data(), &seq, 4);
-    std::memcpy(m.data() + 4, &n, 4);
-    std::memcpy(m.data() + 8, &sum, 8);
-    return m;
-}
-const std::string& message_for(std::uint32_t seq) {
-    static const std::vector<std::string> made = [] {
-        std::vector<std::string> all;
-        for (std::uint32_t i = 0; i < 1024; ++i)
-            all.push_back(make_message(i));
-        return all;
-    }();
-    if (seq >= made.size()) throw std::out_of_range("message_for: seq too large");
-    return made[seq];
-}
-// The seq of a well-formed message; fails the test on a torn or corrupt one.
-std::uint32_t check_message(const void* data, std::size_t size) {
-    std::uint32_t seq = 0;
-    EXPECT_GE(size, 16u);
-    if (size < 16) return UINT32_MAX;
-    std::memcpy(&seq, data, 4);
-    const std::string expected = message_for(seq);
-    EXPECT_EQ(expected.size(), size) << "message " << seq << " has the wrong size";
-    EXPECT_TRUE(expected.size() == size && std::memcmp(expected.data(), data, size) == 0)
-        << "message " << seq << " is corrupt";
-    return seq;
-}
-
-void spin_randomly(std::mt19937& rng, unsigned max_iterations);
-
-// Every other time, kill the moment the queue's lock is seen taken (by the child, which is
-// the only other user): those kills often land inside the lock.
-void wait_for_the_kill(std::mt19937& rng, int iteration, const ipckit::QueueBase& q) {
-    if (iteration % 2 == 1) {
-        for (int i = 0; i < 100000 && !q.lock_held(); ++i) {
-        }
-        return;
-    }
-    spin_randomly(rng, 5000);
-}
-
-void spin_randomly(std::mt19937& rng, unsigned max_iterations) {
-    const unsigned n = std::uniform_int_distribution<unsigned>(0, max_iterations)(rng);
-    std::atomic<unsigned> i{0};
-    while (i.load(std::memory_order_relaxed) < n)
-        i.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -486,157 +376,21 @@ TEST(ObjectQueue, CarriesObjectsBetweenProcesses) {
     EXPECT_EQ(child.wait(), 0);
 }
 
-// The crash matrix. A producer killed at a random point while the test consumes: the queue
-// stays consistent, every put that returned (acknowledged in shared memory after it
-// returned) is delivered exactly once and in order, the put in flight is wholly there or not
-// at all, and the survivor's next call is not held up.
+// The crash matrix (queue_crash.hpp), the child using the parent's queue (its mapping
+// inherited by fork); after each kill the queue still carries a message.
 TEST(CrashMatrix, ProducerKilledAtRandomPoints) {
-    const int iterations = sanitized ? 100 : 1000;
-    std::random_device seed_source;
-    const unsigned seed = seed_source();
-    SCOPED_TRACE("seed " + std::to_string(seed));
-    std::mt19937 rng(seed);
     ByteQueue q(32, std::size_t{256} * 1024);
-    message_for(0);  // made before the children fork
-    RawArray<std::uint32_t> acked(1);
-    std::chrono::nanoseconds worst{0};
-    std::string m;
-    for (int it = 0; it < iterations; ++it) {
-        acked[0] = 0;
-        const unsigned target = std::uniform_int_distribution<unsigned>(1, 60)(rng);
-        Forked producer([&]() {
-            for (std::uint32_t seq = 0;; ++seq) {
-                q.put(message_for(seq));
-                std::atomic_ref<std::uint32_t>(acked[0]).store(seq + 1, std::memory_order_release);
-            }
-            return 0;
-        });
-        // Consume while the producer produces; kill it at a random moment after `target`
-        // messages arrived.
-        std::uint32_t expected = 0;
-        auto check_next = [&] {
-            const std::uint32_t seq = check_message(m.data(), m.size());
-            EXPECT_EQ(seq, expected) << "lost, duplicated or reordered (iteration " << it << ")";
-            expected = seq + 1;
-        };
-        while (expected < target) {
-            q.get(m, true, 20s);
-            check_next();
-        }
-        wait_for_the_kill(rng, it, q);
-        ASSERT_EQ(producer.kill_and_wait(), -SIGKILL);
-        auto start = Clock::now();
-        bool first = true;
-        for (;;) {
-            try {
-                q.get(m, false);
-            } catch (const Empty&) {
-                break;
-            }
-            if (first) worst = std::max(worst, Clock::now() - start), first = false;
-            check_next();
-        }
-        if (first) worst = std::max(worst, Clock::now() - start);
-        ASSERT_FALSE(HasFailure()) << "iteration " << it;
-        // Everything acknowledged arrived; at most the one put in flight besides.
-        const std::uint32_t acknowledged = acked[0];  // (the producer is dead: final)
-        ASSERT_GE(expected, acknowledged) << "iteration " << it;
-        ASSERT_LE(expected, acknowledged + 1) << "iteration " << it;
-        ASSERT_EQ(q.qsize(), 0u);
-        q.put("check");
-        ASSERT_EQ(q.get_nowait(), "check");
-    }
-    std::printf(
-        "producer crash matrix: %d iterations, lock taken over from a dead producer %u "
-        "times, longest first get after a kill %.1f ms\n",
-        iterations, q.recoveries(), std::chrono::duration<double, std::milli>(worst).count());
-    EXPECT_LT(worst, 2s);  // 100 ms expected; generous for a loaded machine
+    producer_crash_matrix(
+        q, {.iterations = sanitized ? 100 : 1000, .open_name = "", .label = "", .check = [&](int) {
+                q.put("check");
+                ASSERT_EQ(q.get_nowait(), "check");
+            }});
 }
 
-// A consumer killed at a random point while the test produces: it receives into shared
-// memory (get_into), so a message it took just before dying is found there; nothing is
-// lost, duplicated or reordered.
 TEST(CrashMatrix, ConsumerKilledAtRandomPoints) {
-    const int iterations = sanitized ? 100 : 1000;
-    std::random_device seed_source;
-    const unsigned seed = seed_source();
-    SCOPED_TRACE("seed " + std::to_string(seed));
-    std::mt19937 rng(seed);
-    constexpr std::uint32_t max_records = 1000;
     ByteQueue q(64, std::size_t{512} * 1024);
-    message_for(0);
-    RawArray<std::byte> slot(70000);                 // where the consumer receives
-    RawArray<std::uint32_t> taken(max_records + 1);  // [0]: count; then the seqs, in order
-    std::chrono::nanoseconds worst{0};
-    std::string m;
-    for (int it = 0; it < iterations; ++it) {
-        taken[0] = 0;
-        const unsigned target = std::uniform_int_distribution<unsigned>(1, 60)(rng);
-        Forked consumer([&]() {
-            for (std::uint32_t count = 0; count < max_records; ++count) {
-                const std::size_t n = q.get_into(slot.span());
-                if (n < 16) return 7;
-                std::memcpy(&taken[count + 1], slot.begin(), 4);
-                std::atomic_ref<std::uint32_t>(taken[0]).store(count + 1,
-                                                               std::memory_order_release);
-            }
-            return 0;
-        });
-        // Produce while the consumer consumes; kill it at a random moment after it recorded
-        // `target` messages.
-        std::uint32_t sent = 0;
-        auto recorded = [&] {
-            return std::atomic_ref<std::uint32_t>(taken[0]).load(std::memory_order_acquire);
-        };
-        while (recorded() < target) {
-            try {
-                q.put_nowait(message_for(sent));
-                ++sent;
-            } catch (const Full&) {
-                std::this_thread::yield();
-            }
-        }
-        const unsigned extra = std::uniform_int_distribution<unsigned>(0, 8)(rng);
-        try {
-            for (unsigned i = 0; i < extra; ++i, ++sent)
-                q.put_nowait(message_for(sent));
-        } catch (const Full&) {  // (a large message may not fit)
-        }
-        wait_for_the_kill(rng, it, q);
-        ASSERT_EQ(consumer.kill_and_wait(), -SIGKILL);
-        const std::uint32_t count = taken[0];
-        for (std::uint32_t i = 0; i < count; ++i)
-            ASSERT_EQ(taken[i + 1], i) << "iteration " << it;
-        auto start = Clock::now();
-        std::vector<std::uint32_t> left;
-        for (;;) {
-            try {
-                q.get(m, false);
-            } catch (const Empty&) {
-                break;
-            }
-            if (left.empty()) worst = std::max(worst, Clock::now() - start);
-            left.push_back(check_message(m.data(), m.size()));
-        }
-        if (left.empty()) worst = std::max(worst, Clock::now() - start);
-        // What is left follows what was recorded, or follows the one message the consumer
-        // took and did not record, which is then whole in its buffer.
-        std::uint32_t next = count;
-        if (next < sent && (left.empty() || left.front() != next)) {
-            ASSERT_EQ(check_message(slot.begin(), message_for(next).size()), next)
-                << "message " << next << " lost (iteration " << it << ")";
-            ++next;
-        }
-        for (std::uint32_t seq : left)
-            ASSERT_EQ(seq, next++) << "lost, duplicated or reordered (iteration " << it << ")";
-        ASSERT_EQ(next, sent) << "iteration " << it;
-        ASSERT_EQ(q.qsize(), 0u);
-    }
-    std::printf(
-        "consumer crash matrix: %d iterations, lock taken over from a dead consumer %u "
-        "times, longest first get after a kill %.1f ms\n",
-        iterations, q.recoveries(), std::chrono::duration<double, std::milli>(worst).count());
-    EXPECT_LT(worst, 2s);
+    consumer_crash_matrix(
+        q, {.iterations = sanitized ? 100 : 1000, .open_name = "", .label = "", .check = nullptr});
 }
 
 // Killed for certain while it holds the lock: a producer or consumer copying a 16 MiB
