@@ -381,16 +381,6 @@ Object::List ArrayProxy::copy() const {
 
 namespace {
 
-std::string hex(std::string_view bytes) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : bytes) {
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
-    return out;
-}
-
 // In the forked server: keep only what it needs open, so that it never holds the
 // parent's pipes (a reader waiting for EOF would wait for the server too).
 void close_other_descriptors(int keep1, int keep2) {
@@ -449,7 +439,7 @@ Manager::Manager(const Registry& registry, ManagerOptions options) {
 
 // The forked server keeps its copy of `registry` (the process image) for its whole life.
 void Manager::start_local_server(ManagerOptions options, const Registry* registry) {
-    std::string authkey = hex(wire::random_bytes(32));
+    std::string authkey = wire::to_hex(wire::random_bytes(32));
     const char* tmp = std::getenv("TMPDIR");
     std::string base = tmp && *tmp && std::strlen(tmp) < 60 ? tmp : "/tmp";
     std::string pattern = base + "/ipckit-manager-XXXXXX";

@@ -608,6 +608,17 @@ bool parse_greeting(std::string_view payload, std::string& challenge) {
     return true;
 }
 
+std::string to_hex(std::string_view bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
 std::string random_bytes(std::size_t n) {
     std::string out(n, '\0');
     std::size_t done = 0;

@@ -265,5 +265,7 @@ std::string hmac(std::string_view key, std::string_view label, std::string_view 
                  std::string_view b);
 bool equal_digests(std::string_view a, std::string_view b);
 std::string random_bytes(std::size_t n);
+// Lower-case hexadecimal of `bytes` (authkeys, session and object names).
+std::string to_hex(std::string_view bytes);
 
 }  // namespace ipckit::detail::wire

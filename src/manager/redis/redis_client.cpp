@@ -25,20 +25,10 @@ namespace w = wire;
 
 constexpr std::chrono::milliseconds slice{200};  // the longest BLPOP
 
-std::string hex(std::string_view bytes) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : bytes) {
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
-    return out;
-}
-
 std::string sha1_hex(std::string_view text) {
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-    return hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+    return w::to_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 const std::string& script_sha() {
     static const std::string sha = sha1_hex(redis::eval_script());
@@ -220,7 +210,7 @@ RedisClient::RedisClient(const std::string& address, const std::string& password
     : endpoint_(redis::parse_endpoint(address)),
       options_(options),
       pid_(current_pid()),
-      session_(hex(w::random_bytes(12))) {
+      session_(w::to_hex(w::random_bytes(12))) {
     if (!password.empty() && endpoint_.password.empty()) endpoint_.password = password;
 }
 
@@ -256,7 +246,7 @@ redis::Router& RedisClient::router() {
     if (now != pid_) {
         // A forked child: the inherited connections are the parent's conversations.
         routers_.clear();
-        session_ = hex(w::random_bytes(12));
+        session_ = w::to_hex(w::random_bytes(12));
         pid_ = now;
     }
     auto& slot = routers_[std::this_thread::get_id()];
@@ -434,7 +424,7 @@ Object RedisClient::create(const Object::List& args) {
     r.type = t;
     r.anonymous = name.is_none();
     if (r.anonymous) {
-        r.name = "anon:" + hex(w::random_bytes(12));
+        r.name = "anon:" + w::to_hex(w::random_bytes(12));
     } else {
         if (!name.is_string() || name.as_string().empty()) {
             throw ValueError("a shared object's name must be a non-empty string");
