@@ -160,6 +160,49 @@ TEST(PythonManager, PythonBlockingCallsParkOnTheServerUntilCppActs) {
     EXPECT_EQ(r.out.substr(r.out.find("got")), "got [1, 'two']\nevent True\n");
 }
 
+TEST(PythonManager, APythonConditionWaitParksUntilACppClientNotifies) {
+    Server server(
+        {"--expose", "get_condition=condition:c", "--expose", "get_namespace=namespace:ns"});
+    Manager m = server.connect();
+    auto c = m.named_condition("c");
+    auto ns = m.named_namespace("ns");
+    ns.set("ready", 0);
+    Child py(
+        {ipckit::test::python, "-u", python_script("pymgr_condition.py"), server.port(), authkey});
+    EXPECT_NE(py.read_until("waiting 0\n").find("waiting 0"), std::string::npos);
+    auto waiting = [&] { return m.stats().at("waiting").as_int() == 1; };
+    ASSERT_TRUE(ipckit::test::wait_until(waiting, 60s));
+    // The Python client's wait released the lock and parked: C++ holds the lock meanwhile.
+    {
+        auto held = c.guard();
+        ns.set("ready", 1);
+        c.notify();  // wait_for's predicate is still false: it waits again
+    }
+    ASSERT_TRUE(ipckit::test::wait_until(waiting, 60s));
+    {
+        auto held = c.guard();
+        ns.set("ready", 2);
+        c.notify_all();
+    }
+    RunResult r = py.wait(60s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(without_addresses(r.out),
+              "<Condition(<unlocked _thread.RLock object owner=0 count=0 at 0x?>, 0)>\n"
+              "waiting 0\n"
+              "woken True 2\n"
+              "<Condition(<unlocked _thread.RLock object owner=0 count=0 at 0x?>, 0)>\n"
+              "True False\n"
+              "<Condition(<locked _thread.lock object at 0x?>, 0)>\n"
+              "False\n"
+              "<Condition(<unlocked _thread.lock object at 0x?>, 0)>\n"
+              "True\n");
+    // The Python client's objects (its Lock and the Condition over it) are freed: what is
+    // left is c, ns and c's RLock (anonymous, held by c).
+    auto stats = m.stats();
+    EXPECT_EQ(stats.at("objects").as_int(), 3) << Object(stats);
+    EXPECT_EQ(stats.at("anonymous").as_int(), 1) << Object(stats);
+}
+
 TEST(PythonManager, AKilledPythonClientsObjectsAreFreed) {
     Server server;
     Manager m = server.connect();

@@ -224,6 +224,8 @@ Expose parse_expose(const std::string& text) {
         {"lock", wire::type_lock},           {"rlock", wire::type_rlock},
         {"semaphore", wire::type_semaphore}, {"bounded_semaphore", wire::type_bounded_semaphore},
         {"event", wire::type_event},         {"barrier", wire::type_barrier},
+        {"condition", wire::type_condition}, {"namespace", wire::type_namespace},
+        {"value", wire::type_value},         {"array", wire::type_array},
     };
     const char* store = nullptr;
     for (const auto& [cli, name] : names)
@@ -231,7 +233,9 @@ Expose parse_expose(const std::string& text) {
     if (!store) {
         throw ValueError("--expose " + text + ": unknown type '" + type +
                          "' (dict, list, queue, joinable_queue, lock, rlock, semaphore, "
-                         "bounded_semaphore, event, barrier)");
+                         "bounded_semaphore, event, barrier, condition, namespace, value, "
+                         "array; a condition, value or array must exist: a C++ client makes "
+                         "it with that name first)");
     }
     return Expose{text.substr(0, eq), store, text.substr(colon + 1)};
 }
@@ -676,9 +680,10 @@ void Peer::method_request(const std::string& ident, const std::string& method,
         // acquire and release go to the condition's lock, as threading.Condition's do.
         if (method == "acquire" || method == "release") {
             auto lock = shared_.condition_locks.find(id);
-            if (lock == shared_.condition_locks.end()) {
-                reply_traceback("AttributeError: this Condition was not made by a Python client");
-                return;
+            if (lock == shared_.condition_locks.end()) {  // made by a C++ client: ask for it
+                Object call = Object::list(
+                    {Object(method), Object(args), kwds.is_dict() ? kwds : Object(Object::Dict())});
+                return value(condition_lock, {}, Then::lock_found, std::move(call));
             }
             return method_request(hex(lock->second), method, args, kwds);
         }
@@ -946,6 +951,20 @@ void Peer::finish(const Pending& p, Answer& a) {
                        Then::ns_set,
                        Object::list({state[0], state[1], Object(static_cast<std::int64_t>(i + 2))}),
                        0, true});
+            return;
+        }
+        case Then::lock_found: {
+            // A C++ client's Condition: its lock (a ref; a Python peer is granted no reference
+            // by it) takes the acquire/release, now and from now on.
+            std::uint64_t lock = v.as_ref().id;
+            shared_.condition_locks[p.id] = lock;
+            const List& call = p.operand.as_list();
+            try {
+                method_request(hex(lock), call[0].as_string(), call[1].as_sequence(), call[2]);
+            } catch (const CallError& e) {
+                pending_.reset();
+                reply_error(e.exception);
+            }
             return;
         }
         case Then::concat: {

@@ -91,10 +91,11 @@ class Peer final : public wire::AnswerSink {
         // m.Condition() without a lock: its RLock was made (id in the answer); make the
         // Condition over it, then drop the creator's reference to the RLock.
         cond_lock_made,
-        cond_made,  // operand: [the lock's id, decref it], then answer created
-        cond_done,  // operand: the Condition's id
-        ns_made,    // Namespace(**kwds) made: set the attributes of operand (a dict)
-        ns_set,     // one attribute set: set the next or answer created (operand: [id, dict])
+        cond_made,   // operand: [the lock's id, decref it], then answer created
+        cond_done,   // operand: the Condition's id
+        ns_made,     // Namespace(**kwds) made: set the attributes of operand (a dict)
+        ns_set,      // one attribute set: set the next or answer created (operand: [id, dict])
+        lock_found,  // a Condition's lock (a ref) for [method, args, kwds] to call on it
     };
     struct Pending {
         Then then;
