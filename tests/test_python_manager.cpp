@@ -313,6 +313,40 @@ TEST(PythonManager, CppProxiesWorkAgainstAPythonSyncManager) {
     EXPECT_THROW(server_typeid_on_ipckit(), ipckit::ValueError);
 }
 
+TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto ns = m.namespace_();
+    ns.set("x", 1);
+    ns.set("name", "ipc");
+    EXPECT_EQ(ns.repr(), "Namespace(name='ipc', x=1)");  // Python's own Namespace repr
+    EXPECT_EQ(ns.get("x").as_int(), 1);
+    EXPECT_TRUE(ns.contains("name"));
+    EXPECT_FALSE(ns.contains("y"));
+    EXPECT_EQ(ns.get("y", Object("default")).as_string(), "default");
+    ns.erase("x");
+    try {
+        ns.get("x");
+        ADD_FAILURE() << "no KeyError";
+    } catch (const ipckit::KeyError& e) {  // Python's AttributeError, as the ipckit server's
+        EXPECT_NE(std::string(e.what()).find("AttributeError: 'Namespace' object has no "
+                                             "attribute 'x'"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(ns.erase("x"), ipckit::KeyError);
+    auto v = m.value('i', 41);
+    EXPECT_EQ(v.get().as_int(), 41);
+    v.set(v.get().as_int() + 1);
+    EXPECT_EQ(v.repr(), "Value('i', 42)");
+    auto a = m.array('i', {1, 2, 3});
+    a.set(1, 20);
+    EXPECT_EQ(a.get(1).as_int(), 20);
+    EXPECT_EQ(a.size(), 3u);
+    EXPECT_EQ(a.repr(), "array('i', [1, 20, 3])");
+    EXPECT_THROW(a.get(5), ipckit::IndexError);
+}
+
 TEST(PythonManager, AWrongAuthkeyIsRefusedBothWays) {
     PythonServer python_server;
     EXPECT_THROW(Manager::connect(python_server.address(), "not the key"),
