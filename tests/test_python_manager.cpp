@@ -97,17 +97,23 @@ std::string without_addresses(const std::string& text) {
     return std::regex_replace(text, std::regex("0x[0-9a-f]+"), "0x?");
 }
 
-void expect_same_transcript_as_pythons_own_manager(const std::string& interpreter) {
+void expect_same_transcript_as_pythons_own_manager(const std::string& interpreter,
+                                                   const std::string& script = "pymgr_types.py") {
     Server server;
-    RunResult own = python(interpreter, "pymgr_types.py", "own");
+    RunResult own = python(interpreter, script, "own");
     ASSERT_EQ(own.exit_code, 0) << own.err;
-    RunResult ours = python(interpreter, "pymgr_types.py", server.port());
+    RunResult ours = python(interpreter, script, server.port());
     ASSERT_EQ(ours.exit_code, 0) << ours.err;
     EXPECT_EQ(without_addresses(ours.out), without_addresses(own.out));
-    EXPECT_NE(ours.out.find("{1: 'one', 'two': 2, (3, 4): [5.5, None, True, b'bytes']}"),
-              std::string::npos)
-        << ours.out;
-    EXPECT_NE(ours.out.find("<locked _thread.lock object at 0x"), std::string::npos) << ours.out;
+    if (script == "pymgr_types.py") {
+        EXPECT_NE(ours.out.find("{1: 'one', 'two': 2, (3, 4): [5.5, None, True, b'bytes']}"),
+                  std::string::npos)
+            << ours.out;
+        EXPECT_NE(ours.out.find("<locked _thread.lock object at 0x"), std::string::npos)
+            << ours.out;
+        EXPECT_NE(ours.out.find("Namespace(a=1, b=[1, 2])\nValue('i', 0) 0 0\n"), std::string::npos)
+            << ours.out;
+    }
     EXPECT_NE(ours.out.find("\ndone\n"), std::string::npos) << ours.out;
     // Everything the script made was released by its proxies' decref (Python's counting).
     auto stats = server.connect().stats();
@@ -121,6 +127,29 @@ TEST(PythonManager, Python311ClientSeesWhatPythonsOwnManagerShows) {
 TEST(PythonManager, Python312ClientAuthenticatesWithSha256AndSeesTheSame) {
     if (::access(python312, X_OK) != 0) GTEST_SKIP() << python312 << " is not installed";
     expect_same_transcript_as_pythons_own_manager(python312);
+}
+
+TEST(PythonManager, ProxiesStoredInContainersComeBackAsProxiesAsFromPythonsOwnManager) {
+    expect_same_transcript_as_pythons_own_manager(ipckit::test::python, "pymgr_nested.py");
+}
+
+TEST(PythonManager, AProxyInADictCrossesBetweenCppAndPython) {
+    Server server({"--expose", "get_shared=dict:shared"});
+    Manager m = server.connect();
+    auto shared = m.dict("shared");
+    {
+        auto q = m.queue();
+        shared["q"] = q;  // the dict holds the only reference once q goes
+    }
+    RunResult py = python(ipckit::test::python, "pymgr_nested_cpp.py", server.port());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    EXPECT_EQ(py.out, "AutoProxy[Queue] 1\n");
+    auto q = Manager::proxy<ipckit::QueueProxy>(shared.get("q"));
+    EXPECT_EQ(q.get(true, 0ms).as_string(), "from python");
+    auto l = Manager::proxy<ipckit::ListProxy>(shared.get("l"));
+    EXPECT_EQ(l.repr(), "[1, 2, 3]");  // kept alive by the dict after Python's exit
+    shared.erase("l");
+    shared.erase("q");
 }
 
 TEST(PythonManager, RemoteManagerPatternGetsTheExposedObjectsCppUses) {

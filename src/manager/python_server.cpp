@@ -196,15 +196,114 @@ std::optional<List> slice_of(const Object& value) {
 
 }  // namespace
 
+namespace {
+
+bool is_rebuild_proxy(const Object& value) {
+    if (!value.is_instance()) return false;
+    const auto& inst = value.as_instance();
+    return inst.module == "multiprocessing.managers" && inst.name == "RebuildProxy" &&
+           inst.args.size() == 4 && pickle::is_token(inst.args[1]);
+}
+
+bool has_ref(const Object& value) {
+    if (value.is_ref()) return true;
+    if (value.is_list() || value.is_tuple()) {
+        for (const auto& x : value.as_sequence())
+            if (has_ref(x)) return true;
+    } else if (value.is_dict()) {
+        for (const auto& [k, x] : value.as_dict())
+            if (has_ref(k) || has_ref(x)) return true;
+    }
+    return false;
+}
+
+// A reference to the class multiprocessing.managers.NAME, as pickle writes it (opaque).
+Object proxy_class(const std::string& name) {
+    std::string module = "multiprocessing.managers";
+    std::string p = "\x80\x04";
+    p += '\x8c';
+    p += static_cast<char>(module.size());
+    p += module + "\x94";
+    p += '\x8c';
+    p += static_cast<char>(name.size());
+    p += name + "\x94\x93\x94.";
+    return pickle::loads(p);
+}
+
+// SyncManager's proxy type of each typeid (AutoProxy: Queue, JoinableQueue).
+const char* proxy_type_of(const std::string& type) {
+    static const std::pair<const char*, const char*> types[] = {
+        {wire::type_dict, "DictProxy"},           {wire::type_list, "ListProxy"},
+        {wire::type_lock, "AcquirerProxy"},       {wire::type_rlock, "AcquirerProxy"},
+        {wire::type_semaphore, "AcquirerProxy"},  {wire::type_bounded_semaphore, "AcquirerProxy"},
+        {wire::type_event, "EventProxy"},         {wire::type_barrier, "BarrierProxy"},
+        {wire::type_condition, "ConditionProxy"}, {wire::type_namespace, "NamespaceProxy"},
+        {wire::type_value, "ValueProxy"},         {wire::type_array, "ArrayProxy"},
+    };
+    for (const auto& [t, proxy] : types)
+        if (type == t) return proxy;
+    return "AutoProxy";
+}
+
+}  // namespace
+
 // A proxy of this manager's, as Python sends it in arguments -> the store's ref to it.
 Object Peer::proxy_ref(const Object& value) const {
-    if (value.is_instance() && value.as_instance().name == "RebuildProxy" &&
-        value.as_instance().args.size() == 4) {
+    bool any = false;
+    Object ref = refs_in(value, any);
+    if (!ref.is_ref()) type_error("expected a proxy of an object of this manager");
+    return ref;
+}
+
+Object Peer::refs_in(const Object& value, bool& any) const {
+    if (is_rebuild_proxy(value)) {
         auto id = parse_ident(pickle::as_token(value.as_instance().args[1]).id);
         const char* type = id ? store_.type_of(*id) : nullptr;
-        if (type) return Object::ref(type, *id);
+        if (!type || shared_.iterators.count(*id)) return value;  // not ours: kept as sent
+        any = true;
+        return Object::ref(type, *id);
     }
-    type_error("expected a proxy of an object of this manager");
+    if (value.is_list() || value.is_tuple()) {
+        List items;
+        for (const auto& x : value.as_sequence())
+            items.push_back(refs_in(x, any));
+        return value.is_list() ? Object(std::move(items)) : Object::tuple(std::move(items));
+    }
+    if (value.is_dict()) {
+        Object::Dict d;
+        for (const auto& [k, x] : value.as_dict())
+            d.set(k, refs_in(x, any));
+        return Object(std::move(d));
+    }
+    return value;
+}
+
+Object Peer::proxies_in(const Object& value) const {
+    if (value.is_ref()) {
+        std::uint64_t id = value.as_ref().id;
+        const char* type = store_.type_of(id);
+        std::string t = type ? type : value.as_ref().type;
+        std::string proxy = proxy_type_of(t);
+        Object::Dict kwds;
+        if (proxy == "AutoProxy") kwds.set(Object("exposed"), Object::tuple(exposed_of(t, false)));
+        pickle::Token token{t, shared_.address, hex(id)};
+        return Object::instance(
+            "multiprocessing.managers", "RebuildProxy",
+            {proxy_class(proxy), pickle::make_token(token), Object("pickle"), Object(kwds)});
+    }
+    if (value.is_list() || value.is_tuple()) {
+        List items;
+        for (const auto& x : value.as_sequence())
+            items.push_back(proxies_in(x));
+        return value.is_list() ? Object(std::move(items)) : Object::tuple(std::move(items));
+    }
+    if (value.is_dict()) {
+        Object::Dict d;
+        for (const auto& [k, x] : value.as_dict())
+            d.set(k, proxies_in(x));
+        return Object(std::move(d));
+    }
+    return value;
 }
 
 // ---- public helpers -----------------------------------------------------------------------
@@ -278,7 +377,7 @@ void Peer::error(wire::Status status, const std::string& message) {
 
 void Peer::reply(const Object& kind, const Object& value) {
     std::size_t start = wire::begin_frame(out_);
-    pickle::dump_to(out_, Object::tuple({kind, value}));
+    pickle::dump_to(out_, Object::tuple({kind, has_ref(value) ? proxies_in(value) : value}));
     wire::end_frame(out_, start);
 }
 
@@ -289,7 +388,7 @@ void Peer::reply_traceback(const std::string& text) {
 
 void Peer::submit(int op, std::uint64_t id, Object::List args, Pending pending) {
     pending_ = std::move(pending);
-    store_.request(conn_, op, id, std::move(args));
+    store_.request(conn_, op, id, std::move(args), request_refs_);
     pump();
 }
 
@@ -315,7 +414,15 @@ void Peer::request(std::string_view payload) {
         !(fields[3].is_dict() || fields[3].is_none())) {
         throw ValueError("Python manager request: malformed");
     }
-    const List& args = args_object.as_sequence();
+    // Proxies in the arguments (d['q'] = q): the store's refs, counted as held.
+    request_refs_ = false;
+    Object converted_args, converted_kwds;
+    if (payload.find("RebuildProxy") != std::string_view::npos) {
+        converted_args = refs_in(args_object, request_refs_);
+        converted_kwds = refs_in(fields[3], request_refs_);
+    }
+    const List& args = request_refs_ ? converted_args.as_sequence() : args_object.as_sequence();
+    const Object& kwds = request_refs_ ? converted_kwds : fields[3];
     const std::string& method = fields[1].as_string();
     try {
         if (!serving_) {
@@ -324,10 +431,10 @@ void Peer::request(std::string_view payload) {
                 finished_ = true;
                 return;
             }
-            public_request(method, args, fields[3]);
+            public_request(method, args, kwds);
         } else {
             if (!fields[0].is_string()) throw ValueError("Python manager request: bad ident");
-            method_request(fields[0].as_string(), method, args, fields[3]);
+            method_request(fields[0].as_string(), method, args, kwds);
         }
     } catch (const CallError& e) {
         pending_.reset();

@@ -113,6 +113,7 @@ class Peer final : public wire::AnswerSink {
     void error(wire::Status status, const std::string& message) override;
 
     void submit(int op, std::uint64_t id, Object::List args, Pending pending);
+    bool request_refs_ = false;  // the request being handled holds proxies (refs)
     void public_request(const std::string& method, const Object::List& args, const Object& kwds);
     void method_request(const std::string& ident, const std::string& method,
                         const Object::List& args, const Object& kwds);
@@ -123,6 +124,10 @@ class Peer final : public wire::AnswerSink {
     void reply_traceback(const std::string& text);
     std::string python_str(std::uint64_t id, const std::string& ipckit_repr) const;
     Object proxy_ref(const Object& value) const;
+    // Python proxies of this server's objects in a request -> the store's refs (sets `any`).
+    Object refs_in(const Object& value, bool& any) const;
+    // The store's refs in an answer -> Python proxies (RebuildProxy of a token).
+    Object proxies_in(const Object& value) const;
 
     Store& store_;
     Shared& shared_;
