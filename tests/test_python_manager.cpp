@@ -97,17 +97,23 @@ std::string without_addresses(const std::string& text) {
     return std::regex_replace(text, std::regex("0x[0-9a-f]+"), "0x?");
 }
 
-void expect_same_transcript_as_pythons_own_manager(const std::string& interpreter) {
+void expect_same_transcript_as_pythons_own_manager(const std::string& interpreter,
+                                                   const std::string& script = "pymgr_types.py") {
     Server server;
-    RunResult own = python(interpreter, "pymgr_types.py", "own");
+    RunResult own = python(interpreter, script, "own");
     ASSERT_EQ(own.exit_code, 0) << own.err;
-    RunResult ours = python(interpreter, "pymgr_types.py", server.port());
+    RunResult ours = python(interpreter, script, server.port());
     ASSERT_EQ(ours.exit_code, 0) << ours.err;
     EXPECT_EQ(without_addresses(ours.out), without_addresses(own.out));
-    EXPECT_NE(ours.out.find("{1: 'one', 'two': 2, (3, 4): [5.5, None, True, b'bytes']}"),
-              std::string::npos)
-        << ours.out;
-    EXPECT_NE(ours.out.find("<locked _thread.lock object at 0x"), std::string::npos) << ours.out;
+    if (script == "pymgr_types.py") {
+        EXPECT_NE(ours.out.find("{1: 'one', 'two': 2, (3, 4): [5.5, None, True, b'bytes']}"),
+                  std::string::npos)
+            << ours.out;
+        EXPECT_NE(ours.out.find("<locked _thread.lock object at 0x"), std::string::npos)
+            << ours.out;
+        EXPECT_NE(ours.out.find("Namespace(a=1, b=[1, 2])\nValue('i', 0) 0 0\n"), std::string::npos)
+            << ours.out;
+    }
     EXPECT_NE(ours.out.find("\ndone\n"), std::string::npos) << ours.out;
     // Everything the script made was released by its proxies' decref (Python's counting).
     auto stats = server.connect().stats();
@@ -121,6 +127,29 @@ TEST(PythonManager, Python311ClientSeesWhatPythonsOwnManagerShows) {
 TEST(PythonManager, Python312ClientAuthenticatesWithSha256AndSeesTheSame) {
     if (::access(python312, X_OK) != 0) GTEST_SKIP() << python312 << " is not installed";
     expect_same_transcript_as_pythons_own_manager(python312);
+}
+
+TEST(PythonManager, ProxiesStoredInContainersComeBackAsProxiesAsFromPythonsOwnManager) {
+    expect_same_transcript_as_pythons_own_manager(ipckit::test::python, "pymgr_nested.py");
+}
+
+TEST(PythonManager, AProxyInADictCrossesBetweenCppAndPython) {
+    Server server({"--expose", "get_shared=dict:shared"});
+    Manager m = server.connect();
+    auto shared = m.dict("shared");
+    {
+        auto q = m.queue();
+        shared["q"] = q;  // the dict holds the only reference once q goes
+    }
+    RunResult py = python(ipckit::test::python, "pymgr_nested_cpp.py", server.port());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    EXPECT_EQ(py.out, "AutoProxy[Queue] 1\n");
+    auto q = Manager::proxy<ipckit::QueueProxy>(shared.get("q"));
+    EXPECT_EQ(q.get(true, 0ms).as_string(), "from python");
+    auto l = Manager::proxy<ipckit::ListProxy>(shared.get("l"));
+    EXPECT_EQ(l.repr(), "[1, 2, 3]");  // kept alive by the dict after Python's exit
+    shared.erase("l");
+    shared.erase("q");
 }
 
 TEST(PythonManager, RemoteManagerPatternGetsTheExposedObjectsCppUses) {
@@ -158,6 +187,49 @@ TEST(PythonManager, PythonBlockingCallsParkOnTheServerUntilCppActs) {
     RunResult r = py.wait(60s);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out.substr(r.out.find("got")), "got [1, 'two']\nevent True\n");
+}
+
+TEST(PythonManager, APythonConditionWaitParksUntilACppClientNotifies) {
+    Server server(
+        {"--expose", "get_condition=condition:c", "--expose", "get_namespace=namespace:ns"});
+    Manager m = server.connect();
+    auto c = m.named_condition("c");
+    auto ns = m.named_namespace("ns");
+    ns.set("ready", 0);
+    Child py(
+        {ipckit::test::python, "-u", python_script("pymgr_condition.py"), server.port(), authkey});
+    EXPECT_NE(py.read_until("waiting 0\n").find("waiting 0"), std::string::npos);
+    auto waiting = [&] { return m.stats().at("waiting").as_int() == 1; };
+    ASSERT_TRUE(ipckit::test::wait_until(waiting, 60s));
+    // The Python client's wait released the lock and parked: C++ holds the lock meanwhile.
+    {
+        auto held = c.guard();
+        ns.set("ready", 1);
+        c.notify();  // wait_for's predicate is still false: it waits again
+    }
+    ASSERT_TRUE(ipckit::test::wait_until(waiting, 60s));
+    {
+        auto held = c.guard();
+        ns.set("ready", 2);
+        c.notify_all();
+    }
+    RunResult r = py.wait(60s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(without_addresses(r.out),
+              "<Condition(<unlocked _thread.RLock object owner=0 count=0 at 0x?>, 0)>\n"
+              "waiting 0\n"
+              "woken True 2\n"
+              "<Condition(<unlocked _thread.RLock object owner=0 count=0 at 0x?>, 0)>\n"
+              "True False\n"
+              "<Condition(<locked _thread.lock object at 0x?>, 0)>\n"
+              "False\n"
+              "<Condition(<unlocked _thread.lock object at 0x?>, 0)>\n"
+              "True\n");
+    // The Python client's objects (its Lock and the Condition over it) are freed: what is
+    // left is c, ns and c's RLock (anonymous, held by c).
+    auto stats = m.stats();
+    EXPECT_EQ(stats.at("objects").as_int(), 3) << Object(stats);
+    EXPECT_EQ(stats.at("anonymous").as_int(), 1) << Object(stats);
 }
 
 TEST(PythonManager, AKilledPythonClientsObjectsAreFreed) {
@@ -268,6 +340,40 @@ TEST(PythonManager, CppProxiesWorkAgainstAPythonSyncManager) {
     jobs.put("from-cpp");
     EXPECT_EQ(m.typeid_queue("get_queue").get(true, 10s).as_string(), "from-cpp");
     EXPECT_THROW(server_typeid_on_ipckit(), ipckit::ValueError);
+}
+
+TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto ns = m.namespace_();
+    ns.set("x", 1);
+    ns.set("name", "ipc");
+    EXPECT_EQ(ns.repr(), "Namespace(name='ipc', x=1)");  // Python's own Namespace repr
+    EXPECT_EQ(ns.get("x").as_int(), 1);
+    EXPECT_TRUE(ns.contains("name"));
+    EXPECT_FALSE(ns.contains("y"));
+    EXPECT_EQ(ns.get("y", Object("default")).as_string(), "default");
+    ns.erase("x");
+    try {
+        ns.get("x");
+        ADD_FAILURE() << "no KeyError";
+    } catch (const ipckit::KeyError& e) {  // Python's AttributeError, as the ipckit server's
+        EXPECT_NE(std::string(e.what()).find("AttributeError: 'Namespace' object has no "
+                                             "attribute 'x'"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(ns.erase("x"), ipckit::KeyError);
+    auto v = m.value('i', 41);
+    EXPECT_EQ(v.get().as_int(), 41);
+    v.set(v.get().as_int() + 1);
+    EXPECT_EQ(v.repr(), "Value('i', 42)");
+    auto a = m.array('i', {1, 2, 3});
+    a.set(1, 20);
+    EXPECT_EQ(a.get(1).as_int(), 20);
+    EXPECT_EQ(a.size(), 3u);
+    EXPECT_EQ(a.repr(), "array('i', [1, 20, 3])");
+    EXPECT_THROW(a.get(5), ipckit::IndexError);
 }
 
 TEST(PythonManager, AWrongAuthkeyIsRefusedBothWays) {

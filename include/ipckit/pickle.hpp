@@ -10,7 +10,8 @@
 // Values: None, bool, int of any size (Object::integer / big_integer), float, str, bytes,
 // bytearray, tuple, list, dict, set, frozenset; the Python exceptions the manager protocol
 // carries (builtins.KeyError, IndexError, ValueError, TypeError, AttributeError, ..., and
-// _queue.Empty, queue.Full) and multiprocessing.managers.Token, as Object::instance; any
+// _queue.Empty, queue.Full), multiprocessing.managers.Token and a pickled manager proxy
+// (multiprocessing.managers.RebuildProxy(cls, token, serializer, kwds)), as Object::instance; any
 // other object (an instance of a user's class, a reference to a class or function) as
 // Object::opaque: its pickle, re-encoded alone, never executed.
 //

@@ -44,7 +44,8 @@ const char* typeid_of(const std::string& type) {
     if (type == wire::type_dict || type == wire::type_list || type == wire::type_queue ||
         type == wire::type_joinable_queue || type == wire::type_lock || type == wire::type_rlock ||
         type == wire::type_semaphore || type == wire::type_bounded_semaphore ||
-        type == wire::type_event || type == wire::type_barrier) {
+        type == wire::type_event || type == wire::type_barrier || type == wire::type_namespace ||
+        type == wire::type_value || type == wire::type_array) {
         return type.c_str();  // the same names
     }
     return nullptr;
@@ -141,6 +142,8 @@ void PythonClient::raise(const std::string& kind, const Object& value) {
         message = first.is_string() && name != "KeyError" ? first.as_string() : first.repr();
     }
     if (name == "KeyError") throw KeyError(message);
+    // A Namespace's missing attribute: KeyError, as the ipckit server reports it.
+    if (name == "AttributeError") throw KeyError("AttributeError: " + message);
     if (name == "IndexError") throw IndexError(message);
     if (name == "ValueError") throw ValueError(message);
     if (name == "RuntimeError") throw RuntimeError(where + message);
@@ -387,6 +390,28 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
             return m("__getattribute__", {Object("n_waiting")});
         case barrier_broken:
             return m("__getattribute__", {Object("broken")});
+        case namespace_get:
+            return m("__getattribute__", {at(0)});
+        case namespace_get_default:
+        case namespace_contains:
+            try {
+                Object value = m("__getattribute__", {at(0)});
+                return op == namespace_contains ? Object(true) : value;
+            } catch (const KeyError&) {
+                return op == namespace_contains ? Object(false) : at(1);
+            }
+        case namespace_set:
+            return m("__setattr__", {at(0), at(1)});
+        case namespace_del:
+            return m("__delattr__", {at(0)});
+        case value_get:
+            return m("get");
+        case value_set:
+            return m("set", {at(0)});
+        case array_get:
+            return m("__getitem__", {at(0)});
+        case array_set:
+            return m("__setitem__", {at(0), at(1)});
         default:
             throw ValueError("not supported against a Python manager server (request " +
                              std::to_string(op) + ")");

@@ -43,6 +43,10 @@ const List& exposed_of(std::string_view type, bool iterator) {
     static const List event = {"is_set", "set", "clear", "wait"};
     static const List barrier = {"__getattribute__", "wait", "abort", "reset"};
     static const List iter = {"__next__", "send", "throw", "close"};
+    static const List condition = {"acquire", "release", "wait", "notify", "notify_all"};
+    static const List namespace_ = {"__getattribute__", "__setattr__", "__delattr__"};
+    static const List value = {"get", "set"};
+    static const List array = {"__len__", "__getitem__", "__setitem__"};
     static const List none;
     if (iterator) return iter;
     if (type == wire::type_dict) return dict;
@@ -53,6 +57,10 @@ const List& exposed_of(std::string_view type, bool iterator) {
         return lock;
     if (type == wire::type_event) return event;
     if (type == wire::type_barrier) return barrier;
+    if (type == wire::type_condition) return condition;
+    if (type == wire::type_namespace) return namespace_;
+    if (type == wire::type_value) return value;
+    if (type == wire::type_array) return array;
     return none;
 }
 
@@ -70,6 +78,8 @@ const char* store_type(const std::string& typeid_) {
         {"Lock", wire::type_lock},           {"RLock", wire::type_rlock},
         {"Semaphore", wire::type_semaphore}, {"BoundedSemaphore", wire::type_bounded_semaphore},
         {"Event", wire::type_event},         {"Barrier", wire::type_barrier},
+        {"Condition", wire::type_condition}, {"Namespace", wire::type_namespace},
+        {"Value", wire::type_value},         {"Array", wire::type_array},
     };
     for (const auto& [py, store] : types)
         if (typeid_ == py) return store;
@@ -186,6 +196,116 @@ std::optional<List> slice_of(const Object& value) {
 
 }  // namespace
 
+namespace {
+
+bool is_rebuild_proxy(const Object& value) {
+    if (!value.is_instance()) return false;
+    const auto& inst = value.as_instance();
+    return inst.module == "multiprocessing.managers" && inst.name == "RebuildProxy" &&
+           inst.args.size() == 4 && pickle::is_token(inst.args[1]);
+}
+
+bool has_ref(const Object& value) {
+    if (value.is_ref()) return true;
+    if (value.is_list() || value.is_tuple()) {
+        for (const auto& x : value.as_sequence())
+            if (has_ref(x)) return true;
+    } else if (value.is_dict()) {
+        for (const auto& [k, x] : value.as_dict())
+            if (has_ref(k) || has_ref(x)) return true;
+    }
+    return false;
+}
+
+// A reference to the class multiprocessing.managers.NAME, as pickle writes it (opaque).
+Object proxy_class(const std::string& name) {
+    std::string module = "multiprocessing.managers";
+    std::string p = "\x80\x04";
+    p += '\x8c';
+    p += static_cast<char>(module.size());
+    p += module + "\x94";
+    p += '\x8c';
+    p += static_cast<char>(name.size());
+    p += name + "\x94\x93\x94.";
+    return pickle::loads(p);
+}
+
+// SyncManager's proxy type of each typeid (AutoProxy: Queue, JoinableQueue).
+const char* proxy_type_of(const std::string& type) {
+    static const std::pair<const char*, const char*> types[] = {
+        {wire::type_dict, "DictProxy"},           {wire::type_list, "ListProxy"},
+        {wire::type_lock, "AcquirerProxy"},       {wire::type_rlock, "AcquirerProxy"},
+        {wire::type_semaphore, "AcquirerProxy"},  {wire::type_bounded_semaphore, "AcquirerProxy"},
+        {wire::type_event, "EventProxy"},         {wire::type_barrier, "BarrierProxy"},
+        {wire::type_condition, "ConditionProxy"}, {wire::type_namespace, "NamespaceProxy"},
+        {wire::type_value, "ValueProxy"},         {wire::type_array, "ArrayProxy"},
+    };
+    for (const auto& [t, proxy] : types)
+        if (type == t) return proxy;
+    return "AutoProxy";
+}
+
+}  // namespace
+
+// A proxy of this manager's, as Python sends it in arguments -> the store's ref to it.
+Object Peer::proxy_ref(const Object& value) const {
+    bool any = false;
+    Object ref = refs_in(value, any);
+    if (!ref.is_ref()) type_error("expected a proxy of an object of this manager");
+    return ref;
+}
+
+Object Peer::refs_in(const Object& value, bool& any) const {
+    if (is_rebuild_proxy(value)) {
+        auto id = parse_ident(pickle::as_token(value.as_instance().args[1]).id);
+        const char* type = id ? store_.type_of(*id) : nullptr;
+        if (!type || shared_.iterators.count(*id)) return value;  // not ours: kept as sent
+        any = true;
+        return Object::ref(type, *id);
+    }
+    if (value.is_list() || value.is_tuple()) {
+        List items;
+        for (const auto& x : value.as_sequence())
+            items.push_back(refs_in(x, any));
+        return value.is_list() ? Object(std::move(items)) : Object::tuple(std::move(items));
+    }
+    if (value.is_dict()) {
+        Object::Dict d;
+        for (const auto& [k, x] : value.as_dict())
+            d.set(k, refs_in(x, any));
+        return Object(std::move(d));
+    }
+    return value;
+}
+
+Object Peer::proxies_in(const Object& value) const {
+    if (value.is_ref()) {
+        std::uint64_t id = value.as_ref().id;
+        const char* type = store_.type_of(id);
+        std::string t = type ? type : value.as_ref().type;
+        std::string proxy = proxy_type_of(t);
+        Object::Dict kwds;
+        if (proxy == "AutoProxy") kwds.set(Object("exposed"), Object::tuple(exposed_of(t, false)));
+        pickle::Token token{t, shared_.address, hex(id)};
+        return Object::instance(
+            "multiprocessing.managers", "RebuildProxy",
+            {proxy_class(proxy), pickle::make_token(token), Object("pickle"), Object(kwds)});
+    }
+    if (value.is_list() || value.is_tuple()) {
+        List items;
+        for (const auto& x : value.as_sequence())
+            items.push_back(proxies_in(x));
+        return value.is_list() ? Object(std::move(items)) : Object::tuple(std::move(items));
+    }
+    if (value.is_dict()) {
+        Object::Dict d;
+        for (const auto& [k, x] : value.as_dict())
+            d.set(k, proxies_in(x));
+        return Object(std::move(d));
+    }
+    return value;
+}
+
 // ---- public helpers -----------------------------------------------------------------------
 
 Expose parse_expose(const std::string& text) {
@@ -203,6 +323,8 @@ Expose parse_expose(const std::string& text) {
         {"lock", wire::type_lock},           {"rlock", wire::type_rlock},
         {"semaphore", wire::type_semaphore}, {"bounded_semaphore", wire::type_bounded_semaphore},
         {"event", wire::type_event},         {"barrier", wire::type_barrier},
+        {"condition", wire::type_condition}, {"namespace", wire::type_namespace},
+        {"value", wire::type_value},         {"array", wire::type_array},
     };
     const char* store = nullptr;
     for (const auto& [cli, name] : names)
@@ -210,7 +332,9 @@ Expose parse_expose(const std::string& text) {
     if (!store) {
         throw ValueError("--expose " + text + ": unknown type '" + type +
                          "' (dict, list, queue, joinable_queue, lock, rlock, semaphore, "
-                         "bounded_semaphore, event, barrier)");
+                         "bounded_semaphore, event, barrier, condition, namespace, value, "
+                         "array; a condition, value or array must exist: a C++ client makes "
+                         "it with that name first)");
     }
     return Expose{text.substr(0, eq), store, text.substr(colon + 1)};
 }
@@ -253,7 +377,7 @@ void Peer::error(wire::Status status, const std::string& message) {
 
 void Peer::reply(const Object& kind, const Object& value) {
     std::size_t start = wire::begin_frame(out_);
-    pickle::dump_to(out_, Object::tuple({kind, value}));
+    pickle::dump_to(out_, Object::tuple({kind, has_ref(value) ? proxies_in(value) : value}));
     wire::end_frame(out_, start);
 }
 
@@ -264,7 +388,7 @@ void Peer::reply_traceback(const std::string& text) {
 
 void Peer::submit(int op, std::uint64_t id, Object::List args, Pending pending) {
     pending_ = std::move(pending);
-    store_.request(conn_, op, id, std::move(args));
+    store_.request(conn_, op, id, std::move(args), request_refs_);
     pump();
 }
 
@@ -290,7 +414,15 @@ void Peer::request(std::string_view payload) {
         !(fields[3].is_dict() || fields[3].is_none())) {
         throw ValueError("Python manager request: malformed");
     }
-    const List& args = args_object.as_sequence();
+    // Proxies in the arguments (d['q'] = q): the store's refs, counted as held.
+    request_refs_ = false;
+    Object converted_args, converted_kwds;
+    if (payload.find("RebuildProxy") != std::string_view::npos) {
+        converted_args = refs_in(args_object, request_refs_);
+        converted_kwds = refs_in(fields[3], request_refs_);
+    }
+    const List& args = request_refs_ ? converted_args.as_sequence() : args_object.as_sequence();
+    const Object& kwds = request_refs_ ? converted_kwds : fields[3];
     const std::string& method = fields[1].as_string();
     try {
         if (!serving_) {
@@ -299,10 +431,10 @@ void Peer::request(std::string_view payload) {
                 finished_ = true;
                 return;
             }
-            public_request(method, args, fields[3]);
+            public_request(method, args, kwds);
         } else {
             if (!fields[0].is_string()) throw ValueError("Python manager request: bad ident");
-            method_request(fields[0].as_string(), method, args, fields[3]);
+            method_request(fields[0].as_string(), method, args, kwds);
         }
     } catch (const CallError& e) {
         pending_.reset();
@@ -369,6 +501,29 @@ void Peer::public_request(const std::string& method, const Object::List& args, c
             params = bind("Queue", rest, kwds, {"maxsize"}, {Object(0)});
         } else if (t == wire::type_semaphore || t == wire::type_bounded_semaphore) {
             params = bind(typeid_.c_str(), rest, kwds, {"value"}, {Object(1)});
+        } else if (t == wire::type_value) {
+            List a = bind("Value", rest, kwds, {"typecode", "value", "lock"}, {Object(true)});
+            params = {a[0], a[1]};
+        } else if (t == wire::type_array) {
+            List a = bind("Array", rest, kwds, {"typecode", "sequence", "lock"}, {Object(true)});
+            params = {a[0], as_list(a[1])};
+        } else if (t == wire::type_namespace) {
+            // Namespace(**kwds): made empty, then its attributes set one by one.
+            if (!rest.empty()) type_error("Namespace() takes no positional arguments");
+            p.then = Then::ns_made;
+            p.operand = kwds.is_dict() ? kwds : Object(Object::Dict());
+            return submit(wire::create, 0, {Object(t), Object()}, std::move(p));
+        } else if (t == wire::type_condition) {
+            List a = bind("Condition", rest, kwds, {"lock"}, {Object()});
+            if (a[0].is_none()) {
+                p.then = Then::cond_lock_made;
+                return submit(wire::create, 0, {Object(wire::type_rlock), Object()}, std::move(p));
+            }
+            Object lock = proxy_ref(a[0]);
+            std::int64_t lock_id = static_cast<std::int64_t>(lock.as_ref().id);
+            p.then = Then::cond_made;
+            p.operand = Object::list({Object(lock_id), Object(false)});
+            return submit(wire::create, 0, {Object(t), Object(), std::move(lock)}, std::move(p));
         } else if (t == wire::type_barrier) {
             List b =
                 bind("Barrier", rest, kwds, {"parties", "action", "timeout"}, {Object(), Object()});
@@ -628,6 +783,53 @@ void Peer::method_request(const std::string& ident, const std::string& method,
             if (timeout.is_int() && timeout.as_int() < 0) timeout = Object(0);
             return value(event_wait, {timeout});
         }
+    } else if (type == type_condition) {
+        // acquire and release go to the condition's lock, as threading.Condition's do.
+        if (method == "acquire" || method == "release") {
+            auto lock = shared_.condition_locks.find(id);
+            if (lock == shared_.condition_locks.end()) {  // made by a C++ client: ask for it
+                Object call = Object::list(
+                    {Object(method), Object(args), kwds.is_dict() ? kwds : Object(Object::Dict())});
+                return value(condition_lock, {}, Then::lock_found, std::move(call));
+            }
+            return method_request(hex(lock->second), method, args, kwds);
+        }
+        if (method == "wait") {
+            List a = bind("wait", args, kwds, {"timeout"}, {Object()});
+            Object timeout = nanoseconds(a[0]);
+            if (timeout.is_int() && timeout.as_int() < 0) timeout = Object(0);
+            return value(condition_wait, {timeout});
+        }
+        if (method == "notify") {
+            List a = bind("notify", args, kwds, {"n"}, {Object(1)});
+            if (!a[0].is_int()) type_error("notify(n): n must be an int");
+            return value(condition_notify, std::move(a), Then::nothing);
+        }
+        if (method == "notify_all") return value(condition_notify_all, {}, Then::nothing);
+    } else if (type == type_namespace) {
+        if (method == "__getattribute__")
+            return value(namespace_get, bind("__getattribute__", args, kwds, {"name"}));
+        if (method == "__setattr__")
+            return value(namespace_set, bind("__setattr__", args, kwds, {"name", "value"}),
+                         Then::nothing);
+        if (method == "__delattr__")
+            return value(namespace_del, bind("__delattr__", args, kwds, {"name"}), Then::nothing);
+    } else if (type == type_value) {
+        if (method == "get") return value(value_get, bind("get", args, kwds, {}));
+        if (method == "set")
+            return value(value_set, bind("set", args, kwds, {"value"}), Then::nothing);
+    } else if (type == type_array) {
+        if (method == "__len__") return value(len, {});
+        if (method == "__getitem__" || method == "__setitem__") {
+            if (!args.empty() && slice_of(args[0])) {
+                throw CallError{pickle::make_exception(
+                    "TypeError", {"the ipckit manager's Array takes no slices"})};
+            }
+            if (method == "__getitem__")
+                return value(array_get, bind("__getitem__", args, kwds, {"index"}));
+            return value(array_set, bind("__setitem__", args, kwds, {"index", "value"}),
+                         Then::nothing);
+        }
     } else if (type == type_barrier) {
         if (method == "wait") {
             List a = bind("wait", args, kwds, {"timeout"}, {Object()});
@@ -681,6 +883,28 @@ std::string Peer::python_str(std::uint64_t id, const std::string& r) const {
         return "<threading.Event at " + at + ": " + (set ? "set" : "unset") + ">";
     }
     if (type == wire::type_barrier) return "<threading.Barrier at " + at + ">";
+    if (type == wire::type_condition) {
+        // <Condition(<unlocked RLock object count=0>, 0)> -> Python's, its lock's repr too.
+        auto open = r.find('(');
+        auto comma = r.rfind(", ");
+        if (open == std::string::npos || comma == std::string::npos || comma < open) return r;
+        std::string lock = r.substr(open + 1, comma - open - 1);
+        bool rlock = lock.find("RLock") != std::string::npos;
+        bool held = lock.rfind("<locked", 0) == 0;
+        std::string py = std::string("<") + (held ? "locked" : "unlocked") +
+                         (rlock ? " _thread.RLock object owner=0 count=" +
+                                      [&] {
+                                          auto pos = lock.find("count=");
+                                          if (pos == std::string::npos) return std::string("0");
+                                          pos += 6;
+                                          return lock.substr(
+                                              pos, lock.find_first_not_of("0123456789", pos) - pos);
+                                      }() +
+                                      " at "
+                                : " _thread.lock object at ") +
+                         at + ">";
+        return "<Condition(" + py + r.substr(comma);
+    }
     if (shared_.iterators.count(id)) return "<dict_keyiterator object at " + at + ">";
     return r;
 }
@@ -699,6 +923,10 @@ void Peer::finish(const Pending& p, Answer& a) {
         }
         switch (a.status) {
             case key_error:
+                if (a.message.rfind("AttributeError: ", 0) == 0) {
+                    return reply_error(
+                        pickle::make_exception("AttributeError", {Object(a.message.substr(16))}));
+                }
                 if (p.then == Then::value || p.then == Then::nothing) {
                     if (!p.operand.is_none()) {
                         return reply_error(pickle::make_exception("KeyError", {p.operand}));
@@ -713,6 +941,13 @@ void Peer::finish(const Pending& p, Answer& a) {
                 return reply_error(pickle::make_exception("IndexError", {Object(text)}));
             }
             case value_error:
+                for (const char* kind : {"TypeError", "OverflowError"}) {
+                    std::string prefix = std::string(kind) + ": ";
+                    if (a.message.rfind(prefix, 0) == 0) {
+                        return reply_error(pickle::make_exception(
+                            kind, {Object(a.message.substr(prefix.size()))}));
+                    }
+                }
                 return reply_error(pickle::make_exception("ValueError", {Object(a.message)}));
             case empty:
                 return reply_error(pickle::make_exception("Empty", {}));
@@ -777,6 +1012,67 @@ void Peer::finish(const Pending& p, Answer& a) {
             reply("#PROXY",
                   Object::tuple({Object::tuple(exposed_of("", true)), pickle::make_token(token)}));
             break;
+        }
+        case Then::cond_lock_made: {
+            std::uint64_t lock = static_cast<std::uint64_t>(v.as_int());
+            submit(wire::create, 0,
+                   {Object(wire::type_condition), Object(), Object::ref(wire::type_rlock, lock)},
+                   Pending{Then::cond_made,
+                           Object::list({Object(static_cast<std::int64_t>(lock)), Object(true)}), 0,
+                           true});
+            return;
+        }
+        case Then::cond_made: {
+            std::uint64_t lock = static_cast<std::uint64_t>(p.operand.as_list()[0].as_int());
+            shared_.condition_locks[static_cast<std::uint64_t>(v.as_int())] = lock;
+            Pending done{Then::cond_done, v, 0, true};
+            if (p.operand.as_list()[1].as_bool()) return submit(wire::decref, lock, {}, done);
+            return finish(done, a);
+        }
+        case Then::cond_done:
+            reply_return(Object::tuple({Object(hex(static_cast<std::uint64_t>(p.operand.as_int()))),
+                                        Object::tuple(exposed_of(wire::type_condition, false))}));
+            break;
+        case Then::ns_made: {
+            List flat;
+            for (const auto& [k, x] : p.operand.as_dict()) {
+                flat.push_back(k);
+                flat.push_back(x);
+            }
+            Pending next{Then::ns_set, Object::list({v, Object(std::move(flat)), Object(0)}), 0,
+                         true};
+            return finish(next, a);  // a.value is not used by ns_set
+        }
+        case Then::ns_set: {
+            const List& state = p.operand.as_list();
+            std::uint64_t id = static_cast<std::uint64_t>(state[0].as_int());
+            const List& flat = state[1].as_list();
+            std::size_t i = static_cast<std::size_t>(state[2].as_int());
+            if (i >= flat.size()) {
+                reply_return(Object::tuple(
+                    {Object(hex(id)), Object::tuple(exposed_of(wire::type_namespace, false))}));
+                break;
+            }
+            submit(wire::namespace_set, id, {flat[i], flat[i + 1]},
+                   Pending{
+                       Then::ns_set,
+                       Object::list({state[0], state[1], Object(static_cast<std::int64_t>(i + 2))}),
+                       0, true});
+            return;
+        }
+        case Then::lock_found: {
+            // A C++ client's Condition: its lock (a ref; a Python peer is granted no reference
+            // by it) takes the acquire/release, now and from now on.
+            std::uint64_t lock = v.as_ref().id;
+            shared_.condition_locks[p.id] = lock;
+            const List& call = p.operand.as_list();
+            try {
+                method_request(hex(lock), call[0].as_string(), call[1].as_sequence(), call[2]);
+            } catch (const CallError& e) {
+                pending_.reset();
+                reply_error(e.exception);
+            }
+            return;
         }
         case Then::concat: {
             List all = v.as_list();

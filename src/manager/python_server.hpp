@@ -46,6 +46,8 @@ struct Shared {
     std::vector<Expose> exposes;
     Object address;  // the token address: (host, port) or a unix socket path
     std::map<std::uint64_t, bool> iterators;  // ids of Iterator objects made by __iter__
+    // The lock of each Condition Python clients made (acquire/release go to it).
+    std::map<std::uint64_t, std::uint64_t> condition_locks;
 };
 // The token address for a bound address ("tcp://H:P" or "unix:PATH").
 Object token_address(const std::string& bound);
@@ -86,6 +88,14 @@ class Peer final : public wire::AnswerSink {
         iter_made,   // #PROXY (exposed, Token('Iterator', address, ident))
         concat,      // #RETURN value + operand
         repeat,      // #RETURN value * operand
+        // m.Condition() without a lock: its RLock was made (id in the answer); make the
+        // Condition over it, then drop the creator's reference to the RLock.
+        cond_lock_made,
+        cond_made,   // operand: [the lock's id, decref it], then answer created
+        cond_done,   // operand: the Condition's id
+        ns_made,     // Namespace(**kwds) made: set the attributes of operand (a dict)
+        ns_set,      // one attribute set: set the next or answer created (operand: [id, dict])
+        lock_found,  // a Condition's lock (a ref) for [method, args, kwds] to call on it
     };
     struct Pending {
         Then then;
@@ -103,6 +113,7 @@ class Peer final : public wire::AnswerSink {
     void error(wire::Status status, const std::string& message) override;
 
     void submit(int op, std::uint64_t id, Object::List args, Pending pending);
+    bool request_refs_ = false;  // the request being handled holds proxies (refs)
     void public_request(const std::string& method, const Object::List& args, const Object& kwds);
     void method_request(const std::string& ident, const std::string& method,
                         const Object::List& args, const Object& kwds);
@@ -112,6 +123,11 @@ class Peer final : public wire::AnswerSink {
     void reply_error(const Object& exception) { reply("#ERROR", exception); }
     void reply_traceback(const std::string& text);
     std::string python_str(std::uint64_t id, const std::string& ipckit_repr) const;
+    Object proxy_ref(const Object& value) const;
+    // Python proxies of this server's objects in a request -> the store's refs (sets `any`).
+    Object refs_in(const Object& value, bool& any) const;
+    // The store's refs in an answer -> Python proxies (RebuildProxy of a token).
+    Object proxies_in(const Object& value) const;
 
     Store& store_;
     Shared& shared_;

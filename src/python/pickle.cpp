@@ -1322,6 +1322,12 @@ class Decoder {
             (state.as_tuple()[1].is_string() || state.as_tuple()[1].is_tuple())) {
             return Object::instance(module, name, {}, std::move(state));
         }
+        // A manager proxy passed as an argument (m.Condition(lock)): RebuildProxy(cls, token,
+        // serializer, kwds), kept as an instance so that a manager server finds its token.
+        if (plain && how == REDUCE && module == "multiprocessing.managers" &&
+            name == "RebuildProxy" && !has_state && args.size() == 4 && is_token(args[1])) {
+            return Object::instance(module, name, std::move(args));
+        }
         // Anything else: kept as its pickle, re-encoded alone.
         Object kwargs;
         if (m.kwargs != no_node) kwargs = convert(m.kwargs, depth + 1, exclusive);

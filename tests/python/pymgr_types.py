@@ -117,4 +117,49 @@ ev.set()
 print(ev, ev.is_set(), ev.wait(), ev.wait(0.1))
 ev.clear()
 print(ev.is_set())
+
+ns = m.Namespace()
+ns.x = 1
+ns.name = "ipc"
+print(ns, ns.x, ns.name)
+del ns.x
+try:
+    ns.x
+except AttributeError as e:
+    print("AttributeError", e)
+try:
+    del ns.missing
+except AttributeError as e:
+    print("AttributeError", e)
+print(m.Namespace(b=[1, 2], a=1))
+
+v = m.Value("i", 0)
+print(v, v.value, v.get())
+v.value = 41
+v.set(v.get() + 1)
+print(v, v.value, m.Value("d", 1.5))
+
+a = m.Array("i", [1, 2, 3])
+print(a, len(a), a[0], a[-1])
+a[1] = 20
+print(a, str(a))
+try:
+    a[5]
+except IndexError as e:
+    print("IndexError", e)
+try:
+    a[5] = 1
+except IndexError as e:
+    print("IndexError", e)
+
+c = m.Condition()
+print(c)
+with c:
+    print(c.wait(0.05), c.wait_for(lambda: True), c.wait_for(lambda: False, 0.05))
+    c.notify()
+    c.notify_all()
+try:
+    c.notify()
+except RuntimeError as e:
+    print("RuntimeError", e)
 print("done")
