@@ -33,17 +33,7 @@ using ipckit::test::RunResult;
 constexpr const char* authkey = "python-interop-key";
 constexpr const char* python312 = "/root/.pyenv/versions/3.12.1/bin/python3";
 
-struct TempDir {
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "pymgr.XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = pattern;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string path;
-};
+using ipckit::test::TempDir;
 
 // `ipckit manager serve` on tcp://127.0.0.1:0 with `authkey`, stopped at the end.
 class Server {
