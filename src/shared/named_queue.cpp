@@ -463,21 +463,26 @@ std::shared_ptr<QueueCore> QueueCore::named(NamedMode mode, std::string_view nam
                     who + ": created and removed by others 100 times while opening it");
 }
 
+// The existing queue file of `name`, opened with `flags`: ExistentialError when there is none.
+Fd open_existing(std::string_view name, const std::string& who, int flags) {
+    int raw = ::shm_open(shm_name(name).c_str(), flags | O_CLOEXEC, 0);
+    if (raw < 0) {
+        const int e = errno;
+        if (e == ENOENT) {
+            throw ExistentialError(ENOENT, who + ": no such queue (" + file_path(name) +
+                                               "; `ipckit queue ls` lists them)");
+        }
+        throw_errno(e, who + ": cannot open " + file_path(name));
+    }
+    return Fd(raw);
+}
+
 }  // namespace detail
 
 NamedQueueInfo named_queue_info(std::string_view name) {
     const std::string who = "queue '" + std::string(name) + "'";
     detail::check_name(who, name);
-    int raw = ::shm_open(detail::shm_name(name).c_str(), O_RDONLY | O_CLOEXEC, 0);
-    if (raw < 0) {
-        const int e = errno;
-        if (e == ENOENT) {
-            throw ExistentialError(ENOENT, who + ": no such queue (" + detail::file_path(name) +
-                                               "; `ipckit queue ls` lists them)");
-        }
-        detail::throw_errno(e, who + ": cannot open " + detail::file_path(name));
-    }
-    detail::Fd fd(raw);
+    detail::Fd fd = detail::open_existing(name, who, O_RDONLY);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) detail::throw_errno(errno, who + ": fstat failed");
     auto a = detail::map_checked(fd.get(), name, who, false);
@@ -521,16 +526,7 @@ std::vector<NamedQueueInfo> named_queues() {
 void remove_named_queue(std::string_view name) {
     const std::string who = "queue '" + std::string(name) + "'";
     detail::check_name(who, name);
-    int raw = ::shm_open(detail::shm_name(name).c_str(), O_RDWR | O_CLOEXEC, 0);
-    if (raw < 0) {
-        const int e = errno;
-        if (e == ENOENT) {
-            throw ExistentialError(ENOENT, who + ": no such queue (" + detail::file_path(name) +
-                                               "; `ipckit queue ls` lists them)");
-        }
-        detail::throw_errno(e, who + ": cannot open " + detail::file_path(name));
-    }
-    detail::Fd fd(raw);
+    detail::Fd fd = detail::open_existing(name, who, O_RDWR);
     std::shared_ptr<detail::Attachment> a;
     try {
         a = detail::map_checked(fd.get(), name, who, true);
