@@ -516,7 +516,7 @@ Object RedisClient::create(const Object::List& args) {
         }
         param = lock.type + " " + lock.name;
     } else if (t != w::type_dict && t != w::type_list && !is_lock(t) && t != w::type_event &&
-               t != w::type_namespace) {
+               t != w::type_namespace && !is_queue(t) && !is_semaphore(t) && t != w::type_barrier) {
         throw ValueError("the Redis back end has no type " + type.repr());
     }
     Ref r;
