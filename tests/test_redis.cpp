@@ -1081,3 +1081,58 @@ TEST(Redis, AValueIncrementedUnderALockByFourProcessesCountsExactly) {
     EXPECT_EQ(v.get(), Object(4 * per_process));
     EXPECT_EQ(v.repr(), "Value('i', 1200)");
 }
+
+// In a Cluster a Condition and its lock may live on different nodes: wait and notify still
+// work (no script touches both); Namespace, Value and Array read back through another node.
+TEST(Redis, ClusterConditionOverALockOnAnotherNode) {
+    REQUIRE_REDIS();
+    ipckit::test::RedisCluster cluster(3);
+    Manager m = Manager::connect(cluster.url(), "");
+    auto node_of = [&](const std::string& key) {
+        for (std::size_t n = 0; n < cluster.size(); ++n) {
+            if (cluster.node(n).integer({"EXISTS", key}) == 1) return n;
+        }
+        return cluster.size();
+    };
+    auto lock = m.named_lock("cl-lock");
+    std::size_t lock_node = node_of("ipckit:{cl-lock}:meta");
+    ASSERT_LT(lock_node, cluster.size());
+    std::string name;
+    for (int i = 0; name.empty(); ++i) {
+        ASSERT_LT(i, 100);
+        std::string candidate = "cv" + std::to_string(i);
+        m.named_condition(candidate, lock);
+        std::size_t n = node_of("ipckit:{" + candidate + "}:meta");
+        ASSERT_LT(n, cluster.size());
+        if (n != lock_node) name = candidate;
+    }
+    auto c = m.named_condition(name, lock);
+    Signal holding;
+    Process waiter(
+        [&](ipckit::ConditionProxy cv) {
+            cv.acquire();
+            holding.post();
+            bool notified = cv.wait(60s);
+            cv.release();
+            if (!notified) throw std::runtime_error("not notified");
+        },
+        c);
+    waiter.start();
+    holding.wait();
+    {
+        auto held = c.guard();  // the waiter released the lock in wait: it is queued
+        EXPECT_EQ(c.repr(), "<Condition(<locked Lock object>, 1)>");
+        c.notify();
+    }
+    waiter.join();
+    EXPECT_EQ(waiter.exitcode(), 0);
+
+    Manager other = Manager::connect(cluster.node((lock_node + 1) % cluster.size()).url(), "");
+    m.named_namespace("cl-ns").set("x", List{1, "a"});
+    m.named_value("cl-v", 'd', 0.5).set(2);
+    m.named_array("cl-a", 'u', List{"a", "b"}).set(1, "z");
+    EXPECT_EQ(other.named_namespace("cl-ns").repr(), "Namespace(x=[1, 'a'])");
+    EXPECT_EQ(other.named_value("cl-v", 'd', 0).repr(), "Value('d', 2)");
+    EXPECT_EQ(other.named_array("cl-a", 'u', List{}).repr(), "array('u', 'az')");
+    EXPECT_EQ(other.named_condition(name).repr(), "<Condition(<unlocked Lock object>, 0)>");
+}
