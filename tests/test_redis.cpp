@@ -1136,3 +1136,50 @@ TEST(Redis, ClusterConditionOverALockOnAnotherNode) {
     EXPECT_EQ(other.named_array("cl-a", 'u', List{}).repr(), "array('u', 'az')");
     EXPECT_EQ(other.named_condition(name).repr(), "<Condition(<unlocked Lock object>, 0)>");
 }
+
+// A waiter killed in wait stays queued until its lease ends; then a notify passes it over
+// and wakes the next (the ipckit server drops a waiter whose connection closed).
+TEST(Redis, ANotifySkipsAWaiterThatDied) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url("lease_ms=1000"), "");
+    auto c = m.named_condition("cv", m.named_lock("cv-lock"));
+    Signal holding;
+    auto waiter = [&](ipckit::ConditionProxy cv) {
+        cv.acquire();
+        holding.post();
+        bool notified = cv.wait(60s);
+        cv.release();
+        if (!notified) throw std::runtime_error("not notified");
+    };
+    Process doomed(waiter, c);
+    doomed.start();
+    holding.wait();
+    c.acquire();  // the doomed waiter is queued
+    c.release();
+    ASSERT_EQ(::kill(doomed.pid(), SIGKILL), 0);
+    doomed.join();
+    EXPECT_EQ(doomed.exitcode(), -SIGKILL);
+    Process live(waiter, c);
+    live.start();
+    holding.wait();
+    c.acquire();
+    EXPECT_EQ(c.repr(), "<Condition(<locked Lock object>, 2)>");
+    auto alive_marks = [&] {
+        redisReply* keys = server.command({"KEYS", "ipckit:{cv}:w:*:a"});
+        std::size_t n = keys ? keys->elements : 0;
+        if (keys) freeReplyObject(keys);
+        return n;
+    };
+    // The dead waiter's mark expires within the lease (a bounded wait on Redis's state).
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (alive_marks() != 1) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the dead waiter's mark stayed";
+        std::this_thread::sleep_for(20ms);
+    }
+    c.notify();  // passes over the dead waiter
+    EXPECT_EQ(c.repr(), "<Condition(<locked Lock object>, 0)>");
+    c.release();
+    live.join();
+    EXPECT_EQ(live.exitcode(), 0);
+}

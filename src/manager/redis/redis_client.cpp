@@ -1377,6 +1377,8 @@ Object RedisClient::condition(int op, std::uint64_t, const Ref& r, const Object:
             std::int64_t levels = owned("wait");
             if (wt.deadline && *wt.deadline <= Clock::now()) return Object(false);
             std::string wkey = r.base + ":w:" + thread_token();
+            std::string alive = wkey + ":a";
+            std::string lease = std::to_string(endpoint_.lease.count());
             s.run("cvwait", {wkey});
             levels = ls.run_int("lkreleaseall", {token});
             held(0);
@@ -1400,8 +1402,10 @@ Object RedisClient::condition(int op, std::uint64_t, const Ref& r, const Object:
                 ReplyPtr b = s.raw({"BLPOP", wkey, timeout});
                 if (ReplyView(b.get()).is_array()) {
                     notified = true;
+                    s.raw({"DEL", alive});
                     break;
                 }
+                s.raw({"SET", alive, "1", "PX", lease});  // still waiting
             }
             // The lock back, with the levels it had (no deadline, as on the ipckit server).
             std::string lwkey = lock.base + ":w:" + thread_token();

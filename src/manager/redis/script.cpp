@@ -602,25 +602,30 @@ end
 -- ---- Condition ---------------------------------------------------------------------------
 -- Its lock lives under its own keys (another slot, in a Cluster): the client checks the
 -- holder and releases the lock (lkowned, lkreleaseall) around these.
+-- A waiter's key WKEY:a marks it alive (a lease its waiting client renews): a notify skips
+-- waiters that died while waiting, as the ipckit server drops them.
 ops.cvwait = function()  -- wkey: queued (the lock is released next, by the client)
   redis.call('DEL', ARGV[3])
+  redis.call('SET', ARGV[3] .. ':a', '1', 'PX', lease)
   redis.call('RPUSH', k('cw'), ARGV[3])
   return 1
 end
 ops.cvcancel = function()  -- wkey -> 1 still queued (timed out), 0 already notified
   local removed = redis.call('LREM', k('cw'), 1, ARGV[3])
-  redis.call('DEL', ARGV[3])
+  redis.call('DEL', ARGV[3], ARGV[3] .. ':a')
   return removed
 end
-ops.cvnotify = function()  -- n, all ('1'/'0'): wakes up to n waiters, first come first
+ops.cvnotify = function()  -- n, all ('1'/'0'): wakes up to n live waiters, first come first
   local n = tonumber(ARGV[3])
   local taken = 0
   while ARGV[4] == '1' or taken < n do
     local w = redis.call('LPOP', k('cw'))
     if not w then break end
-    redis.call('RPUSH', w, '1')
-    redis.call('PEXPIRE', w, 600000)
-    taken = taken + 1
+    if redis.call('EXISTS', w .. ':a') == 1 then
+      redis.call('RPUSH', w, '1')
+      redis.call('PEXPIRE', w, 600000)
+      taken = taken + 1
+    end
   end
   return taken
 end
