@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <regex>
 #include <thread>
 
 #include "ipckit/error.hpp"
@@ -741,4 +742,444 @@ TEST(Redis, KeySlotsMatchTheServers) {
                   node.integer({"CLUSTER", "KEYSLOT", key}))
             << key;
     }
+}
+
+namespace {
+// An error's message without the "manager at ADDRESS: " / "redis at ADDRESS: " that names
+// the server, and with a proxy's id as "at 0x?" (the rest must be the same on both back ends).
+std::string unprefixed(const std::string& message) {
+    std::string out = message;
+    for (const char* prefix : {"manager at ", "redis at "}) {
+        if (out.rfind(prefix, 0) == 0) {
+            auto colon = out.find(": ");
+            if (colon != std::string::npos) out = out.substr(colon + 2);
+        }
+    }
+    return std::regex_replace(out, std::regex("at 0x[0-9a-f]+"), "at 0x?");
+}
+
+// Runs f, logging what it did: "what ok RESULT" or "what threw TYPE MESSAGE".
+template <class F>
+void attempt_into(std::vector<std::string>& log, const std::string& what, F f) {
+    try {
+        log.push_back(what + " ok " + f());
+    } catch (const ipckit::Error& e) {
+        log.push_back(what + " threw " + typeid(e).name() + " " + unprefixed(e.what()));
+    }
+}
+
+void expect_same(const std::vector<std::string>& redis, const std::vector<std::string>& local) {
+    ASSERT_EQ(redis.size(), local.size());
+    for (std::size_t i = 0; i < local.size(); ++i)
+        EXPECT_EQ(redis[i], local[i]);
+}
+}  // namespace
+
+TEST(Redis, NamespaceValueArrayEveryMethodMatchesTheIpckitServer) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager redis = Manager::connect(server.url(), "");
+    Manager local;
+    std::vector<std::string> log_redis, log_local;
+    auto run = [](Manager& m, std::vector<std::string>& log) {
+        auto attempt = [&](const std::string& what, auto f) { attempt_into(log, what, f); };
+        // Namespace
+        auto ns = m.namespace_();
+        attempt("ns repr empty", [&] { return ns.repr(); });
+        ns.set("x", 1);
+        ns.set("b", "text");
+        ns.set("a", List{1, 2.5, Object()});
+        ns.set("x", 2);  // replaced
+        attempt("ns repr", [&] { return ns.repr(); });
+        attempt("ns get", [&] { return ns.get("x").repr() + ns.get("a").repr(); });
+        attempt("ns get absent", [&] { return ns.get("nope").repr(); });
+        attempt("ns get default", [&] { return ns.get("nope", 7).repr(); });
+        attempt("ns contains", [&] {
+            return std::to_string(ns.contains("b")) + std::to_string(ns.contains("c"));
+        });
+        attempt("ns copy", [&] { return Object(ns.copy()).repr(); });
+        attempt("ns erase", [&] {
+            ns.erase("b");
+            return ns.repr();
+        });
+        attempt("ns erase absent", [&] {
+            ns.erase("b");
+            return std::string();
+        });
+        attempt("ns set _private", [&] {
+            ns.set("_x", 1);
+            return std::string();
+        });
+        attempt("ns set empty name", [&] {
+            ns.set("", 1);
+            return std::string();
+        });
+        attempt("ns get _private", [&] { return ns.get("_x").repr(); });
+        attempt("ns contains _private", [&] { return std::to_string(ns.contains("_x")); });
+        auto named = m.named_namespace("cfg");
+        named.set("k", "v");
+        attempt("ns named reopened", [&] { return m.named_namespace("cfg").repr(); });
+        attempt("ns named as a Value", [&] { return m.named_value("cfg", 'i', 0).repr(); });
+
+        // Value
+        auto v = m.value('i', 5);
+        attempt("value repr", [&] { return v.repr(); });
+        attempt("value get", [&] { return v.get().repr(); });
+        v.set(-7);
+        attempt("value set", [&] { return v.repr(); });
+        v.set(true);
+        attempt("value set bool", [&] { return v.repr(); });
+        attempt("value set overflow", [&] {
+            v.set(std::int64_t{1} << 40);
+            return v.repr();
+        });
+        attempt("value set str", [&] {
+            v.set("s");
+            return v.repr();
+        });
+        attempt("value set float to i", [&] {
+            v.set(1.5);
+            return v.repr();
+        });
+        auto d = m.value('d', 1);
+        attempt("value d", [&] { return d.repr(); });
+        d.set(2.25);
+        attempt("value d set", [&] { return d.repr() + " " + d.get().repr(); });
+        auto c = m.value('u', "é");
+        attempt("value u", [&] { return c.repr(); });
+        attempt("value u two chars", [&] {
+            c.set("ab");
+            return c.repr();
+        });
+        attempt("value B negative", [&] { return m.value('B', -1).repr(); });
+        attempt("value b range", [&] { return m.value('b', 200).repr(); });
+        attempt("value H range", [&] { return m.value('H', 70000).repr(); });
+        attempt("value I negative", [&] { return m.value('I', -1).repr(); });
+        attempt("value bad typecode", [&] { return m.value('x', 1).repr(); });
+        auto nv = m.named_value("counter", 'q', 1);
+        nv.set(3);
+        attempt("value named reopened", [&] { return m.named_value("counter", 'i', 99).repr(); });
+
+        // Array
+        auto a = m.array('i', List{1, 2, 3});
+        attempt("array repr", [&] { return a.repr(); });
+        attempt("array size", [&] { return std::to_string(a.size()); });
+        attempt("array get", [&] { return a.get(0).repr() + a.get(-1).repr(); });
+        attempt("array get out of range", [&] { return a.get(3).repr(); });
+        attempt("array get negative out of range", [&] { return a.get(-4).repr(); });
+        a.set(1, 20);
+        a.set(-1, 30);
+        attempt("array set", [&] { return a.repr(); });
+        attempt("array set out of range", [&] {
+            a.set(5, 1);
+            return a.repr();
+        });
+        attempt("array set out of range, bad item", [&] {
+            a.set(5, "x");
+            return a.repr();
+        });
+        attempt("array set bad item", [&] {
+            a.set(0, "x");
+            return a.repr();
+        });
+        attempt("array set overflow", [&] {
+            a.set(0, std::int64_t{1} << 35);
+            return a.repr();
+        });
+        attempt("array copy", [&] { return Object(a.copy()).repr(); });
+        attempt("array f", [&] { return m.array('f', List{0.1, 2}).repr(); });
+        attempt("array d", [&] { return m.array('d', List{1, true}).repr(); });
+        attempt("array u", [&] { return m.array('u', List{"a", "é"}).repr(); });
+        attempt("array empty", [&] { return m.array('q', List{}).repr(); });
+        attempt("array bad item", [&] { return m.array('h', List{1, 40000}).repr(); });
+        attempt("array bad typecode", [&] { return m.array('z', List{1}).repr(); });
+        attempt("array u bad item", [&] { return m.array('u', List{"ab"}).repr(); });
+        auto na = m.named_array("arr", 'b', List{1, 2});
+        attempt("array named reopened", [&] { return m.named_array("arr", 'd', List{}).repr(); });
+        attempt("array named set", [&] {
+            m.named_array("arr", 'd', List{}).set(0, 1.5);  // the stored typecode: b
+            return na.repr();
+        });
+    };
+    run(redis, log_redis);
+    run(local, log_local);
+    expect_same(log_redis, log_local);
+}
+
+TEST(Redis, ConditionEveryMethodMatchesTheIpckitServer) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager redis = Manager::connect(server.url(), "");
+    Manager local;
+    std::vector<std::string> log_redis, log_local;
+    auto run = [](Manager& m, std::vector<std::string>& log) {
+        auto attempt = [&](const std::string& what, auto f) { attempt_into(log, what, f); };
+        auto c = m.condition();
+        attempt("repr", [&] { return c.repr(); });
+        attempt("wait unheld", [&] { return std::to_string(c.wait(10ms)); });
+        attempt("notify unheld", [&] {
+            c.notify();
+            return std::string();
+        });
+        attempt("notify_all unheld", [&] {
+            c.notify_all();
+            return std::string();
+        });
+        c.acquire();
+        c.acquire();
+        attempt("repr held twice", [&] { return c.repr(); });
+        attempt("wait times out", [&] { return std::to_string(c.wait(20ms)); });
+        attempt("held again, both levels", [&] { return c.repr(); });
+        attempt("wait 0", [&] { return std::to_string(c.wait(0ms)); });
+        attempt("notify nobody", [&] {
+            c.notify();
+            c.notify(3);
+            c.notify_all();
+            return c.repr();
+        });
+        attempt("wait_for true", [&] { return std::to_string(c.wait_for([] { return true; })); });
+        attempt("wait_for timeout",
+                [&] { return std::to_string(c.wait_for([] { return false; }, 20ms)); });
+        c.release();
+        c.release();
+        attempt("released", [&] { return c.repr(); });
+        attempt("release again", [&] {
+            c.release();
+            return std::string();
+        });
+
+        auto lock = m.named_lock("cv-lock");
+        auto plain = m.named_condition("cv", lock);
+        attempt("over a Lock", [&] { return plain.repr(); });
+        {
+            auto held = plain.guard();
+            attempt("over a Lock, held", [&] { return plain.repr(); });
+            attempt("over a Lock, wait", [&] { return std::to_string(plain.wait(10ms)); });
+            attempt("over a Lock, after", [&] { return plain.repr(); });
+        }
+        auto again = m.named_condition("cv");  // made before: its own lock
+        attempt("reopened", [&] { return again.repr(); });
+        lock.acquire();
+        attempt("reopened shares the lock", [&] { return again.repr(); });
+        lock.release();
+        attempt("over a Semaphore", [&] { return m.condition(m.semaphore(1)).repr(); });
+    };
+    run(redis, log_redis);
+    run(local, log_local);
+    expect_same(log_redis, log_local);
+}
+
+TEST(Redis, AConditionNotifiedAcrossProcesses) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url(), "");
+    auto c = m.condition();  // anonymous, over an anonymous RLock
+    {
+        // Two waiters in other processes, each holding the lock when it posts: once the
+        // parent holds the lock, both are queued in wait (which released it).
+        Signal holding;
+        auto waiter = [&](ipckit::ConditionProxy cv) {
+            cv.acquire();
+            holding.post();
+            bool notified = cv.wait(60s);
+            bool held = cv.repr().rfind("<Condition(<locked RLock object count=1>", 0) == 0;
+            cv.release();
+            if (!notified || !held) throw std::runtime_error("not notified, or the lock not held");
+        };
+        Process a(waiter, c), b(waiter, c);
+        a.start();
+        b.start();
+        holding.wait();
+        holding.wait();
+        c.acquire();
+        EXPECT_EQ(c.repr(), "<Condition(<locked RLock object count=1>, 2)>");
+        c.notify();  // one of them
+        EXPECT_EQ(c.repr(), "<Condition(<locked RLock object count=1>, 1)>");
+        c.notify_all();
+        EXPECT_EQ(c.repr(), "<Condition(<locked RLock object count=1>, 0)>");
+        c.release();
+        a.join();
+        b.join();
+        EXPECT_EQ(a.exitcode(), 0);
+        EXPECT_EQ(b.exitcode(), 0);
+
+        // Python's producer/consumer: wait_for a predicate another process makes true.
+        auto ns = m.namespace_();
+        ns.set("ready", false);
+        Process consumer(
+            [](ipckit::ConditionProxy cv, ipckit::NamespaceProxy n) {
+                bool ok = false;
+                {
+                    auto held = cv.guard();
+                    ok = cv.wait_for([&] { return n.get("ready").as_bool(); }, 60s);
+                }
+                if (!ok) throw std::runtime_error("wait_for timed out");
+            },
+            c, ns);
+        consumer.start();
+        {
+            auto held = c.guard();
+            ns.set("ready", true);
+            c.notify_all();
+        }
+        consumer.join();
+        EXPECT_EQ(consumer.exitcode(), 0);
+    }
+}
+
+TEST(Redis, AnAnonymousConditionAndItsLockGoWithTheirLastProxies) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url(), "");
+    {
+        auto c = m.condition();
+        auto held = c.guard();
+        EXPECT_FALSE(c.wait(10ms));
+        c.notify_all();
+        auto again = ipckit::Manager::proxy<ipckit::ConditionProxy>(Object(c));  // its lock: a ref
+        EXPECT_EQ(again.repr(), "<Condition(<locked RLock object count=1>, 0)>");
+        auto ns = m.namespace_();
+        ns.set("x", 1);
+        auto v = m.value('d', 1.5);
+        auto a = m.array('i', List{1, 2});
+        EXPECT_GT(server.integer({"DBSIZE"}), 0);
+    }
+    redisReply* keys = server.command({"KEYS", "*"});
+    ASSERT_NE(keys, nullptr);
+    std::string left;
+    for (std::size_t i = 0; i < keys->elements; ++i)
+        left += std::string(keys->element[i]->str) + " ";
+    freeReplyObject(keys);
+    EXPECT_EQ(left, "");
+}
+
+TEST(Redis, AValueIncrementedUnderALockByFourProcessesCountsExactly) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url(), "");
+    auto lock = m.named_lock("value-lock");
+    auto v = m.named_value("total", 'i', 0);
+    constexpr int per_process = 300;
+    std::vector<Process> workers;
+    workers.reserve(4);
+    for (int w = 0; w < 4; ++w) {
+        workers.emplace_back(
+            [](ipckit::LockProxy l, ipckit::ValueProxy value) {
+                for (int i = 0; i < per_process; ++i) {
+                    auto held = l.guard();
+                    value.set(value.get().as_int() + 1);  // read, then write
+                }
+            },
+            lock, v);
+    }
+    for (auto& p : workers)
+        p.start();
+    for (auto& p : workers) {
+        p.join();
+        EXPECT_EQ(p.exitcode(), 0);
+    }
+    EXPECT_EQ(v.get(), Object(4 * per_process));
+    EXPECT_EQ(v.repr(), "Value('i', 1200)");
+}
+
+// In a Cluster a Condition and its lock may live on different nodes: wait and notify still
+// work (no script touches both); Namespace, Value and Array read back through another node.
+TEST(Redis, ClusterConditionOverALockOnAnotherNode) {
+    REQUIRE_REDIS();
+    ipckit::test::RedisCluster cluster(3);
+    Manager m = Manager::connect(cluster.url(), "");
+    auto node_of = [&](const std::string& key) {
+        for (std::size_t n = 0; n < cluster.size(); ++n) {
+            if (cluster.node(n).integer({"EXISTS", key}) == 1) return n;
+        }
+        return cluster.size();
+    };
+    auto lock = m.named_lock("cl-lock");
+    std::size_t lock_node = node_of("ipckit:{cl-lock}:meta");
+    ASSERT_LT(lock_node, cluster.size());
+    std::string name;
+    for (int i = 0; name.empty(); ++i) {
+        ASSERT_LT(i, 100);
+        std::string candidate = "cv" + std::to_string(i);
+        m.named_condition(candidate, lock);
+        std::size_t n = node_of("ipckit:{" + candidate + "}:meta");
+        ASSERT_LT(n, cluster.size());
+        if (n != lock_node) name = candidate;
+    }
+    auto c = m.named_condition(name, lock);
+    Signal holding;
+    Process waiter(
+        [&](ipckit::ConditionProxy cv) {
+            cv.acquire();
+            holding.post();
+            bool notified = cv.wait(60s);
+            cv.release();
+            if (!notified) throw std::runtime_error("not notified");
+        },
+        c);
+    waiter.start();
+    holding.wait();
+    {
+        auto held = c.guard();  // the waiter released the lock in wait: it is queued
+        EXPECT_EQ(c.repr(), "<Condition(<locked Lock object>, 1)>");
+        c.notify();
+    }
+    waiter.join();
+    EXPECT_EQ(waiter.exitcode(), 0);
+
+    Manager other = Manager::connect(cluster.node((lock_node + 1) % cluster.size()).url(), "");
+    m.named_namespace("cl-ns").set("x", List{1, "a"});
+    m.named_value("cl-v", 'd', 0.5).set(2);
+    m.named_array("cl-a", 'u', List{"a", "b"}).set(1, "z");
+    EXPECT_EQ(other.named_namespace("cl-ns").repr(), "Namespace(x=[1, 'a'])");
+    EXPECT_EQ(other.named_value("cl-v", 'd', 0).repr(), "Value('d', 2)");
+    EXPECT_EQ(other.named_array("cl-a", 'u', List{}).repr(), "array('u', 'az')");
+    EXPECT_EQ(other.named_condition(name).repr(), "<Condition(<unlocked Lock object>, 0)>");
+}
+
+// A waiter killed in wait stays queued until its lease ends; then a notify passes it over
+// and wakes the next (the ipckit server drops a waiter whose connection closed).
+TEST(Redis, ANotifySkipsAWaiterThatDied) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url("lease_ms=1000"), "");
+    auto c = m.named_condition("cv", m.named_lock("cv-lock"));
+    Signal holding;
+    auto waiter = [&](ipckit::ConditionProxy cv) {
+        cv.acquire();
+        holding.post();
+        bool notified = cv.wait(60s);
+        cv.release();
+        if (!notified) throw std::runtime_error("not notified");
+    };
+    Process doomed(waiter, c);
+    doomed.start();
+    holding.wait();
+    c.acquire();  // the doomed waiter is queued
+    c.release();
+    ASSERT_EQ(::kill(doomed.pid(), SIGKILL), 0);
+    doomed.join();
+    EXPECT_EQ(doomed.exitcode(), -SIGKILL);
+    Process live(waiter, c);
+    live.start();
+    holding.wait();
+    c.acquire();
+    EXPECT_EQ(c.repr(), "<Condition(<locked Lock object>, 2)>");
+    auto alive_marks = [&] {
+        redisReply* keys = server.command({"KEYS", "ipckit:{cv}:w:*:a"});
+        std::size_t n = keys ? keys->elements : 0;
+        if (keys) freeReplyObject(keys);
+        return n;
+    };
+    // The dead waiter's mark expires within the lease (a bounded wait on Redis's state).
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (alive_marks() != 1) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the dead waiter's mark stayed";
+        std::this_thread::sleep_for(20ms);
+    }
+    c.notify();  // passes over the dead waiter
+    EXPECT_EQ(c.repr(), "<Condition(<locked Lock object>, 0)>");
+    c.release();
+    live.join();
+    EXPECT_EQ(live.exitcode(), 0);
 }

@@ -3,12 +3,14 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <set>
 
+#include "../types/request_error.hpp"
 #include "../wire.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/signals.hpp"
@@ -146,6 +148,43 @@ std::string seconds(Clock::duration d) {
     std::snprintf(text, sizeof text, "%lld.%03lld", static_cast<long long>(ms / 1000),
                   static_cast<long long>(ms % 1000));
     return text;
+}
+
+// The ipckit server's checks (types/request_error.hpp) throw RequestError: the exception
+// the server's client makes of the same answer.
+template <class F>
+auto checked(F f) {
+    try {
+        return f();
+    } catch (const RequestError& e) {
+        switch (e.status) {
+            case w::key_error:
+                throw KeyError(e.message);
+            case w::index_error:
+                throw IndexError(e.message);
+            default:
+                throw ValueError(e.message);
+        }
+    }
+}
+
+// A Namespace attribute's name, checked as the ipckit server does (types/namespace.cpp).
+const Object& attribute_name(const Object::List& args) {
+    const Object& name = arg(args, 0);
+    if (!name.is_string()) {
+        throw ValueError(std::string("attribute name must be string, not '") + name.type_name() +
+                         "'");
+    }
+    if (name.as_string().empty() || name.as_string()[0] == '_') {
+        throw ValueError(
+            "a Namespace attribute name must be non-empty and not start "
+            "with '_' (got " +
+            name.repr() + ")");
+    }
+    return name;
+}
+[[noreturn]] void no_attribute(const Object& name) {
+    throw KeyError("AttributeError: 'Namespace' object has no attribute " + name.repr());
 }
 
 bool is_lock(const std::string& t) {
@@ -417,7 +456,57 @@ Object RedisClient::create(const Object::List& args) {
             throw ValueError("Barrier(parties): parties must be an int >= 1");
         }
         param = std::to_string(p.as_int());
-    } else if (t != w::type_dict && t != w::type_list && !is_lock(t) && t != w::type_event) {
+    }
+    // The initial contents of a Value ('v', value) or an Array ('l', items...).
+    std::vector<std::string> initial;
+    Ref lock;
+    if (t == w::type_value || t == w::type_array) {
+        if (args.size() < 4) {
+            throw ValueError(t == w::type_value ? "Value(typecode, value): two arguments"
+                                                : "Array(typecode, sequence): two arguments");
+        }
+        char typecode = checked([&] { return array_typecode(args[2]); });
+        param = std::string(1, typecode);
+        if (t == w::type_value) {
+            checked([&] { return array_item(typecode, args[3]); });  // kept as given
+            initial = {"v", encode(args[3])};
+        } else {
+            Object items = args[3];
+            if (typecode == 'u' && items.is_string()) {  // one item per character
+                Object::List chars;
+                const std::string& text = items.as_string();
+                for (std::size_t i = 0; i < text.size();) {
+                    std::size_t j = i + 1;
+                    while (j < text.size() && (static_cast<unsigned char>(text[j]) & 0xc0) == 0x80)
+                        ++j;
+                    chars.emplace_back(text.substr(i, j - i));
+                    i = j;
+                }
+                items = Object(std::move(chars));
+            }
+            if (!items.is_list()) {
+                throw ValueError(std::string("TypeError: cannot use a ") + items.type_name() +
+                                 " to initialize an array with typecode '" + typecode + "'");
+            }
+            initial = {"l"};
+            for (const auto& item : items.as_list())
+                initial.push_back(encode(checked([&] { return array_item(typecode, item); })));
+        }
+    } else if (t == w::type_condition) {
+        const Object& l = arg(args, 2);
+        if (!l.is_ref())
+            throw ValueError("Condition(lock): the lock must be a Lock or RLock proxy");
+        {
+            std::lock_guard guard(mutex_);
+            auto it = refs_.find(l.as_ref().id);
+            if (it == refs_.end() || !is_lock(it->second.type)) {
+                throw ValueError("Condition(lock): the lock must be a Lock or RLock");
+            }
+            lock = it->second;
+        }
+        param = lock.type + " " + lock.name;
+    } else if (t != w::type_dict && t != w::type_list && !is_lock(t) && t != w::type_event &&
+               t != w::type_namespace && !is_queue(t) && !is_semaphore(t) && t != w::type_barrier) {
         throw ValueError("the Redis back end has no type " + type.repr());
     }
     Ref r;
@@ -434,8 +523,21 @@ Object RedisClient::create(const Object::List& args) {
     r.base = "ipckit:{" + r.name + "}";
     redis::Router& c = router();
     Session s(c, endpoint_, r);
-    s.run("create", {t, r.anonymous ? "1" : "0", param});
-    std::lock_guard lock(mutex_);
+    std::vector<std::string_view> create_args{t, r.anonymous ? "1" : "0", param};
+    create_args.insert(create_args.end(), initial.begin(), initial.end());
+    s.run("create", create_args);
+    r.param = param;
+    if (!param.empty() && !r.anonymous) {  // a named object made before: its own param
+        ReplyPtr p = s.raw({"HGET", s.key("meta"), "param"});
+        if (!ReplyView(p.get()).is_nil()) r.param = std::string(ReplyView(p.get()).str());
+    }
+    if (t == w::type_condition && r.anonymous && lock.anonymous) {
+        // The condition holds its lock: a reference of its own, renewed with it.
+        Session ls(c, endpoint_, lock);
+        ls.run("incref");
+        hold(lock, true);
+    }
+    std::lock_guard guard(mutex_);
     std::uint64_t id = next_id_++;
     refs_.emplace(id, r);
     if (r.anonymous) {
@@ -445,6 +547,39 @@ Object RedisClient::create(const Object::List& args) {
     }
     return Object(static_cast<std::int64_t>(id));
 }
+
+void RedisClient::hold(const Ref& r, bool more) {
+    std::lock_guard lock(mutex_);
+    Renewer& rn = renewer();
+    std::lock_guard held(rn.m);
+    if (more) {
+        ++rn.anonymous[r.base];
+    } else if (--rn.anonymous[r.base] <= 0) {
+        rn.anonymous.erase(r.base);
+    }
+}
+
+namespace {
+// A Condition's lock, from its param "LOCKTYPE NAME".
+RedisClient::Ref lock_of(const RedisClient::Ref& condition) {
+    RedisClient::Ref l;
+    auto space = condition.param.find(' ');
+    l.type = condition.param.substr(0, space);
+    l.name = space == std::string::npos ? std::string() : condition.param.substr(space + 1);
+    l.base = "ipckit:{" + l.name + "}";
+    l.anonymous = l.name.rfind("anon:", 0) == 0;
+    return l;
+}
+
+std::string lock_repr(Session& s, bool rlock) {
+    ReplyPtr p = s.run("lkstate");
+    ReplyView v(p.get());
+    bool held = v[0].integer() == 1;
+    if (!rlock) return std::string("<") + (held ? "locked" : "unlocked") + " Lock object>";
+    return std::string("<") + (held ? "locked" : "unlocked") +
+           " RLock object count=" + std::to_string(v[1].integer()) + ">";
+}
+}  // namespace
 
 Object RedisClient::call(int op, std::uint64_t id, const Object::List& args, const Deadline*) {
     return perform(op, id, args, false);
@@ -504,6 +639,14 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
         if (op == w::incref || op == w::decref) {
             if (!r.anonymous) return Object();
             s.run(op == w::incref ? "incref" : "decref");
+            if (t == w::type_condition) {
+                Ref lock = lock_of(r);
+                if (lock.anonymous) {
+                    Session ls(c, endpoint_, lock);
+                    ls.run(op == w::incref ? "incref" : "decref");
+                    hold(lock, op == w::incref);
+                }
+            }
             std::lock_guard lock(mutex_);
             Renewer& rn = renewer();
             std::lock_guard held(rn.m);
@@ -515,7 +658,132 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
             }
             return Object();
         }
-        if (t == w::type_dict) {
+        if (t == w::type_condition) return condition(op, id, r, args);
+        if (t == w::type_namespace) {
+            std::string hkey = s.key("h");
+            switch (op) {
+                case w::repr: {
+                    std::vector<std::string> parts;
+                    for (const auto& [name, value] : dict_items(s))
+                        parts.push_back(name.as_string() + "=" + value.repr());
+                    std::sort(parts.begin(), parts.end());
+                    std::string out = "Namespace(";
+                    for (std::size_t i = 0; i < parts.size(); ++i)
+                        out += (i ? ", " : "") + parts[i];
+                    return Object(out + ")");
+                }
+                case w::copy:
+                    return Object(dict_items(s));
+                case w::namespace_get:
+                case w::namespace_get_default: {
+                    const Object& name = attribute_name(args);
+                    std::string k = encode(name);
+                    ReplyPtr v = s.raw({"HGET", hkey, k});
+                    if (!ReplyView(v.get()).is_nil()) return decode(ReplyView(v.get()));
+                    if (op == w::namespace_get) no_attribute(name);
+                    return arg(args, 1);
+                }
+                case w::namespace_set: {
+                    const Object& name = attribute_name(args);
+                    s.run("dset", {encode(name), encode(arg(args, 1))});
+                    return Object();
+                }
+                case w::namespace_del: {
+                    const Object& name = attribute_name(args);
+                    if (s.run_int("ddel", {encode(name)}) == 0) no_attribute(name);
+                    return Object();
+                }
+                case w::namespace_contains: {
+                    std::string k = encode(attribute_name(args));
+                    return Object(ReplyView(s.raw({"HEXISTS", hkey, k}).get()).integer() == 1);
+                }
+                default:
+                    break;
+            }
+        } else if (t == w::type_value) {
+            std::string vkey = s.key("v");
+            char typecode = r.param.empty() ? 'i' : r.param[0];
+            auto get = [&] { return decode(ReplyView(s.raw({"GET", vkey}).get())); };
+            switch (op) {
+                case w::repr:
+                    return Object("Value('" + std::string(1, typecode) + "', " + get().repr() +
+                                  ")");
+                case w::copy:
+                case w::value_get:
+                    return get();
+                case w::value_set: {
+                    const Object& value = arg(args, 0);
+                    checked([&] { return array_item(typecode, value); });  // kept as given
+                    std::string v = encode(value);
+                    s.raw({"SET", vkey, v});
+                    return Object();
+                }
+                default:
+                    break;
+            }
+        } else if (t == w::type_array) {
+            std::string lkey = s.key("l");
+            char typecode = r.param.empty() ? 'i' : r.param[0];
+            auto index_of = [&](const Object& index) {
+                if (!index.is_int() && !index.is_bool()) {
+                    throw ValueError(
+                        std::string("TypeError: array indices must be integers, not ") +
+                        index.type_name());
+                }
+                return index.as_int();
+            };
+            switch (op) {
+                case w::repr: {
+                    Object::List items = list_items(s);
+                    std::string out = "array('";
+                    out += typecode;
+                    out += '\'';
+                    if (!items.empty()) {
+                        out += ", ";
+                        if (typecode == 'u') {
+                            std::string text;
+                            for (const auto& item : items)
+                                text += item.as_string();
+                            out += Object(text).repr();
+                        } else {
+                            out += Object(items).repr();
+                        }
+                    }
+                    return Object(out + ")");
+                }
+                case w::len:
+                    return Object(ReplyView(s.raw({"LLEN", lkey}).get()).integer());
+                case w::copy:
+                    return Object(list_items(s));
+                case w::array_get: {
+                    std::string index = std::to_string(index_of(arg(args, 0)));
+                    ReplyPtr v = s.raw({"LINDEX", lkey, index});
+                    if (ReplyView(v.get()).is_nil()) throw IndexError("array index out of range");
+                    return decode(ReplyView(v.get()));
+                }
+                case w::array_set: {
+                    std::int64_t i = index_of(arg(args, 0));
+                    Object item;
+                    try {
+                        item = checked([&] { return array_item(typecode, arg(args, 1)); });
+                    } catch (const ValueError&) {
+                        // the server looks at the index first
+                        auto n = ReplyView(s.raw({"LLEN", lkey}).get()).integer();
+                        if (i < -n || i >= n) {
+                            throw IndexError("array assignment index out of range");
+                        }
+                        throw;
+                    }
+                    ReplyPtr p = s.run("lset", {std::to_string(i), encode(item)});
+                    if (ReplyView(p.get())[0].integer() == 0) {
+                        throw IndexError("array assignment index out of range");
+                    }
+                    return Object();
+                }
+                default:
+                    break;
+            }
+        } else if (t == w::type_dict) {
             std::string hkey = s.key("h");
             switch (op) {
                 case w::repr:
@@ -1028,6 +1296,119 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
     } catch (const ConnectionError&) {
         drop_connection();
         throw;
+    }
+}
+
+// A Condition (redis_client.hpp): its own keys hold the waiters, its lock's keys the lock.
+Object RedisClient::condition(int op, std::uint64_t, const Ref& r, const Object::List& args) {
+    redis::Router& c = router();
+    Session s(c, endpoint_, r);
+    Ref lock = lock_of(r);
+    Session ls(c, endpoint_, lock);
+    bool rlock = lock.type == w::type_rlock;
+    std::string token;
+    {
+        std::string tt = thread_token();
+        std::lock_guard guard(mutex_);
+        token = rlock ? tt : session_;
+    }
+    auto owned = [&](const char* what) {
+        std::int64_t levels = ls.run_int("lkowned", {token});
+        if (levels == 0) {
+            throw RuntimeError("redis at " + endpoint_.text + ": cannot " + what +
+                               " on un-acquired lock");
+        }
+        return levels;
+    };
+    auto held = [&](std::int64_t levels) {  // what the Renewer renews
+        std::lock_guard guard(mutex_);
+        Renewer& rn = renewer();
+        std::lock_guard h(rn.m);
+        if (levels == 0) {
+            rn.locks.erase({lock.base, token});
+        } else {
+            rn.locks[{lock.base, token}] = static_cast<int>(levels);
+        }
+    };
+    switch (op) {
+        case w::repr: {
+            std::string waiting =
+                std::to_string(ReplyView(s.raw({"LLEN", s.key("cw")}).get()).integer());
+            return Object("<Condition(" + lock_repr(ls, rlock) + ", " + waiting + ")>");
+        }
+        case w::condition_lock: {
+            // A reference of the caller's own (its proxy releases it).
+            if (lock.anonymous) {
+                if (ls.run_int("incref") == 0) {
+                    throw ValueError("the lock of Condition " + Object(r.name).repr() + " is gone");
+                }
+                hold(lock, true);
+            }
+            std::uint64_t lock_id;
+            {
+                std::lock_guard guard(mutex_);
+                lock_id = next_id_++;
+                refs_.emplace(lock_id, lock);
+            }
+            // Through the codec, so that the proxy machinery adopts it (ProxyState).
+            return decode(encode(Object::ref(lock.type, lock_id)));
+        }
+        case w::condition_notify:
+        case w::condition_notify_all: {
+            bool all = op == w::condition_notify_all;
+            const Object& n = args.empty() ? Object(1) : args[0];
+            if (!all && !n.is_int()) throw ValueError("notify(n): n must be an int");
+            owned("notify");
+            s.run("cvnotify", {all ? "0" : std::to_string(n.as_int()), all ? "1" : "0"});
+            return Object();
+        }
+        case w::condition_wait: {
+            Wait wt = wait_of(arg(args, 0));
+            std::int64_t levels = owned("wait");
+            if (wt.deadline && *wt.deadline <= Clock::now()) return Object(false);
+            std::string wkey = r.base + ":w:" + thread_token();
+            std::string alive = wkey + ":a";
+            std::string lease = std::to_string(endpoint_.lease.count());
+            s.run("cvwait", {wkey});
+            levels = ls.run_int("lkreleaseall", {token});
+            held(0);
+            bool notified = false;
+            while (true) {
+                auto now = Clock::now();
+                bool stop = stop_requested();
+                if (stop || (wt.deadline && now >= *wt.deadline)) {
+                    notified = s.run_int("cvcancel", {wkey}) == 0;
+                    if (stop) {
+                        throw InterruptedError(
+                            EINTR, "redis at " + endpoint_.text +
+                                       ": call interrupted by a stop request (the lock is "
+                                       "not held)");
+                    }
+                    break;
+                }
+                auto left = wt.deadline ? std::min<Clock::duration>(*wt.deadline - now, slice)
+                                        : Clock::duration(slice);
+                std::string timeout = seconds(left);
+                ReplyPtr b = s.raw({"BLPOP", wkey, timeout});
+                if (ReplyView(b.get()).is_array()) {
+                    notified = true;
+                    s.raw({"DEL", alive});
+                    break;
+                }
+                s.raw({"SET", alive, "1", "PX", lease});  // still waiting
+            }
+            // The lock back, with the levels it had (no deadline, as on the ipckit server).
+            std::string lwkey = lock.base + ":w:" + thread_token();
+            std::string depth = std::to_string(levels);
+            ls.wait_until("lock", lwkey, Wait{}, [&] {
+                return ls.run_int("lkacquire", {token, lwkey, rlock ? "1" : "0", depth}) != 0;
+            });
+            held(levels);
+            return Object(notified);
+        }
+        default:
+            throw ValueError("the Redis back end has no request " + std::to_string(op) + " for a " +
+                             r.type);
     }
 }
 

@@ -17,6 +17,12 @@
 // lasts at most a slice (200 ms), so that a stop request (ipckit/signals.hpp) and the end of
 // a lease (a holder that died) are seen.
 //
+// Namespace: a dict's keys (a hash and its insertion order); Value: a string; Array: a list
+// of fixed size; the typecode checks are the ipckit server's (types/request_error.hpp).
+// Condition: a list of waiter keys (notify pops them and pushes to each), over a leased
+// Lock/RLock of its own keys (another slot in a Cluster): wait queues itself, releases the
+// lock, blocks in BLPOP on its key, then takes the lock back with its levels.
+//
 // Locks: Lock and RLock are a key set with SET NX PX (the holder's random token, the lease);
 // Semaphores a sorted set of units with their lease ends. A background thread of each
 // process renews what the process holds every lease/3; a process that dies stops renewing,
@@ -63,6 +69,7 @@ class RedisClient final : public Client {
         std::string name;
         std::string base;  // ipckit:{name}
         bool anonymous;
+        std::string param;  // a Value's or Array's typecode; a Condition's "LOCKTYPE NAME"
     };
     struct Renewer;
 
@@ -71,6 +78,8 @@ class RedisClient final : public Client {
     void drop_connection();
     Ref ref(std::uint64_t id);
     Object create(const Object::List& args);
+    void hold(const Ref& r, bool more);  // the Renewer's count of anonymous references
+    Object condition(int op, std::uint64_t id, const Ref& r, const Object::List& args);
     Object perform(int op, std::uint64_t id, const Object::List& args, bool blocking);
     std::string thread_token();
     Renewer& renewer();

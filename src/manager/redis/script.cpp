@@ -15,6 +15,10 @@
 //   B:extra     Semaphore releases beyond the initial value; B:recovered units recovered
 //   B:flag      Event
 //   B:meta      also a Barrier's count, gen, released, broken
+//   B:v         Value: its encoded value (the typecode is meta's param)
+//   B:h, B:o    also a Namespace's attributes (keys: the encoded names); B:l an Array's items
+//   B:cw        Condition: the waiter keys B:w:TOKEN, in arrival order (notify pops them);
+//               its lock's type and name are meta's param ("RLock NAME")
 //   B:W:chan    set of waiter keys B:w:TOKEN waiting on chan (lock, room, join, event):
 //               a waiter blocks in BLPOP on its own key, notify pushes to each.
 #include "script.hpp"
@@ -31,7 +35,7 @@ local function fail(kind, msg) error({err = 'IPCKIT_' .. kind .. ' ' .. msg}) en
 local DEL_MARK = '\193'
 local LEASED = {'meta', 'h', 'o', 'l', 'q', 'unfinished', 'owner', 'depth', 'holders',
                 'extra', 'recovered', 'flag', 'W:lock', 'W:room', 'W:join', 'W:event',
-                'W:barrier'}
+                'W:barrier', 'v', 'cw'}
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -165,13 +169,16 @@ end
 local ops = {}
 
 -- ---- objects -------------------------------------------------------------------------
-ops.create = function()  -- type, anonymous ('1'/'0'), param
+-- type, anonymous ('1'/'0'), param [, 'v', value | 'l', items...]: the initial contents
+ops.create = function()
   local t = redis.call('HGET', k('meta'), 'type')
   if t then
     if t ~= ARGV[3] then fail('TYPE', t) end
     return 0
   end
   redis.call('HSET', k('meta'), 'type', ARGV[3], 'param', ARGV[5])
+  if ARGV[6] == 'v' then redis.call('SET', k('v'), ARGV[7]) end
+  if ARGV[6] == 'l' then push(k('l'), ARGV, 7, #ARGV) end
   if ARGV[4] == '1' then
     redis.call('HSET', k('meta'), 'refs', 1)
     leased_object = true
@@ -460,7 +467,7 @@ ops.lkacquire = function()  -- token, wkey, rlock -> 1, 2 (recovered), 0 (waiter
     local prev = redis.call('GET', k('owner'))
     redis.call('SET', k('lock'), token, 'PX', lease)
     redis.call('SET', k('owner'), token)
-    redis.call('SET', k('depth'), 1)
+    redis.call('SET', k('depth'), tonumber(ARGV[6] or '1'))  -- a Condition's waiter: its levels
     unregister('lock', wkey)
     if prev then return 2 end
     return 1
@@ -503,6 +510,17 @@ ops.lkrenew = function()  -- token -> 1 renewed, 0 not held
   if redis.call('GET', k('lock')) ~= ARGV[3] then return 0 end
   redis.call('PEXPIRE', k('lock'), lease)
   return 1
+end
+ops.lkowned = function()  -- token -> the levels it holds (0: not the holder)
+  if redis.call('GET', k('lock')) ~= ARGV[3] then return 0 end
+  return tonumber(redis.call('GET', k('depth')) or '1')
+end
+ops.lkreleaseall = function()  -- token -> the levels it held (0: not the holder)
+  if redis.call('GET', k('lock')) ~= ARGV[3] then return 0 end
+  local d = tonumber(redis.call('GET', k('depth')) or '1')
+  redis.call('DEL', k('lock'), k('owner'), k('depth'))
+  notify('lock')
+  return d
 end
 ops.lkstate = function()  -- -> {held, depth}
   local held = redis.call('EXISTS', k('lock'))
@@ -579,6 +597,37 @@ ops.evwait = function()  -- wkey -> 1 set, 0 waiting
   end
   register('event', ARGV[3])
   return 0
+end
+
+-- ---- Condition ---------------------------------------------------------------------------
+-- Its lock lives under its own keys (another slot, in a Cluster): the client checks the
+-- holder and releases the lock (lkowned, lkreleaseall) around these.
+-- A waiter's key WKEY:a marks it alive (a lease its waiting client renews): a notify skips
+-- waiters that died while waiting, as the ipckit server drops them.
+ops.cvwait = function()  -- wkey: queued (the lock is released next, by the client)
+  redis.call('DEL', ARGV[3])
+  redis.call('SET', ARGV[3] .. ':a', '1', 'PX', lease)
+  redis.call('RPUSH', k('cw'), ARGV[3])
+  return 1
+end
+ops.cvcancel = function()  -- wkey -> 1 still queued (timed out), 0 already notified
+  local removed = redis.call('LREM', k('cw'), 1, ARGV[3])
+  redis.call('DEL', ARGV[3], ARGV[3] .. ':a')
+  return removed
+end
+ops.cvnotify = function()  -- n, all ('1'/'0'): wakes up to n live waiters, first come first
+  local n = tonumber(ARGV[3])
+  local taken = 0
+  while ARGV[4] == '1' or taken < n do
+    local w = redis.call('LPOP', k('cw'))
+    if not w then break end
+    if redis.call('EXISTS', w .. ':a') == 1 then
+      redis.call('RPUSH', w, '1')
+      redis.call('PEXPIRE', w, 600000)
+      taken = taken + 1
+    end
+  end
+  return taken
 end
 
 -- ---- Barrier -------------------------------------------------------------------------------

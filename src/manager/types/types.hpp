@@ -14,18 +14,9 @@
 #include "../store.hpp"
 #include "../wire.hpp"
 #include "ipckit/object.hpp"
+#include "request_error.hpp"
 
 namespace ipckit::detail {
-
-// A wrong request: answered with `status` and `message`, the connection stays open.
-struct RequestError {
-    wire::Status status;
-    std::string message;
-};
-
-[[noreturn]] inline void fail(wire::Status status, std::string message) {
-    throw RequestError{status, std::move(message)};
-}
 
 inline Object& arg(Object::List& args, std::size_t i) {
     if (i >= args.size()) fail(wire::value_error, "request lacks argument " + std::to_string(i));
@@ -125,11 +116,7 @@ bool is_plain_lock(Referent& r);
 bool lock_owned_by(Referent& lock, ConnId conn);
 std::uint64_t lock_release_all(Referent& lock, ConnId conn);
 
-// Python's array typecodes (array.cpp): ValueError unless `typecode` is a 1-char str among
-// b B u h H i I l L q Q f d; `item` as the array stores it (TypeError / OverflowError as
-// Python's, sent as ValueError).
-char array_typecode(const Object& typecode);
-Object array_item(char typecode, const Object& item);
+// RequestError, fail, array_typecode and array_item: request_error.hpp.
 
 // Appends the id of every ref in `value` (lists, dict keys and values, at any depth).
 void collect_refs(const Object& value, std::vector<std::uint64_t>& ids);
