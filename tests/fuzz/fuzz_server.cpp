@@ -47,7 +47,10 @@ int check_python(bool authenticated, const std::vector<std::string>& requests,
         if (answers.size() > 3) fuzz::fail("answers to an unauthenticated Python client");
         return 0;
     }
-    if (answers.size() < 2 || answers[1] != py::welcome) fuzz::fail("authenticated unwelcomed");
+    // Unless a later frame of the same read broke the protocol: then the connection is dropped
+    // with its answers unsent (as for an ipckit client, below).
+    if (answers.size() < 2) return 0;
+    if (answers[1] != py::welcome) fuzz::fail("authenticated unwelcomed");
     if (requests.size() < 2) fuzz::fail("authenticated without the client's challenge");
     if (answers.size() >= 3) {
         std::string_view challenge =
