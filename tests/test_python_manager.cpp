@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,21 @@ TEST(PythonManager, RemoteManagerPatternGetsTheExposedObjectsCppUses) {
     EXPECT_EQ(jobs.get(true, 0ms).as_string(), "job-1");
     EXPECT_EQ(jobs.get(true, 0ms).as_string(), "job-2");
     EXPECT_EQ(scores.get("python").as_int(), 3);
+}
+
+// The handout's second listing across languages: the parent is C++ (ipckit), the child is
+// Python's multiprocessing.Process running the listing's f(d, l) against the same server.
+TEST(PythonManager, HandoutSecondListingWithACppParentAndAPythonChild) {
+    Server server({"--expose", "get_dict=dict:dct", "--expose", "get_list=list:lst"});
+    Manager m = server.connect();
+    auto dct = m.dict("dct");
+    auto lst = m.named_list("lst");
+    lst.extend(ipckit::range(10));
+    RunResult child = python(ipckit::test::python, "pymgr_listing2_child.py", server.port());
+    ASSERT_EQ(child.exit_code, 0) << child.err;
+    std::ostringstream printed;
+    printed << dct << '\n' << lst << '\n';  // print(d), print(l)
+    EXPECT_EQ(printed.str(), "{1: 'one', 'two': 2}\n[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]\n");
 }
 
 TEST(PythonManager, PythonBlockingCallsParkOnTheServerUntilCppActs) {
