@@ -2,17 +2,25 @@
 // append) against a bare Unix-socket request/response round trip (implemented here) and
 // against Python's multiprocessing.Manager (/usr/bin/python3, measured by a small script);
 // batched calls (dict update, list extend) in items per second; the server's memory with
-// 1,000,000 small int -> int entries.
+// 1,000,000 small int -> int entries. Issue 11's rows: Queue put+get round trip and
+// throughput between two processes, Lock acquire+release, Event set/wait ping-pong between
+// two processes, against Python's SyncManager doing the same (bench/python/mgr_sync_bench.py);
+// dict gets with the adaptive wait (ManagerOptions::spin), client and server on separate
+// cores, with the CPU time both spend per call.
 //
 //   build/bench/bench_manager --benchmark_min_time=1
 #include <benchmark/benchmark.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -281,6 +289,181 @@ void BM_PythonManagerParkedWaiters(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_PythonManagerParkedWaiters)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// --- Issue 11: the synchronisation types between two processes ---
+
+// Queue put+get round trip: this process puts on one queue, a child echoes each item back
+// on another (a round trip is 4 calls, 2 per process).
+void BM_QueueRoundTrip(benchmark::State& state) {
+    Manager m;
+    auto to_child = m.queue();
+    auto to_parent = m.queue();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) {
+            Object item = to_child.get();
+            to_parent.put(item);
+            if (item.is_none()) ::_exit(0);
+        }
+    }
+    std::int64_t i = 0;
+    for (auto _ : state) {
+        to_child.put(i++);
+        benchmark::DoNotOptimize(to_parent.get());
+    }
+    to_child.put(Object());
+    to_parent.get();
+    ::waitpid(pid, nullptr, 0);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_QueueRoundTrip)->UseRealTime();
+
+// Queue throughput: this process puts batches of 1,000 items, a child gets them and says
+// when it has a whole batch (as the Python script).
+void BM_QueueThroughput(benchmark::State& state) {
+    constexpr std::int64_t batch = 1000;
+    Manager m;
+    auto items = m.queue();
+    auto done = m.queue();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) {
+            for (std::int64_t k = 0; k < batch; ++k) {
+                if (items.get().is_none()) ::_exit(0);
+            }
+            done.put(1);
+        }
+    }
+    for (auto _ : state) {
+        for (std::int64_t k = 0; k < batch; ++k)
+            items.put(k);
+        done.get();
+    }
+    items.put(Object());
+    ::waitpid(pid, nullptr, 0);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * batch);
+}
+BENCHMARK(BM_QueueThroughput)->UseRealTime();
+
+// Lock acquire+release (2 calls).
+void BM_LockAcquireRelease(benchmark::State& state) {
+    Manager m;
+    auto lock = m.lock();
+    for (auto _ : state) {
+        lock.acquire();
+        lock.release();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_LockAcquireRelease)->UseRealTime();
+
+// Event ping-pong: this process sets e1 and waits for e2; a child waits for e1, clears
+// it and sets e2 (3 calls per process per round).
+void BM_EventPingPong(benchmark::State& state) {
+    Manager m;
+    auto e1 = m.event();
+    auto e2 = m.event();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) {
+            e1.wait();
+            e1.clear();
+            e2.set();
+        }
+    }
+    for (auto _ : state) {
+        e1.set();
+        e2.wait();
+        e2.clear();
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_EventPingPong)->UseRealTime();
+
+bool pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return ::sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+// CPU time (user + system) of a live process, in microseconds, from /proc/PID/stat.
+double process_cpu_us(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int k = 3; k <= 15 && fields >> field; ++k) {  // fields 14 and 15: utime, stime
+        if (k == 14) utime = std::stod(field);
+        if (k == 15) stime = std::stod(field);
+    }
+    return (utime + stime) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double self_cpu_us() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+// A synchronous call (dict get) with the server on CPU 1 and this client on CPU 0 (the
+// server process inherits the affinity it is started with), with the adaptive wait of
+// state.range(0) microseconds on both sides (0: off), and the CPU time each side spends
+// per call.
+void BM_DictGetPinned(benchmark::State& state) {
+    if (std::thread::hardware_concurrency() < 2 || !pin_to(1)) {
+        state.SkipWithError("needs 2 CPUs");
+        return;
+    }
+    ipckit::ManagerOptions options;
+    options.spin = std::chrono::microseconds(state.range(0));
+    Manager m(options);
+    pin_to(0);
+    auto d = m.dict();
+    d.set(1, 1);
+    double client_before = self_cpu_us();
+    double server_before = process_cpu_us(m.server_pid());
+    for (auto _ : state)
+        benchmark::DoNotOptimize(d.get(1));
+    auto calls = static_cast<double>(state.iterations());
+    state.counters["client_cpu_us_per_call"] = (self_cpu_us() - client_before) / calls;
+    state.counters["server_cpu_us_per_call"] =
+        (process_cpu_us(m.server_pid()) - server_before) / calls;
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (unsigned k = 0; k < std::thread::hardware_concurrency() && k < CPU_SETSIZE; ++k)
+        CPU_SET(k, &all);
+    ::sched_setaffinity(0, sizeof all, &all);
+}
+BENCHMARK(BM_DictGetPinned)->Arg(0)->Arg(50)->UseRealTime();
+
+// Python's SyncManager doing the same (bench/python/mgr_sync_bench.py).
+void BM_PythonSyncManagerTypes(benchmark::State& state) {
+    for (auto _ : state) {
+        FILE* pipe =
+            ::popen("/usr/bin/python3 " IPCKIT_BENCH_DIR "/python/mgr_sync_bench.py 5000", "r");
+        if (!pipe) {
+            state.SkipWithError("cannot run /usr/bin/python3");
+            return;
+        }
+        char line[256];
+        while (std::fgets(line, sizeof line, pipe)) {
+            std::istringstream in(line);
+            std::string name;
+            double value = 0;
+            if (in >> name >> value) state.counters[name] = value;
+        }
+        if (::pclose(pipe) != 0) state.SkipWithError("the Python script failed");
+    }
+}
+BENCHMARK(BM_PythonSyncManagerTypes)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -19,6 +19,7 @@
 #include "ipckit/process.hpp"
 #include "ipckit/programs/fib.hpp"
 #include "ipckit/range.hpp"
+#include "ipckit/signals.hpp"
 #include "manager/wire.hpp"
 #include "raw_manager_client.hpp"
 #include "support.hpp"
@@ -554,4 +555,82 @@ TEST(Manager, DeepValuesWithinTheLimitRoundTripAndDeeperOnesAreRefusedBeforeSend
     Object deeper = Object::list({deep});
     EXPECT_THROW(l.append(deeper), ipckit::ValueError);
     EXPECT_EQ(l.size(), 1u);  // and the connection is still fine
+}
+
+// The adaptive wait (ManagerOptions::spin): calls between two processes give the same
+// answers with it on, for client and server alike.
+TEST(Manager, AdaptiveWaitCallsSucceedBetweenTwoProcesses) {
+    ipckit::ManagerOptions options;
+    options.spin = 200us;
+    Manager m(options);
+    auto to_child = m.queue();
+    auto to_parent = m.queue();
+    DictProxy d = m.dict();
+    Process echo(
+        [](ipckit::QueueProxy in, ipckit::QueueProxy out, DictProxy dict) {
+            for (;;) {
+                Object item = in.get();
+                if (item.is_none()) return;
+                dict.set(item, item.as_int() * 2);
+                out.put(item.as_int() + 1);
+            }
+        },
+        to_child, to_parent, d);
+    echo.start();
+    constexpr int calls = 300;
+    for (int i = 0; i < calls; ++i) {
+        to_child.put(i);
+        ASSERT_EQ(to_parent.get(true, 60s).as_int(), i + 1);
+        ASSERT_EQ(d.get(i).as_int(), 2 * i);
+    }
+    to_child.put(Object());
+    echo.join();
+    EXPECT_EQ(echo.exitcode(), 0);
+    EXPECT_EQ(d.size(), static_cast<std::size_t>(calls));
+}
+
+// The adaptive wait is bounded: a call that the server parks (Queue.get on an empty queue)
+// polls for at most its spin and then sleeps, and so does the server after serving it.
+// With an unbounded spin both would stay runnable ('R') and the waits below time out.
+TEST(Manager, AdaptiveWaitSleepsAfterItsSpin) {
+    ipckit::ManagerOptions options;
+    options.spin = 2ms;
+    Manager m(options);
+    auto q = m.queue();
+    Process getter([](ipckit::QueueProxy queue) { (void)queue.get(); }, q);
+    getter.start();
+    ASSERT_TRUE(ipckit::test::wait_until([&] { return stat_of(m, "waiting") == 1; }));
+    EXPECT_TRUE(ipckit::test::wait_until_state(getter.pid(), 'S'));
+    EXPECT_TRUE(ipckit::test::wait_until_state(m.server_pid(), 'S'));
+    q.put("wake");  // the parked call is answered and the getter ends
+    getter.join();
+    EXPECT_EQ(getter.exitcode(), 0);
+    EXPECT_TRUE(q.empty());
+}
+
+// A stop request (ipckit/signals.hpp) ends a blocked call with the adaptive wait on, as
+// without it.
+TEST(Manager, AdaptiveWaitStillEndsOnAStopRequest) {
+    ipckit::ManagerOptions options;
+    options.spin = 2ms;
+    Manager m(options);
+    auto q = m.queue();
+    Process getter(
+        [](ipckit::QueueProxy queue) {
+            ipckit::install_stop_handler({SIGUSR1});
+            try {
+                (void)queue.get();
+            } catch (const ipckit::InterruptedError&) {
+                std::_Exit(7);
+            }
+        },
+        q);
+    getter.start();
+    ASSERT_TRUE(ipckit::test::wait_until([&] { return stat_of(m, "waiting") == 1; }));
+    ASSERT_TRUE(ipckit::test::wait_until_state(getter.pid(), 'S'));
+    ::kill(getter.pid(), SIGUSR1);
+    getter.join();
+    EXPECT_EQ(getter.exitcode(), 7);
+    q.put("kept");  // nothing was taken by the interrupted call
+    EXPECT_EQ(q.qsize(), 1u);
 }

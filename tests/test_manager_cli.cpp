@@ -167,3 +167,27 @@ TEST(ManagerCli, LsPrintsNamedObjectsWithTypeAndSize) {
               "scores  dict   2\n"
               "tasks   Queue  1\n");
 }
+
+// `manager serve --spin-us N` (the adaptive wait): the server answers with it, sleeps
+// again after its spin, and refuses a value out of range (usage, exit 2).
+TEST(ManagerCli, ServeWithSpinAnswersAndSleepsAfterItsSpin) {
+    ipckit::test::TempDir dir;
+    std::string address = "unix:" + dir.path + "/spin.sock";
+    ipckit::test::Child server(
+        program({"manager", "serve", "--address", address, "--spin-us", "1000"}));
+    ASSERT_NE(server.read_until("serving at").find("serving at"), std::string::npos);
+    {
+        auto m = ipckit::Manager::connect(address, "");
+        auto d = m.named_dict("spun");
+        for (int i = 0; i < 200; ++i)
+            d.set(i, i + 1);
+        EXPECT_EQ(d.size(), 200u);
+        EXPECT_EQ(d.get(199).as_int(), 200);
+    }
+    EXPECT_TRUE(ipckit::test::wait_until_state(server.pid(), 'S'));
+    server.signal(SIGTERM);
+    EXPECT_EQ(server.wait().exit_code, 0);
+    auto bad =
+        ipckit::test::run(program({"manager", "serve", "--address", address, "--spin-us", "-5"}));
+    EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}

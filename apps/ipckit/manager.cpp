@@ -210,7 +210,13 @@ void add_manager_commands(CLI::App& app) {
     serve->add_option("--expose", *expose,
                       "For Python clients: TYPEID=TYPE:NAME makes create(TYPEID) return the "
                       "named object (e.g. get_queue=queue:jobs)");
-    on_run(serve, [serve_target, max_frame, expose] {
+    auto spin_us = std::make_shared<long long>(0);
+    serve
+        ->add_option("--spin-us", *spin_us,
+                     "Adaptive wait: after serving, poll for the next request without sleeping "
+                     "for up to N microseconds (0: off; costs CPU, saves wake-ups)")
+        ->transform(whole_number(0, 1000000));
+    on_run(serve, [serve_target, max_frame, expose, spin_us] {
         std::string authkey = read_authkey(serve_target->authkey_file);
         if (serve_target->address.rfind("tcp://", 0) == 0 && authkey.empty()) {
             throw UsageError("a TCP manager needs an authkey: give --authkey-file FILE");
@@ -219,6 +225,7 @@ void add_manager_commands(CLI::App& app) {
         ServeOptions options;
         options.max_frame = *max_frame;
         options.expose = *expose;
+        options.spin = std::chrono::microseconds(*spin_us);
         bool ready = false;
         options.on_ready = [&ready](const std::string& address) {
             ready = true;

@@ -102,14 +102,51 @@ void SocketClient::set_call_timeout(int fd) const {
 
 namespace {
 
+// The adaptive wait (ManagerOptions::spin): reads what `fd` has without sleeping until
+// something comes or `spin` has passed. False when the wait is over (closed: error 0, a
+// socket error, or a stop request: EINTR); true otherwise (data read, or the spin ran out).
+bool spin_read(int fd, wire::FrameReader& reader, std::chrono::microseconds spin, int& error) {
+    auto until = std::chrono::steady_clock::now() + spin;
+    do {
+        char* room = reader.prepare(wire::read_chunk);
+        ssize_t n = ::recv(fd, room, wire::read_chunk, MSG_DONTWAIT);
+        if (n > 0) {
+            reader.commit(static_cast<std::size_t>(n));
+            return true;
+        }
+        if (n == 0) return false;  // closed
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            error = errno;
+            return false;
+        }
+        if (stop_requested()) {
+            error = EINTR;
+            return false;
+        }
+    } while (std::chrono::steady_clock::now() < until);
+    return true;
+}
+
 // Reads one frame, waiting at most until the deadline (none: forever, or until the
 // socket's receive timeout unless `past_timeout`: a blocking call waits on through it).
+// With `spin`, it first polls for up to that long without sleeping (spin_read).
 bool read_frame(int fd, wire::FrameReader& reader, std::string_view& payload,
                 const std::chrono::steady_clock::time_point* deadline, int& error,
-                bool past_timeout = false) {
+                bool past_timeout = false, std::chrono::microseconds spin = {}) {
     error = 0;
     std::optional<detail::InterruptTimer> wake;  // a stop request while we wait wakes recv
     while (!reader.next(payload)) {
+        if (spin.count() > 0) {
+            if (!spin_read(fd, reader, spin, error)) {
+                // A stop request ends only a wait without a deadline (as recv's EINTR does).
+                if (error == EINTR && deadline)
+                    error = 0;
+                else
+                    return false;
+            }
+            spin = {};
+            continue;
+        }
         if (deadline) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                 *deadline - std::chrono::steady_clock::now());
@@ -306,7 +343,7 @@ Object SocketClient::call(int op, std::uint64_t id, const Object::List& args,
     send_request(c, op, id, args, deadline);
     int error = 0;
     std::string_view payload;
-    if (!read_frame(c.fd.get(), c.reader, payload, deadline, error)) {
+    if (!read_frame(c.fd.get(), c.reader, payload, deadline, error, false, options_.spin)) {
         retire_connection();  // the answer may still come: this connection is out of step now
         if (error == ETIMEDOUT && !deadline) no_answer("got no answer");
         if (error == EINTR) {
@@ -331,7 +368,9 @@ Object SocketClient::call_blocking(int op, std::uint64_t id, const Object::List&
     int error = 0;
     std::string_view payload;
     // The call waits as long as its own timeout says (the server applies it).
-    if (read_frame(c.fd.get(), c.reader, payload, nullptr, error, true)) return result(payload);
+    if (read_frame(c.fd.get(), c.reader, payload, nullptr, error, true, options_.spin)) {
+        return result(payload);
+    }
     if (error != EINTR) {
         drop();
         lost(error ? "connection lost" : "connection closed by the server (did it stop?)", error);

@@ -497,6 +497,7 @@ void Manager::start_local_server(ManagerOptions options, const Registry* registr
             detail::ServerConfig config{authkey, options.max_frame, lifeline[0], false};
             config.registry = registry;
             config.address = bound_address;
+            config.spin = options.spin;
             detail::run_server(listener.get(), config);
         } catch (const std::exception& e) {
             std::cerr << "ipckit manager server " << ::getpid() << ": " << e.what() << std::endl;
@@ -819,6 +820,7 @@ void serve_registered(const std::string& address, const std::string& authkey,
     config.registry = registry;
     config.expose = std::move(expose);
     config.address = bound;
+    config.spin = options.spin;
     detail::run_server(listener.get(), config);
 }
 

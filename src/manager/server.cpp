@@ -107,6 +107,8 @@ class Server {
         bool listen_watched = true;
         std::vector<epoll_event> events(256);
         std::vector<Connection*> active;
+        // Adaptive wait: until this time the loop polls (timeout 0) instead of sleeping.
+        Clock::time_point spin_until{};
         while (!store_.shutdown_requested()) {
             if (config_.honour_stop && stop_requested()) break;
             Clock::time_point now = Clock::now();
@@ -140,12 +142,14 @@ class Server {
             }
             if (!listening) timeout = wait_ms(now, accept_paused_until_, timeout);
             if (auto next = store_.next_deadline()) timeout = wait_ms(now, *next, timeout);
+            if (now < spin_until) timeout = 0;
             int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 throw Error(errno,
                             std::string("manager server: epoll_wait: ") + std::strerror(errno));
             }
+            if (n > 0 && config_.spin.count() > 0) spin_until = Clock::now() + config_.spin;
             bool accept_ready = false;
             bool owner_gone = false;
             active.clear();

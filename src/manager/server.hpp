@@ -33,6 +33,9 @@ struct ServerConfig {
     // address as their tokens carry it ("tcp://H:P" or "unix:PATH"; python_server.hpp).
     std::vector<python::Expose> expose{};
     std::string address{};
+    // After a round that served something, wait for events without sleeping (epoll_wait
+    // with timeout 0) for up to this long before blocking (ServeOptions::spin).
+    std::chrono::microseconds spin{0};
 };
 
 // Serves on `listen_fd` until a shutdown request, a stop, or the lifeline closing.
