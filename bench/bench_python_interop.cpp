@@ -11,7 +11,10 @@
 //
 //   build/bench/bench_python_interop [--n N] [--tries T] [--rounds R] [--python PATH]
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +28,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ipckit/manager.hpp"
@@ -141,6 +145,42 @@ Rates cpp_client(const std::string& address, int n, int tries) {
     return rates;
 }
 
+// The kernel's share: 1-byte ping-pongs over TCP loopback between two threads (round trips/s),
+// the floor under any manager call, whatever the client and the server.
+double loopback_round_trips(int n) {
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listener, 1) != 0 ||
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        throw std::runtime_error("loopback listener failed");
+    }
+    int one = 1;
+    std::thread echo([&] {
+        int fd = ::accept(listener, nullptr, nullptr);
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char c;
+        while (::recv(fd, &c, 1, 0) == 1 && ::send(fd, &c, 1, MSG_NOSIGNAL) == 1) {
+        }
+        ::close(fd);
+    });
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) std::abort();
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    double rate = best_rate(3, n, [&] {
+        char c = 'x';
+        for (int i = 0; i < n; ++i)
+            if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1 || ::recv(fd, &c, 1, 0) != 1) std::abort();
+    });
+    ::close(fd);
+    echo.join();
+    ::close(listener);
+    return rate;
+}
+
 // The best rate of each operation; a ceiling goes with the best rate it was measured with.
 void keep_best(Rates& best, const Rates& round) {
     for (const auto& [op, rate] : round) {
@@ -182,6 +222,7 @@ int main(int argc, char** argv) {
         ::chmod(key_file.c_str(), 0600);
     }
     Rates py_on_ipckit, py_on_python, cpp_on_python;
+    double loopback = 0;
     {
         Server ours({IPCKIT_PROGRAM, "manager", "serve", "--address", "tcp://127.0.0.1:0",
                      "--authkey-file", key_file});
@@ -191,6 +232,7 @@ int main(int argc, char** argv) {
         for (int r = 0; r < rounds; ++r) {
             keep_best(py_on_ipckit, python_client(python, ours_port, n, tries));
             keep_best(py_on_python, python_client(python, theirs_port, n, tries));
+            loopback = std::max(loopback, loopback_round_trips(n));
             keep_best(cpp_on_python, cpp_client("python+tcp://127.0.0.1:" + theirs_port, n, tries));
         }
     }
@@ -224,6 +266,8 @@ int main(int argc, char** argv) {
         std::printf("  %-13s %8.0f calls/s = %.2f x its rate against Python's server\n", op, cap,
                     ratio(cap, base));
     }
+    std::printf("  1-byte TCP loopback ping-pong between two threads: %.0f round trips/s\n",
+                loopback);
     std::printf(
         "\n(a) target >= 1.5 x: the same Python client, ipckit's server vs Python's\n"
         "(b) target >= 1.2 x: ipckit's C++ client vs the Python client, same Python "
