@@ -348,6 +348,43 @@ TEST(PythonManager, CppProxiesWorkAgainstAPythonSyncManager) {
     EXPECT_THROW(server_typeid_on_ipckit(), ipckit::ValueError);
 }
 
+void server_typeid_object_on_ipckit() {
+    Server server;
+    server.connect().typeid_object("Counter");
+}
+
+// A user's class registered on the Python server (pymgr_server.py's Counter), used from C++
+// through a generic proxy; a Python exception reaches C++ with its type and message.
+TEST(PythonManager, ACppGenericProxyCallsAUsersClassOnAPythonServer) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto counter = m.typeid_object("Counter");
+    EXPECT_EQ(counter.call("value").as_int(), 0);
+    EXPECT_EQ(counter.call("increment").as_int(), 1);
+    EXPECT_EQ(counter.call("increment", 41).as_int(), 42);
+    EXPECT_EQ(counter.call("value").as_int(), 42);
+    auto other = m.typeid_object("Counter");  // a new instance per call, as in Python
+    EXPECT_EQ(other.call("value").as_int(), 0);
+    try {
+        counter.call("fail", "too big");
+        ADD_FAILURE() << "no RemoteError";
+    } catch (const ipckit::RemoteError& e) {
+        EXPECT_NE(std::string(e.what()).find("OverflowError: too big"), std::string::npos)
+            << e.what();
+    }
+    try {
+        counter.call("no_such_method");
+        ADD_FAILURE() << "no RemoteError";
+    } catch (const ipckit::RemoteError& e) {  // Python's own traceback text
+        std::string what = e.what();
+        EXPECT_NE(what.find("AttributeError"), std::string::npos) << what;
+        EXPECT_NE(what.find("no_such_method"), std::string::npos) << what;
+        EXPECT_NE(what.find("not in exposed"), std::string::npos) << what;
+    }
+    EXPECT_EQ(counter.call("value").as_int(), 42);  // the connection survives both errors
+    EXPECT_THROW(server_typeid_object_on_ipckit(), ipckit::ValueError);
+}
+
 TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {
     PythonServer python_server;
     Manager m = Manager::connect(python_server.address(), authkey);

@@ -336,6 +336,11 @@ class Manager {
     QueueProxy typeid_queue(std::string_view typeid_);
     DictProxy typeid_dict(std::string_view typeid_);
     ListProxy typeid_list(std::string_view typeid_);
+    // A typeid of a type ipckit does not know (a class of the user's registered on the Python
+    // server): a generic proxy whose call(method, args...) calls that method there
+    // (manager_registry.hpp). Python's exceptions map as for the typed proxies; others are
+    // RemoteError("Type: message"), an unexposed method RemoteError with Python's traceback.
+    ObjectProxy typeid_object(std::string_view typeid_);
     // Asks the server to stop; a local manager also waits for it and removes its socket.
     // Proxies used afterwards throw ConnectionError.
     void shutdown();

@@ -666,6 +666,9 @@ DictProxy Manager::typeid_dict(std::string_view typeid_) {
 ListProxy Manager::typeid_list(std::string_view typeid_) {
     return ListProxy(create(typeid_type(typeid_).c_str(), {}));
 }
+ObjectProxy Manager::typeid_object(std::string_view typeid_) {
+    return make_object(typeid_type(typeid_), {}, {});
+}
 QueueProxy Manager::queue(std::int64_t maxsize) {
     return QueueProxy(create(wire::type_queue, {}, {Object(maxsize)}));
 }

@@ -412,6 +412,11 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
             return m("__getitem__", {at(0)});
         case array_set:
             return m("__setitem__", {at(0), at(1)});
+        case call_method: {  // ObjectProxy::call on a typeid_object: (method, args...)
+            if (args.empty() || !args[0].is_string())
+                throw ValueError("call_method needs a method name");
+            return m(args[0].as_string().c_str(), List(args.begin() + 1, args.end()));
+        }
         default:
             throw ValueError("not supported against a Python manager server (request " +
                              std::to_string(op) + ")");
