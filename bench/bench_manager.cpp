@@ -201,24 +201,29 @@ with Manager() as m:
     print('growth_MiB', (rss(m._process.pid) - before) / 1024)
 )";
 
+// Runs `command` (a Python baseline) and records each "name value" line it prints as a
+// counter of `state`.
+void run_python_baseline(benchmark::State& state, const char* command) {
+    FILE* pipe = ::popen(command, "r");
+    if (!pipe) {
+        state.SkipWithError("cannot run /usr/bin/python3");
+        return;
+    }
+    char line[256];
+    while (std::fgets(line, sizeof line, pipe)) {
+        std::istringstream in(line);
+        std::string name;
+        double value = 0;
+        if (in >> name >> value) state.counters[name] = value;
+    }
+    if (::pclose(pipe) != 0) state.SkipWithError("the Python script failed");
+}
+
 // Python's multiprocessing.Manager, the same operations, one client.
 void BM_PythonMultiprocessingManager(benchmark::State& state) {
     for (auto _ : state) {
-        std::string command = "/usr/bin/python3 -c \"$IPCKIT_BENCH_SCRIPT\" 20000";
         ::setenv("IPCKIT_BENCH_SCRIPT", python_script, 1);
-        FILE* pipe = ::popen(command.c_str(), "r");
-        if (!pipe) {
-            state.SkipWithError("cannot run /usr/bin/python3");
-            return;
-        }
-        char line[256];
-        while (std::fgets(line, sizeof line, pipe)) {
-            std::istringstream in(line);
-            std::string name;
-            double value = 0;
-            if (in >> name >> value) state.counters[name] = value;
-        }
-        if (::pclose(pipe) != 0) state.SkipWithError("the Python script failed");
+        run_python_baseline(state, "/usr/bin/python3 -c \"$IPCKIT_BENCH_SCRIPT\" 20000");
     }
 }
 BENCHMARK(BM_PythonMultiprocessingManager)->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -273,19 +278,7 @@ with Manager() as m:
 void BM_PythonManagerParkedWaiters(benchmark::State& state) {
     for (auto _ : state) {
         ::setenv("IPCKIT_BENCH_SCRIPT", python_parked_script, 1);
-        FILE* pipe = ::popen("/usr/bin/python3 -c \"$IPCKIT_BENCH_SCRIPT\" 20000 1000", "r");
-        if (!pipe) {
-            state.SkipWithError("cannot run /usr/bin/python3");
-            return;
-        }
-        char line[256];
-        while (std::fgets(line, sizeof line, pipe)) {
-            std::istringstream in(line);
-            std::string name;
-            double value = 0;
-            if (in >> name >> value) state.counters[name] = value;
-        }
-        if (::pclose(pipe) != 0) state.SkipWithError("the Python script failed");
+        run_python_baseline(state, "/usr/bin/python3 -c \"$IPCKIT_BENCH_SCRIPT\" 20000 1000");
     }
 }
 BENCHMARK(BM_PythonManagerParkedWaiters)->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -447,20 +440,8 @@ BENCHMARK(BM_DictGetPinned)->Arg(0)->Arg(50)->UseRealTime();
 // Python's SyncManager doing the same (bench/python/mgr_sync_bench.py).
 void BM_PythonSyncManagerTypes(benchmark::State& state) {
     for (auto _ : state) {
-        FILE* pipe =
-            ::popen("/usr/bin/python3 " IPCKIT_BENCH_DIR "/python/mgr_sync_bench.py 5000", "r");
-        if (!pipe) {
-            state.SkipWithError("cannot run /usr/bin/python3");
-            return;
-        }
-        char line[256];
-        while (std::fgets(line, sizeof line, pipe)) {
-            std::istringstream in(line);
-            std::string name;
-            double value = 0;
-            if (in >> name >> value) state.counters[name] = value;
-        }
-        if (::pclose(pipe) != 0) state.SkipWithError("the Python script failed");
+        run_python_baseline(state,
+                            "/usr/bin/python3 " IPCKIT_BENCH_DIR "/python/mgr_sync_bench.py 5000");
     }
 }
 BENCHMARK(BM_PythonSyncManagerTypes)->Iterations(1)->Unit(benchmark::kMillisecond);
