@@ -131,14 +131,27 @@ TEST(Redis, DictEveryMethod) {
     EXPECT_THROW(m.named_list("scores"), ipckit::ValueError);
 }
 
-// Every list method, run against an ipckit server and against Redis: same results.
-TEST(Redis, ListEveryMethodMatchesTheIpckitServer) {
-    REQUIRE_REDIS();
+namespace {
+// Runs `script` (which logs what each step returned or threw) against a Redis back end and
+// against a local ipckit server, and expects the two logs to be equal line for line.
+template <class Script>
+void expect_same_on_redis_and_ipckit(Script script) {
     RedisServer server;
     Manager redis = Manager::connect(server.url(), "");
     Manager local;
     std::vector<std::string> log_redis, log_local;
-    auto run = [](Manager& m, std::vector<std::string>& log) {
+    script(redis, log_redis);
+    script(local, log_local);
+    ASSERT_EQ(log_redis.size(), log_local.size());
+    for (std::size_t i = 0; i < log_local.size(); ++i)
+        EXPECT_EQ(log_redis[i], log_local[i]);
+}
+}  // namespace
+
+// Every list method, run against an ipckit server and against Redis: same results.
+TEST(Redis, ListEveryMethodMatchesTheIpckitServer) {
+    REQUIRE_REDIS();
+    expect_same_on_redis_and_ipckit([](Manager& m, std::vector<std::string>& log) {
         ListProxy l = m.list(List{5, 3, 8, 1});
         auto note = [&](const std::string& what) { log.push_back(what + " " + l.repr()); };
         auto attempt = [&](const char* what, auto f) {
@@ -207,12 +220,7 @@ TEST(Redis, ListEveryMethodMatchesTheIpckitServer) {
         l.clear();
         note("clear");
         attempt("pop empty", [&] { l.pop(); });
-    };
-    run(redis, log_redis);
-    run(local, log_local);
-    ASSERT_EQ(log_redis.size(), log_local.size());
-    for (std::size_t i = 0; i < log_local.size(); ++i)
-        EXPECT_EQ(log_redis[i], log_local[i]);
+    });
 }
 
 TEST(Redis, AnonymousObjectsHaveALeaseAndGoWithTheirLastProxy) {
@@ -768,20 +776,11 @@ void attempt_into(std::vector<std::string>& log, const std::string& what, F f) {
     }
 }
 
-void expect_same(const std::vector<std::string>& redis, const std::vector<std::string>& local) {
-    ASSERT_EQ(redis.size(), local.size());
-    for (std::size_t i = 0; i < local.size(); ++i)
-        EXPECT_EQ(redis[i], local[i]);
-}
 }  // namespace
 
 TEST(Redis, NamespaceValueArrayEveryMethodMatchesTheIpckitServer) {
     REQUIRE_REDIS();
-    RedisServer server;
-    Manager redis = Manager::connect(server.url(), "");
-    Manager local;
-    std::vector<std::string> log_redis, log_local;
-    auto run = [](Manager& m, std::vector<std::string>& log) {
+    expect_same_on_redis_and_ipckit([](Manager& m, std::vector<std::string>& log) {
         auto attempt = [&](const std::string& what, auto f) { attempt_into(log, what, f); };
         // Namespace
         auto ns = m.namespace_();
@@ -900,19 +899,12 @@ TEST(Redis, NamespaceValueArrayEveryMethodMatchesTheIpckitServer) {
             m.named_array("arr", 'd', List{}).set(0, 1.5);  // the stored typecode: b
             return na.repr();
         });
-    };
-    run(redis, log_redis);
-    run(local, log_local);
-    expect_same(log_redis, log_local);
+    });
 }
 
 TEST(Redis, ConditionEveryMethodMatchesTheIpckitServer) {
     REQUIRE_REDIS();
-    RedisServer server;
-    Manager redis = Manager::connect(server.url(), "");
-    Manager local;
-    std::vector<std::string> log_redis, log_local;
-    auto run = [](Manager& m, std::vector<std::string>& log) {
+    expect_same_on_redis_and_ipckit([](Manager& m, std::vector<std::string>& log) {
         auto attempt = [&](const std::string& what, auto f) { attempt_into(log, what, f); };
         auto c = m.condition();
         attempt("repr", [&] { return c.repr(); });
@@ -963,10 +955,7 @@ TEST(Redis, ConditionEveryMethodMatchesTheIpckitServer) {
         attempt("reopened shares the lock", [&] { return again.repr(); });
         lock.release();
         attempt("over a Semaphore", [&] { return m.condition(m.semaphore(1)).repr(); });
-    };
-    run(redis, log_redis);
-    run(local, log_local);
-    expect_same(log_redis, log_local);
+    });
 }
 
 TEST(Redis, AConditionNotifiedAcrossProcesses) {
