@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "ipckit/ipckit.hpp"
 
 namespace sysv = ipckit::sysv;
@@ -26,69 +27,15 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using namespace ipckit::bench;
+
 struct Raw {
     long type;
     char text[8192];
 };
 
-void pin_to_cpu(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
-double cpu_seconds_of_children() {
-    rusage usage{};
-    getrusage(RUSAGE_CHILDREN, &usage);
-    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-double cpu_seconds_of_self() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-struct Result {
-    double seconds;
-    double cpu_seconds;  // both processes
-};
-
-// Runs `child` in a forked process and `parent` here; times the parent's part plus the
-// wait for the child.
-Result run_pair(const std::function<void()>& parent, const std::function<void()>& child, bool pin) {
-    double cpu_children_before = cpu_seconds_of_children();
-    double cpu_self_before = cpu_seconds_of_self();
-    std::cout.flush();
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (pin) pin_to_cpu(1);
-        child();
-        _exit(0);
-    }
-    if (pin) pin_to_cpu(0);
-    auto start = Clock::now();
-    parent();
-    waitpid(pid, nullptr, 0);
-    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    double cpu = (cpu_seconds_of_children() - cpu_children_before) +
-                 (cpu_seconds_of_self() - cpu_self_before);
-    if (pin) {
-        cpu_set_t all;
-        CPU_ZERO(&all);
-        for (int i = 0; i < CPU_SETSIZE; ++i)
-            CPU_SET(i, &all);
-        sched_setaffinity(0, sizeof all, &all);
-    }
-    return {seconds, cpu};
-}
-
 sysv::MessageQueue fresh_queue() {
-    sysv::MessageQueue mq(std::nullopt, sysv::IPC_CREX, sysv::default_mode, 8192);
-    mq.set_auto_remove(true);
-    return mq;
+    return fresh_sysv_queue(8192);
 }
 
 // --- plain syscalls ---
@@ -155,31 +102,7 @@ double ipckit_throughput(std::size_t size, int count) {
 
 Result ipckit_pingpong(std::size_t size, int count, std::chrono::nanoseconds spin, bool pin) {
     auto mq = fresh_queue();
-    sysv::MessageBuffer request(size);
-    request.assign(std::string(size, 'x'), 1);
-    sysv::ReceiveOptions wait_reply;
-    wait_reply.type = 2;
-    wait_reply.spin = spin;
-    sysv::ReceiveOptions wait_request;
-    wait_request.type = 1;
-    wait_request.spin = spin;
-    return run_pair(
-        [&] {
-            sysv::MessageBuffer buffer(8192);
-            for (int i = 0; i < count; ++i) {
-                mq.send(request);
-                mq.receive_into(buffer, wait_reply);
-            }
-        },
-        [&] {
-            sysv::MessageBuffer buffer(8192);
-            for (int i = 0; i < count; ++i) {
-                mq.receive_into(buffer, wait_request);
-                buffer.set_type(2);
-                mq.send(buffer);
-            }
-        },
-        pin);
+    return sysv_pingpong(mq, size, count, spin, pin);
 }
 
 // --- Python ---

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "ipckit/ipckit.hpp"
 
 #if __has_include(<boost/interprocess/ipc/message_queue.hpp>)
@@ -39,56 +40,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using namespace ipckit::bench;
+
 constexpr std::size_t capacity = 1024;  // messages, every implementation
 
 // Python's multiprocessing.Queue: messages per second (below).
 double python_queue_rate(std::size_t size, int producers, int consumers, int count);
-
-void pin_to_cpu(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-void unpin() {
-    cpu_set_t all;
-    CPU_ZERO(&all);
-    for (int i = 0; i < CPU_SETSIZE; ++i)
-        CPU_SET(i, &all);
-    sched_setaffinity(0, sizeof all, &all);
-}
-double cpu_seconds(int who) {
-    rusage usage{};
-    getrusage(who, &usage);
-    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-struct Result {
-    double seconds;
-    double cpu_seconds;  // both processes
-};
-
-// `child` in a forked process, `parent` here; times the parent's part and the wait.
-Result run_pair(const std::function<void()>& parent, const std::function<void()>& child, bool pin) {
-    const double children_before = cpu_seconds(RUSAGE_CHILDREN);
-    const double self_before = cpu_seconds(RUSAGE_SELF);
-    std::cout.flush();
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (pin) pin_to_cpu(1);
-        child();
-        _exit(0);
-    }
-    if (pin) pin_to_cpu(0);
-    auto start = Clock::now();
-    parent();
-    waitpid(pid, nullptr, 0);
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (pin) unpin();
-    return {seconds, (cpu_seconds(RUSAGE_CHILDREN) - children_before) +
-                         (cpu_seconds(RUSAGE_SELF) - self_before)};
-}
 
 template <std::size_t N>
 struct Msg {
@@ -151,9 +108,7 @@ Result bytequeue_throughput(std::size_t size, int count) {
 
 // --- System V (ipckit's wrapper, which costs nothing over the system calls) ---
 sysv::MessageQueue fresh_sysv() {
-    sysv::MessageQueue mq(std::nullopt, sysv::IPC_CREX, sysv::default_mode, 1 << 20);
-    mq.set_auto_remove(true);
-    return mq;
+    return fresh_sysv_queue(1 << 20);
 }
 Result sysv_throughput(std::size_t size, int count) {
     auto mq = fresh_sysv();
@@ -173,29 +128,7 @@ Result sysv_throughput(std::size_t size, int count) {
 }
 Result sysv_pingpong(std::size_t size, int count) {
     auto mq = fresh_sysv();
-    sysv::MessageBuffer request(size);
-    request.assign(std::string(size, 'x'), 1);
-    sysv::ReceiveOptions wait_reply;
-    wait_reply.type = 2;
-    sysv::ReceiveOptions wait_request;
-    wait_request.type = 1;
-    return run_pair(
-        [&] {
-            sysv::MessageBuffer buffer(8192);
-            for (int i = 0; i < count; ++i) {
-                mq.send(request);
-                mq.receive_into(buffer, wait_reply);
-            }
-        },
-        [&] {
-            sysv::MessageBuffer buffer(8192);
-            for (int i = 0; i < count; ++i) {
-                mq.receive_into(buffer, wait_request);
-                buffer.set_type(2);
-                mq.send(buffer);
-            }
-        },
-        false);
+    return ipckit::bench::sysv_pingpong(mq, size, count, std::chrono::nanoseconds(0), false);
 }
 
 // --- the textbook ring: a PTHREAD_PROCESS_SHARED mutex and two condition variables ---
