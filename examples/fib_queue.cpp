@@ -6,22 +6,14 @@
 #include <ipckit/queue.hpp>
 #include <ipckit/repr.hpp>
 
+#include "count_argument.hpp"
+
 #include <cstdint>
-#include <cstdlib>
 #include <iostream>
-#include <string>
 #include <vector>
 
 int main(int argc, char** argv) {
-    long long n = 10;
-    if (argc > 1) {
-        char* end = nullptr;
-        n = std::strtoll(argv[1], &end, 10);
-        if (*argv[1] == '\0' || *end != '\0' || n < 0 || n > 94) {
-            std::cerr << "usage: fib_queue [N], N a whole number from 0 to 94\n";
-            return 2;
-        }
-    }
+    const long long n = count_argument(argc, argv, 10, 94);
     ipckit::Queue<std::uint64_t> queue;
     ipckit::Process child([queue, n]() mutable {
         std::vector<std::uint64_t> fib(static_cast<std::size_t>(n));

@@ -5,23 +5,13 @@
 #include <ipckit/programs/fib.hpp>
 #include <ipckit/shared.hpp>
 
+#include "count_argument.hpp"
+
 #include <cstdint>
-#include <cstdlib>
 #include <iostream>
-#include <string>
 
 int main(int argc, char** argv) {
-    std::size_t n = 10;
-    if (argc > 1) {
-        const std::string text = argv[1];
-        char* end = nullptr;
-        const long long parsed = std::strtoll(text.c_str(), &end, 10);
-        if (text.empty() || *end != '\0' || parsed < 0 || parsed > 94) {
-            std::cerr << "usage: fib_shared [N], N a whole number from 0 to 94\n";
-            return 2;
-        }
-        n = static_cast<std::size_t>(parsed);
-    }
+    const auto n = static_cast<std::size_t>(count_argument(argc, argv, 10, 94));
     std::cout << "parent: a child computes " << n << " Fibonacci numbers into shared memory\n";
 
     ipckit::Array<std::uint64_t> fib(n);  // zeroed, in shared memory

@@ -4,8 +4,9 @@
 #include <ipckit/range.hpp>
 #include <ipckit/repr.hpp>
 
+#include "count_argument.hpp"
+
 #include <cstdint>
-#include <cstdlib>
 #include <iostream>
 
 std::int64_t square(std::int64_t x) {
@@ -13,15 +14,7 @@ std::int64_t square(std::int64_t x) {
 }
 
 int main(int argc, char** argv) {
-    long long n = 10;
-    if (argc > 1) {
-        char* end = nullptr;
-        n = std::strtoll(argv[1], &end, 10);
-        if (*argv[1] == '\0' || *end != '\0' || n < 0 || n > 1000000) {
-            std::cerr << "usage: pool_map [N], N a whole number from 0 to 1000000\n";
-            return 2;
-        }
-    }
+    const long long n = count_argument(argc, argv, 10, 1000000);
     ipckit::Pool pool(4);
     std::cout << ipckit::repr(pool.map(square, ipckit::range(n))) << '\n';  // [0, 1, 4, 9, ...]
 }
