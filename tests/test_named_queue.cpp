@@ -192,12 +192,12 @@ TEST(NamedQueue, AnotherLayoutVersionIsRefusedNamingTheQueue) {
         auto q = Queue<int>::create(name.name, 4);
         int fd = ::open(path_of(name.name).c_str(), O_RDWR);
         ASSERT_GE(fd, 0);
-        const std::uint32_t version = 2;
+        const std::uint32_t version = 1;  // the layout before each side had its own lock
         ASSERT_EQ(::pwrite(fd, &version, sizeof version, 8), static_cast<ssize_t>(sizeof version));
         ::close(fd);
         const std::string e = error_of([&] { Queue<int>::open(name.name); });
         EXPECT_TRUE(contains(e, "Queue<int> '" + name.name + "'")) << e;
-        EXPECT_TRUE(contains(e, "layout version is 2, this ipckit reads version 1")) << e;
+        EXPECT_TRUE(contains(e, "layout version is 1, this ipckit reads version 2")) << e;
         EXPECT_THROW(ipckit::named_queue_info(name.name), ValueError);
         auto r = run({ipckit_program(), "queue", "stat", name.name});
         EXPECT_EQ(r.exit_code, 1);

@@ -192,10 +192,11 @@ class QueueBase {
     // handle and its copies in this process (a forked child inherits the setting). 0 by
     // default.
     void set_spin(std::chrono::nanoseconds spin) noexcept { core_->set_spin(spin); }
-    // Times the queue's lock was taken over from a process that died holding it.
+    // Times one of the queue's two locks (producers', consumers') was taken over from a
+    // process that died holding it.
     std::uint32_t recoveries() const noexcept { return core_->recoveries(); }
-    // Whether some thread (of any process, dead or alive) holds the queue's lock now: for
-    // diagnostics and tests.
+    // Whether some thread (of any process, dead or alive) holds either of the queue's locks
+    // now: for diagnostics and tests.
     bool lock_held() const noexcept { return core_->lock_held(); }
 
     // Named queues (create/open): the name ("" for an anonymous queue), whether this

@@ -28,15 +28,27 @@ namespace detail {
 constexpr auto wait_slice = std::chrono::milliseconds(50);
 constexpr std::size_t record_header = 4;  // variable-size messages: 4-byte length first
 
-// In shared memory. The two state words are the ring: each is written by one store.
+// In shared memory. The two state words are the ring: each is written by one store, under
+// its side's lock. Producers and consumers have a lock each, on cache lines of their own, so
+// one producer and one consumer never wait for each other (docs/queues.md).
 struct alignas(64)
     QueueShared {  // NOLINT(clang-analyzer-optin.performance.Padding): cache lines apart on purpose
-    LockState lock;
-    // Producers' word: tail offset (low 32 bits) | puts so far (high 32 bits, wrapping).
+    // Producers' line.
+    LockState prod_lock;
+    // Tail offset (low 32 bits) | puts so far (high 32 bits, wrapping).
     std::atomic<std::uint64_t> prod{0};
-    // Consumers' word: head offset | gets so far.
+    // A value `cons` had: producers look at `cons` itself only when this says "no room".
+    std::atomic<std::uint64_t> cons_seen{0};
+
+    // Consumers' line.
+    alignas(64) LockState cons_lock;
+    // Head offset | gets so far.
     std::atomic<std::uint64_t> cons{0};
-    std::uint32_t maxsize = 0;
+    // A value `prod` had: consumers look at `prod` itself only when this says "empty".
+    std::atomic<std::uint64_t> prod_seen{0};
+
+    // Read by both, written once.
+    alignas(64) std::uint32_t maxsize = 0;
     std::uint32_t ring_bytes = 0;
     std::uint32_t fixed_size = 0;  // 0: variable-size records
     std::atomic<std::uint32_t> closed{0};
@@ -178,21 +190,22 @@ bool wait_for_change(std::atomic<std::uint32_t>& seq, std::uint32_t seen,
     return true;
 }
 
-// The waiting shared by put, get and join: tries `attempt` (true: done) and, while it is
-// not done and the caller blocks, spins for up to `spin` until `ready`, then sleeps on
-// `seq` until it changes, the deadline passes or a stop is requested. Returns false when
-// it gave up (not blocking, or the timeout passed). `what` names the call in errors.
+// The waiting shared by put, get and join, once a first attempt failed: tries `attempt`
+// (true: done) and, while it is not done, spins for up to `spin` until `ready`, then sleeps
+// on `seq` until it changes, the deadline passes or a stop is requested. Returns false when
+// the timeout passed. `what` names the call in errors. Out of line: a put or get that
+// succeeds at once sets none of this up.
 template <class Attempt, class Ready, class What>
-bool until_done(std::atomic<std::uint32_t>& seq, bool block, Timeout timeout,
-                std::chrono::nanoseconds spin, Attempt&& attempt, Ready&& ready, What&& what) {
+[[gnu::noinline]] bool wait_until_done(std::atomic<std::uint32_t>& seq, Timeout timeout,
+                                       std::chrono::nanoseconds spin, Attempt& attempt,
+                                       Ready& ready, What& what) {
     std::optional<Clock::time_point> deadline;
-    if (block && timeout) deadline = Clock::now() + *timeout;
+    if (timeout) deadline = Clock::now() + *timeout;
     std::optional<InterruptTimer> timer;
     bool spun = false;
     for (;;) {
         const std::uint32_t seen = seq.load(std::memory_order_seq_cst);
         if (attempt()) return true;
-        if (!block) return false;
         if (!spun && spin.count() > 0) {
             spun = true;
             const auto until = Clock::now() + spin;
@@ -204,6 +217,16 @@ bool until_done(std::atomic<std::uint32_t>& seq, bool block, Timeout timeout,
         }
         if (!wait_for_change(seq, seen, deadline, timer, what(), ready)) return false;
     }
+}
+
+// Tries `attempt` once and, if the caller blocks, waits as above. Returns false when it
+// gave up (not blocking, or the timeout passed).
+template <class Attempt, class Ready, class What>
+bool until_done(std::atomic<std::uint32_t>& seq, bool block, Timeout timeout,
+                std::chrono::nanoseconds spin, Attempt&& attempt, Ready&& ready, What&& what) {
+    if (attempt()) return true;
+    if (!block) return false;
+    return wait_until_done(seq, timeout, spin, attempt, ready, what);
 }
 
 // Takes the queue's lock, spinning briefly first: the critical sections are a copy and a
@@ -310,12 +333,19 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
                         s.cons.load(std::memory_order_seq_cst)};
     };
     auto attempt = [&] {
-        Locked held(s.lock);
+        Locked held(s.prod_lock);
         if (s.closed.load(std::memory_order_relaxed)) {
             throw QueueClosed(describe() + ": put on a closed queue");
         }
-        Snapshot snap = snapshot();
-        if (!fits(snap)) return false;
+        // `prod` is ours (under the lock); `cons` is the consumers' line, read only when an
+        // older value of it does not leave room. An older value never shows more room.
+        Snapshot snap{s.prod.load(std::memory_order_acquire),
+                      s.cons_seen.load(std::memory_order_acquire)};
+        if (!fits(snap)) {
+            snap.cons = s.cons.load(std::memory_order_seq_cst);
+            s.cons_seen.store(snap.cons, std::memory_order_release);
+            if (!fits(snap)) return false;
+        }
         std::uint32_t tail = offset_of(snap.prod);
         if (s.fixed_size == 0) {
             const auto n = static_cast<std::uint32_t>(size);
@@ -347,13 +377,21 @@ bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
                         s.cons.load(std::memory_order_seq_cst)};
     };
     auto attempt = [&] {
-        Locked held(s.lock);
-        Snapshot snap = snapshot();
-        if (snap.count() == 0) {
-            if (s.closed.load(std::memory_order_relaxed)) {
-                throw QueueClosed(describe() + ": get on a closed, empty queue");
+        Locked held(s.cons_lock);
+        // As in put: `prod` itself is read only when an older value of it shows no message
+        // (or is not one this queue can have had, which it cannot be: a consumer stores
+        // what it read before it moves `cons`).
+        Snapshot snap{s.prod_seen.load(std::memory_order_acquire),
+                      s.cons.load(std::memory_order_acquire)};
+        if (snap.count() == 0 || snap.count() > s.maxsize) {
+            snap.prod = s.prod.load(std::memory_order_seq_cst);
+            s.prod_seen.store(snap.prod, std::memory_order_release);
+            if (snap.count() == 0) {
+                if (s.closed.load(std::memory_order_relaxed)) {
+                    throw QueueClosed(describe() + ": get on a closed, empty queue");
+                }
+                return false;
             }
-            return false;
         }
         const std::uint32_t head = offset_of(snap.cons);
         std::uint32_t size = s.fixed_size;
@@ -492,11 +530,13 @@ std::size_t QueueCore::users() const {
 }
 
 std::uint32_t QueueCore::recoveries() const noexcept {
-    return shared_->lock.recoveries.load(std::memory_order_relaxed);
+    return shared_->prod_lock.recoveries.load(std::memory_order_relaxed) +
+           shared_->cons_lock.recoveries.load(std::memory_order_relaxed);
 }
 
 bool QueueCore::lock_held() const noexcept {
-    return shared_->lock.word.load(std::memory_order_relaxed) != 0;
+    return shared_->prod_lock.word.load(std::memory_order_relaxed) != 0 ||
+           shared_->cons_lock.word.load(std::memory_order_relaxed) != 0;
 }
 
 void throw_empty(const QueueCore& core, bool block) {
