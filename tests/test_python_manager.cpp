@@ -143,6 +143,34 @@ TEST(PythonManager, AProxyInADictCrossesBetweenCppAndPython) {
     shared.erase("q");
 }
 
+// list.sort(reverse=True) works; a key function (pickled as a reference: builtins.len, or
+// str.lower as builtins.getattr(str, 'lower')) is refused with TypeError naming it, never
+// called, and the connection stays usable.
+TEST(PythonManager, PythonSortReverseWorksAndAKeyFunctionIsRefusedWithTypeError) {
+    Server server;
+    RunResult py = python(ipckit::test::python, "pymgr_sort.py", server.port());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    std::istringstream lines(py.out);
+    std::string line;
+    std::getline(lines, line);
+    EXPECT_EQ(line, "['dd', 'c', 'b', 'A']");
+    std::getline(lines, line);
+    EXPECT_EQ(line, "['A', 'b', 'c', 'dd']");
+    std::getline(lines, line);
+    EXPECT_EQ(line.rfind("TypeError: sort(key=builtins.len): the ipckit manager server never "
+                         "calls a function",
+                         0),
+              0u)
+        << py.out;
+    std::getline(lines, line);
+    EXPECT_EQ(line.rfind("TypeError: the ipckit manager server refused the request", 0), 0u)
+        << py.out;
+    EXPECT_NE(line.find("builtins.getattr"), std::string::npos) << line;
+    std::getline(lines, line);
+    EXPECT_EQ(line, "['A', 'b', 'c', 'dd'] 4");
+    EXPECT_EQ(server.connect().stats().at("anonymous").as_int(), 0);
+}
+
 TEST(PythonManager, RemoteManagerPatternGetsTheExposedObjectsCppUses) {
     Server server({"--expose", "get_queue=queue:jobs", "--expose", "get_scores=dict:scores"});
     Manager m = server.connect();
@@ -383,6 +411,74 @@ TEST(PythonManager, ACppGenericProxyCallsAUsersClassOnAPythonServer) {
     }
     EXPECT_EQ(counter.call("value").as_int(), 42);  // the connection survives both errors
     EXPECT_THROW(server_typeid_object_on_ipckit(), ipckit::ValueError);
+}
+
+// Methods the Python server maps to typeids (method_to_typeid) answer #PROXY: the C++ call
+// returns a ref that Manager::proxy turns into a proxy, typed for SyncManager's typeids (dict)
+// and generic otherwise (a registered class, an iterator), holding the one reference the
+// server took for it (number_of_objects counts it) and releasing it when it goes.
+TEST(PythonManager, ACppClientGetsProxiesReturnedByMethodsOfAPythonServer) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto objects = [&] { return m.stats().at("objects").as_int(); };
+    auto counter = m.typeid_object("Counter");
+    counter.call("increment", 12);
+    const auto base = objects();
+    {
+        Object spawned_ref = counter.call("spawn", 7);
+        ASSERT_TRUE(spawned_ref.is_ref()) << spawned_ref.repr();
+        EXPECT_EQ(spawned_ref.as_ref().type, "Spawned");
+        EXPECT_EQ(objects(), base + 1);
+        auto spawned = Manager::proxy<ipckit::ObjectProxy>(spawned_ref);
+        EXPECT_EQ(spawned.call("value").as_int(), 7);
+        EXPECT_EQ(spawned.call("increment").as_int(), 8);
+        // A proxy returned by a proxy's method, two levels down.
+        auto grandchild = Manager::proxy<ipckit::ObjectProxy>(spawned.call("spawn", 100));
+        EXPECT_EQ(grandchild.call("increment", 1).as_int(), 101);
+        EXPECT_EQ(objects(), base + 2);
+        // A SyncManager typeid: the typed proxy.
+        auto snapshot = Manager::proxy<ipckit::DictProxy>(spawned.call("snapshot"));
+        EXPECT_EQ(snapshot.repr(), "{'count': 8}");
+        snapshot["more"] = 1;
+        EXPECT_EQ(snapshot.size(), 2u);
+        EXPECT_THROW(Manager::proxy<ipckit::QueueProxy>(counter.call("snapshot")),
+                     ipckit::ValueError);  // the ref names its type
+        // An iterator returned as a proxy: __next__ until StopIteration.
+        auto digits = Manager::proxy<ipckit::ObjectProxy>(counter.call("digits"));
+        std::string seen;
+        try {
+            for (int i = 0; i < 10; ++i)
+                seen += digits.call("__next__").as_string();
+            ADD_FAILURE() << "no StopIteration";
+        } catch (const ipckit::RemoteError& e) {
+            EXPECT_NE(std::string(e.what()).find("StopIteration"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(seen, "12");
+        EXPECT_GT(objects(), base + 2);
+    }
+    // Every proxy above is gone: each released its reference (decref), as Python's would.
+    EXPECT_EQ(objects(), base);
+    EXPECT_EQ(counter.call("value").as_int(), 12);
+}
+
+// Manager::typeid_object(typeid, args...): the create request carries the arguments, and
+// the Python server calls the registered class with them (Counter(5, 3)).
+TEST(PythonManager, ACppClientCreatesATypeidWithArgumentsOnAPythonServer) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto five = m.typeid_object("Counter", 5);
+    EXPECT_EQ(five.call("value").as_int(), 5);
+    EXPECT_EQ(five.call("step_by").as_int(), 1);
+    auto stepped = m.typeid_object("Counter", 5, 3);
+    EXPECT_EQ(stepped.call("step_by").as_int(), 3);
+    EXPECT_EQ(stepped.call("increment", 2).as_int(), 7);
+    EXPECT_EQ(m.typeid_object("Counter").call("value").as_int(), 0);
+    try {  // Counter(1, 2, 3): Python's TypeError, as a RemoteError with its message
+        m.typeid_object("Counter", 1, 2, 3);
+        ADD_FAILURE() << "no error";
+    } catch (const ipckit::RemoteError& e) {
+        EXPECT_NE(std::string(e.what()).find("TypeError"), std::string::npos) << e.what();
+    }
 }
 
 TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {

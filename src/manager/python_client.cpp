@@ -125,8 +125,24 @@ Object PythonClient::exchange(int fd, const Object& request, bool blocking) {
         throw ConnectionError(0, "Python manager at " + address_text_ + ": malformed reply");
     }
     const std::string& kind = reply.as_tuple()[0].as_string();
-    if (kind == "#RETURN" || kind == "#PROXY") return reply.as_tuple()[1];
+    if (kind == "#RETURN") return reply.as_tuple()[1];
+    if (kind == "#PROXY") return proxy_of(reply.as_tuple()[1]);
     raise(kind, reply.as_tuple()[1]);
+}
+
+Object PythonClient::proxy_of(const Object& exposed_and_token) {
+    if (!exposed_and_token.is_tuple() || exposed_and_token.as_tuple().size() != 2 ||
+        !pickle::is_token(exposed_and_token.as_tuple()[1])) {
+        throw ConnectionError(0, "Python manager at " + address_text_ +
+                                     ": malformed #PROXY reply " + exposed_and_token.repr());
+    }
+    pickle::Token token = pickle::as_token(exposed_and_token.as_tuple()[1]);
+    std::uint64_t id = id_of(Object(token.id));
+    // SyncManager's typeids are the store's type names (the typed proxies accept them);
+    // any other typeid is kept as it is (ObjectProxy calls its methods by name).
+    std::string type = token.type_id;
+    auto state = std::make_shared<ProxyState>(shared_from_this(), id, false, type);
+    return Object::ref(std::move(type), id, std::move(state));
 }
 
 void PythonClient::raise(const std::string& kind, const Object& value) {
@@ -231,7 +247,8 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
         case wire::create: {
             const std::string& type = args.at(0).as_string();
             if (type.rfind("typeid:", 0) == 0) {  // Manager::typeid_queue and the like
-                return Object(create(type.substr(7), {}));
+                // create(typeid, *args): Python's server calls the registered callable
+                return Object(create(type.substr(7), List(args.begin() + 2, args.end())));
             }
             if (!args.at(1).is_none()) {
                 throw ValueError("a Python manager has no named objects (" + args[1].repr() +

@@ -4,9 +4,11 @@
 //
 // Public requests (create, incref, decref, number_of_objects, shutdown, dummy) use a
 // connection each, as Python's manager does; method calls use one connection per thread
-// (opened with accept_connection). Every connection authenticates both ways with
-// multiprocessing.connection's challenge-response (ipckit/python_connection.hpp). An object's
-// id is its Python ident ('%x' of the referent's address) read as a number.
+// (opened with accept_connection). A method the server maps to a typeid (method_to_typeid:
+// iterators, objects of a registered type) answers #PROXY: the call returns an Object::ref,
+// read with Manager::proxy<P> (ObjectProxy for any typeid). Every connection authenticates both
+// ways with multiprocessing.connection's challenge-response (ipckit/python_connection.hpp). An
+// object's id is its Python ident ('%x' of the referent's address) read as a number.
 #pragma once
 
 #include <sys/types.h>
@@ -22,7 +24,7 @@
 
 namespace ipckit::detail {
 
-class PythonClient final : public Client {
+class PythonClient final : public Client, public std::enable_shared_from_this<PythonClient> {
   public:
     // `address`: "python+tcp://HOST:PORT" or "python+unix:PATH".
     PythonClient(std::string address, std::string authkey, ManagerOptions options);
@@ -49,6 +51,9 @@ class PythonClient final : public Client {
                        const Object& kwds = Object(), bool blocking = false);
     Fd open();
     Object exchange(int fd, const Object& request, bool blocking);
+    // A #PROXY reply, (exposed, token): an Object::ref holding the reference the server took
+    // for us (Python's create in serve_client), released when the last copy goes.
+    Object proxy_of(const Object& exposed_and_token);
     [[noreturn]] void raise(const std::string& kind, const Object& value);
 
     std::string address_text_;
