@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ipckit/ipckit.hpp"
@@ -479,6 +481,48 @@ TEST(PythonManager, ACppClientCreatesATypeidWithArgumentsOnAPythonServer) {
     } catch (const ipckit::RemoteError& e) {
         EXPECT_NE(std::string(e.what()).find("TypeError"), std::string::npos) << e.what();
     }
+}
+
+// A C++ client's blocking call on a Python server (Queue.get without a timeout) ends with
+// InterruptedError on a stop request (ipckit/signals.hpp). Python's server cannot cancel it,
+// so the thread's connection is dropped and its next call uses a fresh one; the abandoned
+// get, still parked in Python, takes the next item put (docs/python-interop.md).
+TEST(PythonManager, AStopRequestEndsACppBlockingCallOnAPythonServerAndLaterCallsWork) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto q = m.queue();
+    std::atomic<pid_t> tid{0};
+    std::atomic<bool> interrupted{false};
+    std::thread t([&] {
+        tid = ::gettid();
+        try {
+            q.get();
+        } catch (const ipckit::InterruptedError&) {
+            interrupted = true;
+        }
+    });
+    ASSERT_TRUE(ipckit::test::wait_until([&] { return tid.load() != 0; }));
+    bool blocked = ipckit::test::wait_until_blocked_in(tid.load(), "poll");
+    ipckit::request_stop();
+    t.join();
+    ipckit::clear_stop();
+    ASSERT_TRUE(blocked);
+    EXPECT_TRUE(interrupted.load());
+    // This thread and others go on, on connections of their own.
+    q.put("a");
+    q.put("b");
+    auto d = m.dict();
+    d["x"] = 1;
+    EXPECT_EQ(d.get("x").as_int(), 1);
+    // The abandoned get took one item; the other is still there.
+    ASSERT_TRUE(ipckit::test::wait_until([&] { return q.qsize() == 1; }));
+    std::string left = q.get(true, 10s).as_string();
+    EXPECT_TRUE(left == "a" || left == "b") << left;
+    std::thread again([&] {  // a new thread's blocking call is served as usual
+        EXPECT_EQ(q.get(true, 10s).as_string(), "c");
+    });
+    q.put("c");
+    again.join();
 }
 
 TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {
