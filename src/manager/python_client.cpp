@@ -1,11 +1,15 @@
 // The client of a Python manager server: ipckit's proxy requests as Python method calls.
 #include "python_client.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include "ipckit/error.hpp"
 #include "ipckit/pickle.hpp"
@@ -103,13 +107,67 @@ Fd PythonClient::open() {
         throw ConnectionError(ETIMEDOUT, "Python manager at " + address_text_ +
                                              ": no handshake before the connect timeout");
     }
+    // From here on the socket blocks, with the call timeout as its send and receive timeouts
+    // (set once): a call is one send and, usually, one receive (exchange).
+    int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    if (auto ms = options_.call_timeout.count(); ms > 0) {
+        timeval tv{};
+        tv.tv_sec = static_cast<time_t>(ms / 1000);
+        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     return fd;
 }
 
-Object PythonClient::exchange(int fd, const Object& request, bool blocking) {
-    auto far = Clock::time_point::max();
-    python::send_message(fd, pickle::dumps(request), Clock::now() + options_.connect_timeout);
-    if (blocking) {
+[[noreturn]] void PythonClient::lost(const std::string& what, int error) {
+    std::string message = "Python manager at " + address_text_ + ": " + what;
+    if (error == EAGAIN || error == EWOULDBLOCK) {
+        error = ETIMEDOUT;
+        message += " within the call timeout of " + std::to_string(options_.call_timeout.count()) +
+                   " ms (ManagerOptions::call_timeout sets the limit)";
+    } else if (error != 0) {
+        message += std::string(": ") + std::strerror(error);
+    }
+    throw ConnectionError(error, message);
+}
+
+void PythonClient::send_request(int fd, const Object& request) {
+    // The frame built in place: 4 bytes of length, then the pickle (one buffer per thread,
+    // kept between calls).
+    thread_local std::string out;
+    out.assign(4, '\0');
+    pickle::dump_to(out, request);
+    std::size_t size = out.size() - 4;
+    if (size > 0x7fffffffu) {  // the 8-byte extended length: rare, done the long way
+        python::send_message(fd, std::string_view(out).substr(4),
+                             Clock::now() + options_.connect_timeout);
+        return;
+    }
+    for (int i = 0; i < 4; ++i)
+        out[static_cast<std::size_t>(i)] = static_cast<char>((size >> (8 * (3 - i))) & 0xff);
+    std::string_view data = out;
+    while (!data.empty()) {
+        ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+        } else if (n < 0 && errno != EINTR) {
+            lost("cannot send the request", errno);
+        }
+    }
+    if (out.capacity() > (std::size_t{1} << 20)) out = std::string();
+}
+
+std::string_view PythonClient::receive_reply(int fd, bool blocking) {
+    // One buffer per thread: a reply is read whole by one recv when it fits (a manager's
+    // replies are small), and decoded in place.
+    constexpr std::size_t initial = 64 * 1024;
+    thread_local std::string in;
+    if (in.size() != initial && (in.size() < initial || in.size() > (std::size_t{1} << 20)))
+        in = std::string(initial, '\0');
+    std::size_t have = 0;
+    if (blocking) {  // Python's server works on it in a thread: wait, checking for a stop
         for (;;) {
             if (stop_requested()) {
                 throw InterruptedError(EINTR, "Python manager at " + address_text_ +
@@ -118,9 +176,46 @@ Object PythonClient::exchange(int fd, const Object& request, bool blocking) {
             pollfd p{fd, POLLIN, 0};
             if (::poll(&p, 1, 100) == 1) break;
         }
+    } else if (options_.spin.count() > 0) {  // the adaptive wait: no sleep for a quick answer
+        auto until = Clock::now() + options_.spin;
+        do {
+            ssize_t n = ::recv(fd, in.data(), in.size(), MSG_DONTWAIT);
+            if (n > 0) {
+                have = static_cast<std::size_t>(n);
+                break;
+            }
+            if (n == 0) lost("the server closed the connection", 0);
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                lost("cannot receive the reply", errno);
+        } while (Clock::now() < until);
     }
-    std::string payload = python::recv_message(fd, options_.max_frame, far);
-    Object reply = pickle::loads(payload);
+    for (;;) {
+        if (have > 0) {
+            std::string_view payload;
+            std::size_t consumed = 0, needed = 0;
+            if (python::parse_message(std::string_view(in.data(), have), options_.max_frame,
+                                      payload, consumed, &needed)) {
+                if (consumed != have) lost("bytes after the reply (not a manager server?)", 0);
+                return payload;
+            }
+            if (needed > in.size()) in.resize(needed);
+        }
+        ssize_t n = ::recv(fd, in.data() + have, in.size() - have, 0);
+        if (n > 0) {
+            have += static_cast<std::size_t>(n);
+        } else if (n == 0) {
+            lost(have ? "the server closed the connection in the middle of a reply"
+                      : "the server closed the connection",
+                 0);
+        } else if (errno != EINTR) {
+            lost("no reply", errno);
+        }
+    }
+}
+
+Object PythonClient::exchange(int fd, const Object& request, bool blocking) {
+    send_request(fd, request);
+    Object reply = pickle::loads(receive_reply(fd, blocking));
     if (!reply.is_tuple() || reply.as_tuple().size() != 2 || !reply.as_tuple()[0].is_string()) {
         throw ConnectionError(0, "Python manager at " + address_text_ + ": malformed reply");
     }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -50,7 +51,13 @@ class PythonClient final : public Client, public std::enable_shared_from_this<Py
     Object method_call(std::uint64_t id, const std::string& method, const Object::List& args,
                        const Object& kwds = Object(), bool blocking = false);
     Fd open();
+    // One request and its reply. A blocking call polls for the reply, checking for a stop
+    // request (InterruptedError); an ordinary one waits at most the call timeout, first
+    // spinning for up to ManagerOptions::spin.
     Object exchange(int fd, const Object& request, bool blocking);
+    void send_request(int fd, const Object& request);
+    std::string_view receive_reply(int fd, bool blocking);
+    [[noreturn]] void lost(const std::string& what, int error);
     // A #PROXY reply, (exposed, token): an Object::ref holding the reference the server took
     // for us (Python's create in serve_client), released when the last copy goes.
     Object proxy_of(const Object& exposed_and_token);
