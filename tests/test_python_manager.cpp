@@ -502,7 +502,7 @@ TEST(PythonManager, AStopRequestEndsACppBlockingCallOnAPythonServerAndLaterCalls
         }
     });
     ASSERT_TRUE(ipckit::test::wait_until([&] { return tid.load() != 0; }));
-    bool blocked = ipckit::test::wait_until_blocked_in(tid.load(), "poll");
+    bool blocked = ipckit::test::wait_until_blocked_in(tid.load(), "recv");
     ipckit::request_stop();
     t.join();
     ipckit::clear_stop();
@@ -523,6 +523,27 @@ TEST(PythonManager, AStopRequestEndsACppBlockingCallOnAPythonServerAndLaterCalls
     });
     q.put("c");
     again.join();
+}
+
+// ManagerOptions::call_timeout bounds an ordinary call on a Python server that does not
+// answer (Counter.hang): ConnectionError (ETIMEDOUT) naming the address, and the thread's
+// next call works on a fresh connection.
+TEST(PythonManager, ACallTimeoutEndsACallAPythonServerNeverAnswers) {
+    PythonServer python_server;
+    ipckit::ManagerOptions options;
+    options.call_timeout = 300ms;
+    Manager m = Manager::connect(python_server.address(), authkey, options);
+    auto counter = m.typeid_object("Counter", 3);
+    try {
+        counter.call("hang");
+        ADD_FAILURE() << "no timeout";
+    } catch (const ipckit::ConnectionError& e) {
+        EXPECT_EQ(e.code().value(), ETIMEDOUT) << e.what();
+        EXPECT_NE(std::string(e.what()).find(python_server.address()), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("call timeout"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(counter.call("increment").as_int(), 4);
 }
 
 TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {

@@ -2,7 +2,6 @@
 #include "python_client.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -23,6 +22,8 @@ using List = Object::List;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view prefix = "python+";
+// How often a waiting call looks at its call timeout or at a stop request.
+constexpr std::chrono::milliseconds check_every{100};
 
 std::string ident(std::uint64_t id) {
     char text[32];
@@ -107,15 +108,17 @@ Fd PythonClient::open() {
         throw ConnectionError(ETIMEDOUT, "Python manager at " + address_text_ +
                                              ": no handshake before the connect timeout");
     }
-    // From here on the socket blocks, with the call timeout as its send and receive timeouts
-    // (set once): a call is one send and, usually, one receive (exchange).
+    // From here on the socket blocks (set once): a call is one send and, usually, one
+    // receive (exchange). A receive wakes every `check_every` to look at the call timeout
+    // or a stop request; a send waits at most the call timeout.
     int flags = ::fcntl(fd.get(), F_GETFL);
     if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    timeval tv{};
+    tv.tv_usec = static_cast<suseconds_t>(check_every.count() * 1000);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (auto ms = options_.call_timeout.count(); ms > 0) {
-        timeval tv{};
         tv.tv_sec = static_cast<time_t>(ms / 1000);
         tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
     return fd;
@@ -123,7 +126,7 @@ Fd PythonClient::open() {
 
 [[noreturn]] void PythonClient::lost(const std::string& what, int error) {
     std::string message = "Python manager at " + address_text_ + ": " + what;
-    if (error == EAGAIN || error == EWOULDBLOCK) {
+    if (error == EAGAIN || error == EWOULDBLOCK || error == ETIMEDOUT) {
         error = ETIMEDOUT;
         message += " within the call timeout of " + std::to_string(options_.call_timeout.count()) +
                    " ms (ManagerOptions::call_timeout sets the limit)";
@@ -167,15 +170,21 @@ std::string_view PythonClient::receive_reply(int fd, bool blocking) {
     if (in.size() != initial && (in.size() < initial || in.size() > (std::size_t{1} << 20)))
         in = std::string(initial, '\0');
     std::size_t have = 0;
-    if (blocking) {  // Python's server works on it in a thread: wait, checking for a stop
-        for (;;) {
-            if (stop_requested()) {
-                throw InterruptedError(EINTR, "Python manager at " + address_text_ +
-                                                  ": a stop request ended the wait");
-            }
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 100) == 1) break;
+    const auto started = Clock::now();
+    // Python's server works on a blocking call in a thread of its own: wait, checking for a
+    // stop request every `check_every` (the socket's receive timeout).
+    auto check = [&] {
+        if (blocking && stop_requested()) {
+            throw InterruptedError(
+                EINTR, "Python manager at " + address_text_ + ": a stop request ended the wait");
         }
+        if (!blocking && options_.call_timeout.count() > 0 &&
+            Clock::now() - started >= options_.call_timeout) {
+            lost("no reply", ETIMEDOUT);
+        }
+    };
+    if (blocking) {
+        check();
     } else if (options_.spin.count() > 0) {  // the adaptive wait: no sleep for a quick answer
         auto until = Clock::now() + options_.spin;
         do {
@@ -207,7 +216,9 @@ std::string_view PythonClient::receive_reply(int fd, bool blocking) {
             lost(have ? "the server closed the connection in the middle of a reply"
                       : "the server closed the connection",
                  0);
-        } else if (errno != EINTR) {
+        } else if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+            check();
+        } else {
             lost("no reply", errno);
         }
     }

@@ -6,6 +6,7 @@
 # Usage: pymgr_server.py AUTHKEY
 import queue
 import sys
+import threading
 from multiprocessing.managers import SyncManager
 
 jobs = queue.Queue()
@@ -42,6 +43,9 @@ class Counter:
 
     def fail(self, message):
         raise OverflowError(message)
+
+    def hang(self):  # never answers (a server busy in a long method)
+        threading.Event().wait()
 
 
 SyncManager.register("get_queue", callable=get_queue)
