@@ -546,6 +546,24 @@ TEST(PythonManager, ACallTimeoutEndsACallAPythonServerNeverAnswers) {
     EXPECT_EQ(counter.call("increment").as_int(), 4);
 }
 
+// ManagerOptions::spin (the client's adaptive wait) against a Python server: answers that
+// come during the spin and after it (a blocking get that times out) are read alike.
+TEST(PythonManager, ACppClientWithTheAdaptiveWaitWorksAgainstAPythonServer) {
+    PythonServer python_server;
+    ipckit::ManagerOptions options;
+    options.spin = std::chrono::microseconds(200);
+    Manager m = Manager::connect(python_server.address(), authkey, options);
+    auto d = m.dict();
+    for (int i = 0; i < 50; ++i)
+        d[i % 7] = i;
+    EXPECT_EQ(d.repr(), "{0: 49, 1: 43, 2: 44, 3: 45, 4: 46, 5: 47, 6: 48}");
+    auto q = m.queue();
+    q.put("x");
+    EXPECT_EQ(q.get(true, 10s).as_string(), "x");
+    EXPECT_THROW(q.get(true, 50ms), ipckit::Empty);
+    EXPECT_EQ(m.typeid_object("Counter", 9).call("value").as_int(), 9);
+}
+
 TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {
     PythonServer python_server;
     Manager m = Manager::connect(python_server.address(), authkey);
