@@ -165,7 +165,7 @@ void PythonClient::send_request(int fd, const Object& request) {
 std::string_view PythonClient::receive_reply(int fd, bool blocking) {
     // One buffer per thread: a reply is read whole by one recv when it fits (a manager's
     // replies are small), and decoded in place.
-    constexpr std::size_t initial = 64 * 1024;
+    constexpr std::size_t initial = std::size_t{64} << 10;
     thread_local std::string in;
     if (in.size() != initial && (in.size() < initial || in.size() > (std::size_t{1} << 20)))
         in = std::string(initial, '\0');
