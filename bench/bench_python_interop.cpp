@@ -9,7 +9,13 @@
 // other ROUNDS times (interleaved) and the best of each is kept. Both servers run for the
 // whole benchmark; the bench starts them and stops them (SIGTERM to their pids).
 //
+// A second part measures the server's adaptive wait: the Python client against Python's
+// server, ipckit's, and ipckit's with --spin-us US (default 50: the server polls for the
+// next request that long before sleeping), unpinned and then pinned (the client on core 0,
+// the servers on core 1), with each server's CPU time per call.
+//
 //   build/bench/bench_python_interop [--n N] [--tries T] [--rounds R] [--python PATH]
+//                                    [--spin-us US]
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,12 +31,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/manager_sync.hpp"
 
@@ -48,12 +58,14 @@ using Rates = std::map<std::string, double>;
 // then reaped, at the end.
 class Server {
   public:
-    explicit Server(const std::vector<std::string>& argv) {
+    // cpu >= 0: the server runs on that core only (sched_setaffinity before exec).
+    explicit Server(const std::vector<std::string>& argv, int cpu = -1) {
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
         pid_ = ::fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
+            if (cpu >= 0) ipckit::bench::pin_to_cpu(cpu);
             ::dup2(fds[1], STDOUT_FILENO);
             std::vector<char*> args;
             for (const auto& a : argv)
@@ -76,6 +88,7 @@ class Server {
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
     const std::string& line() const { return line_; }
+    pid_t pid() const { return pid_; }
 
   private:
     void stop() {
@@ -94,6 +107,23 @@ std::string port_of(const std::string& text) {
     if (end == std::string::npos) throw std::runtime_error("no port in: " + text);
     auto begin = text.find_last_not_of("0123456789", end);
     return text.substr(begin + 1, end - begin);
+}
+
+// User + system CPU seconds of process `pid` so far, every thread included, those that ended
+// too (/proc/PID/stat fields 14 and 15, in clock ticks).
+double cpu_seconds_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14) utime = std::atof(field.c_str());
+        if (i == 15) stime = std::atof(field.c_str());
+    }
+    return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 Rates python_client(const std::string& python, const std::string& port, int n, int tries) {
@@ -193,7 +223,7 @@ void keep_best(Rates& best, const Rates& round) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int n = 5000, tries = 3, rounds = 3;
+    int n = 5000, tries = 3, rounds = 3, spin_us = 50;
     std::string python = "/usr/bin/python3";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--n"))
@@ -204,11 +234,13 @@ int main(int argc, char** argv) {
             rounds = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--python"))
             python = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--spin-us"))
+            spin_us = std::atoi(argv[i + 1]);
     }
-    if (n <= 0 || tries <= 0 || rounds <= 0) {
+    if (n <= 0 || tries <= 0 || rounds <= 0 || spin_us <= 0) {
         std::fprintf(stderr,
                      "usage: bench_python_interop [--n N] [--tries T] [--rounds R] "
-                     "[--python PATH]\n");
+                     "[--python PATH] [--spin-us US]\n");
         return 2;
     }
     char dir_template[] = "/tmp/ipckit-bench-XXXXXX";
@@ -234,6 +266,42 @@ int main(int argc, char** argv) {
             keep_best(py_on_python, python_client(python, theirs_port, n, tries));
             loopback = std::max(loopback, loopback_round_trips(n));
             keep_best(cpp_on_python, cpp_client("python+tcp://127.0.0.1:" + theirs_port, n, tries));
+        }
+    }
+    // The adaptive wait: the Python client against Python's server, ipckit's, and ipckit's
+    // with --spin-us (it polls for the next request that long before sleeping), first
+    // unpinned, then pinned (the client on core 0, the servers on core 1, as bench_support.hpp
+    // pins its process pairs), with each server's CPU time per call (/proc/PID/stat: every
+    // thread, those that ended included; the client's connect counts too).
+    struct Config {
+        Rates python, ipckit, spin;
+        double cpu_python = 0, cpu_ipckit = 0, cpu_spin = 0;  // best (lowest) us per call
+    };
+    Config unpinned, pinned;
+    const double calls_per_client = 4.0 * n * tries;  // n sets, n gets, n put+get pairs
+    for (bool pin : {false, true}) {
+        Config& c = pin ? pinned : unpinned;
+        int cpu = pin ? 1 : -1;
+        Server theirs(
+            {python, "-u", IPCKIT_BENCH_DIR "/python/interop_bench.py", "serve", kAuthkey}, cpu);
+        Server ours({IPCKIT_PROGRAM, "manager", "serve", "--address", "tcp://127.0.0.1:0",
+                     "--authkey-file", key_file},
+                    cpu);
+        Server spinning({IPCKIT_PROGRAM, "manager", "serve", "--address", "tcp://127.0.0.1:0",
+                         "--authkey-file", key_file, "--spin-us", std::to_string(spin_us)},
+                        cpu);
+        auto run = [&](const Server& server, Rates& best, double& cpu_us) {
+            double before = cpu_seconds_of(server.pid());
+            if (pin) ipckit::bench::pin_to_cpu(0);
+            keep_best(best, python_client(python, port_of(server.line()), n, tries));
+            if (pin) ipckit::bench::unpin();
+            double per_call = (cpu_seconds_of(server.pid()) - before) / calls_per_client * 1e6;
+            if (cpu_us == 0 || per_call < cpu_us) cpu_us = per_call;
+        };
+        for (int r = 0; r < rounds; ++r) {
+            run(theirs, c.python, c.cpu_python);
+            run(ours, c.ipckit, c.cpu_ipckit);
+            run(spinning, c.spin, c.cpu_spin);
         }
     }
     std::remove(key_file.c_str());
@@ -268,6 +336,28 @@ int main(int argc, char** argv) {
     }
     std::printf("  1-byte TCP loopback ping-pong between two threads: %.0f round trips/s\n",
                 loopback);
+    std::printf(
+        "\nthe adaptive wait: ipckit's server with --spin-us %d, the same Python client; "
+        "server CPU per call in parentheses (us)\n\n",
+        spin_us);
+    std::printf(
+        "| operation     | cores    | Py server          | ipckit server      |  (a) ratio | "
+        "ipckit, spin       |  (a) ratio |\n");
+    std::printf(
+        "|---------------|----------|-------------------:|-------------------:|-----------:|"
+        "-------------------:|-----------:|\n");
+    for (bool pin : {false, true}) {
+        const Config& c = pin ? pinned : unpinned;
+        for (const char* op : kOps) {
+            double base = c.python.at(op);
+            std::printf(
+                "| %-13s | %-8s | %9.0f (%5.1f) | %9.0f (%5.1f) | %8.2f x | %9.0f (%5.1f) "
+                "| %8.2f x |\n",
+                op, pin ? "pinned" : "unpinned", base, c.cpu_python, c.ipckit.at(op), c.cpu_ipckit,
+                ratio(c.ipckit.at(op), base), c.spin.at(op), c.cpu_spin,
+                ratio(c.spin.at(op), base));
+        }
+    }
     std::printf(
         "\n(a) target >= 1.5 x: the same Python client, ipckit's server vs Python's\n"
         "(b) target >= 1.2 x: ipckit's C++ client vs the Python client, same Python "

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ipckit/ipckit.hpp"
@@ -141,6 +143,34 @@ TEST(PythonManager, AProxyInADictCrossesBetweenCppAndPython) {
     EXPECT_EQ(l.repr(), "[1, 2, 3]");  // kept alive by the dict after Python's exit
     shared.erase("l");
     shared.erase("q");
+}
+
+// list.sort(reverse=True) works; a key function (pickled as a reference: builtins.len, or
+// str.lower as builtins.getattr(str, 'lower')) is refused with TypeError naming it, never
+// called, and the connection stays usable.
+TEST(PythonManager, PythonSortReverseWorksAndAKeyFunctionIsRefusedWithTypeError) {
+    Server server;
+    RunResult py = python(ipckit::test::python, "pymgr_sort.py", server.port());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    std::istringstream lines(py.out);
+    std::string line;
+    std::getline(lines, line);
+    EXPECT_EQ(line, "['dd', 'c', 'b', 'A']");
+    std::getline(lines, line);
+    EXPECT_EQ(line, "['A', 'b', 'c', 'dd']");
+    std::getline(lines, line);
+    EXPECT_EQ(line.rfind("TypeError: sort(key=builtins.len): the ipckit manager server never "
+                         "calls a function",
+                         0),
+              0u)
+        << py.out;
+    std::getline(lines, line);
+    EXPECT_EQ(line.rfind("TypeError: the ipckit manager server refused the request", 0), 0u)
+        << py.out;
+    EXPECT_NE(line.find("builtins.getattr"), std::string::npos) << line;
+    std::getline(lines, line);
+    EXPECT_EQ(line, "['A', 'b', 'c', 'dd'] 4");
+    EXPECT_EQ(server.connect().stats().at("anonymous").as_int(), 0);
 }
 
 TEST(PythonManager, RemoteManagerPatternGetsTheExposedObjectsCppUses) {
@@ -383,6 +413,155 @@ TEST(PythonManager, ACppGenericProxyCallsAUsersClassOnAPythonServer) {
     }
     EXPECT_EQ(counter.call("value").as_int(), 42);  // the connection survives both errors
     EXPECT_THROW(server_typeid_object_on_ipckit(), ipckit::ValueError);
+}
+
+// Methods the Python server maps to typeids (method_to_typeid) answer #PROXY: the C++ call
+// returns a ref that Manager::proxy turns into a proxy, typed for SyncManager's typeids (dict)
+// and generic otherwise (a registered class, an iterator), holding the one reference the
+// server took for it (number_of_objects counts it) and releasing it when it goes.
+TEST(PythonManager, ACppClientGetsProxiesReturnedByMethodsOfAPythonServer) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto objects = [&] { return m.stats().at("objects").as_int(); };
+    auto counter = m.typeid_object("Counter");
+    counter.call("increment", 12);
+    const auto base = objects();
+    {
+        Object spawned_ref = counter.call("spawn", 7);
+        ASSERT_TRUE(spawned_ref.is_ref()) << spawned_ref.repr();
+        EXPECT_EQ(spawned_ref.as_ref().type, "Spawned");
+        EXPECT_EQ(objects(), base + 1);
+        auto spawned = Manager::proxy<ipckit::ObjectProxy>(spawned_ref);
+        EXPECT_EQ(spawned.call("value").as_int(), 7);
+        EXPECT_EQ(spawned.call("increment").as_int(), 8);
+        // A proxy returned by a proxy's method, two levels down.
+        auto grandchild = Manager::proxy<ipckit::ObjectProxy>(spawned.call("spawn", 100));
+        EXPECT_EQ(grandchild.call("increment", 1).as_int(), 101);
+        EXPECT_EQ(objects(), base + 2);
+        // A SyncManager typeid: the typed proxy.
+        auto snapshot = Manager::proxy<ipckit::DictProxy>(spawned.call("snapshot"));
+        EXPECT_EQ(snapshot.repr(), "{'count': 8}");
+        snapshot["more"] = 1;
+        EXPECT_EQ(snapshot.size(), 2u);
+        EXPECT_THROW(Manager::proxy<ipckit::QueueProxy>(counter.call("snapshot")),
+                     ipckit::ValueError);  // the ref names its type
+        // An iterator returned as a proxy: __next__ until StopIteration.
+        auto digits = Manager::proxy<ipckit::ObjectProxy>(counter.call("digits"));
+        std::string seen;
+        try {
+            for (int i = 0; i < 10; ++i)
+                seen += digits.call("__next__").as_string();
+            ADD_FAILURE() << "no StopIteration";
+        } catch (const ipckit::RemoteError& e) {
+            EXPECT_NE(std::string(e.what()).find("StopIteration"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(seen, "12");
+        EXPECT_GT(objects(), base + 2);
+    }
+    // Every proxy above is gone: each released its reference (decref), as Python's would.
+    EXPECT_EQ(objects(), base);
+    EXPECT_EQ(counter.call("value").as_int(), 12);
+}
+
+// Manager::typeid_object(typeid, args...): the create request carries the arguments, and
+// the Python server calls the registered class with them (Counter(5, 3)).
+TEST(PythonManager, ACppClientCreatesATypeidWithArgumentsOnAPythonServer) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto five = m.typeid_object("Counter", 5);
+    EXPECT_EQ(five.call("value").as_int(), 5);
+    EXPECT_EQ(five.call("step_by").as_int(), 1);
+    auto stepped = m.typeid_object("Counter", 5, 3);
+    EXPECT_EQ(stepped.call("step_by").as_int(), 3);
+    EXPECT_EQ(stepped.call("increment", 2).as_int(), 7);
+    EXPECT_EQ(m.typeid_object("Counter").call("value").as_int(), 0);
+    try {  // Counter(1, 2, 3): Python's TypeError, as a RemoteError with its message
+        m.typeid_object("Counter", 1, 2, 3);
+        ADD_FAILURE() << "no error";
+    } catch (const ipckit::RemoteError& e) {
+        EXPECT_NE(std::string(e.what()).find("TypeError"), std::string::npos) << e.what();
+    }
+}
+
+// A C++ client's blocking call on a Python server (Queue.get without a timeout) ends with
+// InterruptedError on a stop request (ipckit/signals.hpp). Python's server cannot cancel it,
+// so the thread's connection is dropped and its next call uses a fresh one; the abandoned
+// get, still parked in Python, takes the next item put (docs/python-interop.md).
+TEST(PythonManager, AStopRequestEndsACppBlockingCallOnAPythonServerAndLaterCallsWork) {
+    PythonServer python_server;
+    Manager m = Manager::connect(python_server.address(), authkey);
+    auto q = m.queue();
+    std::atomic<pid_t> tid{0};
+    std::atomic<bool> interrupted{false};
+    std::thread t([&] {
+        tid = ::gettid();
+        try {
+            q.get();
+        } catch (const ipckit::InterruptedError&) {
+            interrupted = true;
+        }
+    });
+    ASSERT_TRUE(ipckit::test::wait_until([&] { return tid.load() != 0; }));
+    bool blocked = ipckit::test::wait_until_blocked_in(tid.load(), "recv");
+    ipckit::request_stop();
+    t.join();
+    ipckit::clear_stop();
+    ASSERT_TRUE(blocked);
+    EXPECT_TRUE(interrupted.load());
+    // This thread and others go on, on connections of their own.
+    q.put("a");
+    q.put("b");
+    auto d = m.dict();
+    d["x"] = 1;
+    EXPECT_EQ(d.get("x").as_int(), 1);
+    // The abandoned get took one item; the other is still there.
+    ASSERT_TRUE(ipckit::test::wait_until([&] { return q.qsize() == 1; }));
+    std::string left = q.get(true, 10s).as_string();
+    EXPECT_TRUE(left == "a" || left == "b") << left;
+    std::thread again([&] {  // a new thread's blocking call is served as usual
+        EXPECT_EQ(q.get(true, 10s).as_string(), "c");
+    });
+    q.put("c");
+    again.join();
+}
+
+// ManagerOptions::call_timeout bounds an ordinary call on a Python server that does not
+// answer (Counter.hang): ConnectionError (ETIMEDOUT) naming the address, and the thread's
+// next call works on a fresh connection.
+TEST(PythonManager, ACallTimeoutEndsACallAPythonServerNeverAnswers) {
+    PythonServer python_server;
+    ipckit::ManagerOptions options;
+    options.call_timeout = 300ms;
+    Manager m = Manager::connect(python_server.address(), authkey, options);
+    auto counter = m.typeid_object("Counter", 3);
+    try {
+        counter.call("hang");
+        ADD_FAILURE() << "no timeout";
+    } catch (const ipckit::ConnectionError& e) {
+        EXPECT_EQ(e.code().value(), ETIMEDOUT) << e.what();
+        EXPECT_NE(std::string(e.what()).find(python_server.address()), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("call timeout"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(counter.call("increment").as_int(), 4);
+}
+
+// ManagerOptions::spin (the client's adaptive wait) against a Python server: answers that
+// come during the spin and after it (a blocking get that times out) are read alike.
+TEST(PythonManager, ACppClientWithTheAdaptiveWaitWorksAgainstAPythonServer) {
+    PythonServer python_server;
+    ipckit::ManagerOptions options;
+    options.spin = std::chrono::microseconds(200);
+    Manager m = Manager::connect(python_server.address(), authkey, options);
+    auto d = m.dict();
+    for (int i = 0; i < 50; ++i)
+        d[i % 7] = i;
+    EXPECT_EQ(d.repr(), "{0: 49, 1: 43, 2: 44, 3: 45, 4: 46, 5: 47, 6: 48}");
+    auto q = m.queue();
+    q.put("x");
+    EXPECT_EQ(q.get(true, 10s).as_string(), "x");
+    EXPECT_THROW(q.get(true, 50ms), ipckit::Empty);
+    EXPECT_EQ(m.typeid_object("Counter", 9).call("value").as_int(), 9);
 }
 
 TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {

@@ -341,6 +341,10 @@ class Manager {
     // (manager_registry.hpp). Python's exceptions map as for the typed proxies; others are
     // RemoteError("Type: message"), an unexposed method RemoteError with Python's traceback.
     ObjectProxy typeid_object(std::string_view typeid_);
+    // The same with arguments: Python's server calls the registered callable with them
+    // (register('Counter', Counter): m.typeid_object("Counter", 5) is Counter(5) there).
+    template <class A0, class... A>
+    ObjectProxy typeid_object(std::string_view typeid_, A0&& arg, A&&... args);
     // Asks the server to stop; a local manager also waits for it and removes its socket.
     // Proxies used afterwards throw ConnectionError.
     void shutdown();
@@ -398,3 +402,15 @@ void serve_manager(const std::string& address, const std::string& authkey,
 #include "ipckit/manager_data.hpp"
 #include "ipckit/manager_registry.hpp"
 #include "ipckit/manager_sync.hpp"
+
+namespace ipckit {
+template <class A0, class... A>
+ObjectProxy Manager::typeid_object(std::string_view typeid_, A0&& arg, A&&... args) {
+    if (typeid_.empty()) throw ValueError("a typeid must be a non-empty string");
+    Object::List list;
+    list.reserve(sizeof...(A) + 1);
+    list.push_back(detail::to_object(std::forward<A0>(arg)));
+    (list.push_back(detail::to_object(std::forward<A>(args))), ...);
+    return make_object("typeid:" + std::string(typeid_), {}, std::move(list));
+}
+}  // namespace ipckit

@@ -97,6 +97,11 @@ P Manager::proxy(const Object& ref) {
         auto state = detail::ref_state(ref, "Condition");
         auto lock = detail::condition_lock(state);
         return P(std::move(state), std::move(lock));
+    } else if constexpr (std::is_same_v<P, ObjectProxy>) {
+        // Any referent (a Python server's #PROXY answer of a typeid ipckit does not know):
+        // its methods are called by name.
+        return P(detail::ref_state(
+            ref, ref.is_ref() ? std::string_view(ref.as_ref().type) : std::string_view("object")));
     } else {
         static_assert(!detail::referent_types<P>().empty(), "not a manager proxy type");
         return P(detail::ref_state(ref, detail::referent_types<P>()));

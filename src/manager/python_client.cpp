@@ -1,11 +1,14 @@
 // The client of a Python manager server: ipckit's proxy requests as Python method calls.
 #include "python_client.hpp"
 
-#include <poll.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include "ipckit/error.hpp"
 #include "ipckit/pickle.hpp"
@@ -19,6 +22,8 @@ using List = Object::List;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view prefix = "python+";
+// How often a waiting call looks at its call timeout or at a stop request.
+constexpr std::chrono::milliseconds check_every{100};
 
 std::string ident(std::uint64_t id) {
     char text[32];
@@ -103,30 +108,147 @@ Fd PythonClient::open() {
         throw ConnectionError(ETIMEDOUT, "Python manager at " + address_text_ +
                                              ": no handshake before the connect timeout");
     }
+    // From here on the socket blocks (set once): a call is one send and, usually, one
+    // receive (exchange). A receive wakes every `check_every` to look at the call timeout
+    // or a stop request; a send waits at most the call timeout.
+    int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    timeval tv{};
+    tv.tv_usec = static_cast<suseconds_t>(check_every.count() * 1000);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (auto ms = options_.call_timeout.count(); ms > 0) {
+        tv.tv_sec = static_cast<time_t>(ms / 1000);
+        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     return fd;
 }
 
-Object PythonClient::exchange(int fd, const Object& request, bool blocking) {
-    auto far = Clock::time_point::max();
-    python::send_message(fd, pickle::dumps(request), Clock::now() + options_.connect_timeout);
-    if (blocking) {
-        for (;;) {
-            if (stop_requested()) {
-                throw InterruptedError(EINTR, "Python manager at " + address_text_ +
-                                                  ": a stop request ended the wait");
-            }
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 100) == 1) break;
+[[noreturn]] void PythonClient::lost(const std::string& what, int error) {
+    std::string message = "Python manager at " + address_text_ + ": " + what;
+    if (error == EAGAIN || error == EWOULDBLOCK || error == ETIMEDOUT) {
+        error = ETIMEDOUT;
+        message += " within the call timeout of " + std::to_string(options_.call_timeout.count()) +
+                   " ms (ManagerOptions::call_timeout sets the limit)";
+    } else if (error != 0) {
+        message += std::string(": ") + std::strerror(error);
+    }
+    throw ConnectionError(error, message);
+}
+
+void PythonClient::send_request(int fd, const Object& request) {
+    // The frame built in place: 4 bytes of length, then the pickle (one buffer per thread,
+    // kept between calls).
+    thread_local std::string out;
+    out.assign(4, '\0');
+    pickle::dump_to(out, request);
+    std::size_t size = out.size() - 4;
+    if (size > 0x7fffffffu) {  // the 8-byte extended length: rare, done the long way
+        python::send_message(fd, std::string_view(out).substr(4),
+                             Clock::now() + options_.connect_timeout);
+        return;
+    }
+    for (int i = 0; i < 4; ++i)
+        out[static_cast<std::size_t>(i)] = static_cast<char>((size >> (8 * (3 - i))) & 0xff);
+    std::string_view data = out;
+    while (!data.empty()) {
+        ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+        } else if (n < 0 && errno != EINTR) {
+            lost("cannot send the request", errno);
         }
     }
-    std::string payload = python::recv_message(fd, options_.max_frame, far);
-    Object reply = pickle::loads(payload);
+    if (out.capacity() > (std::size_t{1} << 20)) out = std::string();
+}
+
+std::string_view PythonClient::receive_reply(int fd, bool blocking) {
+    // One buffer per thread: a reply is read whole by one recv when it fits (a manager's
+    // replies are small), and decoded in place.
+    constexpr std::size_t initial = std::size_t{64} << 10;
+    thread_local std::string in;
+    if (in.size() != initial && (in.size() < initial || in.size() > (std::size_t{1} << 20)))
+        in = std::string(initial, '\0');
+    std::size_t have = 0;
+    const auto started = Clock::now();
+    // Python's server works on a blocking call in a thread of its own: wait, checking for a
+    // stop request every `check_every` (the socket's receive timeout).
+    auto check = [&] {
+        if (blocking && stop_requested()) {
+            throw InterruptedError(
+                EINTR, "Python manager at " + address_text_ + ": a stop request ended the wait");
+        }
+        if (!blocking && options_.call_timeout.count() > 0 &&
+            Clock::now() - started >= options_.call_timeout) {
+            lost("no reply", ETIMEDOUT);
+        }
+    };
+    if (blocking) {
+        check();
+    } else if (options_.spin.count() > 0) {  // the adaptive wait: no sleep for a quick answer
+        auto until = Clock::now() + options_.spin;
+        do {
+            ssize_t n = ::recv(fd, in.data(), in.size(), MSG_DONTWAIT);
+            if (n > 0) {
+                have = static_cast<std::size_t>(n);
+                break;
+            }
+            if (n == 0) lost("the server closed the connection", 0);
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                lost("cannot receive the reply", errno);
+        } while (Clock::now() < until);
+    }
+    for (;;) {
+        if (have > 0) {
+            std::string_view payload;
+            std::size_t consumed = 0, needed = 0;
+            if (python::parse_message(std::string_view(in.data(), have), options_.max_frame,
+                                      payload, consumed, &needed)) {
+                if (consumed != have) lost("bytes after the reply (not a manager server?)", 0);
+                return payload;
+            }
+            if (needed > in.size()) in.resize(needed);
+        }
+        ssize_t n = ::recv(fd, in.data() + have, in.size() - have, 0);
+        if (n > 0) {
+            have += static_cast<std::size_t>(n);
+        } else if (n == 0) {
+            lost(have ? "the server closed the connection in the middle of a reply"
+                      : "the server closed the connection",
+                 0);
+        } else if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+            check();
+        } else {
+            lost("no reply", errno);
+        }
+    }
+}
+
+Object PythonClient::exchange(int fd, const Object& request, bool blocking) {
+    send_request(fd, request);
+    Object reply = pickle::loads(receive_reply(fd, blocking));
     if (!reply.is_tuple() || reply.as_tuple().size() != 2 || !reply.as_tuple()[0].is_string()) {
         throw ConnectionError(0, "Python manager at " + address_text_ + ": malformed reply");
     }
     const std::string& kind = reply.as_tuple()[0].as_string();
-    if (kind == "#RETURN" || kind == "#PROXY") return reply.as_tuple()[1];
+    if (kind == "#RETURN") return reply.as_tuple()[1];
+    if (kind == "#PROXY") return proxy_of(reply.as_tuple()[1]);
     raise(kind, reply.as_tuple()[1]);
+}
+
+Object PythonClient::proxy_of(const Object& exposed_and_token) {
+    if (!exposed_and_token.is_tuple() || exposed_and_token.as_tuple().size() != 2 ||
+        !pickle::is_token(exposed_and_token.as_tuple()[1])) {
+        throw ConnectionError(0, "Python manager at " + address_text_ +
+                                     ": malformed #PROXY reply " + exposed_and_token.repr());
+    }
+    pickle::Token token = pickle::as_token(exposed_and_token.as_tuple()[1]);
+    std::uint64_t id = id_of(Object(token.id));
+    // SyncManager's typeids are the store's type names (the typed proxies accept them);
+    // any other typeid is kept as it is (ObjectProxy calls its methods by name).
+    std::string type = token.type_id;
+    auto state = std::make_shared<ProxyState>(shared_from_this(), id, false, type);
+    return Object::ref(std::move(type), id, std::move(state));
 }
 
 void PythonClient::raise(const std::string& kind, const Object& value) {
@@ -231,7 +353,8 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
         case wire::create: {
             const std::string& type = args.at(0).as_string();
             if (type.rfind("typeid:", 0) == 0) {  // Manager::typeid_queue and the like
-                return Object(create(type.substr(7), {}));
+                // create(typeid, *args): Python's server calls the registered callable
+                return Object(create(type.substr(7), List(args.begin() + 2, args.end())));
             }
             if (!args.at(1).is_none()) {
                 throw ValueError("a Python manager has no named objects (" + args[1].repr() +

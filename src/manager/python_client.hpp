@@ -4,9 +4,11 @@
 //
 // Public requests (create, incref, decref, number_of_objects, shutdown, dummy) use a
 // connection each, as Python's manager does; method calls use one connection per thread
-// (opened with accept_connection). Every connection authenticates both ways with
-// multiprocessing.connection's challenge-response (ipckit/python_connection.hpp). An object's
-// id is its Python ident ('%x' of the referent's address) read as a number.
+// (opened with accept_connection). A method the server maps to a typeid (method_to_typeid:
+// iterators, objects of a registered type) answers #PROXY: the call returns an Object::ref,
+// read with Manager::proxy<P> (ObjectProxy for any typeid). Every connection authenticates both
+// ways with multiprocessing.connection's challenge-response (ipckit/python_connection.hpp). An
+// object's id is its Python ident ('%x' of the referent's address) read as a number.
 #pragma once
 
 #include <sys/types.h>
@@ -14,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -22,7 +25,7 @@
 
 namespace ipckit::detail {
 
-class PythonClient final : public Client {
+class PythonClient final : public Client, public std::enable_shared_from_this<PythonClient> {
   public:
     // `address`: "python+tcp://HOST:PORT" or "python+unix:PATH".
     PythonClient(std::string address, std::string authkey, ManagerOptions options);
@@ -48,7 +51,16 @@ class PythonClient final : public Client {
     Object method_call(std::uint64_t id, const std::string& method, const Object::List& args,
                        const Object& kwds = Object(), bool blocking = false);
     Fd open();
+    // One request and its reply. A blocking call waits for the reply, checking for a stop
+    // request (InterruptedError) every 100 ms; an ordinary one waits at most the call
+    // timeout, first spinning for up to ManagerOptions::spin.
     Object exchange(int fd, const Object& request, bool blocking);
+    void send_request(int fd, const Object& request);
+    std::string_view receive_reply(int fd, bool blocking);
+    [[noreturn]] void lost(const std::string& what, int error);
+    // A #PROXY reply, (exposed, token): an Object::ref holding the reference the server took
+    // for us (Python's create in serve_client), released when the last copy goes.
+    Object proxy_of(const Object& exposed_and_token);
     [[noreturn]] void raise(const std::string& kind, const Object& value);
 
     std::string address_text_;

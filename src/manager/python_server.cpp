@@ -404,7 +404,22 @@ void Peer::pump() {
 }
 
 void Peer::request(std::string_view payload) {
-    Object request = pickle::loads(payload);
+    Object request;
+    try {
+        request = pickle::loads(payload);
+    } catch (const ValueError& e) {
+        // A whole frame naming a global the decoder refuses (a sort key such as str.lower
+        // pickles as builtins.getattr): the frame was read whole, so the connection stays in
+        // step; Python's client raises TypeError. Any other malformed pickle closes it.
+        if (std::string_view(e.what()).find("refusing the global") == std::string_view::npos) throw;
+        reply_error(pickle::make_exception(
+            "TypeError",
+            {Object(std::string("the ipckit manager server refused the request: ") + e.what() +
+                    " (a function sent to the server, such as a sort key, is "
+                    "never called)")}));
+        if (!serving_) finished_ = true;
+        return;
+    }
     if (!request.is_tuple() || request.as_tuple().size() != 4) {
         throw ValueError("Python manager request: not a 4-tuple");
     }
@@ -717,8 +732,17 @@ void Peer::method_request(const std::string& ident, const std::string& method,
             List a = bind("sort", {}, kwds, {"key", "reverse"}, {Object(), Object(false)});
             if (!args.empty()) type_error("sort() takes no positional arguments");
             if (!a[0].is_none()) {
+                // The key arrives as a reference to a function (builtins.len): ipckit never
+                // calls what a client sends (docs/python-interop.md).
+                std::string key = a[0].is_opaque()
+                                      ? a[0].as_opaque().module + "." + a[0].as_opaque().name
+                                      : a[0].repr();
                 throw CallError{pickle::make_exception(
-                    "TypeError", {"the ipckit manager cannot call a key function"})};
+                    "TypeError",
+                    {Object("sort(key=" + key +
+                            "): the ipckit manager server never calls a function sent by a "
+                            "client; sort without key, or sort a copy in Python: "
+                            "sorted(proxy, key=...)")})};
             }
             return value(list_sort, {Object(a[1].as_bool())}, Then::nothing);
         }
