@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "../sysv/interrupt_timer.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/pickle.hpp"
 #include "ipckit/python_connection.hpp"
@@ -22,9 +23,6 @@ using List = Object::List;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view prefix = "python+";
-// How often a waiting call looks at its call timeout or at a stop request.
-constexpr std::chrono::milliseconds check_every{100};
-
 std::string ident(std::uint64_t id) {
     char text[32];
     std::snprintf(text, sizeof text, "%" PRIx64, id);
@@ -109,16 +107,15 @@ Fd PythonClient::open() {
                                              ": no handshake before the connect timeout");
     }
     // From here on the socket blocks (set once): a call is one send and, usually, one
-    // receive (exchange). A receive wakes every `check_every` to look at the call timeout
-    // or a stop request; a send waits at most the call timeout.
+    // receive (exchange). A send or a receive waits at most the call timeout (a blocking
+    // call's receive waits on through it: see receive_reply).
     int flags = ::fcntl(fd.get(), F_GETFL);
     if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
-    timeval tv{};
-    tv.tv_usec = static_cast<suseconds_t>(check_every.count() * 1000);
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (auto ms = options_.call_timeout.count(); ms > 0) {
+        timeval tv{};
         tv.tv_sec = static_cast<time_t>(ms / 1000);
         tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
     return fd;
@@ -171,8 +168,9 @@ std::string_view PythonClient::receive_reply(int fd, bool blocking) {
         in = std::string(initial, '\0');
     std::size_t have = 0;
     const auto started = Clock::now();
-    // Python's server works on a blocking call in a thread of its own: wait, checking for a
-    // stop request every `check_every` (the socket's receive timeout).
+    // Python's server works on a blocking call in a thread of its own: wait as long as it
+    // takes; a stop request wakes the receive (EINTR, through the InterruptTimer).
+    std::optional<InterruptTimer> wake;
     auto check = [&] {
         if (blocking && stop_requested()) {
             throw InterruptedError(
@@ -184,6 +182,7 @@ std::string_view PythonClient::receive_reply(int fd, bool blocking) {
         }
     };
     if (blocking) {
+        wake.emplace();
         check();
     } else if (options_.spin.count() > 0) {  // the adaptive wait: no sleep for a quick answer
         auto until = Clock::now() + options_.spin;

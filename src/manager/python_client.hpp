@@ -51,8 +51,8 @@ class PythonClient final : public Client, public std::enable_shared_from_this<Py
     Object method_call(std::uint64_t id, const std::string& method, const Object::List& args,
                        const Object& kwds = Object(), bool blocking = false);
     Fd open();
-    // One request and its reply. A blocking call waits for the reply, checking for a stop
-    // request (InterruptedError) every 100 ms; an ordinary one waits at most the call
+    // One request and its reply. A blocking call waits for the reply until it comes or a
+    // stop request wakes it (InterruptedError); an ordinary one waits at most the call
     // timeout, first spinning for up to ManagerOptions::spin.
     Object exchange(int fd, const Object& request, bool blocking);
     void send_request(int fd, const Object& request);
