@@ -107,6 +107,7 @@ class Server {
         bool listen_watched = true;
         std::vector<epoll_event> events(256);
         std::vector<Connection*> active;
+        std::vector<ConnId> touched;
         // Adaptive wait: until this time the loop polls (timeout 0) instead of sleeping.
         Clock::time_point spin_until{};
         while (!store_.shutdown_requested()) {
@@ -124,7 +125,8 @@ class Server {
             }
             // Connections that another's request (or a timeout) answered: send now, and
             // watch for room to send the rest (a dead one reports its hang-up to the wait).
-            for (ConnId id : store_.take_touched()) {
+            store_.take_touched(touched);
+            for (ConnId id : touched) {
                 auto it = by_id_.find(id);
                 if (it == by_id_.end()) continue;
                 Connection& c = *it->second;
