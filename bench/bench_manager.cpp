@@ -489,11 +489,11 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
-// Bare round trips and dict gets (a synchronous call) in alternating rounds of 2,000 (which
+// Bare round trips and dict gets (a synchronous call) in alternating rounds of 500 (which
 // goes first alternates too). bare_per_s and dict_get_per_s: over all rounds; ratio: dict get
 // rate / bare rate over all rounds; ratio_median_round: the median of the rounds' ratios.
 void BM_BareVsDictGetInterleaved(benchmark::State& state) {
-    constexpr int round = 2000;
+    constexpr int round = 500;
     EchoChild echo;
     if (!echo.ok()) {
         state.SkipWithError("socketpair or fork failed");

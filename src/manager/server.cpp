@@ -112,7 +112,11 @@ class Server {
         Clock::time_point spin_until{};
         while (!store_.shutdown_requested()) {
             if (config_.honour_stop && stop_requested()) break;
-            Clock::time_point now = Clock::now();
+            // The clock is read only when something has a deadline (a handshake, a parked
+            // call, a pause in accepting, the adaptive wait).
+            bool timed = pending_ > 0 || store_.next_deadline() || !listen_watched ||
+                         accept_paused_until_ != Clock::time_point{} || config_.spin.count() > 0;
+            Clock::time_point now = timed ? Clock::now() : Clock::time_point{};
             expire(now);
             store_.expire(now);  // parked requests whose timeout passed are answered
             bool listening = now >= accept_paused_until_;
