@@ -489,17 +489,55 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+// Where the processes of an interleaved row run (its last argument), set before the row
+// starts its servers and children (they inherit this process's affinity) and undone at the
+// end: 0, wherever the kernel puts them (what the rows above measure); 1, all on CPU 0 (a
+// wake-up hands the CPU over directly: the work of a call, not the kernel's placement);
+// 2, this process on CPU 0 and the others on CPU 1 (every wake-up crosses cores).
+class Placement {
+  public:
+    explicit Placement(std::int64_t mode) : mode_(mode) {
+        ::sched_getaffinity(0, sizeof saved_, &saved_);
+        if (mode_ == 1) ok_ = pin_to(0);
+        if (mode_ == 2) ok_ = std::thread::hardware_concurrency() >= 2 && pin_to(1);
+    }
+    ~Placement() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
+    Placement(const Placement&) = delete;
+    Placement& operator=(const Placement&) = delete;
+    bool ok() const { return ok_; }
+    // Once the others are started: this process moves to CPU 0 (mode 2).
+    void started() {
+        if (mode_ == 2) pin_to(0);
+    }
+    static const char* label(std::int64_t mode) {
+        return mode == 1 ? "one core" : mode == 2 ? "separate cores" : "unpinned";
+    }
+
+  private:
+    std::int64_t mode_;
+    bool ok_ = true;
+    cpu_set_t saved_{};
+};
+
 // Bare round trips and dict gets (a synchronous call) in alternating rounds of 500 (which
-// goes first alternates too). bare_per_s and dict_get_per_s: over all rounds; ratio: dict get
-// rate / bare rate over all rounds; ratio_median_round: the median of the rounds' ratios.
+// goes first alternates too); the argument is the Placement. bare_per_s and dict_get_per_s:
+// over all rounds; ratio: dict get rate / bare rate over all rounds; ratio_median_round: the
+// median of the rounds' ratios.
 void BM_BareVsDictGetInterleaved(benchmark::State& state) {
     constexpr int round = 500;
+    Placement placement(state.range(0));
+    if (!placement.ok()) {
+        state.SkipWithError("cannot pin to the CPUs asked for");
+        return;
+    }
+    state.SetLabel(Placement::label(state.range(0)));
     EchoChild echo;
     if (!echo.ok()) {
         state.SkipWithError("socketpair or fork failed");
         return;
     }
     Manager m;
+    placement.started();
     auto d = m.dict();
     d.set(1, 1);
     double bare_s = 0, get_s = 0;
@@ -538,7 +576,70 @@ void BM_BareVsDictGetInterleaved(benchmark::State& state) {
     state.counters["ratio_median_round"] = median(ratios);
     state.SetItemsProcessed(static_cast<std::int64_t>(calls));
 }
-BENCHMARK(BM_BareVsDictGetInterleaved)->UseRealTime();
+BENCHMARK(BM_BareVsDictGetInterleaved)->Arg(0)->Arg(1)->Arg(2)->UseRealTime();
+
+// Dict gets on a server with 1,000 connections parked in Queue.get and on one with none,
+// in alternating rounds of 500 (two servers, so that neither waits for the other's waiters
+// to park); the second argument is the Placement. Counters: each rate over all rounds, their
+// ratio (parked / none), and the median of the rounds' ratios.
+void BM_ParkedWaitersInterleaved(benchmark::State& state) {
+    constexpr int round = 500;
+    const auto waiters = state.range(0);
+    Placement placement(state.range(1));
+    if (!placement.ok()) {
+        state.SkipWithError("cannot pin to the CPUs asked for");
+        return;
+    }
+    state.SetLabel(Placement::label(state.range(1)));
+    Manager idle, busy;
+    placement.started();
+    auto d_idle = idle.dict();
+    auto d_busy = busy.dict();
+    d_idle.set(1, 1);
+    d_busy.set(1, 1);
+    auto q = busy.queue();
+    std::vector<std::thread> threads;
+    for (std::int64_t i = 0; i < waiters; ++i)
+        threads.emplace_back([q]() mutable { q.get(); });
+    while (busy.stats().at("waiting").as_int() < waiters) {
+        std::this_thread::yield();  // the benchmark's set-up, not a measurement
+    }
+    double idle_s = 0, busy_s = 0;
+    std::vector<double> ratios;
+    bool idle_first = true;
+    for (auto _ : state) {
+        auto time_gets = [&](ipckit::DictProxy& d) {
+            auto start = std::chrono::steady_clock::now();
+            for (int k = 0; k < round; ++k)
+                benchmark::DoNotOptimize(d.get(1));
+            return seconds_since(start);
+        };
+        double a = 0, b = 0;
+        if (idle_first) {
+            a = time_gets(d_idle);
+            b = time_gets(d_busy);
+        } else {
+            b = time_gets(d_busy);
+            a = time_gets(d_idle);
+        }
+        idle_first = !idle_first;
+        idle_s += a;
+        busy_s += b;
+        ratios.push_back(a / b);
+    }
+    state.counters["parked"] = static_cast<double>(busy.stats().at("waiting").as_int());
+    auto calls = static_cast<double>(state.iterations()) * round;
+    state.counters["none_per_s"] = calls / idle_s;
+    state.counters["parked_per_s"] = calls / busy_s;
+    state.counters["ratio"] = idle_s / busy_s;
+    state.counters["ratio_median_round"] = median(ratios);
+    for (std::int64_t i = 0; i < waiters; ++i)
+        q.put(Object());
+    for (auto& t : threads)
+        t.join();
+    state.SetItemsProcessed(static_cast<std::int64_t>(calls) * 2);
+}
+BENCHMARK(BM_ParkedWaitersInterleaved)->Args({1000, 0})->Args({1000, 1})->UseRealTime();
 
 // bench/python/mgr_queue_rounds.py, running: one round of Python's Queue throughput per
 // round() call.
@@ -598,11 +699,18 @@ class PythonQueueRounds {
 
 // Queue throughput between two processes, ipckit's and Python's SyncManager's rounds
 // alternating (each round 4 batches of 1,000 puts, the consumer acknowledging each batch:
-// BM_QueueThroughput's and mgr_sync_bench.py's rounds). Counters: each side's best and
-// median round, and the ratios of bests and of medians.
+// BM_QueueThroughput's and mgr_sync_bench.py's rounds); the argument is the Placement (1:
+// both managers' servers and children, Python's included, on CPU 0). Counters: each side's
+// best and median round, and the ratios of bests and of medians.
 void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
     constexpr std::int64_t batch = 1000;
     constexpr int batches = 4;
+    Placement placement(state.range(0));
+    if (!placement.ok()) {
+        state.SkipWithError("cannot pin to the CPUs asked for");
+        return;
+    }
+    state.SetLabel(Placement::label(state.range(0)));
     Manager m;
     auto items = m.queue();
     auto done = m.queue();
@@ -652,6 +760,8 @@ void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
     state.counters["ratio_median"] = median(ours) / median(python);
 }
 BENCHMARK(BM_QueueThroughputVsPythonInterleaved)
+    ->Arg(0)
+    ->Arg(1)
     ->Iterations(9)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
