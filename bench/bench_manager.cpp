@@ -10,12 +10,15 @@
 //
 //   build/bench/bench_manager --benchmark_min_time=1
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -34,36 +37,58 @@ using ipckit::Object;
 namespace {
 
 // The limit for any socket-based manager: one small request and one small answer between
-// two processes over a Unix stream socket, nothing else.
-void BM_BareUnixSocketRoundTrip(benchmark::State& state) {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-        state.SkipWithError("socketpair failed");
-        return;
-    }
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::close(fds[0]);
-        char buffer[32];
-        for (;;) {
-            ssize_t n = ::read(fds[1], buffer, sizeof buffer);
-            if (n <= 0 || ::write(fds[1], buffer, static_cast<std::size_t>(n)) != n) ::_exit(0);
+// two processes over a Unix stream socket, nothing else (a forked child echoes them).
+class EchoChild {
+  public:
+    EchoChild() {
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return;
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::close(fds[0]);
+            char buffer[32];
+            for (;;) {
+                ssize_t n = ::read(fds[1], buffer, sizeof buffer);
+                if (n <= 0 || ::write(fds[1], buffer, static_cast<std::size_t>(n)) != n) ::_exit(0);
+            }
         }
+        ::close(fds[1]);
+        fd_ = fds[0];
     }
-    ::close(fds[1]);
-    char message[20] = "request 0123456789";
-    char answer[32];
-    for (auto _ : state) {
-        if (::write(fds[0], message, sizeof message) != sizeof message) break;
+    ~EchoChild() {
+        if (fd_ >= 0) ::close(fd_);
+        if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+    }
+    EchoChild(const EchoChild&) = delete;
+    EchoChild& operator=(const EchoChild&) = delete;
+    bool ok() const { return fd_ >= 0 && pid_ > 0; }
+    bool round_trip() {
+        static const char message[20] = "request 0123456789";
+        char answer[32];
+        if (::write(fd_, message, sizeof message) != sizeof message) return false;
         std::size_t got = 0;
         while (got < sizeof message) {
-            ssize_t n = ::read(fds[0], answer + got, sizeof answer - got);
-            if (n <= 0) break;
+            ssize_t n = ::read(fd_, answer + got, sizeof answer - got);
+            if (n <= 0) return false;
             got += static_cast<std::size_t>(n);
         }
+        return true;
     }
-    ::close(fds[0]);
-    ::waitpid(pid, nullptr, 0);
+
+  private:
+    int fd_ = -1;
+    pid_t pid_ = -1;
+};
+
+void BM_BareUnixSocketRoundTrip(benchmark::State& state) {
+    EchoChild echo;
+    if (!echo.ok()) {
+        state.SkipWithError("socketpair or fork failed");
+        return;
+    }
+    for (auto _ : state) {
+        if (!echo.round_trip()) break;
+    }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_BareUnixSocketRoundTrip)->UseRealTime();
@@ -445,6 +470,301 @@ void BM_PythonSyncManagerTypes(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_PythonSyncManagerTypes)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// --- The same comparisons with their rounds interleaved ---
+// The rows above run one after another, each for a second or more; on this shared 2-core
+// machine the load (and whether the two ends of a call share a core, which decides whether
+// a wake-up costs 2 or 40 us on this virtual machine) changes between them, so a ratio of
+// two rows compares two machines. These rows alternate short rounds of both sides of a
+// ratio, so that both see the same conditions.
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    std::size_t mid = v.size() / 2;
+    return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+// Where the processes of an interleaved row run (its last argument), set before the row
+// starts its servers and children (they inherit this process's affinity) and undone at the
+// end: 0, wherever the kernel puts them (what the rows above measure); 1, all on CPU 0 (a
+// wake-up hands the CPU over directly: the work of a call, not the kernel's placement);
+// 2, this process on CPU 0 and the others on CPU 1 (every wake-up crosses cores).
+class Placement {
+  public:
+    explicit Placement(std::int64_t mode) : mode_(mode) {
+        ::sched_getaffinity(0, sizeof saved_, &saved_);
+        if (mode_ == 1) ok_ = pin_to(0);
+        if (mode_ == 2) ok_ = std::thread::hardware_concurrency() >= 2 && pin_to(1);
+    }
+    ~Placement() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
+    Placement(const Placement&) = delete;
+    Placement& operator=(const Placement&) = delete;
+    bool ok() const { return ok_; }
+    // Once the others are started: this process moves to CPU 0 (mode 2).
+    void started() {
+        if (mode_ == 2) pin_to(0);
+    }
+    static const char* label(std::int64_t mode) {
+        return mode == 1 ? "one core" : mode == 2 ? "separate cores" : "unpinned";
+    }
+
+  private:
+    std::int64_t mode_;
+    bool ok_ = true;
+    cpu_set_t saved_{};
+};
+
+// Bare round trips and dict gets (a synchronous call) in alternating rounds of 500 (which
+// goes first alternates too); the argument is the Placement. bare_per_s and dict_get_per_s:
+// over all rounds; ratio: dict get rate / bare rate over all rounds; ratio_median_round: the
+// median of the rounds' ratios.
+void BM_BareVsDictGetInterleaved(benchmark::State& state) {
+    constexpr int round = 500;
+    Placement placement(state.range(0));
+    if (!placement.ok()) {
+        state.SkipWithError("cannot pin to the CPUs asked for");
+        return;
+    }
+    state.SetLabel(Placement::label(state.range(0)));
+    EchoChild echo;
+    if (!echo.ok()) {
+        state.SkipWithError("socketpair or fork failed");
+        return;
+    }
+    Manager m;
+    placement.started();
+    auto d = m.dict();
+    d.set(1, 1);
+    double bare_s = 0, get_s = 0;
+    std::vector<double> ratios;
+    bool bare_first = true;
+    for (auto _ : state) {
+        auto time_bare = [&] {
+            auto start = std::chrono::steady_clock::now();
+            for (int k = 0; k < round; ++k)
+                echo.round_trip();
+            return seconds_since(start);
+        };
+        auto time_gets = [&] {
+            auto start = std::chrono::steady_clock::now();
+            for (int k = 0; k < round; ++k)
+                benchmark::DoNotOptimize(d.get(1));
+            return seconds_since(start);
+        };
+        double b = 0, g = 0;
+        if (bare_first) {
+            b = time_bare();
+            g = time_gets();
+        } else {
+            g = time_gets();
+            b = time_bare();
+        }
+        bare_first = !bare_first;
+        bare_s += b;
+        get_s += g;
+        ratios.push_back(b / g);
+    }
+    auto calls = static_cast<double>(state.iterations()) * round;
+    state.counters["bare_per_s"] = calls / bare_s;
+    state.counters["dict_get_per_s"] = calls / get_s;
+    state.counters["ratio"] = bare_s / get_s;
+    state.counters["ratio_median_round"] = median(ratios);
+    state.SetItemsProcessed(static_cast<std::int64_t>(calls));
+}
+BENCHMARK(BM_BareVsDictGetInterleaved)->Arg(0)->Arg(1)->Arg(2)->UseRealTime();
+
+// Dict gets on a server with 1,000 connections parked in Queue.get and on one with none,
+// in alternating rounds of 500 (two servers, so that neither waits for the other's waiters
+// to park); the second argument is the Placement. Counters: each rate over all rounds, their
+// ratio (parked / none), and the median of the rounds' ratios.
+void BM_ParkedWaitersInterleaved(benchmark::State& state) {
+    constexpr int round = 500;
+    const auto waiters = state.range(0);
+    Placement placement(state.range(1));
+    if (!placement.ok()) {
+        state.SkipWithError("cannot pin to the CPUs asked for");
+        return;
+    }
+    state.SetLabel(Placement::label(state.range(1)));
+    Manager idle, busy;
+    placement.started();
+    auto d_idle = idle.dict();
+    auto d_busy = busy.dict();
+    d_idle.set(1, 1);
+    d_busy.set(1, 1);
+    auto q = busy.queue();
+    std::vector<std::thread> threads;
+    for (std::int64_t i = 0; i < waiters; ++i)
+        threads.emplace_back([q]() mutable { q.get(); });
+    while (busy.stats().at("waiting").as_int() < waiters) {
+        std::this_thread::yield();  // the benchmark's set-up, not a measurement
+    }
+    double idle_s = 0, busy_s = 0;
+    std::vector<double> ratios;
+    bool idle_first = true;
+    for (auto _ : state) {
+        auto time_gets = [&](ipckit::DictProxy& d) {
+            auto start = std::chrono::steady_clock::now();
+            for (int k = 0; k < round; ++k)
+                benchmark::DoNotOptimize(d.get(1));
+            return seconds_since(start);
+        };
+        double a = 0, b = 0;
+        if (idle_first) {
+            a = time_gets(d_idle);
+            b = time_gets(d_busy);
+        } else {
+            b = time_gets(d_busy);
+            a = time_gets(d_idle);
+        }
+        idle_first = !idle_first;
+        idle_s += a;
+        busy_s += b;
+        ratios.push_back(a / b);
+    }
+    state.counters["parked"] = static_cast<double>(busy.stats().at("waiting").as_int());
+    auto calls = static_cast<double>(state.iterations()) * round;
+    state.counters["none_per_s"] = calls / idle_s;
+    state.counters["parked_per_s"] = calls / busy_s;
+    state.counters["ratio"] = idle_s / busy_s;
+    state.counters["ratio_median_round"] = median(ratios);
+    for (std::int64_t i = 0; i < waiters; ++i)
+        q.put(Object());
+    for (auto& t : threads)
+        t.join();
+    state.SetItemsProcessed(static_cast<std::int64_t>(calls) * 2);
+}
+BENCHMARK(BM_ParkedWaitersInterleaved)->Args({1000, 0})->Args({1000, 1})->UseRealTime();
+
+// bench/python/mgr_queue_rounds.py, running: one round of Python's Queue throughput per
+// round() call.
+class PythonQueueRounds {
+  public:
+    explicit PythonQueueRounds(int batches) {
+        int to[2], from[2];
+        if (::pipe2(to, O_CLOEXEC) != 0) return;
+        if (::pipe2(from, O_CLOEXEC) != 0) {
+            ::close(to[0]);
+            ::close(to[1]);
+            return;
+        }
+        std::string count = std::to_string(batches);
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::dup2(to[0], 0);
+            ::dup2(from[1], 1);
+            ::execl("/usr/bin/python3", "python3", IPCKIT_BENCH_DIR "/python/mgr_queue_rounds.py",
+                    count.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::close(to[0]);
+        ::close(from[1]);
+        in_ = ::fdopen(to[1], "w");
+        out_ = ::fdopen(from[0], "r");
+        char line[256];
+        ready_ = in_ && out_ && std::fgets(line, sizeof line, out_) &&
+                 std::string(line).rfind("ready", 0) == 0;
+    }
+    ~PythonQueueRounds() {
+        if (in_) std::fclose(in_);  // end of input: the script stops its child and exits
+        if (out_) std::fclose(out_);
+        if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+    }
+    PythonQueueRounds(const PythonQueueRounds&) = delete;
+    PythonQueueRounds& operator=(const PythonQueueRounds&) = delete;
+    bool ready() const { return ready_; }
+    // Items per second of one round, 0 on failure.
+    double round() {
+        if (std::fputs("go\n", in_) < 0 || std::fflush(in_) != 0) return 0;
+        char line[256];
+        if (!std::fgets(line, sizeof line, out_)) return 0;
+        std::istringstream fields(line);
+        std::string name;
+        double rate = 0;
+        fields >> name >> rate;
+        return rate;
+    }
+
+  private:
+    pid_t pid_ = -1;
+    FILE* in_ = nullptr;
+    FILE* out_ = nullptr;
+    bool ready_ = false;
+};
+
+// Queue throughput between two processes, ipckit's and Python's SyncManager's rounds
+// alternating (each round 4 batches of 1,000 puts, the consumer acknowledging each batch:
+// BM_QueueThroughput's and mgr_sync_bench.py's rounds); the argument is the Placement (1:
+// both managers' servers and children, Python's included, on CPU 0). Counters: each side's
+// best and median round, and the ratios of bests and of medians.
+void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
+    constexpr std::int64_t batch = 1000;
+    constexpr int batches = 4;
+    Placement placement(state.range(0));
+    if (!placement.ok()) {
+        state.SkipWithError("cannot pin to the CPUs asked for");
+        return;
+    }
+    state.SetLabel(Placement::label(state.range(0)));
+    Manager m;
+    auto items = m.queue();
+    auto done = m.queue();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) {
+            for (std::int64_t k = 0; k < batch; ++k) {
+                if (items.get().is_none()) ::_exit(0);
+            }
+            done.put(1);
+        }
+    }
+    std::vector<double> ours, python;
+    {
+        PythonQueueRounds py(batches);  // started after the fork: the child holds no pipe
+        if (!py.ready()) {
+            state.SkipWithError(
+                "cannot run bench/python/mgr_queue_rounds.py with /usr/bin/python3");
+        } else {
+            for (auto _ : state) {
+                auto start = std::chrono::steady_clock::now();
+                for (int b = 0; b < batches; ++b) {
+                    for (std::int64_t k = 0; k < batch; ++k)
+                        items.put(k);
+                    done.get();
+                }
+                ours.push_back(static_cast<double>(batches * batch) / seconds_since(start));
+                double rate = py.round();
+                if (rate <= 0) {
+                    state.SkipWithError("the Python rounds script failed");
+                    break;
+                }
+                python.push_back(rate);
+            }
+        }
+    }
+    items.put(Object());
+    ::waitpid(pid, nullptr, 0);
+    if (ours.empty() || python.empty()) return;
+    double best_ours = *std::max_element(ours.begin(), ours.end());
+    double best_python = *std::max_element(python.begin(), python.end());
+    state.counters["ipckit_best"] = best_ours;
+    state.counters["python_best"] = best_python;
+    state.counters["ratio_best"] = best_ours / best_python;
+    state.counters["ipckit_median"] = median(ours);
+    state.counters["python_median"] = median(python);
+    state.counters["ratio_median"] = median(ours) / median(python);
+}
+BENCHMARK(BM_QueueThroughputVsPythonInterleaved)
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(9)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <thread>
 
 #include "ipckit/error.hpp"
 #include "ipckit/manager.hpp"
@@ -367,6 +368,51 @@ TEST(Manager, ClientKilledMidRequestLeavesTheServerHealthyAndItsObjectsFreed) {
     EXPECT_EQ(stat_of(m, "objects"), base);
     EXPECT_EQ(stat_of(m, "sessions"), base_sessions);
     EXPECT_EQ(m.list({7}).repr(), "[7]");  // still serving
+}
+
+// Many requests arriving in one read on one connection are all answered, in order, without
+// the client sending anything more; one of them (a put) answers another connection's
+// parked get, which gets its item at once too.
+TEST(Manager, PipelinedRequestsInOneSendAreAllAnsweredInOrder) {
+    Manager m;
+    auto d = m.dict();
+    auto q = m.queue();
+    RawClient getter(m.address());
+    ASSERT_TRUE(getter.authenticate(m.authkey()));
+    getter.send_frame(Object::list({int{wire::queue_get}, q.id(), true, Object()}));
+    while (stat_of(m, "waiting") < 1) {
+        std::this_thread::yield();  // until the server has parked the get (its own state)
+    }
+    RawClient client(m.address());
+    ASSERT_TRUE(client.authenticate(m.authkey()));
+    constexpr int n = 100;
+    std::string frames;
+    for (int i = 0; i < n; ++i)
+        wire::append_frame(frames, Object::list({int{wire::dict_set}, d.id(), i, i * 10}));
+    wire::append_frame(frames,
+                       Object::list({int{wire::queue_put}, q.id(), "item", true, Object()}));
+    for (int i = 0; i < n; ++i)
+        wire::append_frame(frames, Object::list({int{wire::dict_get}, d.id(), i}));
+    client.send(frames);  // one send: the server reads them together
+    for (int i = 0; i < n; ++i) {
+        auto answer = client.read_frame();
+        ASSERT_TRUE(answer) << "set " << i;
+        EXPECT_EQ(answer->repr(), "[0, None]") << "set " << i;
+    }
+    auto put = client.read_frame();
+    ASSERT_TRUE(put);
+    EXPECT_EQ(put->repr(), "[0, None]");
+    for (int i = 0; i < n; ++i) {
+        auto answer = client.read_frame();
+        ASSERT_TRUE(answer) << "get " << i;
+        EXPECT_EQ(answer->as_list().at(0).as_int(), wire::ok) << "get " << i;
+        EXPECT_EQ(answer->as_list().at(1).as_int(), i * 10) << "get " << i;
+    }
+    auto got = getter.read_frame();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->repr(), "[0, 'item']");
+    EXPECT_EQ(stat_of(m, "waiting"), 0);
+    EXPECT_EQ(d.size(), static_cast<std::size_t>(n));
 }
 
 TEST(Manager, GarbageTruncatedAndOversizedFramesCloseOnlyThatConnection) {

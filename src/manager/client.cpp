@@ -299,6 +299,11 @@ void SocketClient::send_request(Connection& c, int op, std::uint64_t id, const O
 Object SocketClient::result(std::string_view payload) {
     Object response;
     try {
+        // The usual answer, [0, value] (wire::append_ok): the value alone, without building
+        // the list around it.
+        if (payload.size() > 2 && payload[0] == '\x92' && payload[1] == '\x00') {
+            return wire::decode(payload.substr(2), wire::max_depth + 7);
+        }
         response = wire::decode(payload, wire::max_depth + 8);
     } catch (const ValueError& e) {
         {

@@ -107,11 +107,16 @@ class Server {
         bool listen_watched = true;
         std::vector<epoll_event> events(256);
         std::vector<Connection*> active;
+        std::vector<ConnId> touched;
         // Adaptive wait: until this time the loop polls (timeout 0) instead of sleeping.
         Clock::time_point spin_until{};
         while (!store_.shutdown_requested()) {
             if (config_.honour_stop && stop_requested()) break;
-            Clock::time_point now = Clock::now();
+            // The clock is read only when something has a deadline (a handshake, a parked
+            // call, a pause in accepting, the adaptive wait).
+            bool timed = pending_ > 0 || store_.next_deadline() || !listen_watched ||
+                         accept_paused_until_ != Clock::time_point{} || config_.spin.count() > 0;
+            Clock::time_point now = timed ? Clock::now() : Clock::time_point{};
             expire(now);
             store_.expire(now);  // parked requests whose timeout passed are answered
             bool listening = now >= accept_paused_until_;
@@ -124,7 +129,8 @@ class Server {
             }
             // Connections that another's request (or a timeout) answered: send now, and
             // watch for room to send the rest (a dead one reports its hang-up to the wait).
-            for (ConnId id : store_.take_touched()) {
+            store_.take_touched(touched);
+            for (ConnId id : touched) {
                 auto it = by_id_.find(id);
                 if (it == by_id_.end()) continue;
                 Connection& c = *it->second;

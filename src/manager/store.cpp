@@ -521,7 +521,10 @@ void Store::release(const std::string& session, std::uint64_t id) {
 }
 
 void Store::handle(ConnId conn, std::string_view payload) {
-    std::string& out = output(conn);
+    // The caller flushes `conn` after this (the server's read path): its own answer does not
+    // count it as touched. Other connections answered by this request (a put that reaches a
+    // parked get) are.
+    std::string& out = *conns_.at(conn).out;
     std::uint64_t refs_before = wire::refs_decoded();
     Object request = wire::decode(payload, wire::max_depth, max_decoded_);
     if (!request.is_list() || request.as_list().size() < 2 || !request.as_list()[0].is_int() ||
@@ -537,13 +540,16 @@ void Store::handle(ConnId conn, std::string_view payload) {
         return;
     }
     auto id = static_cast<std::uint64_t>(fields[1].as_int());
-    List args(std::make_move_iterator(fields.begin() + 2), std::make_move_iterator(fields.end()));
-    this->request(conn, static_cast<int>(code), id, std::move(args),
-                  wire::refs_decoded() != refs_before);
+    fields.erase(fields.begin(), fields.begin() + 2);  // the arguments, without a new vector
+    serve(conn, static_cast<int>(code), id, fields, wire::refs_decoded() != refs_before, out);
 }
 
 void Store::request(ConnId conn, int op, std::uint64_t id, List args, bool has_refs) {
-    std::string& out = output(conn);
+    serve(conn, op, id, args, has_refs, output(conn));
+}
+
+void Store::serve(ConnId conn, int op, std::uint64_t id, List& args, bool has_refs,
+                  std::string& out) {
     request_refs_ = has_refs;
     try {
         dispatch(conn, op, id, args);

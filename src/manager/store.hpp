@@ -114,7 +114,11 @@ class Store {
     std::string& output(ConnId conn);
     // The connections whose output was appended to since the last call (the server
     // watches them for room to send).
-    std::vector<ConnId> take_touched() { return std::exchange(touched_, {}); }
+    // Swapped into `into` (cleared first), so that both buffers keep their capacity.
+    void take_touched(std::vector<ConnId>& into) {
+        into.clear();
+        into.swap(touched_);
+    }
     // `item`, taken from object `id`, is in an answer to `conn` that is not yet written to
     // its socket: if the connection closes before it is (the client died), the item goes
     // back to the object (Referent::give_back), so that it reaches a live caller.
@@ -150,6 +154,9 @@ class Store {
     };
     friend struct Call;
 
+    // request() and handle(): runs the request, its answer appended to `out`.
+    void serve(ConnId conn, int op, std::uint64_t id, Object::List& args, bool has_refs,
+               std::string& out);
     void dispatch(ConnId conn, int op, std::uint64_t id, Object::List& args);
     void apply(Conn& c, ConnId conn, Referent& target, int op, std::uint64_t id,
                Object::List& args);
