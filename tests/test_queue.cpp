@@ -1,6 +1,7 @@
 // Queue<T>, ByteQueue and ObjectQueue with real processes: order, exactly-once delivery,
 // timeouts, close, join, stop requests, and the crash matrix (SIGKILL at random points).
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@ using ipckit::Empty;
 using ipckit::Full;
 using ipckit::ObjectQueue;
 using ipckit::Queue;
+using ipckit::QueueBase;
 using ipckit::QueueClosed;
 using ipckit::RawArray;
 using ipckit::test::check_message;
@@ -446,4 +448,80 @@ TEST(CrashMatrix, KilledWhileHoldingTheLock) {
             q.get(out, false);
     }
     EXPECT_GE(q.recoveries(), 1u);
+}
+
+namespace {
+
+// Stops `child` at a moment it holds one of the queue's locks (it is the only process
+// using the queue then, so the lock is its own). False if it never caught it.
+bool stop_holding_lock(const QueueBase& q, Forked& child) {
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        while (!q.lock_held())
+            std::this_thread::yield();
+        ::kill(child.pid(), SIGSTOP);
+        if (!ipckit::test::wait_until_state(child.pid(), 'T')) return false;
+        if (q.lock_held()) return true;
+        ::kill(child.pid(), SIGCONT);
+    }
+    return false;
+}
+
+// Runs `body` in a child and waits at most 20 s for it to report success through a pipe: a
+// call that blocks forever fails the test instead of hanging it.
+bool finishes_in_child(const std::function<void()>& body) {
+    int fds[2];
+    if (::pipe(fds) != 0) return false;
+    Forked child([&] {
+        ::close(fds[0]);
+        body();
+        const char done = 'k';
+        return ::write(fds[1], &done, 1) == 1 ? 0 : 1;
+    });
+    ::close(fds[1]);
+    pollfd p{fds[0], POLLIN, 0};
+    const bool answered = ::poll(&p, 1, 20000) == 1;
+    ::close(fds[0]);
+    if (!answered) return false;
+    return child.wait() == 0;
+}
+
+}  // namespace
+
+// Producers and consumers have a lock each: a producer stopped inside put (holding the
+// producers' lock) does not keep consumers from what is already in the queue. (With one
+// lock for both, as before, the get below waited for as long as the producer was stopped.)
+TEST(Queue, AProducerStoppedHoldingItsLockDoesNotStopConsumers) {
+    Queue<std::uint64_t> q(1u << 20);
+    for (std::uint64_t i = 0; i < 100; ++i)
+        q.put(i);
+    Forked producer([&] {
+        for (;;)
+            q.put(7);
+        return 0;
+    });
+    ASSERT_TRUE(stop_holding_lock(q, producer)) << "never caught the producer in put";
+    EXPECT_TRUE(finishes_in_child([&] {
+        for (std::uint64_t i = 0; i < 100; ++i) {
+            if (q.get_nowait() != i) std::_Exit(2);
+        }
+    })) << "a consumer could not get while a producer was stopped inside put";
+    EXPECT_EQ(producer.kill_and_wait(), -SIGKILL);
+}
+
+// And a consumer stopped inside get does not keep producers from putting.
+TEST(Queue, AConsumerStoppedHoldingItsLockDoesNotStopProducers) {
+    Queue<std::uint64_t> q(1u << 20);
+    for (std::uint64_t i = 0; i < (1u << 19); ++i)
+        q.put(i);
+    Forked consumer([&] {
+        for (;;)
+            q.get();
+        return 0;
+    });
+    ASSERT_TRUE(stop_holding_lock(q, consumer)) << "never caught the consumer in get";
+    EXPECT_TRUE(finishes_in_child([&] {
+        for (std::uint64_t i = 0; i < 100; ++i)
+            q.put_nowait(i);
+    })) << "a producer could not put while a consumer was stopped inside get";
+    EXPECT_EQ(consumer.kill_and_wait(), -SIGKILL);
 }
