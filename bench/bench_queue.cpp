@@ -54,7 +54,7 @@ struct Msg {
 
 // --- ipckit::Queue<T> ---
 template <std::size_t N>
-Result queue_throughput(int count, std::chrono::nanoseconds spin) {
+Result queue_throughput(int count, std::chrono::nanoseconds spin, bool pin = false) {
     ipckit::Queue<Msg<N>> q(capacity);
     q.set_spin(spin);
     Msg<N> m{};
@@ -67,7 +67,7 @@ Result queue_throughput(int count, std::chrono::nanoseconds spin) {
             for (int i = 0; i < count; ++i)
                 q.get();
         },
-        false);
+        pin);
 }
 template <std::size_t N>
 Result queue_pingpong(int count, std::chrono::nanoseconds spin, bool pin) {
@@ -185,7 +185,7 @@ struct SharedObject {  // an object in a MAP_SHARED mapping, for forked children
     T* operator->() { return p; }
 };
 template <std::size_t N>
-Result condvar_throughput(int count) {
+Result condvar_throughput(int count, bool pin = false) {
     SharedObject<CondvarRing<N>> ring;
     Msg<N> m{};
     return run_pair(
@@ -197,7 +197,7 @@ Result condvar_throughput(int count) {
             for (int i = 0; i < count; ++i)
                 ring->get();
         },
-        false);
+        pin);
 }
 template <std::size_t N>
 Result condvar_pingpong(int count) {
@@ -230,7 +230,7 @@ struct BoostQueue {
     }
     ~BoostQueue() { bip::message_queue::remove(name.c_str()); }
 };
-Result boost_throughput(std::size_t size, int count) {
+Result boost_throughput(std::size_t size, int count, bool pin = false) {
     BoostQueue bq("tp", size);
     std::string m(size, 'x');
     return run_pair(
@@ -245,7 +245,7 @@ Result boost_throughput(std::size_t size, int count) {
             for (int i = 0; i < count; ++i)
                 bq.q->receive(out.data(), size, n, priority);
         },
-        false);
+        pin);
 }
 Result boost_pingpong(std::size_t size, int count) {
     BoostQueue request("rq", size), reply("rp", size);
@@ -313,18 +313,23 @@ void throughput_rows(int count) {
         [&] { return queue_throughput<N>(count, 0ns); },
         [&] { return queue_throughput<N>(count, 20us); },
         [&] { return bytequeue_throughput(N, count); },
+        // Producer and consumer pinned to separate cores: the case of an idle machine, where
+        // the two run side by side and every hand-off crosses cores.
+        [&] { return condvar_throughput<N>(count, true); },
+        [&] { return queue_throughput<N>(count, 0ns, true); },
 #ifdef IPCKIT_HAVE_BOOST
         [&] { return boost_throughput(N, count); },
+        [&] { return boost_throughput(N, count, true); },
 #endif
     };
     auto best = best_of(runs);
     auto rate = [&](std::size_t i) { return count / best[i].seconds; };
     const double sysv_rate = rate(0), condvar = rate(1), queue0 = rate(2), queue_spin = rate(3),
-                 bytes = rate(4);
+                 bytes = rate(4), condvar_pinned = rate(5), queue_pinned = rate(6);
     rate_row("System V queue (sysv::MessageQueue)" + label, sysv_rate, sysv_rate, "System V");
     rate_row("pthread mutex + condvar ring" + label, condvar, sysv_rate, "System V");
 #ifdef IPCKIT_HAVE_BOOST
-    const double boost_rate = rate(5);
+    const double boost_rate = rate(7), boost_pinned = rate(8);
     rate_row("Boost.Interprocess message_queue" + label, boost_rate, sysv_rate, "System V");
 #endif
     rate_row("ipckit::Queue<T>" + label, queue0, sysv_rate, "System V");
@@ -334,6 +339,13 @@ void throughput_rows(int count) {
 #ifdef IPCKIT_HAVE_BOOST
     rate_row("ipckit::Queue<T> vs Boost" + label, queue0, boost_rate, "Boost");
     rate_row("ipckit::ByteQueue vs Boost" + label, bytes, boost_rate, "Boost");
+#endif
+    const std::string cores = ", separate cores" + label;
+    rate_row("pthread mutex + condvar ring" + cores, condvar_pinned, condvar_pinned, "condvar");
+    rate_row("ipckit::Queue<T>" + cores, queue_pinned, condvar_pinned, "condvar");
+#ifdef IPCKIT_HAVE_BOOST
+    rate_row("Boost message_queue" + cores, boost_pinned, condvar_pinned, "condvar");
+    rate_row("ipckit::Queue<T> vs Boost" + cores, queue_pinned, boost_pinned, "Boost");
 #endif
     // Python's multiprocessing.Queue, run once (a tenth of the messages: it is that slow).
     const double python = python_queue_rate(N, 1, 1, std::max(1000, count / 10));
