@@ -23,15 +23,24 @@ using ipckit::Object;
 
 namespace {
 
+// Made on first use and destroyed at the end of main (not by static destructors, which run
+// after OpenSSL's exit handlers: the local manager's stop call crashed there, leaving the
+// Redis server running).
+std::unique_ptr<ipckit::test::RedisServer> the_server;
+std::unique_ptr<Manager> the_local, the_redis;
+
 ipckit::test::RedisServer& server() {
-    static ipckit::test::RedisServer s;
-    return s;
+    if (!the_server) the_server = std::make_unique<ipckit::test::RedisServer>();
+    return *the_server;
 }
 
 Manager& backend(int which) {
-    static Manager local;
-    static Manager redis = Manager::connect(server().url(), "");
-    return which == 0 ? local : redis;
+    if (which == 0) {
+        if (!the_local) the_local = std::make_unique<Manager>();
+        return *the_local;
+    }
+    if (!the_redis) the_redis = std::make_unique<Manager>(Manager::connect(server().url(), ""));
+    return *the_redis;
 }
 const char* label(int which) {
     return which == 0 ? "ipckit server (unix socket)" : "redis (loopback TCP)";
@@ -162,6 +171,22 @@ void report_memory() {
     d.clear();
 }
 
+// The server's own time per command (INFO commandstats usec_per_call) over the benchmarks:
+// where a call's server time goes (a function's FCALL against the plain commands).
+void report_commandstats() {
+    redisReply* r = server().command({"INFO", "commandstats"});
+    if (!r) return;
+    if (r->type == REDIS_REPLY_STRING) {
+        std::string text(r->str, r->len);
+        std::regex line(R"(cmdstat_([a-z|]+):calls=([0-9]+),usec=[0-9]+,usec_per_call=([0-9.]+))");
+        std::cout << "redis server time per call (INFO commandstats):";
+        for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it)
+            std::cout << ' ' << (*it)[1] << ' ' << (*it)[3] << " us (" << (*it)[2] << " calls)";
+        std::cout << '\n';
+    }
+    freeReplyObject(r);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -172,7 +197,12 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     report_redis_benchmark();
     report_memory();
+    freeReplyObject(server().command({"CONFIG", "RESETSTAT"}));
     benchmark::RunSpecifiedBenchmarks();
+    report_commandstats();
     benchmark::Shutdown();
+    the_redis.reset();
+    the_local.reset();
+    the_server.reset();
     return 0;
 }

@@ -333,7 +333,11 @@ namespace {
 class Session {
   public:
     Session(redis::Router& c, const redis::Endpoint& e, const RedisClient::Ref& r)
-        : c_(c), e_(e), r_(r), lease_(std::to_string(e.lease.count())) {}
+        : c_(c),
+          e_(e),
+          r_(r),
+          // 'n': a named object (the function skips the lookup of an anonymous one's lease)
+          lease_((r.anonymous ? "" : "n") + std::to_string(e.lease.count())) {}
 
     ReplyPtr raw(const std::vector<std::string_view>& argv) {
         ReplyPtr r = c_.command(argv.at(1), argv);
@@ -397,6 +401,15 @@ class Session {
             std::string timeout = seconds(left);
             raw({"BLPOP", wkey, timeout});
         }
+    }
+    // The same, with a first try that registers no waiter (attempt gets wkey "": the cheap
+    // call of the uncontended case); only when it cannot proceed does the loop above run,
+    // its first attempt registering the waiter atomically with its check (no lost wake-up).
+    template <class Attempt>
+    bool try_then_wait(const char* chan, const std::string& wkey, const Wait& wt, Attempt attempt) {
+        if (attempt(std::string_view())) return true;
+        if (!wt.block) return false;  // nothing registered: nothing to undo
+        return wait_until(chan, wkey, wt, [&] { return attempt(std::string_view(wkey)); });
     }
 
     redis::Router& c_;
@@ -1003,6 +1016,11 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                            ? 0
                            : std::stoll(std::string(ReplyView(p.get()).str()));
             };
+            // An unbounded queue (maxsize is fixed when the object is made: r.param) has no
+            // waiters for room: put and get are plain RPUSH and LPOP (a JoinableQueue's put
+            // also counts the task, and an anonymous queue's new key needs its lease: their
+            // put stays a function).
+            bool unbounded = !r.param.empty() && std::stoll(r.param) <= 0;
             switch (op) {
                 case w::repr:
                     return Object("<" + t + " object, maxsize=" + std::to_string(maxsize()) +
@@ -1021,10 +1039,13 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                 case w::queue_put: {
                     std::string item = encode(arg(args, 0));
                     Wait wt = block_wait(args, 1);
+                    if (unbounded && !joinable && !r.anonymous) {
+                        s.raw({"RPUSH", qkey, item});
+                        return Object();
+                    }
                     std::string wkey = r.base + ":w:" + thread_token();
-                    bool done = s.wait_until("room", wkey, wt, [&] {
-                        return s.run_int("qput", {item, joinable ? "1" : "0",
-                                                  wt.block ? std::string_view(wkey) : ""}) == 1;
+                    bool done = s.try_then_wait("room", wkey, wt, [&](std::string_view wk) {
+                        return s.run_int("qput", {item, joinable ? "1" : "0", wk}) == 1;
                     });
                     if (!done) {
                         bool timed = wt.block;
@@ -1040,9 +1061,14 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                 case w::queue_get: {
                     Wait wt = block_wait(args, 0);
                     while (true) {
-                        ReplyPtr p = s.run("qget");
-                        ReplyView v(p.get());
-                        if (v[0].integer() == 1) return decode(v[1]);
+                        if (unbounded) {
+                            ReplyPtr p = s.raw({"LPOP", qkey});
+                            if (!ReplyView(p.get()).is_nil()) return decode(ReplyView(p.get()));
+                        } else {
+                            ReplyPtr p = s.run("qget");
+                            ReplyView v(p.get());
+                            if (v[0].integer() == 1) return decode(v[1]);
+                        }
                         auto now = Clock::now();
                         if (stop_requested()) {
                             throw InterruptedError(EINTR,
@@ -1066,7 +1092,7 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                         ReplyView bv(b.get());
                         if (bv.is_array() && bv.size() == 2) {
                             Object item = decode(bv[1]);
-                            s.run("qgot");
+                            if (!unbounded) s.run("qgot");
                             return item;
                         }
                     }
@@ -1109,10 +1135,8 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                     }
                     std::string wkey = r.base + ":w:" + thread_token();
                     std::int64_t result = 0;
-                    s.wait_until("lock", wkey, wt, [&] {
-                        result = s.run_int(
-                            "lkacquire",
-                            {token, wt.block ? std::string_view(wkey) : "", rlock ? "1" : "0"});
+                    s.try_then_wait("lock", wkey, wt, [&](std::string_view wk) {
+                        result = s.run_int("lkacquire", {token, wk, rlock ? "1" : "0"});
                         return result != 0;
                     });
                     if (result != 0) {
