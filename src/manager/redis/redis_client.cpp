@@ -1128,17 +1128,21 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                 case w::acquire: {
                     Wait wt = block_wait(args, 0);
                     std::string token;
-                    {
-                        std::string tt = thread_token();
+                    if (rlock) {
+                        token = thread_token();
+                    } else {
                         std::lock_guard lock(mutex_);
-                        token = rlock ? tt : session_;
+                        token = session_;
                     }
-                    std::string wkey = r.base + ":w:" + thread_token();
-                    std::int64_t result = 0;
-                    s.try_then_wait("lock", wkey, wt, [&](std::string_view wk) {
-                        result = s.run_int("lkacquire", {token, wk, rlock ? "1" : "0"});
-                        return result != 0;
-                    });
+                    // A first try registers no waiter; the waiter's key only when it waits.
+                    std::int64_t result = s.run_int("lkacquire", {token, "", rlock ? "1" : "0"});
+                    if (result == 0 && wt.block) {
+                        std::string wkey = r.base + ":w:" + thread_token();
+                        s.wait_until("lock", wkey, wt, [&] {
+                            result = s.run_int("lkacquire", {token, wkey, rlock ? "1" : "0"});
+                            return result != 0;
+                        });
+                    }
                     if (result != 0) {
                         std::lock_guard lock(mutex_);
                         Renewer& rn = renewer();
@@ -1149,10 +1153,11 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                 }
                 case w::release: {
                     std::string token;
-                    {
-                        std::string tt = thread_token();
+                    if (rlock) {
+                        token = thread_token();
+                    } else {
                         std::lock_guard lock(mutex_);
-                        token = rlock ? tt : session_;
+                        token = session_;
                     }
                     std::int64_t depth = s.run_int("lkrelease", {token, rlock ? "1" : "0"});
                     std::lock_guard lock(mutex_);
