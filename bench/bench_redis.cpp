@@ -314,10 +314,10 @@ void ratio_table(int rounds, int n) {
             best[k] = std::max(best[k], v);
     };
     for (int round = 0; round < rounds; ++round) {
-        keep(best_rb,
-             run_lines("redis-benchmark -p " + std::to_string(server().port()) + " -c 1 -n " +
-                           std::to_string(n) + " -q -t set,get,rpush,lpop,hset 2>/dev/null",
-                       rb_line));
+        keep(best_rb, run_lines("redis-benchmark -p " + std::to_string(server().port()) +
+                                    " -c 1 -n " + std::to_string(std::max(n, 20000)) +
+                                    " -q -t set,get,rpush,lpop,hset 2>/dev/null",
+                                rb_line));
         for (std::size_t i = 0; i < table.size(); ++i) {
             best_redis[i] = std::max(best_redis[i], table[i].run(backend(1), n));
             best_local[i] = std::max(best_local[i], table[i].run(backend(0), n));

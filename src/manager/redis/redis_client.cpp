@@ -921,9 +921,15 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                     }
                     return Object();
                 }
-                case w::list_append:
-                    s.run("lextend", {encode(arg(args, 0))});
+                case w::list_append: {
+                    std::string item = encode(arg(args, 0));
+                    if (!r.anonymous) {  // one RPUSH (an anonymous list's new key needs its lease)
+                        s.raw({"RPUSH", lkey, item});
+                    } else {
+                        s.run("lextend", {item});
+                    }
                     return Object();
+                }
                 case w::list_extend: {
                     const Object& items = arg(args, 0);
                     if (!items.is_list()) throw ValueError("extend(): expected a list");
