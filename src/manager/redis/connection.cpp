@@ -303,7 +303,8 @@ std::string Router::node_of(std::uint16_t slot) const {
 }
 
 ReplyPtr Router::command(std::string_view key, const std::vector<std::string_view>& argv) {
-    std::string node = node_of(key_slot(key));
+    // The slot only matters in a Cluster (its CRC16 is not free: one per call).
+    std::string node = slots_.empty() ? seed_name_ : node_of(key_slot(key));
     bool asking = false;
     for (int attempt = 0; attempt < 16; ++attempt) {
         Connection& c = to(node);

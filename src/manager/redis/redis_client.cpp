@@ -317,7 +317,7 @@ std::string RedisClient::thread_token() {
     return session_ + "." + std::to_string(mine);
 }
 
-RedisClient::Ref RedisClient::ref(std::uint64_t id) {
+std::shared_ptr<const RedisClient::Ref> RedisClient::ref(std::uint64_t id) {
     std::lock_guard lock(mutex_);
     auto it = refs_.find(id);
     if (it == refs_.end()) {
@@ -512,10 +512,10 @@ Object RedisClient::create(const Object::List& args) {
         {
             std::lock_guard guard(mutex_);
             auto it = refs_.find(l.as_ref().id);
-            if (it == refs_.end() || !is_lock(it->second.type)) {
+            if (it == refs_.end() || !is_lock(it->second->type)) {
                 throw ValueError("Condition(lock): the lock must be a Lock or RLock");
             }
-            lock = it->second;
+            lock = *it->second;
         }
         param = lock.type + " " + lock.name;
     } else if (t != w::type_dict && t != w::type_list && !is_lock(t) && t != w::type_event &&
@@ -552,7 +552,7 @@ Object RedisClient::create(const Object::List& args) {
     }
     std::lock_guard guard(mutex_);
     std::uint64_t id = next_id_++;
-    refs_.emplace(id, r);
+    refs_.emplace(id, std::make_shared<const Ref>(r));
     if (r.anonymous) {
         Renewer& rn = renewer();
         std::lock_guard held(rn.m);
@@ -645,7 +645,8 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
             default:
                 break;
         }
-        Ref r = ref(id);
+        std::shared_ptr<const Ref> held_ref = ref(id);
+        const Ref& r = *held_ref;
         redis::Router& c = router();
         Session s(c, endpoint_, r);
         const std::string& t = r.type;
@@ -1383,7 +1384,7 @@ Object RedisClient::condition(int op, std::uint64_t, const Ref& r, const Object:
             {
                 std::lock_guard guard(mutex_);
                 lock_id = next_id_++;
-                refs_.emplace(lock_id, lock);
+                refs_.emplace(lock_id, std::make_shared<const Ref>(lock));
             }
             // Through the codec, so that the proxy machinery adopts it (ProxyState).
             return decode(encode(Object::ref(lock.type, lock_id)));

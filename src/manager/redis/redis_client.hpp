@@ -76,7 +76,7 @@ class RedisClient final : public Client {
   private:
     redis::Router& router();
     void drop_connection();
-    Ref ref(std::uint64_t id);
+    std::shared_ptr<const Ref> ref(std::uint64_t id);  // shared: no copy per call
     Object create(const Object::List& args);
     void hold(const Ref& r, bool more);  // the Renewer's count of anonymous references
     Object condition(int op, std::uint64_t id, const Ref& r, const Object::List& args);
@@ -92,7 +92,7 @@ class RedisClient final : public Client {
     pid_t pid_;
     std::string session_;  // this process's random token
     std::unordered_map<std::thread::id, std::unique_ptr<redis::Router>> routers_;
-    std::unordered_map<std::uint64_t, Ref> refs_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<const Ref>> refs_;
     std::uint64_t next_id_ = 1;
     Renewer* renewer_ = nullptr;  // this process's (a forked child's copy is left alone)
     pid_t renewer_pid_ = 0;
