@@ -202,13 +202,40 @@ bool is_queue(const std::string& t) {
 // What this process holds, renewed every lease/3 by a thread of its own. A forked child
 // leaves its parent's Renewer alone (the thread is not in the child) and starts one of its
 // own: the child holds nothing of its parent's.
+// (base, token) keys, looked up without copying them (string views).
+struct LockKeyLess {
+    using is_transparent = void;
+    using View = std::pair<std::string_view, std::string_view>;
+    static View view(const std::pair<std::string, std::string>& k) { return {k.first, k.second}; }
+    static View view(const View& k) { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+        return view(a) < view(b);
+    }
+};
+
 struct RedisClient::Renewer {
     std::mutex m;
     std::condition_variable cv;
     bool stop = false;
-    std::map<std::string, int> anonymous;                      // base -> references
-    std::map<std::pair<std::string, std::string>, int> locks;  // (base, token) -> depth
-    std::map<std::string, std::vector<std::string>> units;     // base -> semaphore units
+    std::map<std::string, int> anonymous;  // base -> references
+    // (base, token) -> depth held; 0: released (kept, so that the next acquire of the same
+    // lock allocates nothing), not renewed.
+    std::map<std::pair<std::string, std::string>, int, LockKeyLess> locks;
+    void set_depth(std::string_view base, std::string_view token, int depth) {
+        auto it = locks.find(LockKeyLess::View{base, token});
+        if (it == locks.end()) {
+            if (depth == 0) return;
+            locks.emplace(std::pair<std::string, std::string>(base, token), depth);
+        } else {
+            it->second = depth;
+        }
+    }
+    int depth(std::string_view base, std::string_view token) const {
+        auto it = locks.find(LockKeyLess::View{base, token});
+        return it == locks.end() ? 0 : it->second;
+    }
+    std::map<std::string, std::vector<std::string>> units;  // base -> semaphore units
     std::thread thread;
 
     void run(const redis::Endpoint& endpoint, std::chrono::milliseconds connect_timeout) {
@@ -221,8 +248,9 @@ struct RedisClient::Renewer {
             std::vector<std::vector<std::string>> commands;
             for (auto& [base, n] : anonymous)
                 commands.push_back({base, "touch"});
-            for (auto& [key, depth] : locks)
-                commands.push_back({key.first, "lkrenew", key.second});
+            for (auto& [key, depth] : locks) {
+                if (depth > 0) commands.push_back({key.first, "lkrenew", key.second});
+            }
             for (auto& [base, list] : units) {
                 if (list.empty()) continue;
                 std::vector<std::string> c{base, "smrenew"};
@@ -1154,7 +1182,7 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                         std::lock_guard lock(mutex_);
                         Renewer& rn = renewer();
                         std::lock_guard held(rn.m);
-                        ++rn.locks[{r.base, token}];
+                        rn.set_depth(r.base, token, rn.depth(r.base, token) + 1);
                     }
                     return Object(result);
                 }
@@ -1170,11 +1198,7 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                     std::lock_guard lock(mutex_);
                     Renewer& rn = renewer();
                     std::lock_guard held(rn.m);
-                    if (depth == 0) {
-                        rn.locks.erase({r.base, token});
-                    } else {
-                        rn.locks[{r.base, token}] = static_cast<int>(depth);
-                    }
+                    rn.set_depth(r.base, token, static_cast<int>(depth));
                     return Object();
                 }
                 default:
@@ -1360,11 +1384,7 @@ Object RedisClient::condition(int op, std::uint64_t, const Ref& r, const Object:
         std::lock_guard guard(mutex_);
         Renewer& rn = renewer();
         std::lock_guard h(rn.m);
-        if (levels == 0) {
-            rn.locks.erase({lock.base, token});
-        } else {
-            rn.locks[{lock.base, token}] = static_cast<int>(levels);
-        }
+        rn.set_depth(lock.base, token, static_cast<int>(levels));
     };
     switch (op) {
         case w::repr: {

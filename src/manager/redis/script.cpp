@@ -694,14 +694,19 @@ end
 
 -- args: op, lease [, op's arguments]: a lease 'nMS' comes from a client that knows the object
 -- is named (no reference count, nothing to renew: no meta lookup).
+local lease_arg, lease_ms, named  -- the last lease argument, parsed (the same every call)
 local function main(keys, args)
   KEYS, ARGV = keys, args
   B, op = keys[1], args[1]
-  if string.byte(args[2], 1) == 110 then
-    lease = tonumber(string.sub(args[2], 2))
+  if args[2] ~= lease_arg then
+    lease_arg = args[2]
+    named = string.byte(lease_arg, 1) == 110
+    lease_ms = tonumber(named and string.sub(lease_arg, 2) or lease_arg)
+  end
+  lease = lease_ms
+  if named then
     leased_object = false
   else
-    lease = tonumber(args[2])
     leased_object = redis.call('HEXISTS', k('meta'), 'refs') == 1
   end
   local f = ops[op]
