@@ -74,6 +74,7 @@ class Connection {
     [[noreturn]] void lost(const std::string& what);
     redisContext* context_ = nullptr;
     std::string address_;
+    std::string request_;  // the command being formatted (its buffer reused)
     bool broken_ = false;
 };
 
