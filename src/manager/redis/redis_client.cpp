@@ -908,13 +908,23 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                         throw ValueError("update(): expected a flat list of keys and values");
                     }
                     if (flat.as_list().empty()) return Object();
-                    std::vector<std::string> encoded;
-                    encoded.reserve(flat.as_list().size());
-                    for (std::size_t i = 0; i < flat.as_list().size(); ++i) {
-                        if (i % 2 == 0) key_check(flat.as_list()[i]);
-                        encoded.push_back(encode(flat.as_list()[i]));
+                    // Every key and value encoded into one buffer (no string per item).
+                    const Object::List& items = flat.as_list();
+                    std::string buffer;
+                    std::vector<std::size_t> ends;
+                    ends.reserve(items.size());
+                    for (std::size_t i = 0; i < items.size(); ++i) {
+                        if (i % 2 == 0) key_check(items[i]);
+                        w::encode(buffer, items[i], 1);
+                        ends.push_back(buffer.size());
                     }
-                    std::vector<std::string_view> views(encoded.begin(), encoded.end());
+                    std::vector<std::string_view> views;
+                    views.reserve(items.size());
+                    std::size_t begin = 0;
+                    for (std::size_t end : ends) {
+                        views.emplace_back(buffer.data() + begin, end - begin);
+                        begin = end;
+                    }
                     s.run("dupdate", views);
                     return Object();
                 }
