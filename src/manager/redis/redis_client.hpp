@@ -9,7 +9,9 @@
 //
 // Every compound operation is one Lua function (script.cpp; a Redis Function library called
 // with FCALL, or a script run with EVALSHA on servers without Functions): atomic across
-// clients. Values are the manager's MessagePack encoding of an Object.
+// clients. Values are the manager's MessagePack encoding of an Object. What one plain
+// command does alone is sent as that command: reads, a named list's append, an unbounded
+// queue's put (named, not joinable) and get.
 //
 // Blocking calls wait without polling Redis for state: a waiter registers its own key in
 // the object's waiter set and blocks in BLPOP on it, woken by the script that changes the
