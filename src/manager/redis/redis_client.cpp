@@ -372,13 +372,13 @@ class Session {
         if (ReplyView(r.get()).is_error()) fail(ReplyView(r.get()).str());
         return r;
     }
-    ReplyPtr run(std::string_view op, std::vector<std::string_view> args = {}) {
+    ReplyPtr run(std::string_view op, const std::vector<std::string_view>& args = {}) {
         ReplyPtr r = run_op(c_, r_.base, op, lease_, args);
         if (ReplyView(r.get()).is_error()) fail(ReplyView(r.get()).str());
         return r;
     }
-    std::int64_t run_int(std::string_view op, std::vector<std::string_view> args = {}) {
-        ReplyPtr r = run(op, std::move(args));
+    std::int64_t run_int(std::string_view op, const std::vector<std::string_view>& args = {}) {
+        ReplyPtr r = run(op, args);
         return ReplyView(r.get()).integer();
     }
     std::string key(const char* suffix) const { return r_.base + ":" + suffix; }
