@@ -18,6 +18,7 @@ packages=(
     dpkg-dev                                  # cpack -G DEB (dpkg-shlibdeps)
     libhiredis-dev                            # the manager's Redis back end (redis:// addresses)
     redis-server redis-tools                  # tests/test_redis: real servers and a cluster
+    python3-redis                             # benchmark only: Python's redis client baseline
 )
 
 missing=()

@@ -1172,3 +1172,123 @@ TEST(Redis, ANotifySkipsAWaiterThatDied) {
     live.join();
     EXPECT_EQ(live.exitcode(), 0);
 }
+
+// An unbounded named queue's put and get are plain RPUSH and LPOP (no function): the items
+// are the queue's list, in order with those put through the function (an anonymous queue
+// shares nothing with it, so a JoinableQueue of the same kind is checked too), and a get
+// blocked in another process is woken by a put.
+TEST(Redis, AnUnboundedQueuesPlainCommandsKeepItsOrderAndWakeAGetter) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url(), "");
+    auto q = m.named_queue("plain");
+    EXPECT_EQ(q.maxsize(), 0);
+    for (int i = 0; i < 3; ++i)
+        q.put(i);
+    EXPECT_EQ(server.integer({"LLEN", "ipckit:{plain}:q"}), 3);
+    EXPECT_EQ(q.qsize(), 3u);
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(q.get_nowait(), Object(i));
+    EXPECT_THROW(q.get_nowait(), ipckit::Empty);
+    try {
+        q.get(true, 50ms);
+        FAIL();
+    } catch (const ipckit::Empty& e) {
+        EXPECT_TRUE(e.timed_out());
+    }
+    // The same queue opened by name with a maxsize keeps the one it was made with.
+    EXPECT_EQ(m.named_queue("plain", 5).maxsize(), 0);
+    Signal waiting;
+    Process getter(
+        [&](ipckit::QueueProxy queue) {
+            waiting.post();
+            if (queue.get(true, 30s) != Object("woken")) ::_exit(4);
+        },
+        q);
+    getter.start();
+    waiting.wait();
+    q.put("woken");
+    getter.join();
+    EXPECT_EQ(getter.exitcode(), 0);
+    // A JoinableQueue's put still counts its task.
+    auto jq = m.named_joinable_queue("plain-joinable");
+    jq.put(1);
+    EXPECT_FALSE(jq.join(20ms));
+    EXPECT_EQ(jq.get(), Object(1));
+    jq.task_done();
+    EXPECT_TRUE(jq.join(30s));
+}
+
+// A lock's acquire first tries without registering a waiter; only a blocking acquire that
+// found the lock held registers one (and is woken by the release), then leaves nothing
+// behind: no waiter in the set, no waiter key.
+TEST(Redis, AContendedAcquireRegistersItsWaiterOnlyAfterAFailedTry) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url(), "");
+    auto lock = m.named_lock("contended");
+    ASSERT_TRUE(lock.acquire());
+    EXPECT_FALSE(lock.acquire(false));  // a failed try: nothing registered
+    EXPECT_EQ(server.integer({"SCARD", "ipckit:{contended}:W:lock"}), 0);
+    Signal acquired;
+    Process waiter(
+        [&](ipckit::LockProxy l) {
+            ipckit::Acquired a = l.acquire(true, 30s);
+            if (!a || a.recovered()) ::_exit(4);
+            acquired.post();
+            l.release();
+        },
+        lock);
+    waiter.start();
+    // Its waiter is registered once its first try failed (a bounded wait on that state).
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (server.integer({"SCARD", "ipckit:{contended}:W:lock"}) != 1 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+    }
+    ASSERT_EQ(server.integer({"SCARD", "ipckit:{contended}:W:lock"}), 1);
+    lock.release();
+    acquired.wait();
+    waiter.join();
+    EXPECT_EQ(waiter.exitcode(), 0);
+    EXPECT_EQ(server.integer({"SCARD", "ipckit:{contended}:W:lock"}), 0);
+    EXPECT_EQ(server.integer({"KEYS", "ipckit:{contended}:w:*"}), 0);
+    EXPECT_FALSE(lock.acquire().recovered());
+    lock.release();
+}
+
+// update() sends its pairs in chunks of 500: a chunk of known keys leaves the insertion
+// order alone (their values change in place), a chunk with new keys appends them in order.
+TEST(Redis, ALargeUpdateKeepsPythonsInsertionOrder) {
+    REQUIRE_REDIS();
+    RedisServer server;
+    Manager m = Manager::connect(server.url(), "");
+    DictProxy d = m.dict("ordered");
+    Dict expected;
+    Dict first;
+    for (std::int64_t i = 0; i < 1200; ++i)
+        first.set(Object(i), Object(i));
+    d.update(first);
+    expected = first;
+    // 600 known keys (first chunk all known), then 600 new ones mixed with known ones.
+    Dict second;
+    for (std::int64_t i = 599; i >= 0; --i)
+        second.set(Object(i), Object(-i));
+    for (std::int64_t i = 0; i < 600; ++i) {
+        second.set(Object(5000 + i), Object(i));
+        second.set(Object(600 + i), Object(-i));
+    }
+    d.update(second);
+    for (const auto& [k, v] : second)
+        expected.set(k, v);
+    List keys;
+    List values;
+    for (const auto& [k, v] : expected) {
+        keys.push_back(k);
+        values.push_back(v);
+    }
+    EXPECT_EQ(d.keys(), keys);
+    EXPECT_EQ(d.values(), values);
+    EXPECT_EQ(d.size(), 1800u);
+    EXPECT_EQ(server.integer({"ZCARD", "ipckit:{ordered}:o"}), 1800);
+}

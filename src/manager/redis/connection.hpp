@@ -74,6 +74,7 @@ class Connection {
     [[noreturn]] void lost(const std::string& what);
     redisContext* context_ = nullptr;
     std::string address_;
+    std::string request_;  // the command being formatted (its buffer reused)
     bool broken_ = false;
 };
 
@@ -90,7 +91,9 @@ inline constexpr int cluster_slots = 16384;
 class Router {
   public:
     Router(Endpoint seed, std::chrono::milliseconds connect_timeout)
-        : seed_(std::move(seed)), timeout_(connect_timeout) {}
+        : seed_(std::move(seed)),
+          seed_name_(seed_.host + ":" + std::to_string(seed_.port)),
+          timeout_(connect_timeout) {}
     // `key` decides the node; the reply may be an error reply (not MOVED/ASK).
     ReplyPtr command(std::string_view key, const std::vector<std::string_view>& argv);
     // The connection to the seed (for commands without a key, such as PING).
@@ -103,6 +106,7 @@ class Router {
     std::string node_of(std::uint16_t slot) const;
 
     Endpoint seed_;
+    std::string seed_name_;  // "host:port"
     std::chrono::milliseconds timeout_;
     std::vector<std::string> nodes_;    // "host:port"
     std::vector<std::uint16_t> slots_;  // slot -> index in nodes_ (empty: no cluster)

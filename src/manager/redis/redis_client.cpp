@@ -202,13 +202,40 @@ bool is_queue(const std::string& t) {
 // What this process holds, renewed every lease/3 by a thread of its own. A forked child
 // leaves its parent's Renewer alone (the thread is not in the child) and starts one of its
 // own: the child holds nothing of its parent's.
+// (base, token) keys, looked up without copying them (string views).
+struct LockKeyLess {
+    using is_transparent = void;
+    using View = std::pair<std::string_view, std::string_view>;
+    static View view(const std::pair<std::string, std::string>& k) { return {k.first, k.second}; }
+    static View view(const View& k) { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+        return view(a) < view(b);
+    }
+};
+
 struct RedisClient::Renewer {
     std::mutex m;
     std::condition_variable cv;
     bool stop = false;
-    std::map<std::string, int> anonymous;                      // base -> references
-    std::map<std::pair<std::string, std::string>, int> locks;  // (base, token) -> depth
-    std::map<std::string, std::vector<std::string>> units;     // base -> semaphore units
+    std::map<std::string, int> anonymous;  // base -> references
+    // (base, token) -> depth held; 0: released (kept, so that the next acquire of the same
+    // lock allocates nothing), not renewed.
+    std::map<std::pair<std::string, std::string>, int, LockKeyLess> locks;
+    void set_depth(std::string_view base, std::string_view token, int depth) {
+        auto it = locks.find(LockKeyLess::View{base, token});
+        if (it == locks.end()) {
+            if (depth == 0) return;
+            locks.emplace(std::pair<std::string, std::string>(base, token), depth);
+        } else {
+            it->second = depth;
+        }
+    }
+    int depth(std::string_view base, std::string_view token) const {
+        auto it = locks.find(LockKeyLess::View{base, token});
+        return it == locks.end() ? 0 : it->second;
+    }
+    std::map<std::string, std::vector<std::string>> units;  // base -> semaphore units
     std::thread thread;
 
     void run(const redis::Endpoint& endpoint, std::chrono::milliseconds connect_timeout) {
@@ -221,8 +248,9 @@ struct RedisClient::Renewer {
             std::vector<std::vector<std::string>> commands;
             for (auto& [base, n] : anonymous)
                 commands.push_back({base, "touch"});
-            for (auto& [key, depth] : locks)
-                commands.push_back({key.first, "lkrenew", key.second});
+            for (auto& [key, depth] : locks) {
+                if (depth > 0) commands.push_back({key.first, "lkrenew", key.second});
+            }
             for (auto& [base, list] : units) {
                 if (list.empty()) continue;
                 std::vector<std::string> c{base, "smrenew"};
@@ -317,7 +345,7 @@ std::string RedisClient::thread_token() {
     return session_ + "." + std::to_string(mine);
 }
 
-RedisClient::Ref RedisClient::ref(std::uint64_t id) {
+std::shared_ptr<const RedisClient::Ref> RedisClient::ref(std::uint64_t id) {
     std::lock_guard lock(mutex_);
     auto it = refs_.find(id);
     if (it == refs_.end()) {
@@ -333,20 +361,24 @@ namespace {
 class Session {
   public:
     Session(redis::Router& c, const redis::Endpoint& e, const RedisClient::Ref& r)
-        : c_(c), e_(e), r_(r), lease_(std::to_string(e.lease.count())) {}
+        : c_(c),
+          e_(e),
+          r_(r),
+          // 'n': a named object (the function skips the lookup of an anonymous one's lease)
+          lease_((r.anonymous ? "" : "n") + std::to_string(e.lease.count())) {}
 
     ReplyPtr raw(const std::vector<std::string_view>& argv) {
         ReplyPtr r = c_.command(argv.at(1), argv);
         if (ReplyView(r.get()).is_error()) fail(ReplyView(r.get()).str());
         return r;
     }
-    ReplyPtr run(std::string_view op, std::vector<std::string_view> args = {}) {
+    ReplyPtr run(std::string_view op, const std::vector<std::string_view>& args = {}) {
         ReplyPtr r = run_op(c_, r_.base, op, lease_, args);
         if (ReplyView(r.get()).is_error()) fail(ReplyView(r.get()).str());
         return r;
     }
-    std::int64_t run_int(std::string_view op, std::vector<std::string_view> args = {}) {
-        ReplyPtr r = run(op, std::move(args));
+    std::int64_t run_int(std::string_view op, const std::vector<std::string_view>& args = {}) {
+        ReplyPtr r = run(op, args);
         return ReplyView(r.get()).integer();
     }
     std::string key(const char* suffix) const { return r_.base + ":" + suffix; }
@@ -397,6 +429,15 @@ class Session {
             std::string timeout = seconds(left);
             raw({"BLPOP", wkey, timeout});
         }
+    }
+    // The same, with a first try that registers no waiter (attempt gets wkey "": the cheap
+    // call of the uncontended case); only when it cannot proceed does the loop above run,
+    // its first attempt registering the waiter atomically with its check (no lost wake-up).
+    template <class Attempt>
+    bool try_then_wait(const char* chan, const std::string& wkey, const Wait& wt, Attempt attempt) {
+        if (attempt(std::string_view())) return true;
+        if (!wt.block) return false;  // nothing registered: nothing to undo
+        return wait_until(chan, wkey, wt, [&] { return attempt(std::string_view(wkey)); });
     }
 
     redis::Router& c_;
@@ -499,10 +540,10 @@ Object RedisClient::create(const Object::List& args) {
         {
             std::lock_guard guard(mutex_);
             auto it = refs_.find(l.as_ref().id);
-            if (it == refs_.end() || !is_lock(it->second.type)) {
+            if (it == refs_.end() || !is_lock(it->second->type)) {
                 throw ValueError("Condition(lock): the lock must be a Lock or RLock");
             }
-            lock = it->second;
+            lock = *it->second;
         }
         param = lock.type + " " + lock.name;
     } else if (t != w::type_dict && t != w::type_list && !is_lock(t) && t != w::type_event &&
@@ -539,7 +580,7 @@ Object RedisClient::create(const Object::List& args) {
     }
     std::lock_guard guard(mutex_);
     std::uint64_t id = next_id_++;
-    refs_.emplace(id, r);
+    refs_.emplace(id, std::make_shared<const Ref>(r));
     if (r.anonymous) {
         Renewer& rn = renewer();
         std::lock_guard held(rn.m);
@@ -632,7 +673,8 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
             default:
                 break;
         }
-        Ref r = ref(id);
+        std::shared_ptr<const Ref> held_ref = ref(id);
+        const Ref& r = *held_ref;
         redis::Router& c = router();
         Session s(c, endpoint_, r);
         const std::string& t = r.type;
@@ -866,13 +908,23 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                         throw ValueError("update(): expected a flat list of keys and values");
                     }
                     if (flat.as_list().empty()) return Object();
-                    std::vector<std::string> encoded;
-                    encoded.reserve(flat.as_list().size());
-                    for (std::size_t i = 0; i < flat.as_list().size(); ++i) {
-                        if (i % 2 == 0) key_check(flat.as_list()[i]);
-                        encoded.push_back(encode(flat.as_list()[i]));
+                    // Every key and value encoded into one buffer (no string per item).
+                    const Object::List& items = flat.as_list();
+                    std::string buffer;
+                    std::vector<std::size_t> ends;
+                    ends.reserve(items.size());
+                    for (std::size_t i = 0; i < items.size(); ++i) {
+                        if (i % 2 == 0) key_check(items[i]);
+                        w::encode(buffer, items[i], 1);
+                        ends.push_back(buffer.size());
                     }
-                    std::vector<std::string_view> views(encoded.begin(), encoded.end());
+                    std::vector<std::string_view> views;
+                    views.reserve(items.size());
+                    std::size_t begin = 0;
+                    for (std::size_t end : ends) {
+                        views.emplace_back(buffer.data() + begin, end - begin);
+                        begin = end;
+                    }
                     s.run("dupdate", views);
                     return Object();
                 }
@@ -908,9 +960,15 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                     }
                     return Object();
                 }
-                case w::list_append:
-                    s.run("lextend", {encode(arg(args, 0))});
+                case w::list_append: {
+                    std::string item = encode(arg(args, 0));
+                    if (!r.anonymous) {  // one RPUSH (an anonymous list's new key needs its lease)
+                        s.raw({"RPUSH", lkey, item});
+                    } else {
+                        s.run("lextend", {item});
+                    }
                     return Object();
+                }
                 case w::list_extend: {
                     const Object& items = arg(args, 0);
                     if (!items.is_list()) throw ValueError("extend(): expected a list");
@@ -1003,6 +1061,11 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                            ? 0
                            : std::stoll(std::string(ReplyView(p.get()).str()));
             };
+            // An unbounded queue (maxsize is fixed when the object is made: r.param) has no
+            // waiters for room: put and get are plain RPUSH and LPOP (a JoinableQueue's put
+            // also counts the task, and an anonymous queue's new key needs its lease: their
+            // put stays a function).
+            bool unbounded = !r.param.empty() && std::stoll(r.param) <= 0;
             switch (op) {
                 case w::repr:
                     return Object("<" + t + " object, maxsize=" + std::to_string(maxsize()) +
@@ -1021,10 +1084,13 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                 case w::queue_put: {
                     std::string item = encode(arg(args, 0));
                     Wait wt = block_wait(args, 1);
+                    if (unbounded && !joinable && !r.anonymous) {
+                        s.raw({"RPUSH", qkey, item});
+                        return Object();
+                    }
                     std::string wkey = r.base + ":w:" + thread_token();
-                    bool done = s.wait_until("room", wkey, wt, [&] {
-                        return s.run_int("qput", {item, joinable ? "1" : "0",
-                                                  wt.block ? std::string_view(wkey) : ""}) == 1;
+                    bool done = s.try_then_wait("room", wkey, wt, [&](std::string_view wk) {
+                        return s.run_int("qput", {item, joinable ? "1" : "0", wk}) == 1;
                     });
                     if (!done) {
                         bool timed = wt.block;
@@ -1040,9 +1106,14 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                 case w::queue_get: {
                     Wait wt = block_wait(args, 0);
                     while (true) {
-                        ReplyPtr p = s.run("qget");
-                        ReplyView v(p.get());
-                        if (v[0].integer() == 1) return decode(v[1]);
+                        if (unbounded) {
+                            ReplyPtr p = s.raw({"LPOP", qkey});
+                            if (!ReplyView(p.get()).is_nil()) return decode(ReplyView(p.get()));
+                        } else {
+                            ReplyPtr p = s.run("qget");
+                            ReplyView v(p.get());
+                            if (v[0].integer() == 1) return decode(v[1]);
+                        }
                         auto now = Clock::now();
                         if (stop_requested()) {
                             throw InterruptedError(EINTR,
@@ -1066,7 +1137,7 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                         ReplyView bv(b.get());
                         if (bv.is_array() && bv.size() == 2) {
                             Object item = decode(bv[1]);
-                            s.run("qgot");
+                            if (!unbounded) s.run("qgot");
                             return item;
                         }
                     }
@@ -1102,43 +1173,42 @@ Object RedisClient::perform(int op, std::uint64_t id, const Object::List& args, 
                 case w::acquire: {
                     Wait wt = block_wait(args, 0);
                     std::string token;
-                    {
-                        std::string tt = thread_token();
+                    if (rlock) {
+                        token = thread_token();
+                    } else {
                         std::lock_guard lock(mutex_);
-                        token = rlock ? tt : session_;
+                        token = session_;
                     }
-                    std::string wkey = r.base + ":w:" + thread_token();
-                    std::int64_t result = 0;
-                    s.wait_until("lock", wkey, wt, [&] {
-                        result = s.run_int(
-                            "lkacquire",
-                            {token, wt.block ? std::string_view(wkey) : "", rlock ? "1" : "0"});
-                        return result != 0;
-                    });
+                    // A first try registers no waiter; the waiter's key only when it waits.
+                    std::int64_t result = s.run_int("lkacquire", {token, "", rlock ? "1" : "0"});
+                    if (result == 0 && wt.block) {
+                        std::string wkey = r.base + ":w:" + thread_token();
+                        s.wait_until("lock", wkey, wt, [&] {
+                            result = s.run_int("lkacquire", {token, wkey, rlock ? "1" : "0"});
+                            return result != 0;
+                        });
+                    }
                     if (result != 0) {
                         std::lock_guard lock(mutex_);
                         Renewer& rn = renewer();
                         std::lock_guard held(rn.m);
-                        ++rn.locks[{r.base, token}];
+                        rn.set_depth(r.base, token, rn.depth(r.base, token) + 1);
                     }
                     return Object(result);
                 }
                 case w::release: {
                     std::string token;
-                    {
-                        std::string tt = thread_token();
+                    if (rlock) {
+                        token = thread_token();
+                    } else {
                         std::lock_guard lock(mutex_);
-                        token = rlock ? tt : session_;
+                        token = session_;
                     }
                     std::int64_t depth = s.run_int("lkrelease", {token, rlock ? "1" : "0"});
                     std::lock_guard lock(mutex_);
                     Renewer& rn = renewer();
                     std::lock_guard held(rn.m);
-                    if (depth == 0) {
-                        rn.locks.erase({r.base, token});
-                    } else {
-                        rn.locks[{r.base, token}] = static_cast<int>(depth);
-                    }
+                    rn.set_depth(r.base, token, static_cast<int>(depth));
                     return Object();
                 }
                 default:
@@ -1324,11 +1394,7 @@ Object RedisClient::condition(int op, std::uint64_t, const Ref& r, const Object:
         std::lock_guard guard(mutex_);
         Renewer& rn = renewer();
         std::lock_guard h(rn.m);
-        if (levels == 0) {
-            rn.locks.erase({lock.base, token});
-        } else {
-            rn.locks[{lock.base, token}] = static_cast<int>(levels);
-        }
+        rn.set_depth(lock.base, token, static_cast<int>(levels));
     };
     switch (op) {
         case w::repr: {
@@ -1348,7 +1414,7 @@ Object RedisClient::condition(int op, std::uint64_t, const Ref& r, const Object:
             {
                 std::lock_guard guard(mutex_);
                 lock_id = next_id_++;
-                refs_.emplace(lock_id, lock);
+                refs_.emplace(lock_id, std::make_shared<const Ref>(lock));
             }
             // Through the codec, so that the proxy machinery adopts it (ProxyState).
             return decode(encode(Object::ref(lock.type, lock_id)));

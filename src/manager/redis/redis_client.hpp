@@ -9,7 +9,9 @@
 //
 // Every compound operation is one Lua function (script.cpp; a Redis Function library called
 // with FCALL, or a script run with EVALSHA on servers without Functions): atomic across
-// clients. Values are the manager's MessagePack encoding of an Object.
+// clients. Values are the manager's MessagePack encoding of an Object. What one plain
+// command does alone is sent as that command: reads, a named list's append, an unbounded
+// queue's put (named, not joinable) and get.
 //
 // Blocking calls wait without polling Redis for state: a waiter registers its own key in
 // the object's waiter set and blocks in BLPOP on it, woken by the script that changes the
@@ -76,7 +78,7 @@ class RedisClient final : public Client {
   private:
     redis::Router& router();
     void drop_connection();
-    Ref ref(std::uint64_t id);
+    std::shared_ptr<const Ref> ref(std::uint64_t id);  // shared: no copy per call
     Object create(const Object::List& args);
     void hold(const Ref& r, bool more);  // the Renewer's count of anonymous references
     Object condition(int op, std::uint64_t id, const Ref& r, const Object::List& args);
@@ -92,7 +94,7 @@ class RedisClient final : public Client {
     pid_t pid_;
     std::string session_;  // this process's random token
     std::unordered_map<std::thread::id, std::unique_ptr<redis::Router>> routers_;
-    std::unordered_map<std::uint64_t, Ref> refs_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<const Ref>> refs_;
     std::uint64_t next_id_ = 1;
     Renewer* renewer_ = nullptr;  // this process's (a forked child's copy is left alone)
     pid_t renewer_pid_ = 0;

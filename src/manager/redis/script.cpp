@@ -220,21 +220,22 @@ local function ddel(key)
 end
 ops.dset = function() dset(ARGV[3], ARGV[4]); return 1 end
 ops.ddel = function() return ddel(ARGV[3]) end
-ops.dupdate = function()  -- k1, v1, k2, v2...: a few commands per 500 pairs
-  local n = (#ARGV - 2) / 2
-  local first = redis.call('HINCRBY', k('meta'), 'seq', n) - n
+ops.dupdate = function()  -- k1, v1, k2, v2...: one HSET per 500 pairs, straight from ARGV;
+  -- the insertion order only for a chunk that added keys (NX: a known key keeps its place)
   local i = 3
   while i <= #ARGV do
-    local hs, zs = {}, {}
-    while i <= #ARGV and #hs < 1000 do
-      hs[#hs + 1] = ARGV[i]
-      hs[#hs + 1] = ARGV[i + 1]
-      zs[#zs + 1] = first + (i - 1) / 2  -- insertion order; NX: a known key keeps its place
-      zs[#zs + 1] = ARGV[i]
-      i = i + 2
+    local j = math.min(i + 999, #ARGV)
+    if redis.call('HSET', k('h'), unpack(ARGV, i, j)) > 0 then
+      local pairs_in_chunk = (j - i + 1) / 2
+      local first = redis.call('HINCRBY', k('meta'), 'seq', pairs_in_chunk) - pairs_in_chunk
+      local zs = {}
+      for m = i, j, 2 do
+        zs[#zs + 1] = first + (m - i) / 2 + 1
+        zs[#zs + 1] = ARGV[m]
+      end
+      redis.call('ZADD', k('o'), 'NX', unpack(zs))
     end
-    redis.call('HSET', k('h'), unpack(hs))
-    redis.call('ZADD', k('o'), 'NX', unpack(zs))
+    i = j + 1
   end
   return 1
 end
@@ -460,18 +461,20 @@ ops.qclear = function()
 end
 
 -- ---- Lock / RLock ------------------------------------------------------------------------
+-- wkey '' (a first try): no waiter to register or unregister. A free lock is taken with one
+-- SET NX PX; the owner mark (GETSET) tells whether its last holder released it.
 ops.lkacquire = function()  -- token, wkey, rlock -> 1, 2 (recovered), 0 (waiter registered)
   local token, wkey = ARGV[3], ARGV[4]
-  local cur = redis.call('GET', k('lock'))
-  if not cur then
-    local prev = redis.call('GET', k('owner'))
-    redis.call('SET', k('lock'), token, 'PX', lease)
-    redis.call('SET', k('owner'), token)
-    redis.call('SET', k('depth'), tonumber(ARGV[6] or '1'))  -- a Condition's waiter: its levels
+  if redis.call('SET', k('lock'), token, 'NX', 'PX', lease) then
+    local prev = redis.call('GETSET', k('owner'), token)
+    if ARGV[5] == '1' or ARGV[6] then  -- a Lock's depth is 1 (a missing key reads as 1)
+      redis.call('SET', k('depth'), tonumber(ARGV[6] or '1'))  -- a Condition's waiter: its levels
+    end
     unregister('lock', wkey)
     if prev then return 2 end
     return 1
   end
+  local cur = redis.call('GET', k('lock'))
   if ARGV[5] == '1' and cur == token then
     redis.call('INCR', k('depth'))
     redis.call('PEXPIRE', k('lock'), lease)
@@ -689,10 +692,23 @@ ops.bstate = function()  -- {parties, n_waiting, broken}
   return {param(), waiting, broken}
 end
 
+-- args: op, lease [, op's arguments]: a lease 'nMS' comes from a client that knows the object
+-- is named (no reference count, nothing to renew: no meta lookup).
+local lease_arg, lease_ms, named  -- the last lease argument, parsed (the same every call)
 local function main(keys, args)
   KEYS, ARGV = keys, args
-  B, op, lease = keys[1], args[1], tonumber(args[2])
-  leased_object = redis.call('HEXISTS', k('meta'), 'refs') == 1
+  B, op = keys[1], args[1]
+  if args[2] ~= lease_arg then
+    lease_arg = args[2]
+    named = string.byte(lease_arg, 1) == 110
+    lease_ms = tonumber(named and string.sub(lease_arg, 2) or lease_arg)
+  end
+  lease = lease_ms
+  if named then
+    leased_object = false
+  else
+    leased_object = redis.call('HEXISTS', k('meta'), 'refs') == 1
+  end
   local f = ops[op]
   if not f then fail('VALUE', 'unknown operation ' .. tostring(op)) end
   local result = f()
