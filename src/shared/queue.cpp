@@ -158,21 +158,24 @@ thread_local bool waits_ignore_stop = false;
 
 // Waits for `seq` to change from `seen` (its value before the caller looked at the queue),
 // for at most a slice (and the deadline), a stop request waking it. Returns false if the
-// deadline has passed.
-template <class Ready>
+// deadline has passed. `what()` names the call in errors.
+template <class Ready, class What>
 bool wait_for_change(std::atomic<std::uint32_t>& seq, std::uint32_t seen,
                      std::optional<Clock::time_point> deadline,
-                     std::optional<InterruptTimer>& timer, const std::string& what, Ready&& ready) {
+                     std::optional<InterruptTimer>& timer, What& what, Ready& ready) {
     std::chrono::nanoseconds slice = wait_slice;
     if (deadline) {
         auto left = *deadline - Clock::now();
         if (left <= std::chrono::nanoseconds::zero()) return false;
         slice = std::min<std::chrono::nanoseconds>(slice, left);
     }
+    // The other side is often just behind: look again before announcing a sleeper, which
+    // would cost the other side a wake-up call after its next change.
+    if (ready()) return true;
     if (!waits_ignore_stop) {
         if (!timer) timer.emplace();
         if (stop_requested()) {
-            throw InterruptedError(EINTR, what + " stopped (a stop was requested)");
+            throw InterruptedError(EINTR, what() + " stopped (a stop was requested)");
         }
     }
     // Announce the sleeper; a notification since the caller looked means: look again.
@@ -215,7 +218,7 @@ template <class Attempt, class Ready, class What>
             }
             continue;
         }
-        if (!wait_for_change(seq, seen, deadline, timer, what(), ready)) return false;
+        if (!wait_for_change(seq, seen, deadline, timer, what, ready)) return false;
     }
 }
 
