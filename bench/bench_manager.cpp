@@ -33,6 +33,7 @@
 
 using ipckit::Manager;
 using ipckit::Object;
+using ipckit::QueueProxy;
 
 namespace {
 
@@ -336,13 +337,9 @@ void BM_QueueRoundTrip(benchmark::State& state) {
 }
 BENCHMARK(BM_QueueRoundTrip)->UseRealTime();
 
-// Queue throughput: this process puts batches of 1,000 items, a child gets them and says
-// when it has a whole batch (as the Python script).
-void BM_QueueThroughput(benchmark::State& state) {
-    constexpr std::int64_t batch = 1000;
-    Manager m;
-    auto items = m.queue();
-    auto done = m.queue();
+// A child process that gets `batch` items from `items` and then puts 1 on `done`, again and
+// again, until it gets None.
+pid_t fork_batch_consumer(QueueProxy& items, QueueProxy& done, std::int64_t batch) {
     pid_t pid = ::fork();
     if (pid == 0) {
         for (;;) {
@@ -352,6 +349,17 @@ void BM_QueueThroughput(benchmark::State& state) {
             done.put(1);
         }
     }
+    return pid;
+}
+
+// Queue throughput: this process puts batches of 1,000 items, a child gets them and says
+// when it has a whole batch (as the Python script).
+void BM_QueueThroughput(benchmark::State& state) {
+    constexpr std::int64_t batch = 1000;
+    Manager m;
+    auto items = m.queue();
+    auto done = m.queue();
+    pid_t pid = fork_batch_consumer(items, done, batch);
     for (auto _ : state) {
         for (std::int64_t k = 0; k < batch; ++k)
             items.put(k);
@@ -714,15 +722,7 @@ void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
     Manager m;
     auto items = m.queue();
     auto done = m.queue();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        for (;;) {
-            for (std::int64_t k = 0; k < batch; ++k) {
-                if (items.get().is_none()) ::_exit(0);
-            }
-            done.put(1);
-        }
-    }
+    pid_t pid = fork_batch_consumer(items, done, batch);
     std::vector<double> ours, python;
     {
         PythonQueueRounds py(batches);  // started after the fork: the child holds no pipe
