@@ -334,7 +334,7 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
     using namespace wire;
     if (closed()) throw ConnectionError(0, "Python manager at " + address_text_ + ": shut down");
     auto at = [&](std::size_t i) { return i < args.size() ? args[i] : Object(); };
-    auto m = [&](const char* method, List a = {}, bool blocking = false) {
+    auto m = [&](const char* method, const List& a = {}, bool blocking = false) {
         return method_call(id, method, a, Object(), blocking);
     };
     switch (op) {
@@ -499,7 +499,6 @@ Object PythonClient::call(int op, std::uint64_t id, const List& args, const Dead
         case event_is_set:
             return m("is_set");
         case event_wait:
-            return m("wait", {seconds(at(0))}, true);
         case barrier_wait:
             return m("wait", {seconds(at(0))}, true);
         case barrier_reset:

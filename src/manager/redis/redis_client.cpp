@@ -1430,13 +1430,13 @@ Object RedisClient::condition(int op, std::uint64_t, const Ref& r, const Object:
         }
         case w::condition_wait: {
             Wait wt = wait_of(arg(args, 0));
-            std::int64_t levels = owned("wait");
+            owned("wait");  // the caller must hold the lock (RuntimeError otherwise)
             if (wt.deadline && *wt.deadline <= Clock::now()) return Object(false);
             std::string wkey = r.base + ":w:" + thread_token();
             std::string alive = wkey + ":a";
             std::string lease = std::to_string(endpoint_.lease.count());
             s.run("cvwait", {wkey});
-            levels = ls.run_int("lkreleaseall", {token});
+            const std::int64_t levels = ls.run_int("lkreleaseall", {token});
             held(0);
             bool notified = false;
             while (true) {
