@@ -3,7 +3,8 @@
 //      .connect()) against `ipckit manager serve` versus the same script against Python's own
 //      SyncManager server (get_server().serve_forever());
 //  (b) ipckit's C++ client (Manager::connect("python+tcp://...")) against that Python server
-//      versus the Python client against it.
+//      versus the Python client against it; also with the C++ client's opt-in adaptive wait
+//      (ManagerOptions::spin of --spin-us US: it polls for the answer that long first).
 // Operations: dict set d[i % 100] = i, dict get d[i % 100], queue put(i) + get(). Each
 // measurement is the best of TRIES tries of N calls; the three clients run one after the
 // other ROUNDS times (interleaved) and the best of each is kept. Both servers run for the
@@ -153,8 +154,11 @@ double best_rate(int tries, double calls, Body body) {
     return best;
 }
 
-Rates cpp_client(const std::string& address, int n, int tries) {
-    Manager m = Manager::connect(address, kAuthkey);
+Rates cpp_client(const std::string& address, int n, int tries,
+                 std::chrono::microseconds spin = {}) {
+    ipckit::ManagerOptions options;
+    options.spin = spin;  // the client's opt-in adaptive wait (0: none)
+    Manager m = Manager::connect(address, kAuthkey, options);
     auto d = m.dict();
     auto q = m.queue();
     Rates rates;
@@ -253,7 +257,7 @@ int main(int argc, char** argv) {
         std::fclose(f);
         ::chmod(key_file.c_str(), 0600);
     }
-    Rates py_on_ipckit, py_on_python, cpp_on_python;
+    Rates py_on_ipckit, py_on_python, cpp_on_python, cpp_spin_on_python;
     double loopback = 0;
     {
         Server ours({IPCKIT_PROGRAM, "manager", "serve", "--address", "tcp://127.0.0.1:0",
@@ -266,6 +270,8 @@ int main(int argc, char** argv) {
             keep_best(py_on_python, python_client(python, theirs_port, n, tries));
             loopback = std::max(loopback, loopback_round_trips(n));
             keep_best(cpp_on_python, cpp_client("python+tcp://127.0.0.1:" + theirs_port, n, tries));
+            keep_best(cpp_spin_on_python, cpp_client("python+tcp://127.0.0.1:" + theirs_port, n,
+                                                     tries, std::chrono::microseconds(spin_us)));
         }
     }
     // The adaptive wait: the Python client against Python's server, ipckit's, and ipckit's
@@ -314,17 +320,18 @@ int main(int argc, char** argv) {
         rounds, tries, n);
     std::printf(
         "| operation     | Py client, Py server | Py client, ipckit server |  (a) ratio | "
-        "C++ client, Py server |  (b) ratio |\n");
+        "C++ client, Py server |  (b) ratio | C++ client, spin |  (b) ratio |\n");
     std::printf(
         "|---------------|---------------------:|-------------------------:|-----------:|"
-        "----------------------:|-----------:|\n");
+        "----------------------:|-----------:|-----------------:|-----------:|\n");
     bool ok = true;
     for (const char* op : kOps) {
         double base = py_on_python[op];
         ok = ok && base > 0 && py_on_ipckit[op] > 0;
-        std::printf("| %-13s | %20.0f | %24.0f | %8.2f x | %21.0f | %8.2f x |\n", op, base,
-                    py_on_ipckit[op], ratio(py_on_ipckit[op], base), cpp_on_python[op],
-                    ratio(cpp_on_python[op], base));
+        std::printf("| %-13s | %20.0f | %24.0f | %8.2f x | %21.0f | %8.2f x | %16.0f | %8.2f x |\n",
+                    op, base, py_on_ipckit[op], ratio(py_on_ipckit[op], base), cpp_on_python[op],
+                    ratio(cpp_on_python[op], base), cpp_spin_on_python[op],
+                    ratio(cpp_spin_on_python[op], base));
     }
     std::printf(
         "\nthe Python client's own CPU time per call (its best try against ipckit's "
