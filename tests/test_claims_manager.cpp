@@ -129,13 +129,16 @@ TEST(ClaimsManager, LifelineStopsTheServerWhenItsOwnerIsKilled) {
     ::close(pidfd);
     bool socket_left =
         std::filesystem::exists(std::filesystem::symlink_status(r->address.substr(5)));
+    bool directory_left = std::filesystem::exists(directory_of(r->address));
     std::error_code ec;
-    std::filesystem::remove_all(directory_of(r->address), ec);  // the owner could not
+    std::filesystem::remove_all(directory_of(r->address), ec);  // (if the server did not)
     ASSERT_TRUE(ended) << "the server went on after its owner died";
     ASSERT_EQ(reaped_pid, r->server) << "the orphaned server was not reparented to the test";
-    // It ended by itself (exit 0), not by a signal, and removed its socket on the way.
+    // It ended by itself (exit 0), not by a signal, and removed its socket and the socket's
+    // directory on the way (the killed owner could not).
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
     EXPECT_FALSE(socket_left);
+    EXPECT_FALSE(directory_left) << "the server left " << directory_of(r->address);
 }
 
 class ClaimsManagerStoppedServer : public ::testing::TestWithParam<bool> {};

@@ -503,7 +503,10 @@ void Manager::start_local_server(ManagerOptions options, const Registry* registr
             std::cerr << "ipckit manager server " << ::getpid() << ": " << e.what() << std::endl;
             status = 1;
         }
+        // The socket and its private directory: when the owner was killed, nobody else
+        // removes them (the owner's own cleanup, when it runs, finds them gone).
         ::unlink(path.c_str());
+        ::rmdir(directory_.c_str());
         ::_exit(status);
     }
     ::close(lifeline[0]);
