@@ -131,6 +131,7 @@ void row_us(const std::string& name, double us, double baseline_us, const char* 
 }  // namespace
 
 int main(int argc, char** argv) {
+    ipckit::bench::ignore_closed_output();
     int count = 200000;
     for (int i = 1; i + 1 < argc; ++i) {
         if (std::string(argv[i]) == "--count") count = std::stoi(argv[i + 1]);

@@ -603,6 +603,7 @@ void sweep(int count) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    ignore_closed_output();
     int count = 1000000;
     for (int i = 1; i + 1 < argc; ++i) {
         if (std::string(argv[i]) == "--count") count = std::stoi(argv[i + 1]);

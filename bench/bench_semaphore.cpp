@@ -12,6 +12,7 @@
 #include <iostream>
 #include <string>
 
+#include "bench_support.hpp"
 #include "ipckit/sysv/semaphore.hpp"
 
 namespace sysv = ipckit::sysv;
@@ -117,6 +118,7 @@ BENCHMARK(BM_PythonSysvIpcAcquireRelease)->Iterations(1)->Unit(benchmark::kMilli
 }  // namespace
 
 int main(int argc, char** argv) {
+    ipckit::bench::ignore_closed_output();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <functional>
 #include <iostream>
@@ -18,6 +19,13 @@
 #include "ipckit/sysv/message_queue.hpp"
 
 namespace ipckit::bench {
+
+// System V objects outlive a killed process. A bench whose output is a pipe that closes
+// (`bench_queue | head`) must not die of SIGPIPE in the middle of a measurement, with a
+// queue or semaphore made: it runs to its end instead (its writes fail) and removes them.
+inline void ignore_closed_output() {
+    std::signal(SIGPIPE, SIG_IGN);
+}
 
 inline void pin_to_cpu(int cpu) {
     cpu_set_t set;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "ipckit/ipckit.hpp"
 #include "ipckit/programs/time_service.hpp"
 
@@ -82,6 +83,7 @@ double python_rate(int clients, int per_client) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    ipckit::bench::ignore_closed_output();
     int total = 64000;
     for (int i = 1; i + 1 < argc; ++i) {
         if (std::string(argv[i]) == "--requests") total = std::stoi(argv[i + 1]);
