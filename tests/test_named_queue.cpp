@@ -197,7 +197,7 @@ TEST(NamedQueue, AnotherLayoutVersionIsRefusedNamingTheQueue) {
         ::close(fd);
         const std::string e = error_of([&] { Queue<int>::open(name.name); });
         EXPECT_TRUE(contains(e, "Queue<int> '" + name.name + "'")) << e;
-        EXPECT_TRUE(contains(e, "layout version is 1, this ipckit reads version 2")) << e;
+        EXPECT_TRUE(contains(e, "layout version is 1, this ipckit reads version 3")) << e;
         EXPECT_THROW(ipckit::named_queue_info(name.name), ValueError);
         auto r = run({ipckit_program(), "queue", "stat", name.name});
         EXPECT_EQ(r.exit_code, 1);

@@ -395,6 +395,44 @@ TEST(CrashMatrix, ConsumerKilledAtRandomPoints) {
         q, {.iterations = sanitized ? 100 : 1000, .open_name = "", .label = "", .check = nullptr});
 }
 
+// The one moment at which a dying producer leaves work behind: its record is published (a
+// consumer may take it) but the producers' count and offset are not yet moved. The next put
+// takes the lock over, finds the published header at the tail and completes the dead put
+// before its own; the queue then works on, around the ring and back.
+TEST(CrashMatrix, AProducerKilledBetweenItsCommitAndItsCountIsCompletedByTheNextPut) {
+    for (const bool get_first : {true, false}) {
+        SCOPED_TRACE(get_first ? "get, then put" : "put, then get");
+        ByteQueue q(8, 256);
+        Forked child([&] {
+            ipckit::detail::queue_fault_after_commit = [] { ::raise(SIGKILL); };
+            q.put("committed");
+            return 0;
+        });
+        ASSERT_EQ(child.wait(), -SIGKILL);
+        EXPECT_TRUE(q.lock_held());  // it died inside put, holding the producers' lock
+        std::string out;
+        if (get_first) {
+            q.get(out, true, 5s);
+            EXPECT_EQ(out, "committed");
+            q.put("next", true, 5s);
+        } else {
+            q.put("next", true, 5s);
+            q.get(out, true, 5s);
+            EXPECT_EQ(out, "committed");
+        }
+        q.get(out, true, 5s);
+        EXPECT_EQ(out, "next");
+        EXPECT_EQ(q.qsize(), 0u);
+        EXPECT_EQ(q.recoveries(), 1u);
+        for (int i = 0; i < 100; ++i) {  // 100 records of 8 bytes: three laps of the ring
+            q.put(std::to_string(i % 10));
+            q.get(out, true, 5s);
+            ASSERT_EQ(out, std::to_string(i % 10));
+        }
+        EXPECT_EQ(q.qsize(), 0u);
+    }
+}
+
 // Killed for certain while it holds the lock: a producer or consumer copying a 16 MiB
 // message. The next caller takes the lock over and finds the queue as it was before the
 // interrupted operation.

@@ -23,9 +23,9 @@
 // processes: it wakes every waiter; afterwards put throws QueueClosed and get returns what
 // is left, then throws QueueClosed. Many producers and many consumers may use a queue.
 //
-// Waiting: a caller that has to wait spins for at most spin() (set_spin; 0 by default,
-// i.e. it sleeps at once), then sleeps in the kernel on a futex until another process
-// changes the queue. request_stop() (ipckit/signals.hpp) wakes it with InterruptedError.
+// Waiting: a caller that has to wait polls for at most spin() (set_spin; 2 µs by default,
+// less than a sleep and a wake-up cost; 0 sleeps at once), then sleeps in the kernel on a
+// futex until another process changes the queue. request_stop() (ipckit/signals.hpp) wakes it with InterruptedError.
 //
 // Robust: a producer or consumer killed at any instant (SIGKILL mid-put, mid-get, while it
 // holds the queue's lock) does not corrupt the queue, lose or duplicate a message whose
@@ -78,6 +78,11 @@ namespace detail {
 
 struct QueueShared;
 
+// Fault injection for the crash tests (tests/test_queue.cpp): when set, put calls it between
+// its commit and its store of the producers' count, the one moment at which a producer that
+// dies leaves work for the next one (docs/queues.md). Null in normal use.
+inline void (*queue_fault_after_commit)() = nullptr;
+
 // The untyped queue that Queue<T>, ByteQueue and ObjectQueue wrap (src/shared/queue.cpp).
 class QueueCore {
   public:
@@ -105,6 +110,10 @@ class QueueCore {
     bool lock_held() const noexcept;
     std::string describe() const;
 
+    // A consumer that has just emptied the queue usually finds the next message within a
+    // microsecond or two; polling that long keeps both sides running instead of paying a
+    // futex wake-up per message (docs/queues.md, docs/benchmarks.md).
+    static constexpr std::chrono::nanoseconds default_spin{2000};
     void set_spin(std::chrono::nanoseconds spin) noexcept { spin_ = spin; }
     std::chrono::nanoseconds spin() const noexcept { return spin_; }
 
@@ -133,12 +142,14 @@ class QueueCore {
   private:
     template <class Sink>
     bool get_impl(Sink&& sink, bool block, Timeout timeout);
+    // A record's length from its header, or Error(EBADMSG) naming the queue.
+    std::uint32_t checked_length(std::uint32_t length, std::uint32_t offset) const;
 
     std::shared_ptr<std::byte> block_;
     QueueShared* shared_ = nullptr;
     std::byte* ring_ = nullptr;
     const char* kind_ = "Queue";
-    std::chrono::nanoseconds spin_{0};
+    std::chrono::nanoseconds spin_{default_spin};
     std::string name_;                    // a named queue's name; empty for an anonymous one
     bool created_ = false;                // a named queue: this handle created it
     std::function<bool()> remove_;        // named: unlinks the name
@@ -189,8 +200,8 @@ class QueueBase {
     std::size_t unfinished_tasks() const noexcept { return core_->unfinished_tasks(); }
 
     // The longest a waiting put or get polls before it sleeps in the kernel, for this
-    // handle and its copies in this process (a forked child inherits the setting). 0 by
-    // default.
+    // handle and its copies in this process (a forked child inherits the setting). 2 µs by
+    // default; 0: sleep at once.
     void set_spin(std::chrono::nanoseconds spin) noexcept { core_->set_spin(spin); }
     // Times one of the queue's two locks (producers', consumers') was taken over from a
     // process that died holding it.
@@ -288,7 +299,7 @@ class ByteQueue : public QueueBase {
     static constexpr std::size_t default_max_bytes = std::size_t{1} << 20;
 
     // At most `maxsize` messages and `max_bytes` bytes of ring (each message takes its size
-    // plus 4, rounded up to 8). A message larger than the ring throws ValueError on put.
+    // plus 4, rounded up to 8; Queue<T>'s items too). A message larger than the ring throws ValueError on put.
     explicit ByteQueue(std::size_t maxsize = default_maxsize,
                        std::size_t max_bytes = default_max_bytes)
         : QueueBase(std::make_shared<detail::QueueCore>("ByteQueue", maxsize, max_bytes, 0)) {}

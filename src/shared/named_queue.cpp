@@ -43,7 +43,7 @@ namespace detail {
 namespace {
 
 constexpr char magic[8] = {'i', 'p', 'c', 'k', 'i', 't', 'Q', '\0'};
-constexpr std::uint32_t layout_version = 2;  // 2: a lock per side (queue.cpp)
+constexpr std::uint32_t layout_version = 3;  // 2: a lock per side; 3: headers publish (queue.cpp)
 constexpr std::size_t max_users = 128;
 constexpr std::size_t max_name = 200;
 constexpr const char* shm_dir = "/dev/shm";

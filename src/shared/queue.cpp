@@ -1,5 +1,5 @@
-// The shared-memory queue (include/ipckit/queue.hpp): a ring of messages under one robust
-// lock, committed by single stores, with futex sequence counters for the waits.
+// The shared-memory queue (include/ipckit/queue.hpp): a ring of records, each published by
+// one store of its header, a robust lock per side, futex event counts for the waits.
 // docs/queues.md gives the argument for its robustness.
 #include "ipckit/queue.hpp"
 
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -26,11 +27,18 @@ namespace detail {
 // A waiter sleeps at most this long before it looks at the queue again: the bound on the
 // delay a process killed between its commit and its wake-up can cause.
 constexpr auto wait_slice = std::chrono::milliseconds(50);
-constexpr std::size_t record_header = 4;  // variable-size messages: 4-byte length first
+// A record: a 4-byte header (the length | published_bit), the bytes, padding (record_size).
+constexpr std::size_t record_header = 4;
+constexpr std::uint32_t published_bit = 0x80000000u;
+// Free bytes always kept after the tail, so that a put can clear the next record's header
+// before it publishes its own (see put).
+constexpr std::uint32_t ring_slack = 8;
 
-// In shared memory. The two state words are the ring: each is written by one store, under
-// its side's lock. Producers and consumers have a lock each, on cache lines of their own, so
-// one producer and one consumer never wait for each other (docs/queues.md).
+// In shared memory. Producers and consumers have a lock each, on cache lines of their own,
+// so one producer and one consumer never wait for each other; a consumer learns that a
+// message is there from the record's own header, so it never reads the producers' line,
+// and a producer reads the consumers' line only when an older copy shows no room
+// (docs/queues.md).
 struct alignas(64)
     QueueShared {  // NOLINT(clang-analyzer-optin.performance.Padding): cache lines apart on purpose
     // Producers' line.
@@ -44,12 +52,10 @@ struct alignas(64)
     alignas(64) LockState cons_lock;
     // Head offset | gets so far.
     std::atomic<std::uint64_t> cons{0};
-    // A value `prod` had: consumers look at `prod` itself only when this says "empty".
-    std::atomic<std::uint64_t> prod_seen{0};
 
     // Read by both, written once.
     alignas(64) std::uint32_t maxsize = 0;
-    std::uint32_t ring_bytes = 0;
+    std::uint32_t ring_bytes = 0;  // including ring_slack
     std::uint32_t fixed_size = 0;  // 0: variable-size records
     std::atomic<std::uint32_t> closed{0};
 
@@ -79,17 +85,40 @@ long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const 
     return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, ts, nullptr, 0);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define IPCKIT_QUEUE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IPCKIT_QUEUE_TSAN 1
+#endif
+#endif
+
 // The wait words (not_empty_seq, not_full_seq, join_seq) are event counts: bit 0 says
 // "someone sleeps on me", the other bits count the notifications. A waiter sets the bit,
 // then looks at the queue, then sleeps if it must; a notifier, after its change, clears the
 // bit and wakes every sleeper only if the bit is set. So a put or get costs no system call
 // while nobody sleeps, and each sleeper costs one wake-up however many messages arrive.
 // Either the notifier sees the bit, or the waiter (whose bit was set before it looked)
-// sees the change: all four accesses (the commit store and the load of the word; the bit
-// set and the load of the state) are seq_cst, so one of them sees the other.
+// sees the change: the waiter's bit set and its look are seq_cst, and the notifier's
+// commit (a release store) and its read of the word have a seq_cst fence between them
+// (the fence rules of [atomics.order]: one of the two reads sees the other's write).
+
+// The notifier's read of the word. A fence costs one locked instruction on the stack; a
+// seq_cst commit store instead would be a locked instruction on the contended ring line,
+// which gave 0.6 x the throughput (docs/benchmarks.md). TSan does not model fences: under
+// it, an idempotent read-modify-write (a release, read by the waiter's compare-and-swap)
+// does the same.
+std::uint32_t read_after_commit(std::atomic<std::uint32_t>& seq) {
+#ifdef IPCKIT_QUEUE_TSAN
+    return seq.fetch_add(0, std::memory_order_seq_cst);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return seq.load(std::memory_order_relaxed);
+#endif
+}
+
 void notify(std::atomic<std::uint32_t>& seq) {
-    // seq_cst, as the notifier's commit store before it and the waiter's operations.
-    std::uint32_t s = seq.load(std::memory_order_seq_cst);
+    std::uint32_t s = read_after_commit(seq);
     while (s & 1u) {
         if (seq.compare_exchange_weak(s, s + 1, std::memory_order_seq_cst)) {
             futex(seq, FUTEX_WAKE, INT_MAX, nullptr);
@@ -140,7 +169,12 @@ class Locked {
 
 struct Snapshot {
     std::uint64_t prod, cons;
-    std::uint32_t count() const { return count_of(prod) - count_of(cons); }
+    // `prod` lags by one while a put is between its commit and its store of `prod` (and
+    // after a producer died there): a consumer may already have taken that message.
+    std::uint32_t count() const {
+        const auto d = static_cast<std::int32_t>(count_of(prod) - count_of(cons));
+        return d < 0 ? 0 : static_cast<std::uint32_t>(d);
+    }
 };
 
 std::uint32_t used_bytes(const QueueShared& s, const Snapshot& snap) {
@@ -149,8 +183,22 @@ std::uint32_t used_bytes(const QueueShared& s, const Snapshot& snap) {
     return d == 0 ? s.ring_bytes : d;
 }
 
+// Queue<T>'s records are padded to 4 (more of them to a cache line), ByteQueue's to 8.
+std::size_t record_size(std::size_t n, bool fixed) {
+    return fixed ? (record_header + n + 3) & ~std::size_t{3} : round8(record_header + n);
+}
 std::size_t record_size(const QueueShared& s, std::size_t n) {
-    return s.fixed_size != 0 ? s.fixed_size : round8(record_header + n);
+    return record_size(n, s.fixed_size != 0);
+}
+
+// The bytes records may use: the ring less the slack.
+std::uint32_t usable_bytes(const QueueShared& s) {
+    return s.ring_bytes - ring_slack;
+}
+
+// The header of the record at `offset` (4-byte aligned, as the ring's size: never split).
+std::atomic_ref<std::uint32_t> header_at(std::byte* ring, std::uint32_t offset) {
+    return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(ring + offset));
 }
 
 // set_queue_waits_ignore_stop(true) in this thread (queue.hpp).
@@ -258,19 +306,19 @@ std::size_t QueueCore::layout_bytes(const char* kind, std::size_t maxsize, std::
     }
     std::size_t ring = 0;
     if (fixed_size != 0) {
-        if (fixed_size >= limit || maxsize > (limit - 1) / fixed_size) {
+        if (fixed_size >= limit || maxsize > (limit - 1 - ring_slack) / record_size(fixed_size, true)) {
             throw ValueError(std::string(kind) + ": " + std::to_string(maxsize) + " items of " +
                              std::to_string(fixed_size) + " bytes: more than 2 GiB");
         }
-        ring = maxsize * fixed_size;
+        ring = maxsize * record_size(fixed_size, true);
     } else {
-        if (max_bytes < 8 || max_bytes >= limit) {
+        if (max_bytes < 8 || max_bytes >= limit - ring_slack) {
             throw ValueError(std::string(kind) + ": max_bytes " + std::to_string(max_bytes) +
                              " out of range (8 bytes to 2 GiB)");
         }
         ring = round8(max_bytes);
     }
-    return sizeof(QueueShared) + ring;
+    return sizeof(QueueShared) + ring + ring_slack;
 }
 
 QueueCore::QueueCore(const char* kind, std::size_t maxsize, std::size_t max_bytes,
@@ -295,8 +343,10 @@ QueueCore::QueueCore(const char* kind, std::shared_ptr<std::byte> memory, std::s
         const bool fits = available >= sizeof(QueueShared) &&
                           s.ring_bytes <= available - sizeof(QueueShared) && s.maxsize > 0 &&
                           s.fixed_size == fixed_size &&
-                          (fixed_size == 0 ? s.ring_bytes >= 8 && s.ring_bytes % 8 == 0
-                                           : s.ring_bytes == std::uint64_t{s.maxsize} * fixed_size);
+                          (fixed_size == 0
+                               ? s.ring_bytes >= 8 + ring_slack && s.ring_bytes % 8 == 0
+                               : s.ring_bytes == std::uint64_t{s.maxsize} * record_size(fixed_size, true) +
+                                                     ring_slack);
         if (!fits) {
             throw ValueError(describe() + ": its shared state is inconsistent (maxsize " +
                              std::to_string(s.maxsize) + ", ring " + std::to_string(s.ring_bytes) +
@@ -322,14 +372,14 @@ std::string QueueCore::describe() const {
 
 bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout timeout) {
     QueueShared& s = *shared_;
-    if (s.fixed_size != 0 ? size != s.fixed_size : record_size(s, size) > s.ring_bytes) {
+    const std::size_t rec = record_size(s, size);
+    if (s.fixed_size != 0 ? size != s.fixed_size : rec > usable_bytes(s)) {
         throw ValueError(describe() + ": a message of " + std::to_string(size) +
-                         " bytes cannot fit (the ring holds " + std::to_string(s.ring_bytes) +
+                         " bytes cannot fit (the ring holds " + std::to_string(usable_bytes(s)) +
                          " bytes; make the queue with a larger max_bytes)");
     }
-    const std::size_t rec = record_size(s, size);
     auto fits = [&](const Snapshot& snap) {
-        return snap.count() < s.maxsize && s.ring_bytes - used_bytes(s, snap) >= rec;
+        return snap.count() < s.maxsize && usable_bytes(s) - used_bytes(s, snap) >= rec;
     };
     auto snapshot = [&] {
         return Snapshot{s.prod.load(std::memory_order_seq_cst),
@@ -342,24 +392,35 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
         }
         // `prod` is ours (under the lock); `cons` is the consumers' line, read only when an
         // older value of it does not leave room. An older value never shows more room.
-        Snapshot snap{s.prod.load(std::memory_order_acquire),
-                      s.cons_seen.load(std::memory_order_acquire)};
+        Snapshot snap{s.prod.load(std::memory_order_relaxed),
+                      s.cons_seen.load(std::memory_order_relaxed)};
+        std::uint32_t tail = offset_of(snap.prod);
+        // The header at the tail is 0 unless the last put published its record there and
+        // died before it stored `prod`: then that put is complete, and we finish it.
+        if (const std::uint32_t h = header_at(ring_, tail).load(std::memory_order_acquire);
+            h & published_bit) {
+            tail = static_cast<std::uint32_t>(
+                (tail + record_size(s, checked_length(h & ~published_bit, tail))) % s.ring_bytes);
+            snap.prod = make_word(tail, count_of(snap.prod) + 1);
+            s.prod.store(snap.prod, std::memory_order_release);
+        }
         if (!fits(snap)) {
             snap.cons = s.cons.load(std::memory_order_seq_cst);
-            s.cons_seen.store(snap.cons, std::memory_order_release);
+            s.cons_seen.store(snap.cons, std::memory_order_relaxed);
             if (!fits(snap)) return false;
         }
-        std::uint32_t tail = offset_of(snap.prod);
-        if (s.fixed_size == 0) {
-            const auto n = static_cast<std::uint32_t>(size);
-            ring_write(ring_, s.ring_bytes, tail, &n, record_header);
-            ring_write(ring_, s.ring_bytes, (tail + record_header) % s.ring_bytes, data, size);
-        } else {
-            ring_write(ring_, s.ring_bytes, tail, data, size);
-        }
+        ring_write(ring_, s.ring_bytes, (tail + record_header) % s.ring_bytes, data, size);
         const auto new_tail = static_cast<std::uint32_t>((tail + rec) % s.ring_bytes);
-        // The commit: one store publishes the message.
-        s.prod.store(make_word(new_tail, count_of(snap.prod) + 1), std::memory_order_seq_cst);
+        // Free space (the slack guarantees it): clear the next record's header, so that a
+        // consumer that has taken this record finds "nothing yet" there, not old bytes.
+        header_at(ring_, new_tail).store(0, std::memory_order_relaxed);
+        // The commit: one store publishes the message, to consumers and to the next
+        // producer alike (`prod` is only the producers' count and offset).
+        header_at(ring_, tail).store(static_cast<std::uint32_t>(size) | published_bit,
+                                     std::memory_order_release);
+        if (queue_fault_after_commit != nullptr) [[unlikely]]
+            queue_fault_after_commit();
+        s.prod.store(make_word(new_tail, count_of(snap.prod) + 1), std::memory_order_release);
         return true;
     };
     if (!until_done(
@@ -375,55 +436,47 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
 template <class Sink>
 bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
     QueueShared& s = *shared_;
-    auto snapshot = [&] {
-        return Snapshot{s.prod.load(std::memory_order_seq_cst),
-                        s.cons.load(std::memory_order_seq_cst)};
-    };
     auto attempt = [&] {
         Locked held(s.cons_lock);
-        // As in put: `prod` itself is read only when an older value of it shows no message
-        // (or is not one this queue can have had, which it cannot be: a consumer stores
-        // what it read before it moves `cons`).
-        Snapshot snap{s.prod_seen.load(std::memory_order_acquire),
-                      s.cons.load(std::memory_order_acquire)};
-        if (snap.count() == 0 || snap.count() > s.maxsize) {
-            snap.prod = s.prod.load(std::memory_order_seq_cst);
-            s.prod_seen.store(snap.prod, std::memory_order_release);
-            if (snap.count() == 0) {
-                if (s.closed.load(std::memory_order_relaxed)) {
-                    throw QueueClosed(describe() + ": get on a closed, empty queue");
-                }
-                return false;
+        const std::uint64_t cons = s.cons.load(std::memory_order_relaxed);
+        const std::uint32_t head = offset_of(cons);
+        // The record's header says whether a message is there: no need to read `prod`.
+        const std::uint32_t h = header_at(ring_, head).load(std::memory_order_acquire);
+        if (!(h & published_bit)) {
+            if (s.closed.load(std::memory_order_relaxed)) {
+                throw QueueClosed(describe() + ": get on a closed, empty queue");
             }
+            return false;
         }
-        const std::uint32_t head = offset_of(snap.cons);
-        std::uint32_t size = s.fixed_size;
-        std::uint32_t data = head;
-        if (size == 0) {
-            ring_read(ring_, s.ring_bytes, head, &size, record_header);
-            if (record_size(s, size) > used_bytes(s, snap)) {
-                throw Error(EBADMSG, describe() + ": corrupt record of " + std::to_string(size) +
-                                         " bytes at offset " + std::to_string(head));
-            }
-            data = static_cast<std::uint32_t>((head + record_header) % s.ring_bytes);
-        }
+        const std::uint32_t size = checked_length(h & ~published_bit, head);
         // May throw (message too large for the caller's buffer): then it stays.
         void* out = sink(size);
-        ring_read(ring_, s.ring_bytes, data, out, size);
-        const auto new_head =
-            static_cast<std::uint32_t>((head + record_size(s, size)) % s.ring_bytes);
+        ring_read(ring_, s.ring_bytes, (head + record_header) % s.ring_bytes, out, size);
+        const auto new_head = static_cast<std::uint32_t>((head + record_size(s, size)) % s.ring_bytes);
         // The commit: one store removes the message.
-        s.cons.store(make_word(new_head, count_of(snap.cons) + 1), std::memory_order_seq_cst);
+        s.cons.store(make_word(new_head, count_of(cons) + 1), std::memory_order_release);
         return true;
     };
-    if (!until_done(
-            s.not_empty_seq, block, timeout, spin_, attempt,
-            [&] { return snapshot().count() != 0 || s.closed.load(); },
-            [&] { return describe() + ": get"; })) {
+    auto ready = [&] {
+        const std::uint32_t head = offset_of(s.cons.load(std::memory_order_seq_cst));
+        return (header_at(ring_, head).load(std::memory_order_seq_cst) & published_bit) != 0 ||
+               s.closed.load();
+    };
+    if (!until_done(s.not_empty_seq, block, timeout, spin_, attempt, ready,
+                    [&] { return describe() + ": get"; })) {
         return false;
     }
     notify(s.not_full_seq);
     return true;
+}
+
+std::uint32_t QueueCore::checked_length(std::uint32_t length, std::uint32_t offset) const {
+    const QueueShared& s = *shared_;
+    if (s.fixed_size != 0 ? length != s.fixed_size : record_size(s, length) > usable_bytes(s)) {
+        throw Error(EBADMSG, describe() + ": corrupt record of " + std::to_string(length) +
+                                 " bytes at offset " + std::to_string(offset));
+    }
+    return length;
 }
 
 std::optional<std::size_t> QueueCore::get(void* out, std::size_t capacity, bool block,
@@ -454,10 +507,10 @@ bool QueueCore::get(std::string& out, bool block, Timeout timeout) {
 }
 
 std::size_t QueueCore::qsize() const noexcept {
-    // The consumers' word first: a put in between makes the answer larger, never negative.
+    // The consumers' word first: a put in between makes the answer larger.
     const std::uint64_t cons = shared_->cons.load(std::memory_order_acquire);
     const std::uint64_t prod = shared_->prod.load(std::memory_order_acquire);
-    return count_of(prod) - count_of(cons);
+    return Snapshot{prod, cons}.count();
 }
 
 bool QueueCore::full() const noexcept {
@@ -465,14 +518,14 @@ bool QueueCore::full() const noexcept {
     Snapshot snap{s.prod.load(std::memory_order_acquire), s.cons.load(std::memory_order_acquire)};
     if (snap.count() >= s.maxsize) return true;
     // Variable sizes: full when not even an empty message fits.
-    return s.fixed_size == 0 && s.ring_bytes - used_bytes(s, snap) < record_size(s, 0);
+    return s.fixed_size == 0 && usable_bytes(s) - used_bytes(s, snap) < record_size(s, 0);
 }
 
 std::size_t QueueCore::maxsize() const noexcept {
     return shared_->maxsize;
 }
 std::size_t QueueCore::max_bytes() const noexcept {
-    return shared_->ring_bytes;
+    return usable_bytes(*shared_);
 }
 
 void QueueCore::close() noexcept {
@@ -488,17 +541,27 @@ bool QueueCore::closed() const noexcept {
     return shared_->closed.load(std::memory_order_acquire) != 0;
 }
 
+namespace {
+// Puts so far, for task_done/join: a message a consumer has taken was put, even when `prod`
+// does not count it yet (see Snapshot).
+std::uint32_t puts_so_far(const QueueShared& s) {
+    const std::uint32_t gets = count_of(s.cons.load(std::memory_order_seq_cst));
+    const std::uint32_t puts = count_of(s.prod.load(std::memory_order_seq_cst));
+    return static_cast<std::int32_t>(gets - puts) > 0 ? gets : puts;
+}
+}  // namespace
+
 std::size_t QueueCore::unfinished_tasks() const noexcept {
     const QueueShared& s = *shared_;
     const std::uint32_t done = s.done.load(std::memory_order_seq_cst);
-    return count_of(s.prod.load(std::memory_order_seq_cst)) - done;
+    return puts_so_far(s) - done;
 }
 
 void QueueCore::task_done() {
     QueueShared& s = *shared_;
     std::uint32_t done = s.done.load(std::memory_order_relaxed);
     for (;;) {
-        const std::uint32_t puts = count_of(s.prod.load(std::memory_order_acquire));
+        const std::uint32_t puts = puts_so_far(s);
         if (done == puts) {
             throw ValueError(describe() + ": task_done() called more times than items were put");
         }
