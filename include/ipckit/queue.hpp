@@ -25,7 +25,8 @@
 //
 // Waiting: a caller that has to wait polls for at most spin() (set_spin; 2 µs by default,
 // less than a sleep and a wake-up cost; 0 sleeps at once), then sleeps in the kernel on a
-// futex until another process changes the queue. request_stop() (ipckit/signals.hpp) wakes it with InterruptedError.
+// futex until another process changes the queue. request_stop() (ipckit/signals.hpp) wakes it with
+// InterruptedError.
 //
 // Robust: a producer or consumer killed at any instant (SIGKILL mid-put, mid-get, while it
 // holds the queue's lock) does not corrupt the queue, lose or duplicate a message whose
@@ -299,7 +300,8 @@ class ByteQueue : public QueueBase {
     static constexpr std::size_t default_max_bytes = std::size_t{1} << 20;
 
     // At most `maxsize` messages and `max_bytes` bytes of ring (each message takes its size
-    // plus 4, rounded up to 8; Queue<T>'s items too). A message larger than the ring throws ValueError on put.
+    // plus 4, rounded up to 8; Queue<T>'s items too). A message larger than the ring throws
+    // ValueError on put.
     explicit ByteQueue(std::size_t maxsize = default_maxsize,
                        std::size_t max_bytes = default_max_bytes)
         : QueueBase(std::make_shared<detail::QueueCore>("ByteQueue", maxsize, max_bytes, 0)) {}

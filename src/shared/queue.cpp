@@ -306,7 +306,8 @@ std::size_t QueueCore::layout_bytes(const char* kind, std::size_t maxsize, std::
     }
     std::size_t ring = 0;
     if (fixed_size != 0) {
-        if (fixed_size >= limit || maxsize > (limit - 1 - ring_slack) / record_size(fixed_size, true)) {
+        if (fixed_size >= limit ||
+            maxsize > (limit - 1 - ring_slack) / record_size(fixed_size, true)) {
             throw ValueError(std::string(kind) + ": " + std::to_string(maxsize) + " items of " +
                              std::to_string(fixed_size) + " bytes: more than 2 GiB");
         }
@@ -340,13 +341,13 @@ QueueCore::QueueCore(const char* kind, std::shared_ptr<std::byte> memory, std::s
     } else {
         shared_ = std::launder(reinterpret_cast<QueueShared*>(block_.get()));
         const QueueShared& s = *shared_;
-        const bool fits = available >= sizeof(QueueShared) &&
-                          s.ring_bytes <= available - sizeof(QueueShared) && s.maxsize > 0 &&
-                          s.fixed_size == fixed_size &&
-                          (fixed_size == 0
-                               ? s.ring_bytes >= 8 + ring_slack && s.ring_bytes % 8 == 0
-                               : s.ring_bytes == std::uint64_t{s.maxsize} * record_size(fixed_size, true) +
-                                                     ring_slack);
+        const bool fits =
+            available >= sizeof(QueueShared) && s.ring_bytes <= available - sizeof(QueueShared) &&
+            s.maxsize > 0 && s.fixed_size == fixed_size &&
+            (fixed_size == 0
+                 ? s.ring_bytes >= 8 + ring_slack && s.ring_bytes % 8 == 0
+                 : s.ring_bytes ==
+                       std::uint64_t{s.maxsize} * record_size(fixed_size, true) + ring_slack);
         if (!fits) {
             throw ValueError(describe() + ": its shared state is inconsistent (maxsize " +
                              std::to_string(s.maxsize) + ", ring " + std::to_string(s.ring_bytes) +
@@ -416,8 +417,8 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
         header_at(ring_, new_tail).store(0, std::memory_order_relaxed);
         // The commit: one store publishes the message, to consumers and to the next
         // producer alike (`prod` is only the producers' count and offset).
-        header_at(ring_, tail).store(static_cast<std::uint32_t>(size) | published_bit,
-                                     std::memory_order_release);
+        header_at(ring_, tail)
+            .store(static_cast<std::uint32_t>(size) | published_bit, std::memory_order_release);
         if (queue_fault_after_commit != nullptr) [[unlikely]]
             queue_fault_after_commit();
         s.prod.store(make_word(new_tail, count_of(snap.prod) + 1), std::memory_order_release);
@@ -452,7 +453,8 @@ bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
         // May throw (message too large for the caller's buffer): then it stays.
         void* out = sink(size);
         ring_read(ring_, s.ring_bytes, (head + record_header) % s.ring_bytes, out, size);
-        const auto new_head = static_cast<std::uint32_t>((head + record_size(s, size)) % s.ring_bytes);
+        const auto new_head =
+            static_cast<std::uint32_t>((head + record_size(s, size)) % s.ring_bytes);
         // The commit: one store removes the message.
         s.cons.store(make_word(new_head, count_of(cons) + 1), std::memory_order_release);
         return true;
