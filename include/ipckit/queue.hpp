@@ -31,15 +31,15 @@
 // Robust: a producer or consumer killed at any instant (SIGKILL mid-put, mid-get, while it
 // holds the queue's lock) does not corrupt the queue, lose or duplicate a message whose
 // put returned, or block the others for more than about 60 ms. Why (docs/queues.md):
-//   - one robust lock (ipckit::Lock's state: a dead owner is taken over within ~10 ms)
-//     guards the ring; every operation runs entirely under it;
-//   - the ring's state is two 64-bit words, the producers' (tail offset, puts) and the
-//     consumers' (head offset, gets); each operation changes exactly one of them, with
-//     ONE store, as its last step. A put copies its message into free space first, then
-//     publishes it by storing the producers' word; a get copies the message out, then
-//     stores the consumers' word. Killed before that store, the operation did nothing
-//     (the bytes it wrote lie in space nobody reads); killed after it, it is complete.
-//     So the next holder of the lock, dead owner or not, finds a consistent ring;
+//   - a robust lock per side (ipckit::Lock's state: a dead owner is taken over within
+//     ~10 ms) serialises the producers, another the consumers;
+//   - each operation commits with ONE store: a put copies its message into free space,
+//     then stores the record's header (length | published), which is what consumers read;
+//     a get copies the message out, then stores the consumers' word (head offset, gets).
+//     Killed before that store, the operation did nothing (the bytes it wrote lie in space
+//     nobody reads); killed after it, it is complete, but for the producers' own word
+//     (tail offset, puts), which the next put finishes when it finds a published header at
+//     the tail. So the next holder of a lock, dead owner or not, finds a consistent ring;
 //   - sleepers wake on the futex every 50 ms at the latest and look again, so a wake-up
 //     lost with a process killed between its store and its wake delays nobody longer.
 //   (A get whose process dies after its store has taken the message: it was delivered, to
