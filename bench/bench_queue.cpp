@@ -43,8 +43,8 @@ namespace {
 using namespace ipckit::bench;
 
 constexpr std::size_t capacity = 1024;  // messages, every implementation
-// ipckit's queues poll this long before they sleep, unless set_spin() says otherwise.
-constexpr auto default_spin = ipckit::detail::QueueCore::default_spin;
+// ipckit's queues as made, with their default spin (set_spin not called).
+constexpr std::optional<std::chrono::nanoseconds> default_spin;
 
 // Python's multiprocessing.Queue: messages per second (below).
 double python_queue_rate(std::size_t size, int producers, int consumers, int count);
@@ -56,9 +56,9 @@ struct Msg {
 
 // --- ipckit::Queue<T> ---
 template <std::size_t N>
-Result queue_throughput(int count, std::chrono::nanoseconds spin, bool pin = false) {
+Result queue_throughput(int count, std::optional<std::chrono::nanoseconds> spin, bool pin = false) {
     ipckit::Queue<Msg<N>> q(capacity);
-    q.set_spin(spin);
+    if (spin) q.set_spin(*spin);
     Msg<N> m{};
     return run_pair(
         [&] {
@@ -72,10 +72,12 @@ Result queue_throughput(int count, std::chrono::nanoseconds spin, bool pin = fal
         pin);
 }
 template <std::size_t N>
-Result queue_pingpong(int count, std::chrono::nanoseconds spin, bool pin) {
+Result queue_pingpong(int count, std::optional<std::chrono::nanoseconds> spin, bool pin) {
     ipckit::Queue<Msg<N>> request(capacity), reply(capacity);
-    request.set_spin(spin);
-    reply.set_spin(spin);
+    if (spin) {
+        request.set_spin(*spin);
+        reply.set_spin(*spin);
+    }
     Msg<N> m{};
     return run_pair(
         [&] {

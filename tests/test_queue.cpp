@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -236,6 +237,23 @@ TEST(Queue, JoinWaitsForEveryTaskDone) {
     EXPECT_EQ(finisher.wait(), 0);
     EXPECT_EQ(q.unfinished_tasks(), 0u);
     EXPECT_THROW(q.task_done(), ipckit::ValueError);
+}
+
+// The default wait: a short poll where records fit in a cache line (measured faster),
+// none where they do not (measured slower); and with the default, a waiter still ends up
+// asleep in the kernel, not polling.
+TEST(Queue, DefaultSpinIsShortForSmallItemsAndZeroOtherwise) {
+    EXPECT_EQ(Queue<int>(4).spin(), 2us);
+    EXPECT_EQ((Queue<std::array<char, 60>>(4).spin()), 2us);
+    EXPECT_EQ((Queue<std::array<char, 61>>(4).spin()), 0ns);
+    EXPECT_EQ((Queue<std::array<char, 1024>>(4).spin()), 0ns);
+    EXPECT_EQ(ByteQueue(4).spin(), 0ns);
+    EXPECT_EQ(ObjectQueue(4).spin(), 0ns);
+    Queue<int> q(4);
+    Forked child([&]() { return q.get() == 9 ? 0 : 1; });
+    ASSERT_TRUE(wait_until_blocked_in(child.pid(), "futex"));
+    q.put(9);
+    EXPECT_EQ(child.wait(), 0);
 }
 
 TEST(Queue, SpinningWaitStillSleepsAfterItsSpin) {

@@ -23,10 +23,10 @@
 // processes: it wakes every waiter; afterwards put throws QueueClosed and get returns what
 // is left, then throws QueueClosed. Many producers and many consumers may use a queue.
 //
-// Waiting: a caller that has to wait polls for at most spin() (set_spin; 2 µs by default,
-// less than a sleep and a wake-up cost; 0 sleeps at once), then sleeps in the kernel on a
-// futex until another process changes the queue. request_stop() (ipckit/signals.hpp) wakes it with
-// InterruptedError.
+// Waiting: a caller that has to wait polls for at most spin() (set_spin; by default 2 µs
+// for a Queue<T> of items up to 60 bytes, 0 otherwise: sleep at once), then sleeps in the
+// kernel on a futex until another process changes the queue. request_stop() (ipckit/signals.hpp)
+// wakes it with InterruptedError.
 //
 // Robust: a producer or consumer killed at any instant (SIGKILL mid-put, mid-get, while it
 // holds the queue's lock) does not corrupt the queue, lose or duplicate a message whose
@@ -111,10 +111,12 @@ class QueueCore {
     bool lock_held() const noexcept;
     std::string describe() const;
 
-    // A consumer that has just emptied the queue usually finds the next message within a
-    // microsecond or two; polling that long keeps both sides running instead of paying a
-    // futex wake-up per message (docs/queues.md, docs/benchmarks.md).
-    static constexpr std::chrono::nanoseconds default_spin{2000};
+    // The default spin of a queue whose records fit in a cache line (Queue<T> of items up to
+    // 60 bytes): such items come faster than a sleep and a wake-up, and a waiter polls the
+    // one line the next record lands on. Larger or variable-size records: 0, because a
+    // consumer that polls them copies each message as the producer writes the next, which
+    // halved 1 KiB throughput (docs/queues.md, docs/benchmarks.md).
+    static constexpr std::chrono::nanoseconds small_record_spin{2000};
     void set_spin(std::chrono::nanoseconds spin) noexcept { spin_ = spin; }
     std::chrono::nanoseconds spin() const noexcept { return spin_; }
 
@@ -150,7 +152,8 @@ class QueueCore {
     QueueShared* shared_ = nullptr;
     std::byte* ring_ = nullptr;
     const char* kind_ = "Queue";
-    std::chrono::nanoseconds spin_{default_spin};
+    std::chrono::nanoseconds spin_{0};
+    bool small_records_ = false;          // records fit in a cache line: waiters poll the ring
     std::string name_;                    // a named queue's name; empty for an anonymous one
     bool created_ = false;                // a named queue: this handle created it
     std::function<bool()> remove_;        // named: unlinks the name
@@ -201,9 +204,10 @@ class QueueBase {
     std::size_t unfinished_tasks() const noexcept { return core_->unfinished_tasks(); }
 
     // The longest a waiting put or get polls before it sleeps in the kernel, for this
-    // handle and its copies in this process (a forked child inherits the setting). 2 µs by
-    // default; 0: sleep at once.
+    // handle and its copies in this process (a forked child inherits the setting). By
+    // default 2 µs for items up to 60 bytes, else 0 (sleep at once).
     void set_spin(std::chrono::nanoseconds spin) noexcept { core_->set_spin(spin); }
+    std::chrono::nanoseconds spin() const noexcept { return core_->spin(); }
     // Times one of the queue's two locks (producers', consumers') was taken over from a
     // process that died holding it.
     std::uint32_t recoveries() const noexcept { return core_->recoveries(); }

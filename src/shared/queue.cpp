@@ -358,6 +358,8 @@ QueueCore::QueueCore(const char* kind, std::shared_ptr<std::byte> memory, std::s
         }
     }
     ring_ = block_.get() + sizeof(QueueShared);
+    small_records_ = fixed_size != 0 && record_size(fixed_size, true) <= 64;
+    if (small_records_) spin_ = small_record_spin;
 }
 
 std::string QueueCore::describe() const {
@@ -459,10 +461,20 @@ bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
         s.cons.store(make_word(new_head, count_of(cons) + 1), std::memory_order_release);
         return true;
     };
+    // What a waiter polls. Small records: the header at the head, on the line the message
+    // lands on. Others: `prod`, a line of its own, written once per message, so that the
+    // waiter does not pull the lines the producer is writing away from it (measured: up to
+    // 2.5 x slower at 64 to 512 bytes). `prod` lags a commit by one store, and after a
+    // producer died there until the next put: then the sleeper's slice ends the wait.
     auto ready = [&] {
-        const std::uint32_t head = offset_of(s.cons.load(std::memory_order_seq_cst));
-        return (header_at(ring_, head).load(std::memory_order_seq_cst) & published_bit) != 0 ||
-               s.closed.load();
+        if (small_records_) {
+            const std::uint32_t head = offset_of(s.cons.load(std::memory_order_seq_cst));
+            if (header_at(ring_, head).load(std::memory_order_seq_cst) & published_bit) return true;
+        } else if (count_of(s.prod.load(std::memory_order_seq_cst)) !=
+                   count_of(s.cons.load(std::memory_order_seq_cst))) {
+            return true;
+        }
+        return s.closed.load() != 0;
     };
     if (!until_done(s.not_empty_seq, block, timeout, spin_, attempt, ready,
                     [&] { return describe() + ": get"; })) {
