@@ -451,6 +451,29 @@ TEST(CrashMatrix, AProducerKilledBetweenItsCommitAndItsCountIsCompletedByTheNext
     }
 }
 
+// The same for Queue<T>, whose records are the item and its header, 8 bytes here.
+TEST(CrashMatrix, AProducerOfItemsKilledBetweenItsCommitAndItsCountIsCompletedByTheNextPut) {
+    Queue<int> q(4);
+    Forked child([&] {
+        ipckit::detail::queue_fault_after_commit = [] { ::raise(SIGKILL); };
+        q.put(1);
+        return 0;
+    });
+    ASSERT_EQ(child.wait(), -SIGKILL);
+    EXPECT_EQ(q.get(5s), 1);
+    q.put(2, 5s);
+    EXPECT_EQ(q.get(5s), 2);
+    EXPECT_EQ(q.qsize(), 0u);
+    EXPECT_EQ(q.recoveries(), 1u);
+    for (int i = 0; i < 20; ++i) {  // five laps of the ring, full at each
+        for (int j = 0; j < 4; ++j)
+            q.put_nowait(10 * i + j);
+        EXPECT_TRUE(q.full());
+        for (int j = 0; j < 4; ++j)
+            ASSERT_EQ(q.get_nowait(), 10 * i + j);
+    }
+}
+
 // Killed for certain while it holds the lock: a producer or consumer copying a 16 MiB
 // message. The next caller takes the lock over and finds the queue as it was before the
 // interrupted operation.

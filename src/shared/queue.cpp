@@ -462,14 +462,21 @@ bool QueueCore::get_impl(Sink&& sink, bool block, Timeout timeout) {
         return true;
     };
     // What a waiter polls. Small records: the header at the head, on the line the message
-    // lands on. Others: `prod`, a line of its own, written once per message, so that the
-    // waiter does not pull the lines the producer is writing away from it (measured: up to
-    // 2.5 x slower at 64 to 512 bytes). `prod` lags a commit by one store, and after a
-    // producer died there until the next put: then the sleeper's slice ends the wait.
+    // lands on, under the consumers' lock (without it another consumer may move the head on
+    // and a producer write that space while we read it); a busy lock means a consumer is at
+    // work: look again the ordinary way. Other records: `prod`, a line of its own, written
+    // once per message, so that the waiter does not pull the lines the producer is writing
+    // away from it (measured: up to 2.5 x slower at 64 to 512 bytes). `prod` lags a commit by
+    // one store, and after a producer died there until the next put: then the sleeper's
+    // slice ends the wait.
     auto ready = [&] {
         if (small_records_) {
-            const std::uint32_t head = offset_of(s.cons.load(std::memory_order_seq_cst));
-            if (header_at(ring_, head).load(std::memory_order_seq_cst) & published_bit) return true;
+            if (!s.cons_lock.try_lock()) return true;
+            const std::uint32_t head = offset_of(s.cons.load(std::memory_order_relaxed));
+            const bool there =
+                (header_at(ring_, head).load(std::memory_order_seq_cst) & published_bit) != 0;
+            s.cons_lock.unlock();
+            if (there) return true;
         } else if (count_of(s.prod.load(std::memory_order_seq_cst)) !=
                    count_of(s.cons.load(std::memory_order_seq_cst))) {
             return true;
