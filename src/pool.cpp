@@ -19,6 +19,7 @@
 #include <deque>
 #include <exception>
 #include <iostream>
+#include <shared_mutex>
 #include <thread>
 #include <typeinfo>
 #include <unordered_map>
@@ -222,6 +223,13 @@ class PoolCore {
     std::shared_ptr<std::byte> slots_;
     int wake_fd_ = -1;
 
+    // Held shared by the pool's threads while they may allocate, exclusively by the supervisor
+    // around the fork of a replacement worker (taken before mutex_ when both are). A child
+    // forked while another thread is inside malloc inherits the allocator's lock held:
+    // glibc's malloc guards against that itself, ASan's allocator (GCC 12) does not, and a
+    // replacement worker hung in CI's ASan run (Pool.AWorkerKilledMidTask..., 2 runs in 16).
+    std::shared_mutex fork_guard_;
+
     mutable std::mutex mutex_;  // guards what follows
     std::condition_variable feed_cv_;
     State state_ = State::running;
@@ -374,18 +382,25 @@ std::shared_ptr<PoolJob> PoolCore::submit(
 }
 
 void PoolCore::feed() {
-    std::unique_lock lock(mutex_);
     for (;;) {
-        feed_cv_.wait(lock, [&] { return !to_feed_.empty() || state_ != State::running; });
-        if (state_ == State::terminating) return;
-        if (to_feed_.empty()) {  // closed, and everything is in the queue
-            lock.unlock();
-            tasks_.close();
-            return;
+        {
+            std::unique_lock lock(mutex_);
+            feed_cv_.wait(lock, [&] { return !to_feed_.empty() || state_ != State::running; });
+            if (state_ == State::terminating) return;
+            if (to_feed_.empty()) {  // closed, and everything is in the queue
+                lock.unlock();
+                tasks_.close();
+                return;
+            }
         }
-        std::string message = std::move(to_feed_.front());
-        to_feed_.pop_front();
-        lock.unlock();
+        std::string message;
+        {
+            std::shared_lock quiet(fork_guard_);  // (pop_front may free)
+            std::lock_guard lock(mutex_);
+            if (to_feed_.empty()) continue;  // terminate() emptied it: the wait above tells
+            message = std::move(to_feed_.front());
+            to_feed_.pop_front();
+        }
         for (;;) {
             try {
                 tasks_.put(std::string_view(message));
@@ -396,12 +411,16 @@ void PoolCore::feed() {
                 pause_for_stop();
             }
         }
-        lock.lock();
+        std::shared_lock quiet(fork_guard_);
+        message = std::string();
     }
 }
 
 void PoolCore::collect() {
     std::string message;
+    // Room for any result: the blocking get below then never allocates, so it can wait
+    // without holding fork_guard_.
+    message.reserve(result_ring_bytes);
     for (;;) {
         try {
             results_.get(message);
@@ -412,6 +431,7 @@ void PoolCore::collect() {
             continue;
         }
         if (message.size() < sizeof(ResultHeader)) continue;
+        std::shared_lock quiet(fork_guard_);
         ResultHeader h{};
         std::memcpy(&h, message.data(), sizeof h);
         Pending p{};
@@ -474,13 +494,27 @@ void PoolCore::supervise() {
             const bool normal =
                 status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && task == 0;
             if (!normal) {  // (the slot's task was read above: spawn clears it)
-                std::lock_guard lock(mutex_);
-                if (state_ == State::terminating) return;
+                std::optional<Worker> fresh;
                 try {
-                    workers_.push_back(spawn(dead.slot));
-                    replacements.fetch_add(1);
+                    std::unique_lock quiet(fork_guard_);
+                    {
+                        std::lock_guard lock(mutex_);
+                        if (state_ == State::terminating) return;
+                    }
+                    fresh = spawn(dead.slot);
                 } catch (const Error& e) {
                     std::cerr << "ipckit::Pool: " << e.what() << '\n';
+                }
+                if (fresh) {
+                    std::lock_guard lock(mutex_);
+                    if (state_ == State::terminating) {  // terminate() came in between
+                        ::kill(fresh->pid, SIGKILL);
+                        ::waitpid(fresh->pid, nullptr, 0);
+                        ::close(fresh->pidfd);
+                        return;
+                    }
+                    workers_.push_back(*fresh);
+                    replacements.fetch_add(1);
                 }
             }
             if (!normal && task != 0) {

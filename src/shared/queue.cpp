@@ -151,20 +151,23 @@ void ring_read(const std::byte* ring, std::uint32_t size, std::uint32_t offset, 
     if (first < n) std::memcpy(static_cast<std::byte*>(out) + first, ring, n - first);
 }
 
-void lock_queue(LockState& lock);
+bool lock_queue(LockState& lock);
 
-// Holds the queue's lock. Taking it over from a dead owner needs no repair: the state words
-// are published by single stores, so whatever the owner did before dying is either
-// complete or invisible.
+// Holds one of the queue's locks. Taking it over from a dead owner needs one repair at most,
+// which put makes: every operation commits with a single store, so whatever the owner did
+// before dying is complete or invisible, except a put's store of `prod` after its commit.
 class Locked {
   public:
-    explicit Locked(LockState& lock) : lock_(lock) { lock_queue(lock_); }
+    explicit Locked(LockState& lock) : lock_(lock), recovered_(lock_queue(lock_)) {}
     Locked(const Locked&) = delete;
     Locked& operator=(const Locked&) = delete;
     ~Locked() { lock_.unlock(); }
+    // Taken over from a process that died holding it.
+    bool recovered() const noexcept { return recovered_; }
 
   private:
     LockState& lock_;
+    bool recovered_;
 };
 
 struct Snapshot {
@@ -282,13 +285,13 @@ bool until_done(std::atomic<std::uint32_t>& seq, bool block, Timeout timeout,
 
 // Takes the queue's lock, spinning briefly first: the critical sections are a copy and a
 // store, far shorter than a sleep and a wake-up.
-void lock_queue(LockState& lock) {
+bool lock_queue(LockState& lock) {
     constexpr int spins = 200;
     for (int i = 0; i < spins; ++i) {
-        if (lock.word.load(std::memory_order_relaxed) == 0 && lock.try_lock()) return;
+        if (lock.word.load(std::memory_order_relaxed) == 0 && lock.try_lock()) return false;
         cpu_relax();
     }
-    lock.lock();
+    return lock.lock();
 }
 
 }  // namespace
@@ -399,8 +402,10 @@ bool QueueCore::put(const void* data, std::size_t size, bool block, Timeout time
                       s.cons_seen.load(std::memory_order_relaxed)};
         std::uint32_t tail = offset_of(snap.prod);
         // The header at the tail is 0 unless the last put published its record there and
-        // died before it stored `prod`: then that put is complete, and we finish it.
-        if (const std::uint32_t h = header_at(ring_, tail).load(std::memory_order_acquire);
+        // died before it stored `prod`: then that put is complete, and we finish it. (Only
+        // after a take-over: looking every time costs a read of a line we are about to write.)
+        if (const std::uint32_t h =
+                held.recovered() ? header_at(ring_, tail).load(std::memory_order_acquire) : 0;
             h & published_bit) {
             tail = static_cast<std::uint32_t>(
                 (tail + record_size(s, checked_length(h & ~published_bit, tail))) % s.ring_bytes);
