@@ -43,6 +43,7 @@ struct TaskHeader {
     std::uint32_t count;
     std::uint32_t reserved;
 };
+static_assert(sizeof(TaskHeader) == pool_task_header_bytes);
 // A result message: this header, then the encoded results or the error message.
 struct ResultHeader {
     std::uint64_t id;
@@ -51,7 +52,7 @@ struct ResultHeader {
 };
 
 constexpr std::size_t slot_bytes = sizeof(TaskHeader) + pool_max_task_bytes;
-constexpr std::size_t task_ring_bytes = std::size_t{1} << 20;
+constexpr std::size_t task_ring_bytes = std::size_t{4} << 20;
 constexpr std::size_t result_ring_bytes = std::size_t{4} << 20;
 
 std::string demangled(const char* name) {
@@ -370,9 +371,9 @@ std::shared_ptr<PoolJob> PoolCore::submit(
         for (std::size_t i = 0; i < chunks.size(); ++i) {
             TaskHeader h{next_id_++, reinterpret_cast<std::uint64_t>(runner), fn, chunks[i].second,
                          0};
-            std::string message(sizeof h, '\0');
+            // The chunk starts with room for the header (Pool::submit_items, apply_async).
+            std::string message = std::move(chunks[i].first);
             std::memcpy(message.data(), &h, sizeof h);
-            message += chunks[i].first;
             pending_.emplace(h.id, Pending{job, i});
             to_feed_.push_back(std::move(message));
         }

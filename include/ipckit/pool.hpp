@@ -85,6 +85,9 @@ class PoolTimeoutError : public BusyError {
 namespace detail {
 
 inline constexpr std::size_t pool_max_task_bytes = std::size_t{256} << 10;
+// A task's message starts with a header of this size (src/pool.cpp): the encoded arguments
+// are built after that much room, so that the message is not copied to prepend it.
+inline constexpr std::size_t pool_task_header_bytes = 32;
 inline constexpr std::size_t pool_max_result_bytes = (std::size_t{4} << 20) - 64;
 
 // Reads what PoolCodec wrote.
@@ -379,7 +382,7 @@ class Pool {
         using R = typename Traits::result;
         static_assert(Traits::arity == sizeof...(Args),
                       "ipckit::Pool::apply: pass one argument per parameter of the function");
-        std::string encoded;
+        std::string encoded(detail::pool_task_header_bytes, '\0');
         encode_args(encoded, static_cast<typename Traits::args*>(nullptr),
                     std::forward<Args>(args)...);
         std::vector<Chunk> chunks;
@@ -478,27 +481,34 @@ class Pool {
         static_assert(Traits::arity == 1,
                       "ipckit::Pool::map/imap: the function takes one argument");
         using Arg = std::tuple_element_t<0, typename Traits::args>;
-        std::vector<Chunk> chunks;
-        Chunk current;
+        constexpr std::size_t header = detail::pool_task_header_bytes;
         const std::size_t reserve =
-            std::is_trivially_copyable_v<Arg>
-                ? std::min(chunksize, detail::pool_max_task_bytes / sizeof(Arg)) * sizeof(Arg)
-                : 0;
-        current.data.reserve(reserve);
+            header +
+            (std::is_trivially_copyable_v<Arg>
+                 ? std::min(chunksize, detail::pool_max_task_bytes / sizeof(Arg)) * sizeof(Arg)
+                 : 0);
+        auto fresh = [&] {
+            Chunk c;
+            c.data.reserve(reserve);
+            c.data.assign(header, '\0');
+            return c;
+        };
+        std::vector<Chunk> chunks;
+        Chunk current = fresh();
         for (auto&& item : items) {
             const std::size_t before = current.data.size();
             detail::PoolCodec<Arg>::encode(current.data, static_cast<Arg>(item));
-            if (current.data.size() > detail::pool_max_task_bytes) {
-                if (current.count == 0) too_large(current.data.size());
-                Chunk next{current.data.substr(before), 0};
+            if (current.data.size() - header > detail::pool_max_task_bytes) {
+                if (current.count == 0) too_large(current.data.size() - header);
+                Chunk next = fresh();
+                next.data.append(current.data, before);
                 current.data.resize(before);
                 chunks.push_back(std::move(current));
                 current = std::move(next);
             }
             if (++current.count == chunksize) {
                 chunks.push_back(std::move(current));
-                current = Chunk{};
-                current.data.reserve(reserve);
+                current = fresh();
             }
         }
         if (current.count != 0) chunks.push_back(std::move(current));
