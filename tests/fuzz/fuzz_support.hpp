@@ -156,7 +156,9 @@ inline int check_answer(std::string_view request, std::string_view answer_payloa
             expect(value.is_int() && value.as_int() >= 0, "a count or an index");
             break;
         case wire::copy:
-            expect(value.is_list() || value.is_dict(), "a list or a dict");
+            // The referent's value: a dict's or a list's contents, an Array's items, a
+            // Namespace's attributes, a Value's scalar (Python's #GETVALUE of each).
+            expect(value.is_list() || value.is_dict() || value.is_scalar(), "the referent's value");
             break;
         case wire::dict_contains:
         case wire::list_contains:
