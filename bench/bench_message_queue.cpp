@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "bench_support.hpp"
 #include "ipckit/ipckit.hpp"
 
@@ -132,10 +133,14 @@ void row_us(const std::string& name, double us, double baseline_us, const char* 
 
 int main(int argc, char** argv) {
     ipckit::bench::ignore_closed_output();
-    int count = 200000;
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (std::string(argv[i]) == "--count") count = std::stoi(argv[i + 1]);
-    }
+    const ipckit::bench::BenchArgs args(
+        argc, argv,
+        "usage: bench_message_queue [--count N]\n"
+        "ipckit's System V message queue against plain msgsnd/msgrcv and Python's sysv_ipc:\n"
+        "one-way throughput and ping-pong round trip at 16 B and 1 KiB, N messages a run\n"
+        "(200000; the ping-pong N/4).\n",
+        {{"--count", true}});
+    const int count = static_cast<int>(args.number("--count", 200000, 4));
     const int pp_count = count / 4;
     std::printf("messages per run: %d (throughput), %d (ping-pong)\n\n", count, pp_count);
     std::printf("| %-52s | %19s | %19s |\n", "one-way throughput", "msg/s", "ratio (speed)");

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench_args.hpp"
 #include "ipckit/object.hpp"
 #include "ipckit/pickle.hpp"
 
@@ -46,16 +47,15 @@ double python_rate(const std::string& python, int items, int rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int items = 10000, rounds = 50;
-    std::string python = "/root/.pyenv/versions/3.11.7/bin/python3";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--items"))
-            items = std::atoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--rounds"))
-            rounds = std::atoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--python"))
-            python = argv[i + 1];
-    }
+    const ipckit::bench::BenchArgs args(
+        argc, argv,
+        "usage: bench_pickle [--items N] [--rounds R] [--python PATH]\n"
+        "ipckit's pickle codec (dumps protocol 4 + loads) of an N-item dict {i: 'value-i'}\n"
+        "(10000) against Python's pickle at PATH (Python 3.11), R runs a try (50).\n",
+        {{"--items", true}, {"--rounds", true}, {"--python", true}});
+    const int items = static_cast<int>(args.number("--items", 10000));
+    const int rounds = static_cast<int>(args.number("--rounds", 50));
+    const std::string python = args.text("--python", "/root/.pyenv/versions/3.11.7/bin/python3");
     Object::Dict dict;
     for (int i = 0; i < items; ++i)
         dict.set(i, "value-" + std::to_string(i));

@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "bench_support.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/manager_sync.hpp"
@@ -227,26 +228,24 @@ void keep_best(Rates& best, const Rates& round) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int n = 5000, tries = 3, rounds = 3, spin_us = 50;
-    std::string python = "/usr/bin/python3";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--n"))
-            n = std::atoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--tries"))
-            tries = std::atoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--rounds"))
-            rounds = std::atoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--python"))
-            python = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--spin-us"))
-            spin_us = std::atoi(argv[i + 1]);
-    }
-    if (n <= 0 || tries <= 0 || rounds <= 0 || spin_us <= 0) {
-        std::fprintf(stderr,
-                     "usage: bench_python_interop [--n N] [--tries T] [--rounds R] "
-                     "[--python PATH] [--spin-us US]\n");
-        return 2;
-    }
+    const ipckit::bench::BenchArgs args(
+        argc, argv,
+        "usage: bench_python_interop [--n N] [--tries T] [--rounds R] [--python PATH] "
+        "[--spin-us US]\n"
+        "Python's manager protocol both ways: a Python client against `ipckit manager serve`\n"
+        "and against Python's own server, ipckit's C++ client and a Python client against\n"
+        "Python's server; N calls a try (5000), best of T tries (3), R interleaved rounds (3);\n"
+        "US: the adaptive wait of the spin rows (50).\n",
+        {{"--n", true},
+         {"--tries", true},
+         {"--rounds", true},
+         {"--python", true},
+         {"--spin-us", true}});
+    const int n = static_cast<int>(args.number("--n", 5000));
+    const int tries = static_cast<int>(args.number("--tries", 3));
+    const int rounds = static_cast<int>(args.number("--rounds", 3));
+    const int spin_us = static_cast<int>(args.number("--spin-us", 50));
+    const std::string python = args.text("--python", "/usr/bin/python3");
     char dir_template[] = "/tmp/ipckit-bench-XXXXXX";
     if (!::mkdtemp(dir_template)) return 1;
     std::string dir = dir_template, key_file = dir + "/authkey";

@@ -32,6 +32,7 @@
 
 #if __has_include(<boost/interprocess/ipc/message_queue.hpp>)
 #include <boost/interprocess/ipc/message_queue.hpp>
+#include "bench_args.hpp"
 #define IPCKIT_HAVE_BOOST 1
 #endif
 
@@ -609,14 +610,22 @@ void sweep(int count) {
 
 int main(int argc, char** argv) {
     ignore_closed_output();
-    int count = 1000000;
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (std::string(argv[i]) == "--count") count = std::stoi(argv[i + 1]);
-        if (std::string(argv[i]) == "--rounds") rounds = std::max(1, std::stoi(argv[i + 1]));
-    }
-    std::string only;  // --only one-to-one|ping-pong|many|pool|sweep: that table alone
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (std::string(argv[i]) == "--only") only = argv[i + 1];
+    const BenchArgs args(
+        argc, argv,
+        "usage: bench_queue [--count N] [--rounds R] [--only TABLE]\n"
+        "ipckit::Queue and ByteQueue against the System V queue, a process-shared mutex +\n"
+        "condvar ring, Boost.Interprocess message_queue and Python's multiprocessing.Queue:\n"
+        "N messages a throughput run (1000000; ping-pong N/10), best of R interleaved rounds\n"
+        "(3). TABLE: one-to-one, ping-pong, many, pool or sweep, that table alone.\n",
+        {{"--count", true}, {"--rounds", true}, {"--only", true}});
+    const int count = static_cast<int>(args.number("--count", 1000000, 10));
+    rounds = static_cast<int>(args.number("--rounds", rounds));
+    const std::string only = args.text("--only", "");
+    if (!only.empty() && only != "one-to-one" && only != "ping-pong" && only != "many" &&
+        only != "pool" && only != "sweep") {
+        std::fprintf(stderr, "bench_queue: --only %s: no such table (bench_queue --help)\n",
+                     only.c_str());
+        return 2;
     }
     auto wanted = [&](const char* table) { return only.empty() || only == table; };
     const int pp_count = std::max(1, count / 10);

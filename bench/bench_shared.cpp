@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "ipckit/process.hpp"
 #include "ipckit/shared.hpp"
 
@@ -145,7 +146,14 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    const ipckit::bench::BenchArgs args(
+        argc, argv,
+        "usage: bench_shared [--quick]\n"
+        "Locked increments per second, 1 and 2 processes: ipckit::Value against a\n"
+        "process-shared pthread mutex, glibc's robust mutex, std::atomic in shared memory and\n"
+        "Python's multiprocessing.Value. --quick: fewer and shorter rounds.\n",
+        {{"--quick", false}});
+    const bool quick = args.has("--quick");
     const std::int64_t n = quick ? 1'000'000 : 10'000'000;
     const std::int64_t python_n = quick ? 100'000 : 500'000;
     const int runs = quick ? 1 : 7;

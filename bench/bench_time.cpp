@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "bench_support.hpp"
 #include "ipckit/ipckit.hpp"
 #include "ipckit/programs/time_service.hpp"
@@ -84,10 +85,13 @@ double python_rate(int clients, int per_client) {
 
 int main(int argc, char** argv) {
     ipckit::bench::ignore_closed_output();
-    int total = 64000;
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (std::string(argv[i]) == "--requests") total = std::stoi(argv[i + 1]);
-    }
+    const ipckit::bench::BenchArgs args(
+        argc, argv,
+        "usage: bench_time [--requests N]\n"
+        "The time server: requests per second with 1, 4 and 16 clients, ipckit's server and\n"
+        "clients against a Python sysv_ipc server and clients; N requests in all a run (64000).\n",
+        {{"--requests", true}});
+    const int total = static_cast<int>(args.number("--requests", 64000, 16));
     std::printf("time requests per run: %d in all\n\n", total);
     std::printf("| %-7s | %-48s | %12s | %14s |\n", "clients", "implementation", "requests/s",
                 "vs Python");

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench_args.hpp"
 #include "ipckit/object.hpp"
 #include "ipckit/pickle.hpp"
 #include "manager/wire.hpp"
@@ -37,10 +38,14 @@ double best_rate(int calls, F&& one_call) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int calls = 200000;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--calls")) calls = std::atoi(argv[i + 1]);
-    }
+    const ipckit::bench::BenchArgs args(
+        argc, argv,
+        "usage: bench_wire_codecs [--calls N]\n"
+        "The codec cost of one manager call (a dict get and its answer): ipckit's MessagePack\n"
+        "frames against Python's manager protocol (pickle protocol 4); best of five runs of N\n"
+        "calls (200000).\n",
+        {{"--calls", true}});
+    const int calls = static_cast<int>(args.number("--calls", 200000));
     const Object key("key-17"), value("value-17");
     std::size_t request_bytes = 0, answer_bytes = 0;
     double msgpack = best_rate(calls, [&] {
