@@ -21,7 +21,7 @@ class BenchArgs {
         bool takes_value;
     };
 
-    BenchArgs(int argc, char** argv, std::string usage, std::vector<Option> options)
+    BenchArgs(int argc, char** argv, std::string usage, const std::vector<Option>& options)
         : usage_(std::move(usage)) {
         for (int i = 1; i < argc; ++i) {
             const std::string_view arg = argv[i];
@@ -45,7 +45,7 @@ class BenchArgs {
     }
 
     bool has(const std::string& name) const { return given_.count(name) != 0; }
-    std::string text(const std::string& name, std::string fallback) const {
+    std::string text(const std::string& name, const std::string& fallback) const {
         auto it = given_.find(name);
         return it == given_.end() ? fallback : it->second;
     }
