@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "bench_args.hpp"
+#include "bench_cli.hpp"
 #include "bench_support.hpp"
 #include "ipckit/ipckit.hpp"
 
@@ -133,14 +133,15 @@ void row_us(const std::string& name, double us, double baseline_us, const char* 
 
 int main(int argc, char** argv) {
     ipckit::bench::ignore_closed_output();
-    const ipckit::bench::BenchArgs args(
-        argc, argv,
-        "usage: bench_message_queue [--count N]\n"
-        "ipckit's System V message queue against plain msgsnd/msgrcv and Python's sysv_ipc:\n"
-        "one-way throughput and ping-pong round trip at 16 B and 1 KiB, N messages a run\n"
-        "(200000; the ping-pong N/4).\n",
-        {{"--count", true}});
-    const int count = static_cast<int>(args.number("--count", 200000, 4));
+    CLI::App app{
+        "ipckit's System V message queue against plain msgsnd/msgrcv and Python's "
+        "sysv_ipc: one-way throughput and ping-pong round trip at 16 B and 1 KiB.",
+        "bench_message_queue"};
+    int count = 200000;
+    app.add_option("--count", count, "messages a throughput run (ping-pong: a quarter)")
+        ->transform(ipckit::bench::whole_number(4))
+        ->capture_default_str();
+    if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     const int pp_count = count / 4;
     std::printf("messages per run: %d (throughput), %d (ping-pong)\n\n", count, pp_count);
     std::printf("| %-52s | %19s | %19s |\n", "one-way throughput", "msg/s", "ratio (speed)");

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string>
 
-#include "bench_args.hpp"
+#include "bench_cli.hpp"
 #include "ipckit/object.hpp"
 #include "ipckit/pickle.hpp"
 
@@ -47,15 +47,20 @@ double python_rate(const std::string& python, int items, int rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const ipckit::bench::BenchArgs args(
-        argc, argv,
-        "usage: bench_pickle [--items N] [--rounds R] [--python PATH]\n"
-        "ipckit's pickle codec (dumps protocol 4 + loads) of an N-item dict {i: 'value-i'}\n"
-        "(10000) against Python's pickle at PATH (Python 3.11), R runs a try (50).\n",
-        {{"--items", true}, {"--rounds", true}, {"--python", true}});
-    const int items = static_cast<int>(args.number("--items", 10000));
-    const int rounds = static_cast<int>(args.number("--rounds", 50));
-    const std::string python = args.text("--python", "/root/.pyenv/versions/3.11.7/bin/python3");
+    CLI::App app{
+        "ipckit's pickle codec (dumps, protocol 4, + loads) of a dict {i: 'value-i'} "
+        "against Python's pickle.",
+        "bench_pickle"};
+    int items = 10000, rounds = 50;
+    std::string python = "/root/.pyenv/versions/3.11.7/bin/python3";
+    app.add_option("--items", items, "items of the dict")
+        ->transform(ipckit::bench::whole_number(1))
+        ->capture_default_str();
+    app.add_option("--rounds", rounds, "encode+decode runs a try")
+        ->transform(ipckit::bench::whole_number(1))
+        ->capture_default_str();
+    app.add_option("--python", python, "the Python 3.11 to compare with")->capture_default_str();
+    if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     Object::Dict dict;
     for (int i = 0; i < items; ++i)
         dict.set(i, "value-" + std::to_string(i));

@@ -41,7 +41,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench_args.hpp"
+#include "bench_cli.hpp"
 #include "bench_support.hpp"
 #include "ipckit/manager.hpp"
 #include "ipckit/manager_sync.hpp"
@@ -228,24 +228,27 @@ void keep_best(Rates& best, const Rates& round) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const ipckit::bench::BenchArgs args(
-        argc, argv,
-        "usage: bench_python_interop [--n N] [--tries T] [--rounds R] [--python PATH] "
-        "[--spin-us US]\n"
-        "Python's manager protocol both ways: a Python client against `ipckit manager serve`\n"
-        "and against Python's own server, ipckit's C++ client and a Python client against\n"
-        "Python's server; N calls a try (5000), best of T tries (3), R interleaved rounds (3);\n"
-        "US: the adaptive wait of the spin rows (50).\n",
-        {{"--n", true},
-         {"--tries", true},
-         {"--rounds", true},
-         {"--python", true},
-         {"--spin-us", true}});
-    const int n = static_cast<int>(args.number("--n", 5000));
-    const int tries = static_cast<int>(args.number("--tries", 3));
-    const int rounds = static_cast<int>(args.number("--rounds", 3));
-    const int spin_us = static_cast<int>(args.number("--spin-us", 50));
-    const std::string python = args.text("--python", "/usr/bin/python3");
+    CLI::App app{
+        "Python's manager protocol both ways: a Python client against `ipckit manager "
+        "serve` and against Python's own server; ipckit's C++ client and a Python "
+        "client against Python's server.",
+        "bench_python_interop"};
+    int n = 5000, tries = 3, rounds = 3, spin_us = 50;
+    std::string python = "/usr/bin/python3";
+    app.add_option("--n", n, "calls a try")
+        ->transform(ipckit::bench::whole_number(1))
+        ->capture_default_str();
+    app.add_option("--tries", tries, "tries a client, the best kept")
+        ->transform(ipckit::bench::whole_number(1))
+        ->capture_default_str();
+    app.add_option("--rounds", rounds, "interleaved rounds of the clients")
+        ->transform(ipckit::bench::whole_number(1))
+        ->capture_default_str();
+    app.add_option("--python", python, "the Python to run")->capture_default_str();
+    app.add_option("--spin-us", spin_us, "the adaptive wait of the spin rows, in µs")
+        ->transform(ipckit::bench::whole_number(1))
+        ->capture_default_str();
+    if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     char dir_template[] = "/tmp/ipckit-bench-XXXXXX";
     if (!::mkdtemp(dir_template)) return 1;
     std::string dir = dir_template, key_file = dir + "/authkey";

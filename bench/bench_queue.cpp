@@ -32,7 +32,7 @@
 
 #if __has_include(<boost/interprocess/ipc/message_queue.hpp>)
 #include <boost/interprocess/ipc/message_queue.hpp>
-#include "bench_args.hpp"
+#include "bench_cli.hpp"
 #define IPCKIT_HAVE_BOOST 1
 #endif
 
@@ -610,23 +610,22 @@ void sweep(int count) {
 
 int main(int argc, char** argv) {
     ignore_closed_output();
-    const BenchArgs args(
-        argc, argv,
-        "usage: bench_queue [--count N] [--rounds R] [--only TABLE]\n"
-        "ipckit::Queue and ByteQueue against the System V queue, a process-shared mutex +\n"
-        "condvar ring, Boost.Interprocess message_queue and Python's multiprocessing.Queue:\n"
-        "N messages a throughput run (1000000; ping-pong N/10), best of R interleaved rounds\n"
-        "(3). TABLE: one-to-one, ping-pong, many, pool or sweep, that table alone.\n",
-        {{"--count", true}, {"--rounds", true}, {"--only", true}});
-    const int count = static_cast<int>(args.number("--count", 1000000, 10));
-    rounds = static_cast<int>(args.number("--rounds", rounds));
-    const std::string only = args.text("--only", "");
-    if (!only.empty() && only != "one-to-one" && only != "ping-pong" && only != "many" &&
-        only != "pool" && only != "sweep") {
-        std::fprintf(stderr, "bench_queue: --only %s: no such table (bench_queue --help)\n",
-                     only.c_str());
-        return 2;
-    }
+    CLI::App app{
+        "ipckit::Queue and ByteQueue against the System V queue, a process-shared "
+        "mutex + condvar ring, Boost.Interprocess message_queue and Python's "
+        "multiprocessing.Queue; the Pool against Python's Pool.",
+        "bench_queue"};
+    int count = 1000000;
+    std::string only;
+    app.add_option("--count", count, "messages a throughput run (ping-pong: a tenth)")
+        ->transform(whole_number(10))
+        ->capture_default_str();
+    app.add_option("--rounds", rounds, "interleaved rounds, the best kept")
+        ->transform(whole_number(1))
+        ->capture_default_str();
+    app.add_option("--only", only, "that table alone")
+        ->check(CLI::IsMember({"one-to-one", "ping-pong", "many", "pool", "sweep"}));
+    if (auto status = parse_command_line(app, argc, argv)) return *status;
     auto wanted = [&](const char* table) { return only.empty() || only == table; };
     const int pp_count = std::max(1, count / 10);
     std::printf(

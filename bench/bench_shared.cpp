@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "bench_args.hpp"
+#include "bench_cli.hpp"
 #include "ipckit/process.hpp"
 #include "ipckit/shared.hpp"
 
@@ -146,14 +146,14 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const ipckit::bench::BenchArgs args(
-        argc, argv,
-        "usage: bench_shared [--quick]\n"
-        "Locked increments per second, 1 and 2 processes: ipckit::Value against a\n"
-        "process-shared pthread mutex, glibc's robust mutex, std::atomic in shared memory and\n"
-        "Python's multiprocessing.Value. --quick: fewer and shorter rounds.\n",
-        {{"--quick", false}});
-    const bool quick = args.has("--quick");
+    CLI::App app{
+        "Locked increments per second, 1 and 2 processes: ipckit::Value against a "
+        "process-shared pthread mutex, glibc's robust mutex, std::atomic in shared "
+        "memory and Python's multiprocessing.Value.",
+        "bench_shared"};
+    bool quick = false;
+    app.add_flag("--quick", quick, "fewer and shorter rounds");
+    if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     const std::int64_t n = quick ? 1'000'000 : 10'000'000;
     const std::int64_t python_n = quick ? 100'000 : 500'000;
     const int runs = quick ? 1 : 7;

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "bench_args.hpp"
+#include "bench_cli.hpp"
 #include "bench_support.hpp"
 #include "ipckit/ipckit.hpp"
 #include "ipckit/programs/time_service.hpp"
@@ -85,13 +85,15 @@ double python_rate(int clients, int per_client) {
 
 int main(int argc, char** argv) {
     ipckit::bench::ignore_closed_output();
-    const ipckit::bench::BenchArgs args(
-        argc, argv,
-        "usage: bench_time [--requests N]\n"
-        "The time server: requests per second with 1, 4 and 16 clients, ipckit's server and\n"
-        "clients against a Python sysv_ipc server and clients; N requests in all a run (64000).\n",
-        {{"--requests", true}});
-    const int total = static_cast<int>(args.number("--requests", 64000, 16));
+    CLI::App app{
+        "The time server: requests per second with 1, 4 and 16 clients, ipckit's server "
+        "and clients against a Python sysv_ipc server and clients.",
+        "bench_time"};
+    int total = 64000;
+    app.add_option("--requests", total, "requests in all a run")
+        ->transform(ipckit::bench::whole_number(16))
+        ->capture_default_str();
+    if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     std::printf("time requests per run: %d in all\n\n", total);
     std::printf("| %-7s | %-48s | %12s | %14s |\n", "clients", "implementation", "requests/s",
                 "vs Python");

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string>
 
-#include "bench_args.hpp"
+#include "bench_cli.hpp"
 #include "ipckit/object.hpp"
 #include "ipckit/pickle.hpp"
 #include "manager/wire.hpp"
@@ -38,14 +38,15 @@ double best_rate(int calls, F&& one_call) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const ipckit::bench::BenchArgs args(
-        argc, argv,
-        "usage: bench_wire_codecs [--calls N]\n"
-        "The codec cost of one manager call (a dict get and its answer): ipckit's MessagePack\n"
-        "frames against Python's manager protocol (pickle protocol 4); best of five runs of N\n"
-        "calls (200000).\n",
-        {{"--calls", true}});
-    const int calls = static_cast<int>(args.number("--calls", 200000));
+    CLI::App app{
+        "The codec cost of one manager call (a dict get and its answer): ipckit's "
+        "MessagePack frames against Python's manager protocol (pickle, protocol 4).",
+        "bench_wire_codecs"};
+    int calls = 200000;
+    app.add_option("--calls", calls, "calls a run (best of five runs)")
+        ->transform(ipckit::bench::whole_number(1))
+        ->capture_default_str();
+    if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     const Object key("key-17"), value("value-17");
     std::size_t request_bytes = 0, answer_bytes = 0;
     double msgpack = best_rate(calls, [&] {
