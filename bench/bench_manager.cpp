@@ -504,10 +504,16 @@ double median(std::vector<double> v) {
 // 2, this process on CPU 0 and the others on CPU 1 (every wake-up crosses cores).
 class Placement {
   public:
-    explicit Placement(std::int64_t mode) : mode_(mode) {
+    // Labels the benchmark with the placement, or skips it when the CPUs cannot be had.
+    Placement(benchmark::State& state, std::int64_t mode) : mode_(mode) {
         ::sched_getaffinity(0, sizeof saved_, &saved_);
         if (mode_ == 1) ok_ = pin_to(0);
         if (mode_ == 2) ok_ = std::thread::hardware_concurrency() >= 2 && pin_to(1);
+        if (ok_) {
+            state.SetLabel(mode_ == 1 ? "one core" : mode_ == 2 ? "separate cores" : "unpinned");
+        } else {
+            state.SkipWithError("cannot pin to the CPUs asked for");
+        }
     }
     ~Placement() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
     Placement(const Placement&) = delete;
@@ -516,9 +522,6 @@ class Placement {
     // Once the others are started: this process moves to CPU 0 (mode 2).
     void started() {
         if (mode_ == 2) pin_to(0);
-    }
-    static const char* label(std::int64_t mode) {
-        return mode == 1 ? "one core" : mode == 2 ? "separate cores" : "unpinned";
     }
 
   private:
@@ -533,12 +536,8 @@ class Placement {
 // median of the rounds' ratios.
 void BM_BareVsDictGetInterleaved(benchmark::State& state) {
     constexpr int round = 500;
-    Placement placement(state.range(0));
-    if (!placement.ok()) {
-        state.SkipWithError("cannot pin to the CPUs asked for");
-        return;
-    }
-    state.SetLabel(Placement::label(state.range(0)));
+    Placement placement(state, state.range(0));
+    if (!placement.ok()) return;
     EchoChild echo;
     if (!echo.ok()) {
         state.SkipWithError("socketpair or fork failed");
@@ -593,12 +592,8 @@ BENCHMARK(BM_BareVsDictGetInterleaved)->Arg(0)->Arg(1)->Arg(2)->UseRealTime();
 void BM_ParkedWaitersInterleaved(benchmark::State& state) {
     constexpr int round = 500;
     const auto waiters = state.range(0);
-    Placement placement(state.range(1));
-    if (!placement.ok()) {
-        state.SkipWithError("cannot pin to the CPUs asked for");
-        return;
-    }
-    state.SetLabel(Placement::label(state.range(1)));
+    Placement placement(state, state.range(1));
+    if (!placement.ok()) return;
     Manager idle, busy;
     placement.started();
     auto d_idle = idle.dict();
@@ -713,12 +708,8 @@ class PythonQueueRounds {
 void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
     constexpr std::int64_t batch = 1000;
     constexpr int batches = 4;
-    Placement placement(state.range(0));
-    if (!placement.ok()) {
-        state.SkipWithError("cannot pin to the CPUs asked for");
-        return;
-    }
-    state.SetLabel(Placement::label(state.range(0)));
+    Placement placement(state, state.range(0));
+    if (!placement.ok()) return;
     Manager m;
     auto items = m.queue();
     auto done = m.queue();
