@@ -311,10 +311,17 @@ BENCHMARK(BM_PythonManagerParkedWaiters)->Iterations(1)->Unit(benchmark::kMillis
 
 // --- Issue 11: the synchronisation types between two processes ---
 
+// Manager options with the adaptive wait of `us` microseconds on client and server (0: off).
+ipckit::ManagerOptions with_spin(std::int64_t us) {
+    ipckit::ManagerOptions options;
+    options.spin = std::chrono::microseconds(us);
+    return options;
+}
+
 // Queue put+get round trip: this process puts on one queue, a child echoes each item back
 // on another (a round trip is 4 calls, 2 per process).
 void BM_QueueRoundTrip(benchmark::State& state) {
-    Manager m;
+    Manager m(with_spin(state.range(0)));
     auto to_child = m.queue();
     auto to_parent = m.queue();
     pid_t pid = ::fork();
@@ -335,7 +342,7 @@ void BM_QueueRoundTrip(benchmark::State& state) {
     ::waitpid(pid, nullptr, 0);
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_QueueRoundTrip)->UseRealTime();
+BENCHMARK(BM_QueueRoundTrip)->Arg(0)->Arg(50)->UseRealTime();
 
 // A child process that gets `batch` items from `items` and then puts 1 on `done`, again and
 // again, until it gets None.
@@ -356,7 +363,7 @@ pid_t fork_batch_consumer(QueueProxy& items, QueueProxy& done, std::int64_t batc
 // when it has a whole batch (as the Python script).
 void BM_QueueThroughput(benchmark::State& state) {
     constexpr std::int64_t batch = 1000;
-    Manager m;
+    Manager m(with_spin(state.range(0)));
     auto items = m.queue();
     auto done = m.queue();
     pid_t pid = fork_batch_consumer(items, done, batch);
@@ -369,11 +376,11 @@ void BM_QueueThroughput(benchmark::State& state) {
     ::waitpid(pid, nullptr, 0);
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * batch);
 }
-BENCHMARK(BM_QueueThroughput)->UseRealTime();
+BENCHMARK(BM_QueueThroughput)->Arg(0)->Arg(50)->UseRealTime();
 
 // Lock acquire+release (2 calls).
 void BM_LockAcquireRelease(benchmark::State& state) {
-    Manager m;
+    Manager m(with_spin(state.range(0)));
     auto lock = m.lock();
     for (auto _ : state) {
         lock.acquire();
@@ -381,12 +388,12 @@ void BM_LockAcquireRelease(benchmark::State& state) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_LockAcquireRelease)->UseRealTime();
+BENCHMARK(BM_LockAcquireRelease)->Arg(0)->Arg(50)->UseRealTime();
 
 // Event ping-pong: this process sets e1 and waits for e2; a child waits for e1, clears
 // it and sets e2 (3 calls per process per round).
 void BM_EventPingPong(benchmark::State& state) {
-    Manager m;
+    Manager m(with_spin(state.range(0)));
     auto e1 = m.event();
     auto e2 = m.event();
     pid_t pid = ::fork();
@@ -406,7 +413,7 @@ void BM_EventPingPong(benchmark::State& state) {
     ::waitpid(pid, nullptr, 0);
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_EventPingPong)->UseRealTime();
+BENCHMARK(BM_EventPingPong)->Arg(0)->Arg(50)->UseRealTime();
 
 bool pin_to(int cpu) {
     cpu_set_t set;
