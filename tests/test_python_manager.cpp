@@ -564,6 +564,46 @@ TEST(PythonManager, ACppClientWithTheAdaptiveWaitWorksAgainstAPythonServer) {
     EXPECT_EQ(m.typeid_object("Counter", 9).call("value").as_int(), 9);
 }
 
+// A blocking call with the adaptive wait on a Python server polls for its spin, then
+// sleeps in recv until the answer comes (another client's put), and a stop request still
+// ends it.
+TEST(PythonManager, ACppBlockingCallWithTheAdaptiveWaitSleepsAfterItsSpinAndEndsOnAStop) {
+    PythonServer python_server;
+    ipckit::ManagerOptions options;
+    options.spin = std::chrono::milliseconds(2);
+    Manager m = Manager::connect(python_server.address(), authkey, options);
+    auto q = m.queue();
+    auto blocked_get = [&](auto body) {
+        std::atomic<pid_t> tid{0};
+        std::thread t([&] {
+            tid = ::gettid();
+            body();
+        });
+        bool ok = ipckit::test::wait_until([&] { return tid.load() != 0; }) &&
+                  ipckit::test::wait_until_blocked_in(tid.load(), "recv");
+        return std::make_pair(std::move(t), ok);
+    };
+    std::string got;
+    auto [getter, getter_blocked] = blocked_get([&] { got = q.get().as_string(); });
+    EXPECT_TRUE(getter_blocked);  // asleep in recv, not polling
+    q.put("x");
+    getter.join();
+    EXPECT_EQ(got, "x");
+    std::atomic<bool> interrupted{false};
+    auto [waiter, waiter_blocked] = blocked_get([&] {
+        try {
+            q.get();
+        } catch (const ipckit::InterruptedError&) {
+            interrupted = true;
+        }
+    });
+    ipckit::request_stop();
+    waiter.join();
+    ipckit::clear_stop();
+    EXPECT_TRUE(waiter_blocked);
+    EXPECT_TRUE(interrupted.load());
+}
+
 TEST(PythonManager, CppNamespaceValueAndArrayProxiesWorkAgainstAPythonSyncManager) {
     PythonServer python_server;
     Manager m = Manager::connect(python_server.address(), authkey);

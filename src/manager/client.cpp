@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -123,6 +124,7 @@ bool spin_read(int fd, wire::FrameReader& reader, std::chrono::microseconds spin
             error = EINTR;
             return false;
         }
+        ::sched_yield();  // a process this CPU would otherwise run (the server, say) goes first
     } while (std::chrono::steady_clock::now() < until);
     return true;
 }

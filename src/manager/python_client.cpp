@@ -2,6 +2,7 @@
 #include "python_client.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -181,12 +182,10 @@ std::string_view PythonClient::receive_reply(int fd, bool blocking) {
             lost("no reply", ETIMEDOUT);
         }
     };
-    if (blocking) {
-        wake.emplace();
-        check();
-    } else if (options_.spin.count() > 0) {  // the adaptive wait: no sleep for a quick answer
+    if (options_.spin.count() > 0) {  // the adaptive wait: no sleep for a quick answer
         auto until = Clock::now() + options_.spin;
         do {
+            check();
             ssize_t n = ::recv(fd, in.data(), in.size(), MSG_DONTWAIT);
             if (n > 0) {
                 have = static_cast<std::size_t>(n);
@@ -195,7 +194,12 @@ std::string_view PythonClient::receive_reply(int fd, bool blocking) {
             if (n == 0) lost("the server closed the connection", 0);
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 lost("cannot receive the reply", errno);
+            ::sched_yield();  // a process this CPU would otherwise run (the server, say) goes first
         } while (Clock::now() < until);
+    }
+    if (blocking && have == 0) {  // armed only for a wait that the spin did not end
+        wake.emplace();
+        check();
     }
     for (;;) {
         if (have > 0) {

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -156,6 +157,8 @@ class Server {
                             std::string("manager server: epoll_wait: ") + std::strerror(errno));
             }
             if (n > 0 && config_.spin.count() > 0) spin_until = Clock::now() + config_.spin;
+            if (n == 0 && timeout == 0)
+                ::sched_yield();  // spinning: let a runnable client go first
             bool accept_ready = false;
             bool owner_gone = false;
             active.clear();
