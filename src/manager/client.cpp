@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include "../sysv/interrupt_timer.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/signals.hpp"
+#include "spin.hpp"
 
 namespace ipckit::detail {
 
@@ -107,12 +107,16 @@ namespace {
 // something comes or `spin` has passed. False when the wait is over (closed: error 0, a
 // socket error, or a stop request: EINTR); true otherwise (data read, or the spin ran out).
 bool spin_read(int fd, wire::FrameReader& reader, std::chrono::microseconds spin, int& error) {
-    auto until = std::chrono::steady_clock::now() + spin;
+    auto& spinner = AdaptiveSpin::this_thread();
+    auto now = std::chrono::steady_clock::now();
+    if (!spinner.allowed(now)) return true;  // backing off: sleep at once
+    auto until = now + spin;
     do {
         char* room = reader.prepare(wire::read_chunk);
         ssize_t n = ::recv(fd, room, wire::read_chunk, MSG_DONTWAIT);
         if (n > 0) {
             reader.commit(static_cast<std::size_t>(n));
+            spinner.succeeded();
             return true;
         }
         if (n == 0) return false;  // closed
@@ -124,8 +128,7 @@ bool spin_read(int fd, wire::FrameReader& reader, std::chrono::microseconds spin
             error = EINTR;
             return false;
         }
-        ::sched_yield();  // a process this CPU would otherwise run (the server, say) goes first
-    } while (std::chrono::steady_clock::now() < until);
+    } while (spinner.pause(spin, until));
     return true;
 }
 

@@ -2,7 +2,6 @@
 #include "python_client.hpp"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -16,6 +15,7 @@
 #include "ipckit/pickle.hpp"
 #include "ipckit/python_connection.hpp"
 #include "ipckit/signals.hpp"
+#include "spin.hpp"
 
 namespace ipckit::detail {
 namespace {
@@ -182,20 +182,21 @@ std::string_view PythonClient::receive_reply(int fd, bool blocking) {
             lost("no reply", ETIMEDOUT);
         }
     };
-    if (options_.spin.count() > 0) {  // the adaptive wait: no sleep for a quick answer
-        auto until = Clock::now() + options_.spin;
+    auto& spinner = AdaptiveSpin::this_thread();
+    if (options_.spin.count() > 0 && spinner.allowed(started)) {  // the adaptive wait
+        auto until = started + options_.spin;
         do {
             check();
             ssize_t n = ::recv(fd, in.data(), in.size(), MSG_DONTWAIT);
             if (n > 0) {
                 have = static_cast<std::size_t>(n);
+                spinner.succeeded();
                 break;
             }
             if (n == 0) lost("the server closed the connection", 0);
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 lost("cannot receive the reply", errno);
-            ::sched_yield();  // a process this CPU would otherwise run (the server, say) goes first
-        } while (Clock::now() < until);
+        } while (spinner.pause(options_.spin, until));
     }
     if (blocking && have == 0) {  // armed only for a wait that the spin did not end
         wake.emplace();

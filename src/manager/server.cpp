@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -24,6 +23,7 @@
 #include "ipckit/error.hpp"
 #include "ipckit/python_connection.hpp"
 #include "ipckit/signals.hpp"
+#include "spin.hpp"
 #include "store.hpp"
 #include "wire.hpp"
 
@@ -111,6 +111,7 @@ class Server {
         std::vector<ConnId> touched;
         // Adaptive wait: until this time the loop polls (timeout 0) instead of sleeping.
         Clock::time_point spin_until{};
+        AdaptiveSpin spinner;
         while (!store_.shutdown_requested()) {
             if (config_.honour_stop && stop_requested()) break;
             // The clock is read only when something has a deadline (a handshake, a parked
@@ -149,16 +150,20 @@ class Server {
             }
             if (!listening) timeout = wait_ms(now, accept_paused_until_, timeout);
             if (auto next = store_.next_deadline()) timeout = wait_ms(now, *next, timeout);
-            if (now < spin_until) timeout = 0;
+            bool spinning = now < spin_until && spinner.allowed(now);
+            if (spinning) timeout = 0;
             int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 throw Error(errno,
                             std::string("manager server: epoll_wait: ") + std::strerror(errno));
             }
-            if (n > 0 && config_.spin.count() > 0) spin_until = Clock::now() + config_.spin;
-            if (n == 0 && timeout == 0)
-                ::sched_yield();  // spinning: let a runnable client go first
+            if (n > 0 && config_.spin.count() > 0) {
+                spin_until = Clock::now() + config_.spin;
+                if (spinning) spinner.succeeded();
+            } else if (spinning && !spinner.pause(config_.spin, spin_until)) {
+                spin_until = {};
+            }
             bool accept_ready = false;
             bool owner_gone = false;
             active.clear();
