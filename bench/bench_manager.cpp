@@ -31,6 +31,7 @@
 
 #include "ipckit/manager.hpp"
 
+using ipckit::EventProxy;
 using ipckit::Manager;
 using ipckit::Object;
 using ipckit::QueueProxy;
@@ -318,20 +319,26 @@ ipckit::ManagerOptions with_spin(std::int64_t us) {
     return options;
 }
 
+// A child process that gets items from `in` and puts each back on `out`, until None.
+pid_t fork_echo(QueueProxy& in, QueueProxy& out) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) {
+            Object item = in.get();
+            out.put(item);
+            if (item.is_none()) ::_exit(0);
+        }
+    }
+    return pid;
+}
+
 // Queue put+get round trip: this process puts on one queue, a child echoes each item back
 // on another (a round trip is 4 calls, 2 per process).
 void BM_QueueRoundTrip(benchmark::State& state) {
     Manager m(with_spin(state.range(0)));
     auto to_child = m.queue();
     auto to_parent = m.queue();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        for (;;) {
-            Object item = to_child.get();
-            to_parent.put(item);
-            if (item.is_none()) ::_exit(0);
-        }
-    }
+    pid_t pid = fork_echo(to_child, to_parent);
     std::int64_t i = 0;
     for (auto _ : state) {
         to_child.put(i++);
@@ -390,12 +397,8 @@ void BM_LockAcquireRelease(benchmark::State& state) {
 }
 BENCHMARK(BM_LockAcquireRelease)->Arg(0)->Arg(50)->UseRealTime();
 
-// Event ping-pong: this process sets e1 and waits for e2; a child waits for e1, clears
-// it and sets e2 (3 calls per process per round).
-void BM_EventPingPong(benchmark::State& state) {
-    Manager m(with_spin(state.range(0)));
-    auto e1 = m.event();
-    auto e2 = m.event();
+// A child process that waits for e1, clears it and sets e2, forever (killed at the end).
+pid_t fork_pong(EventProxy& e1, EventProxy& e2) {
     pid_t pid = ::fork();
     if (pid == 0) {
         for (;;) {
@@ -404,6 +407,16 @@ void BM_EventPingPong(benchmark::State& state) {
             e2.set();
         }
     }
+    return pid;
+}
+
+// Event ping-pong: this process sets e1 and waits for e2; a child waits for e1, clears
+// it and sets e2 (3 calls per process per round).
+void BM_EventPingPong(benchmark::State& state) {
+    Manager m(with_spin(state.range(0)));
+    auto e1 = m.event();
+    auto e2 = m.event();
+    pid_t pid = fork_pong(e1, e2);
     for (auto _ : state) {
         e1.set();
         e2.wait();
@@ -651,11 +664,11 @@ void BM_ParkedWaitersInterleaved(benchmark::State& state) {
 }
 BENCHMARK(BM_ParkedWaitersInterleaved)->Args({1000, 0})->Args({1000, 1})->UseRealTime();
 
-// bench/python/mgr_queue_rounds.py, running: one round of Python's Queue throughput per
-// round() call.
-class PythonQueueRounds {
+// bench/python/mgr_rounds.py ROW COUNT, running: one round of that row on Python's
+// SyncManager per round() call.
+class PythonRounds {
   public:
-    explicit PythonQueueRounds(int batches) {
+    PythonRounds(const char* row, int count) {
         int to[2], from[2];
         if (::pipe2(to, O_CLOEXEC) != 0) return;
         if (::pipe2(from, O_CLOEXEC) != 0) {
@@ -663,13 +676,13 @@ class PythonQueueRounds {
             ::close(to[1]);
             return;
         }
-        std::string count = std::to_string(batches);
+        std::string count_text = std::to_string(count);
         pid_ = ::fork();
         if (pid_ == 0) {
             ::dup2(to[0], 0);
             ::dup2(from[1], 1);
-            ::execl("/usr/bin/python3", "python3", IPCKIT_BENCH_DIR "/python/mgr_queue_rounds.py",
-                    count.c_str(), static_cast<char*>(nullptr));
+            ::execl("/usr/bin/python3", "python3", IPCKIT_BENCH_DIR "/python/mgr_rounds.py", row,
+                    count_text.c_str(), static_cast<char*>(nullptr));
             ::_exit(127);
         }
         ::close(to[0]);
@@ -680,15 +693,15 @@ class PythonQueueRounds {
         ready_ = in_ && out_ && std::fgets(line, sizeof line, out_) &&
                  std::string(line).rfind("ready", 0) == 0;
     }
-    ~PythonQueueRounds() {
+    ~PythonRounds() {
         if (in_) std::fclose(in_);  // end of input: the script stops its child and exits
         if (out_) std::fclose(out_);
         if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
     }
-    PythonQueueRounds(const PythonQueueRounds&) = delete;
-    PythonQueueRounds& operator=(const PythonQueueRounds&) = delete;
+    PythonRounds(const PythonRounds&) = delete;
+    PythonRounds& operator=(const PythonRounds&) = delete;
     bool ready() const { return ready_; }
-    // Items per second of one round, 0 on failure.
+    // The rate of one round (as the script prints it), 0 on failure.
     double round() {
         if (std::fputs("go\n", in_) < 0 || std::fflush(in_) != 0) return 0;
         char line[256];
@@ -707,6 +720,20 @@ class PythonQueueRounds {
     bool ready_ = false;
 };
 
+// The counters of an interleaved comparison with Python: each side's best and median
+// round, and the ratios of bests and of medians.
+void report_rounds(benchmark::State& state, const std::vector<double>& ours,
+                   const std::vector<double>& python) {
+    double best_ours = *std::max_element(ours.begin(), ours.end());
+    double best_python = *std::max_element(python.begin(), python.end());
+    state.counters["ipckit_best"] = best_ours;
+    state.counters["python_best"] = best_python;
+    state.counters["ratio_best"] = best_ours / best_python;
+    state.counters["ipckit_median"] = median(ours);
+    state.counters["python_median"] = median(python);
+    state.counters["ratio_median"] = median(ours) / median(python);
+}
+
 // Queue throughput between two processes, ipckit's and Python's SyncManager's rounds
 // alternating (each round 4 batches of 1,000 puts, the consumer acknowledging each batch:
 // BM_QueueThroughput's and mgr_sync_bench.py's rounds); the argument is the Placement (1:
@@ -723,10 +750,10 @@ void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
     pid_t pid = fork_batch_consumer(items, done, batch);
     std::vector<double> ours, python;
     {
-        PythonQueueRounds py(batches);  // started after the fork: the child holds no pipe
+        // started after the fork: the child holds no pipe
+        PythonRounds py("queue_throughput", batches);
         if (!py.ready()) {
-            state.SkipWithError(
-                "cannot run bench/python/mgr_queue_rounds.py with /usr/bin/python3");
+            state.SkipWithError("cannot run bench/python/mgr_rounds.py with /usr/bin/python3");
         } else {
             for (auto _ : state) {
                 auto start = std::chrono::steady_clock::now();
@@ -748,18 +775,119 @@ void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
     items.put(Object());
     ::waitpid(pid, nullptr, 0);
     if (ours.empty() || python.empty()) return;
-    double best_ours = *std::max_element(ours.begin(), ours.end());
-    double best_python = *std::max_element(python.begin(), python.end());
-    state.counters["ipckit_best"] = best_ours;
-    state.counters["python_best"] = best_python;
-    state.counters["ratio_best"] = best_ours / best_python;
-    state.counters["ipckit_median"] = median(ours);
-    state.counters["python_median"] = median(python);
-    state.counters["ratio_median"] = median(ours) / median(python);
+    report_rounds(state, ours, python);
 }
 BENCHMARK(BM_QueueThroughputVsPythonInterleaved)
     ->Arg(0)
     ->Arg(1)
+    ->Iterations(9)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The rows of the comparison with Python's SyncManager (bench/python/mgr_rounds.py), by
+// number: the script's row name, and the count of a round (round trips, batches of 1,000
+// items, acquire+release pairs, ping-pongs).
+struct PythonRow {
+    const char* name;
+    int count;
+};
+constexpr PythonRow python_rows[] = {
+    {"queue_round_trip", 500}, {"queue_throughput", 4}, {"lock", 2000}, {"event", 300}};
+
+// The same rows on an ipckit manager: the row's child is started on construction and
+// stopped on destruction; round() runs one round and returns its rate, as the script does.
+class IpckitRounds {
+  public:
+    IpckitRounds(Manager& m, int row)
+        : row_(row),
+          count_(python_rows[row].count),
+          a_(m.queue()),
+          b_(m.queue()),
+          lock_(m.lock()),
+          e1_(m.event()),
+          e2_(m.event()) {
+        if (row_ == 0) child_ = fork_echo(a_, b_);
+        if (row_ == 1) child_ = fork_batch_consumer(a_, b_, 1000);
+        if (row_ == 3) child_ = fork_pong(e1_, e2_);
+    }
+    ~IpckitRounds() {
+        if (child_ <= 0) return;
+        if (row_ == 3) {
+            ::kill(child_, SIGKILL);
+        } else {
+            a_.put(Object());
+            if (row_ == 0) b_.get();
+        }
+        ::waitpid(child_, nullptr, 0);
+    }
+    IpckitRounds(const IpckitRounds&) = delete;
+    IpckitRounds& operator=(const IpckitRounds&) = delete;
+
+    double round() {
+        auto start = std::chrono::steady_clock::now();
+        std::int64_t done = count_;
+        for (int k = 0; k < count_; ++k) {
+            if (row_ == 0) {
+                a_.put(k);
+                b_.get();
+            } else if (row_ == 1) {
+                for (std::int64_t i = 0; i < 1000; ++i)
+                    a_.put(i);
+                b_.get();
+            } else if (row_ == 2) {
+                lock_.acquire();
+                lock_.release();
+            } else {
+                e1_.set();
+                e2_.wait();
+                e2_.clear();
+            }
+        }
+        if (row_ == 1) done *= 1000;
+        return static_cast<double>(done) / seconds_since(start);
+    }
+
+  private:
+    int row_;
+    int count_;
+    QueueProxy a_, b_;
+    ipckit::LockProxy lock_;
+    EventProxy e1_, e2_;
+    pid_t child_ = -1;
+};
+
+// Each row of the comparison with Python's SyncManager (Queue round trip, Queue throughput,
+// Lock acquire+release, Event ping-pong: arguments 0-3), ipckit's rounds and Python's
+// alternating, so that both see the same machine; the second argument is the adaptive wait
+// of ipckit's client and server in microseconds (0: off; Python's manager has none). Nothing
+// is pinned. Counters: each side's best and median round, and the ratios of bests and of
+// medians.
+void BM_RowsVsPythonInterleaved(benchmark::State& state) {
+    auto row = static_cast<int>(state.range(0));
+    state.SetLabel(python_rows[row].name);
+    Manager m(with_spin(state.range(1)));
+    std::vector<double> ours, python;
+    {
+        IpckitRounds rounds(m, row);
+        PythonRounds py(python_rows[row].name, python_rows[row].count);  // after the fork
+        if (!py.ready()) {
+            state.SkipWithError("cannot run bench/python/mgr_rounds.py with /usr/bin/python3");
+            return;
+        }
+        for (auto _ : state) {
+            ours.push_back(rounds.round());
+            double rate = py.round();
+            if (rate <= 0) {
+                state.SkipWithError("the Python rounds script failed");
+                return;
+            }
+            python.push_back(rate);
+        }
+    }
+    report_rounds(state, ours, python);
+}
+BENCHMARK(BM_RowsVsPythonInterleaved)
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 50}})
     ->Iterations(9)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -2,9 +2,11 @@
 // unrelated processes, authentication, and a server that survives bad clients.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include "ipckit/programs/fib.hpp"
 #include "ipckit/range.hpp"
 #include "ipckit/signals.hpp"
+#include "manager/spin.hpp"
 #include "manager/wire.hpp"
 #include "raw_manager_client.hpp"
 #include "support.hpp"
@@ -679,4 +682,41 @@ TEST(Manager, AdaptiveWaitStillEndsOnAStopRequest) {
     EXPECT_EQ(getter.exitcode(), 7);
     q.put("kept");  // nothing was taken by the interrupted call
     EXPECT_EQ(q.qsize(), 1u);
+}
+
+// The adaptive wait stops spinning on a core that another busy process holds: the spinner's
+// yield lets that process run for its time slice, longer than the spin, so the spin ends
+// and the next ones sleep at once for a while (1 ms at first).
+TEST(Manager, AdaptiveSpinBacksOffOnACoreABusyProcessHolds) {
+    cpu_set_t saved;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof saved, &saved), 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    pid_t hog = ::fork();  // shares CPU 0 with this thread
+    if (hog == 0) {
+        for (;;) {
+        }
+    }
+    struct Cleanup {
+        pid_t hog;
+        cpu_set_t affinity;
+        ~Cleanup() {
+            ::kill(hog, SIGKILL);
+            ::waitpid(hog, nullptr, 0);
+            ::sched_setaffinity(0, sizeof affinity, &affinity);
+        }
+    } cleanup{hog, saved};
+    ASSERT_GT(hog, 0);
+    using Clock = ipckit::detail::AdaptiveSpin::Clock;
+    ipckit::detail::AdaptiveSpin spin;
+    auto start = Clock::now();
+    ASSERT_TRUE(spin.allowed(start));
+    bool spinning = true;
+    for (int k = 0; k < 100000 && spinning; ++k)
+        spinning = spin.pause(50us, start + 60s);
+    EXPECT_FALSE(spinning);  // ended long before its 60 s
+    EXPECT_FALSE(spin.allowed(start));
+    EXPECT_TRUE(spin.allowed(Clock::now() + 2ms));  // the first back-off is 1 ms
 }

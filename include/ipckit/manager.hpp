@@ -83,7 +83,9 @@ struct ManagerOptions {
     // the client polls its socket without sleeping for up to this long before it blocks,
     // and the local server (Manager's own) spins this long after serving before it
     // sleeps. A call answered within it costs no wake-up: a faster round trip with the
-    // two processes on separate cores, for up to this much CPU per call. 0: off.
+    // two processes on separate cores, for up to this much CPU per call. A spinner yields
+    // its core between polls and stops spinning for a while on a core another busy
+    // process holds (docs/manager.md, "The adaptive wait"). 0: off.
     std::chrono::microseconds spin{0};
 };
 
@@ -384,7 +386,8 @@ struct ServeOptions {
     // semaphore, bounded_semaphore, event, barrier). ValueError for a malformed one.
     std::vector<std::string> expose;
     // Adaptive wait (ManagerOptions::spin): after serving something the server polls for
-    // the next request without sleeping for up to this long before it blocks. 0: off.
+    // the next request without sleeping for up to this long before it blocks, yielding its
+    // core between polls (docs/manager.md, "The adaptive wait"). 0: off.
     std::chrono::microseconds spin{0};
 };
 

@@ -116,7 +116,6 @@ bool spin_read(int fd, wire::FrameReader& reader, std::chrono::microseconds spin
         ssize_t n = ::recv(fd, room, wire::read_chunk, MSG_DONTWAIT);
         if (n > 0) {
             reader.commit(static_cast<std::size_t>(n));
-            spinner.succeeded();
             return true;
         }
         if (n == 0) return false;  // closed

@@ -190,7 +190,6 @@ std::string_view PythonClient::receive_reply(int fd, bool blocking) {
             ssize_t n = ::recv(fd, in.data(), in.size(), MSG_DONTWAIT);
             if (n > 0) {
                 have = static_cast<std::size_t>(n);
-                spinner.succeeded();
                 break;
             }
             if (n == 0) lost("the server closed the connection", 0);

@@ -160,7 +160,6 @@ class Server {
             }
             if (n > 0 && config_.spin.count() > 0) {
                 spin_until = Clock::now() + config_.spin;
-                if (spinning) spinner.succeeded();
             } else if (spinning && !spinner.pause(config_.spin, spin_until)) {
                 spin_until = {};
             }

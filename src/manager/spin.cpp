@@ -17,10 +17,19 @@ bool AdaptiveSpin::pause(std::chrono::microseconds spin, Clock::time_point until
     auto before = Clock::now();
     ::sched_yield();
     auto after = Clock::now();
-    if (after - before > spin) {
-        backoff_ = backoff_.count() ? std::min(backoff_ * 2, longest_backoff) : first_backoff;
+    // A peer's turn on a shared core lasts microseconds; another process's time slice, a
+    // millisecond or more (4 ms here, a tick).
+    constexpr std::chrono::microseconds slice{500};
+    if (after - before > std::max(spin, slice)) {
+        backoff_ = std::clamp(backoff_ * 2, first_backoff, longest_backoff);
         resume_ = after + backoff_;
+        last_slow_ = after;
         return false;
+    }
+    if (backoff_.count() > 0 && after - last_slow_ > 10 * backoff_) {
+        backoff_ /= 2;
+        if (backoff_ < first_backoff) backoff_ = {};
+        last_slow_ = after;
     }
     return after < until;
 }
