@@ -685,8 +685,9 @@ TEST(Manager, AdaptiveWaitStillEndsOnAStopRequest) {
 }
 
 // The adaptive wait stops spinning on a core that another busy process holds: the spinner's
-// yield lets that process run for its time slice, longer than the spin, so the spin ends
-// and the next ones sleep at once for a while (1 ms at first).
+// yield lets that process run for its time slice (a tick, milliseconds: longer than the
+// spin and than 0.5 ms), so the spin ends and the next ones sleep at once for a while (1 ms
+// at first).
 TEST(Manager, AdaptiveSpinBacksOffOnACoreABusyProcessHolds) {
     cpu_set_t saved;
     ASSERT_EQ(::sched_getaffinity(0, sizeof saved, &saved), 0);
