@@ -14,32 +14,11 @@ import sys
 import time
 from multiprocessing import Manager, Process
 
+from mgr_children import consume, echo, pong
+
 row = sys.argv[1]
 count = int(sys.argv[2])
 batch = 1000
-
-
-def echo(q_in, q_out):
-    while True:
-        item = q_in.get()
-        q_out.put(item)
-        if item is None:
-            return
-
-
-def consume(q, done):
-    while True:
-        for _ in range(batch):
-            if q.get() is None:
-                return
-        done.put(1)
-
-
-def pong(e1, e2):
-    while True:
-        e1.wait()
-        e1.clear()
-        e2.set()
 
 
 with Manager() as m:
@@ -50,7 +29,7 @@ with Manager() as m:
     if row == "queue_round_trip":
         child = Process(target=echo, args=(a, b))
     elif row == "queue_throughput":
-        child = Process(target=consume, args=(a, b))
+        child = Process(target=consume, args=(a, b, batch))
     elif row == "event":
         child = Process(target=pong, args=(e1, e2))
     elif row != "lock":

@@ -10,31 +10,10 @@ import sys
 import time
 from multiprocessing import Manager, Process
 
+from mgr_children import consume, echo, pong
+
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-
-
-def echo(q_in, q_out):
-    while True:
-        item = q_in.get()
-        q_out.put(item)
-        if item is None:
-            return
-
-
-def consume(q, done, batch):
-    while True:
-        for _ in range(batch):
-            if q.get() is None:
-                return
-        done.put(1)
-
-
-def pong(e1, e2):
-    while True:
-        e1.wait()
-        e1.clear()
-        e2.set()
 
 
 def rate(count, body):
