@@ -532,15 +532,25 @@ TEST(CrashMatrix, KilledWhileHoldingTheLock) {
 namespace {
 
 // Stops `child` at a moment it holds one of the queue's locks (it is the only process
-// using the queue then, so the lock is its own). False if it never caught it.
-bool stop_holding_lock(const QueueBase& q, Forked& child) {
+// using the queue then, so the lock is its own). False if it never caught it. The child
+// puts or gets in a loop; `feed` gives it work again (room to put, items to get) whenever
+// an attempt fails or it has not been seen holding a lock for 10 ms: on a loaded machine
+// this process may get no CPU until the child has filled or emptied the queue, and then
+// the child only takes a lock for a moment every 50 ms (its waits' slice).
+bool stop_holding_lock(const QueueBase& q, Forked& child, const std::function<void()>& feed) {
+    using Clock = std::chrono::steady_clock;
     for (int attempt = 0; attempt < 1000; ++attempt) {
-        while (!q.lock_held())
-            std::this_thread::yield();
+        for (auto since = Clock::now(); !q.lock_held(); std::this_thread::yield()) {
+            if (Clock::now() - since > 10ms) {
+                feed();
+                since = Clock::now();
+            }
+        }
         ::kill(child.pid(), SIGSTOP);
         if (!ipckit::test::wait_until_state(child.pid(), 'T')) return false;
         if (q.lock_held()) return true;
         ::kill(child.pid(), SIGCONT);
+        feed();
     }
     return false;
 }
@@ -574,14 +584,19 @@ TEST(Queue, AProducerStoppedHoldingItsLockDoesNotStopConsumers) {
     for (std::uint64_t i = 0; i < 100; ++i)
         q.put(i);
     Forked producer([&] {
-        for (;;)
-            q.put(7);
+        for (std::uint64_t i = 100;; ++i)
+            q.put(i);
         return 0;
     });
-    ASSERT_TRUE(stop_holding_lock(q, producer)) << "never caught the producer in put";
+    auto make_room = [&] {  // from the head: the queue keeps its 100 or more newest items
+        for (int k = 0; k < 1000 && q.qsize() > 1000; ++k)
+            q.get_nowait();
+    };
+    ASSERT_TRUE(stop_holding_lock(q, producer, make_room)) << "never caught the producer in put";
     EXPECT_TRUE(finishes_in_child([&] {
-        for (std::uint64_t i = 0; i < 100; ++i) {
-            if (q.get_nowait() != i) std::_Exit(2);
+        std::uint64_t first = q.get_nowait();
+        for (std::uint64_t i = 1; i < 100; ++i) {
+            if (q.get_nowait() != first + i) std::_Exit(2);  // in order, none lost
         }
     })) << "a consumer could not get while a producer was stopped inside put";
     EXPECT_EQ(producer.kill_and_wait(), -SIGKILL);
@@ -597,7 +612,12 @@ TEST(Queue, AConsumerStoppedHoldingItsLockDoesNotStopProducers) {
             q.get();
         return 0;
     });
-    ASSERT_TRUE(stop_holding_lock(q, consumer)) << "never caught the consumer in get";
+    std::uint64_t next = 1u << 19;
+    auto add_items = [&] {
+        for (int k = 0; k < 1000 && q.qsize() < 1000; ++k)
+            q.put_nowait(next++);
+    };
+    ASSERT_TRUE(stop_holding_lock(q, consumer, add_items)) << "never caught the consumer in get";
     EXPECT_TRUE(finishes_in_child([&] {
         for (std::uint64_t i = 0; i < 100; ++i)
             q.put_nowait(i);
