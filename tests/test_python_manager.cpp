@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -573,34 +574,43 @@ TEST(PythonManager, ACppBlockingCallWithTheAdaptiveWaitSleepsAfterItsSpinAndEnds
     options.spin = std::chrono::milliseconds(2);
     Manager m = Manager::connect(python_server.address(), authkey, options);
     auto q = m.queue();
-    auto blocked_get = [&](auto body) {
+    // A thread that runs `body` (a blocking get); `blocked` says whether it was seen asleep
+    // in recv.
+    struct Getter {
         std::atomic<pid_t> tid{0};
-        std::thread t([&] {
-            tid = ::gettid();
-            body();
-        });
-        bool ok = ipckit::test::wait_until([&] { return tid.load() != 0; }) &&
-                  ipckit::test::wait_until_blocked_in(tid.load(), "recv");
-        return std::make_pair(std::move(t), ok);
+        bool blocked = false;
+        std::thread thread;
+        explicit Getter(std::function<void()> body)
+            : thread([this, body = std::move(body)] {
+                  tid = ::gettid();
+                  body();
+              }) {
+            blocked = ipckit::test::wait_until([&] { return tid.load() != 0; }) &&
+                      ipckit::test::wait_until_blocked_in(tid.load(), "recv");
+        }
     };
     std::string got;
-    auto [getter, getter_blocked] = blocked_get([&] { got = q.get().as_string(); });
-    EXPECT_TRUE(getter_blocked);  // asleep in recv, not polling
-    q.put("x");
-    getter.join();
+    {
+        Getter getter([&] { got = q.get().as_string(); });
+        EXPECT_TRUE(getter.blocked);  // asleep in recv, not polling
+        q.put("x");
+        getter.thread.join();
+    }
     EXPECT_EQ(got, "x");
     std::atomic<bool> interrupted{false};
-    auto [waiter, waiter_blocked] = blocked_get([&] {
-        try {
-            q.get();
-        } catch (const ipckit::InterruptedError&) {
-            interrupted = true;
-        }
-    });
-    ipckit::request_stop();
-    waiter.join();
-    ipckit::clear_stop();
-    EXPECT_TRUE(waiter_blocked);
+    {
+        Getter waiter([&] {
+            try {
+                q.get();
+            } catch (const ipckit::InterruptedError&) {
+                interrupted = true;
+            }
+        });
+        ipckit::request_stop();
+        waiter.thread.join();
+        ipckit::clear_stop();
+        EXPECT_TRUE(waiter.blocked);
+    }
     EXPECT_TRUE(interrupted.load());
 }
 
