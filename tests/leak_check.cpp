@@ -28,7 +28,9 @@
 //   /tmp/ipckit-test.PID.XXXXXX and points TMPDIR at it, so everything that honours TMPDIR
 //   (the manager's socket directories, std::filesystem::temp_directory_path, Python's
 //   tempfile) lands there. An entry left in it after a test fails the test and is removed;
-//   the directory is removed at exit. In /tmp itself, a new entry whose name contains the
+//   the directory is removed at exit; one left by a binary that died first (killed by
+//   ctest's timeout, aborted by a sanitizer) is removed by the next binary that starts, once
+//   its pid is gone. In /tmp itself, a new entry whose name contains the
 //   pid of the test binary or of a program it started fails the test (it is only reported).
 // - Named queues (/dev/shm/ipckit.q.NAME, ipckit/named_queue.hpp). Before each test the
 //   checker lists them; after it, a new one whose creator (the pid in its header) is the
@@ -481,6 +483,26 @@ void remove_private_tmp() {
     std::filesystem::remove_all(private_tmp, ec);
 }
 
+// Removes the private TMPDIRs (/tmp/ipckit-test.PID.XXXXXX) of test binaries that died
+// without removing theirs: those whose pid no longer exists. A live binary's (or an
+// unrelated process that reuses the pid) is left alone.
+void remove_dead_binaries_tmp() {
+    for (const auto& name : entries_of(system_tmp)) {
+        constexpr std::string_view prefix = "ipckit-test.";
+        if (name.rfind(prefix, 0) != 0) continue;
+        auto dot = name.find('.', prefix.size());
+        if (dot == std::string::npos || dot == prefix.size() || dot - prefix.size() > 9) continue;
+        std::string digits = name.substr(prefix.size(), dot - prefix.size());
+        if (!std::all_of(digits.begin(), digits.end(),
+                         [](unsigned char c) { return std::isdigit(c); }))
+            continue;
+        pid_t pid = static_cast<pid_t>(std::stol(digits));
+        if (pid <= 0 || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+        std::error_code ec;
+        std::filesystem::remove_all(std::filesystem::path(system_tmp) / name, ec);
+    }
+}
+
 }  // namespace
 
 std::vector<std::string> system_v_objects_used_by(const std::set<pid_t>& pids) {
@@ -502,6 +524,7 @@ void note_child_process(pid_t pid) {
 
 void install_leak_checker() {
     owner_pid = ::getpid();
+    remove_dead_binaries_tmp();
     log_fd = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     // A private TMPDIR, short enough for a Unix socket path below it.
     std::string pattern = system_tmp + "/ipckit-test." + std::to_string(owner_pid) + ".XXXXXX";
