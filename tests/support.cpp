@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/msg.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,9 +36,15 @@ Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
     make_pipe(in);
     make_pipe(out);
     make_pipe(err);
+    pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
+        // The program dies with the test binary, even one killed before its destructors ran
+        // (ctest's timeout, a sanitizer's abort). Every Child lives no longer than the thread
+        // that started it, which is when the kernel sends this.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);  // it died before the prctl
         ::dup2(in[0], 0);
         ::dup2(out[1], 1);
         ::dup2(merge_stderr ? out[1] : err[1], 2);
