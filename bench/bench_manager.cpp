@@ -734,71 +734,23 @@ void report_rounds(benchmark::State& state, const std::vector<double>& ours,
     state.counters["ratio_median"] = median(ours) / median(python);
 }
 
-// Queue throughput between two processes, ipckit's and Python's SyncManager's rounds
-// alternating (each round 4 batches of 1,000 puts, the consumer acknowledging each batch:
-// BM_QueueThroughput's and mgr_sync_bench.py's rounds); the argument is the Placement (1:
-// both managers' servers and children, Python's included, on CPU 0). Counters: each side's
-// best and median round, and the ratios of bests and of medians.
-void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
-    constexpr std::int64_t batch = 1000;
-    constexpr int batches = 4;
-    Placement placement(state, state.range(0));
-    if (!placement.ok()) return;
-    Manager m;
-    auto items = m.queue();
-    auto done = m.queue();
-    pid_t pid = fork_batch_consumer(items, done, batch);
-    std::vector<double> ours, python;
-    {
-        // started after the fork: the child holds no pipe
-        PythonRounds py("queue_throughput", batches);
-        if (!py.ready()) {
-            state.SkipWithError("cannot run bench/python/mgr_rounds.py with /usr/bin/python3");
-        } else {
-            for (auto _ : state) {
-                auto start = std::chrono::steady_clock::now();
-                for (int b = 0; b < batches; ++b) {
-                    for (std::int64_t k = 0; k < batch; ++k)
-                        items.put(k);
-                    done.get();
-                }
-                ours.push_back(static_cast<double>(batches * batch) / seconds_since(start));
-                double rate = py.round();
-                if (rate <= 0) {
-                    state.SkipWithError("the Python rounds script failed");
-                    break;
-                }
-                python.push_back(rate);
-            }
-        }
-    }
-    items.put(Object());
-    ::waitpid(pid, nullptr, 0);
-    if (ours.empty() || python.empty()) return;
-    report_rounds(state, ours, python);
-}
-BENCHMARK(BM_QueueThroughputVsPythonInterleaved)
-    ->Arg(0)
-    ->Arg(1)
-    ->Iterations(9)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-
-// The rows of the comparison with Python's SyncManager (bench/python/mgr_rounds.py), by
-// number: the script's row name, and the count of a round (round trips, batches of 1,000
-// items, acquire+release pairs, ping-pongs).
+// The rows of the comparison with Python's SyncManager (bench/python/mgr_rounds.py): the
+// script's row name, and the count of a round (round trips, batches of 1,000 items,
+// acquire+release pairs, ping-pongs). A benchmark argument names a row by its number.
+enum Row { queue_round_trip, queue_throughput, lock_pairs, event_ping_pong };
 struct PythonRow {
     const char* name;
     int count;
 };
 constexpr PythonRow python_rows[] = {
     {"queue_round_trip", 500}, {"queue_throughput", 4}, {"lock", 2000}, {"event", 300}};
+constexpr std::int64_t batch = 1000;  // items of a Queue throughput batch
 
 // The same rows on an ipckit manager: the row's child is started on construction and
 // stopped on destruction; round() runs one round and returns its rate, as the script does.
 class IpckitRounds {
   public:
-    IpckitRounds(Manager& m, int row)
+    IpckitRounds(Manager& m, Row row)
         : row_(row),
           count_(python_rows[row].count),
           a_(m.queue()),
@@ -806,17 +758,17 @@ class IpckitRounds {
           lock_(m.lock()),
           e1_(m.event()),
           e2_(m.event()) {
-        if (row_ == 0) child_ = fork_echo(a_, b_);
-        if (row_ == 1) child_ = fork_batch_consumer(a_, b_, 1000);
-        if (row_ == 3) child_ = fork_pong(e1_, e2_);
+        if (row_ == queue_round_trip) child_ = fork_echo(a_, b_);
+        if (row_ == queue_throughput) child_ = fork_batch_consumer(a_, b_, batch);
+        if (row_ == event_ping_pong) child_ = fork_pong(e1_, e2_);
     }
     ~IpckitRounds() {
         if (child_ <= 0) return;
-        if (row_ == 3) {
+        if (row_ == event_ping_pong) {
             ::kill(child_, SIGKILL);
         } else {
             a_.put(Object());
-            if (row_ == 0) b_.get();
+            if (row_ == queue_round_trip) b_.get();
         }
         ::waitpid(child_, nullptr, 0);
     }
@@ -825,30 +777,34 @@ class IpckitRounds {
 
     double round() {
         auto start = std::chrono::steady_clock::now();
-        std::int64_t done = count_;
         for (int k = 0; k < count_; ++k) {
-            if (row_ == 0) {
-                a_.put(k);
-                b_.get();
-            } else if (row_ == 1) {
-                for (std::int64_t i = 0; i < 1000; ++i)
-                    a_.put(i);
-                b_.get();
-            } else if (row_ == 2) {
-                lock_.acquire();
-                lock_.release();
-            } else {
-                e1_.set();
-                e2_.wait();
-                e2_.clear();
+            switch (row_) {
+                case queue_round_trip:
+                    a_.put(k);
+                    b_.get();
+                    break;
+                case queue_throughput:
+                    for (std::int64_t i = 0; i < batch; ++i)
+                        a_.put(i);
+                    b_.get();
+                    break;
+                case lock_pairs:
+                    lock_.acquire();
+                    lock_.release();
+                    break;
+                case event_ping_pong:
+                    e1_.set();
+                    e2_.wait();
+                    e2_.clear();
+                    break;
             }
         }
-        if (row_ == 1) done *= 1000;
+        std::int64_t done = row_ == queue_throughput ? count_ * batch : count_;
         return static_cast<double>(done) / seconds_since(start);
     }
 
   private:
-    int row_;
+    Row row_;
     int count_;
     QueueProxy a_, b_;
     ipckit::LockProxy lock_;
@@ -856,16 +812,12 @@ class IpckitRounds {
     pid_t child_ = -1;
 };
 
-// Each row of the comparison with Python's SyncManager (Queue round trip, Queue throughput,
-// Lock acquire+release, Event ping-pong: arguments 0-3), ipckit's rounds and Python's
-// alternating, so that both see the same machine; the second argument is the adaptive wait
-// of ipckit's client and server in microseconds (0: off; Python's manager has none). Nothing
-// is pinned. Counters: each side's best and median round, and the ratios of bests and of
-// medians.
-void BM_RowsVsPythonInterleaved(benchmark::State& state) {
-    auto row = static_cast<int>(state.range(0));
-    state.SetLabel(python_rows[row].name);
-    Manager m(with_spin(state.range(1)));
+// One row, ipckit's rounds and Python's alternating (one each per benchmark iteration) so
+// that both see the same machine, with ipckit's adaptive wait of `spin_us` on client and
+// server (0: off; Python's manager has none). Counters: each side's best and median
+// round, and the ratios of bests and of medians.
+void compare_with_python(benchmark::State& state, Row row, std::int64_t spin_us) {
+    Manager m(with_spin(spin_us));
     std::vector<double> ours, python;
     {
         IpckitRounds rounds(m, row);
@@ -886,8 +838,33 @@ void BM_RowsVsPythonInterleaved(benchmark::State& state) {
     }
     report_rounds(state, ours, python);
 }
+
+// Queue throughput (4 batches of 1,000 puts a round, the consumer acknowledging each
+// batch: BM_QueueThroughput's and mgr_sync_bench.py's rounds) against Python's; the
+// argument is the Placement (1: both managers' servers and children, Python's included,
+// on CPU 0).
+void BM_QueueThroughputVsPythonInterleaved(benchmark::State& state) {
+    Placement placement(state, state.range(0));
+    if (!placement.ok()) return;
+    compare_with_python(state, queue_throughput, 0);
+}
+BENCHMARK(BM_QueueThroughputVsPythonInterleaved)
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(9)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Every row (argument 0-3: Queue round trip, Queue throughput, Lock acquire+release, Event
+// ping-pong), with ipckit's adaptive wait of the second argument in µs. Nothing is pinned
+// (run the whole bench under `taskset -c 0` for one core).
+void BM_RowsVsPythonInterleaved(benchmark::State& state) {
+    auto row = static_cast<Row>(state.range(0));
+    state.SetLabel(python_rows[row].name);
+    compare_with_python(state, row, state.range(1));
+}
 BENCHMARK(BM_RowsVsPythonInterleaved)
-    ->ArgsProduct({{0, 1, 2, 3}, {0, 50}})
+    ->ArgsProduct({{queue_round_trip, queue_throughput, lock_pairs, event_ping_pong}, {0, 50}})
     ->Iterations(9)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
