@@ -32,6 +32,13 @@ inline CLI::Validator whole_number(long long min) {
         ">=" + std::to_string(min));
 }
 
+// An option taking a whole number of at least `min`, its default shown in --help.
+template <class Int>
+CLI::Option* add_whole_number(CLI::App& app, const std::string& name, Int& value,
+                              const std::string& help, long long min = 1) {
+    return app.add_option(name, value, help)->transform(whole_number(min))->capture_default_str();
+}
+
 // Parses the command line; the exit status when the program is to stop there (0 after
 // --help, 2 after bad input), nullopt when it is to run.
 inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {

@@ -138,9 +138,8 @@ int main(int argc, char** argv) {
         "sysv_ipc: one-way throughput and ping-pong round trip at 16 B and 1 KiB.",
         "bench_message_queue"};
     int count = 200000;
-    app.add_option("--count", count, "messages a throughput run (ping-pong: a quarter)")
-        ->transform(ipckit::bench::whole_number(4))
-        ->capture_default_str();
+    ipckit::bench::add_whole_number(app, "--count", count,
+                                    "messages a throughput run (ping-pong: a quarter)", 4);
     if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     const int pp_count = count / 4;
     std::printf("messages per run: %d (throughput), %d (ping-pong)\n\n", count, pp_count);

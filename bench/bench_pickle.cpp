@@ -53,12 +53,8 @@ int main(int argc, char** argv) {
         "bench_pickle"};
     int items = 10000, rounds = 50;
     std::string python = "/root/.pyenv/versions/3.11.7/bin/python3";
-    app.add_option("--items", items, "items of the dict")
-        ->transform(ipckit::bench::whole_number(1))
-        ->capture_default_str();
-    app.add_option("--rounds", rounds, "encode+decode runs a try")
-        ->transform(ipckit::bench::whole_number(1))
-        ->capture_default_str();
+    ipckit::bench::add_whole_number(app, "--items", items, "items of the dict");
+    ipckit::bench::add_whole_number(app, "--rounds", rounds, "encode+decode runs a try");
     app.add_option("--python", python, "the Python 3.11 to compare with")->capture_default_str();
     if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     Object::Dict dict;

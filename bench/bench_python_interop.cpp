@@ -235,19 +235,12 @@ int main(int argc, char** argv) {
         "bench_python_interop"};
     int n = 5000, tries = 3, rounds = 3, spin_us = 50;
     std::string python = "/usr/bin/python3";
-    app.add_option("--n", n, "calls a try")
-        ->transform(ipckit::bench::whole_number(1))
-        ->capture_default_str();
-    app.add_option("--tries", tries, "tries a client, the best kept")
-        ->transform(ipckit::bench::whole_number(1))
-        ->capture_default_str();
-    app.add_option("--rounds", rounds, "interleaved rounds of the clients")
-        ->transform(ipckit::bench::whole_number(1))
-        ->capture_default_str();
+    ipckit::bench::add_whole_number(app, "--n", n, "calls a try");
+    ipckit::bench::add_whole_number(app, "--tries", tries, "tries a client, the best kept");
+    ipckit::bench::add_whole_number(app, "--rounds", rounds, "interleaved rounds of the clients");
     app.add_option("--python", python, "the Python to run")->capture_default_str();
-    app.add_option("--spin-us", spin_us, "the adaptive wait of the spin rows, in µs")
-        ->transform(ipckit::bench::whole_number(1))
-        ->capture_default_str();
+    ipckit::bench::add_whole_number(app, "--spin-us", spin_us,
+                                    "the adaptive wait of the spin rows, in µs");
     if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     char dir_template[] = "/tmp/ipckit-bench-XXXXXX";
     if (!::mkdtemp(dir_template)) return 1;

@@ -617,12 +617,8 @@ int main(int argc, char** argv) {
         "bench_queue"};
     int count = 1000000;
     std::string only;
-    app.add_option("--count", count, "messages a throughput run (ping-pong: a tenth)")
-        ->transform(whole_number(10))
-        ->capture_default_str();
-    app.add_option("--rounds", rounds, "interleaved rounds, the best kept")
-        ->transform(whole_number(1))
-        ->capture_default_str();
+    add_whole_number(app, "--count", count, "messages a throughput run (ping-pong: a tenth)", 10);
+    add_whole_number(app, "--rounds", rounds, "interleaved rounds, the best kept");
     app.add_option("--only", only, "that table alone")
         ->check(CLI::IsMember({"one-to-one", "ping-pong", "many", "pool", "sweep"}));
     if (auto status = parse_command_line(app, argc, argv)) return *status;

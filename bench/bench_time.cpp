@@ -90,9 +90,7 @@ int main(int argc, char** argv) {
         "and clients against a Python sysv_ipc server and clients.",
         "bench_time"};
     int total = 64000;
-    app.add_option("--requests", total, "requests in all a run")
-        ->transform(ipckit::bench::whole_number(16))
-        ->capture_default_str();
+    ipckit::bench::add_whole_number(app, "--requests", total, "requests in all a run", 16);
     if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     std::printf("time requests per run: %d in all\n\n", total);
     std::printf("| %-7s | %-48s | %12s | %14s |\n", "clients", "implementation", "requests/s",

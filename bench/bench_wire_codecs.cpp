@@ -43,9 +43,7 @@ int main(int argc, char** argv) {
         "MessagePack frames against Python's manager protocol (pickle, protocol 4).",
         "bench_wire_codecs"};
     int calls = 200000;
-    app.add_option("--calls", calls, "calls a run (best of five runs)")
-        ->transform(ipckit::bench::whole_number(1))
-        ->capture_default_str();
+    ipckit::bench::add_whole_number(app, "--calls", calls, "calls a run (best of five runs)");
     if (auto status = ipckit::bench::parse_command_line(app, argc, argv)) return *status;
     const Object key("key-17"), value("value-17");
     std::size_t request_bytes = 0, answer_bytes = 0;
