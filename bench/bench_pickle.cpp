@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
         "against Python's pickle.",
         "bench_pickle"};
     int items = 10000, rounds = 50;
-    std::string python = "/root/.pyenv/versions/3.11.7/bin/python3";
+    std::string python = "/usr/bin/python3";
     ipckit::bench::add_whole_number(app, "--items", items, "items of the dict");
     ipckit::bench::add_whole_number(app, "--rounds", rounds, "encode+decode runs a try");
     app.add_option("--python", python, "the Python 3.11 to compare with")->capture_default_str();
