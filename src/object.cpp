@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <new>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -46,11 +47,104 @@ const char* proxy_class(const std::string& type) noexcept {
 
 // ---- storage --------------------------------------------------------------------------
 
+// Strings are the most common values, and each holds a std::string on the heap. Their blocks
+// are kept on a free list per thread and reused, rather than returned to malloc one by one:
+// decoding a 10,000-item dict makes 10,000 of them and frees them together later, and glibc
+// keeps only 7 blocks of a size per thread at hand; the rest take its slower paths, and a
+// later large request merges them all (measured: a third of pickle.loads' time). Under
+// AddressSanitizer blocks go straight back to malloc, so that a use after free is caught.
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool keep_string_blocks = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool keep_string_blocks = false;
+#else
+constexpr bool keep_string_blocks = true;
+#endif
+#else
+constexpr bool keep_string_blocks = true;
+#endif
+
+struct StringBlocks {
+    static constexpr std::size_t max_kept = std::size_t{1} << 16;  // 2 MiB of blocks
+    struct Block {
+        Block* next;
+    };
+    Block* head = nullptr;
+    std::size_t count = 0;
+    bool registered = false;  // the closer below will free them at the thread's end
+    bool closed = false;      // the thread is ending: blocks go back to malloc
+};
+static_assert(sizeof(std::string) >= sizeof(StringBlocks::Block));
+// Trivially destructible, so usable by Objects destroyed after the closer ran.
+thread_local StringBlocks string_blocks;
+
+struct StringBlocksCloser {
+    StringBlocksCloser() = default;
+    StringBlocksCloser(const StringBlocksCloser&) = delete;
+    StringBlocksCloser& operator=(const StringBlocksCloser&) = delete;
+    ~StringBlocksCloser() {
+        StringBlocks& blocks = string_blocks;
+        while (blocks.head) {
+            StringBlocks::Block* block = blocks.head;
+            blocks.head = block->next;
+            ::operator delete(block);
+        }
+        blocks.count = 0;
+        blocks.closed = true;
+    }
+};
+thread_local StringBlocksCloser string_blocks_closer;
+
+void* string_block() {
+    StringBlocks& blocks = string_blocks;
+    if (StringBlocks::Block* block = blocks.head) {
+        blocks.head = block->next;
+        --blocks.count;
+        return block;
+    }
+    return ::operator new(sizeof(std::string));
+}
+
+void release_string_block(void* p) noexcept {
+    StringBlocks& blocks = string_blocks;
+    if (!keep_string_blocks || blocks.closed || blocks.count >= StringBlocks::max_kept) {
+        ::operator delete(p);
+        return;
+    }
+    if (!blocks.registered) {
+        (void)&string_blocks_closer;  // constructs it, so that its destructor runs
+        blocks.registered = true;
+    }
+    blocks.head = new (p) StringBlocks::Block{blocks.head};
+    ++blocks.count;
+}
+
+template <class... Args>
+std::string* new_string(Args&&... args) {
+    void* p = string_block();
+    try {
+        return new (p) std::string(std::forward<Args>(args)...);
+    } catch (...) {
+        release_string_block(p);
+        throw;
+    }
+}
+
+void delete_string(std::string* s) noexcept {
+    s->~basic_string();
+    release_string_block(s);
+}
+
+}  // namespace
+
 Object::Object(std::string_view s) : kind_(Kind::string) {
-    v_.s = new std::string(s);
+    v_.s = new_string(s);
 }
 Object::Object(std::string&& s) : kind_(Kind::string) {
-    v_.s = new std::string(std::move(s));
+    v_.s = new_string(std::move(s));
 }
 Object::Object(List list) : kind_(Kind::list) {
     v_.l = new List(std::move(list));
@@ -61,7 +155,7 @@ Object::Object(Dict dict) : kind_(Kind::dict) {
 
 Object Object::bytes(std::string_view data) {
     Object o;
-    o.v_.s = new std::string(data);
+    o.v_.s = new_string(data);
     o.kind_ = Kind::bytes;
     return o;
 }
@@ -82,7 +176,7 @@ Object::Object(const Object& other) : kind_(Kind::none) {
         case Kind::bytes:
         case Kind::bytearray:
         case Kind::big_integer:
-            v_.s = new std::string(*other.v_.s);
+            v_.s = new_string(*other.v_.s);
             break;
         case Kind::list:
         case Kind::tuple:
@@ -132,7 +226,7 @@ void Object::reset() noexcept {
         case Kind::bytes:
         case Kind::bytearray:
         case Kind::big_integer:
-            delete v_.s;
+            delete_string(v_.s);
             break;
         case Kind::list:
         case Kind::tuple:
@@ -1122,7 +1216,7 @@ Object Object::integer_from_bytes(std::string_view le) {
     std::string bytes = twos_complement(m, negative);  // the shortest form
     if (bytes.size() <= 8) return integer_from_bytes(bytes);
     Object o;
-    o.v_.s = new std::string(std::move(bytes));
+    o.v_.s = new_string(std::move(bytes));
     o.kind_ = Kind::big_integer;
     return o;
 }

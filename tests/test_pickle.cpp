@@ -16,6 +16,7 @@
 #include "ipckit/object.hpp"
 #include "ipckit/pickle.hpp"
 #include "manager/wire.hpp"
+#include "python/pickle_reader.hpp"  // the two decoders, compared
 #include "support.hpp"
 
 using ipckit::Object;
@@ -111,6 +112,103 @@ void round_trip_with(const std::string& python) {
 
 TEST(Pickle, RoundTripsWithPython311) {
     round_trip_with(python311());
+}
+
+// loads takes plain data in one pass (detail::loads_plain) and gives the rest to the full
+// decoder. Every pickle Python writes of plain data is taken in one pass, and whatever the
+// one-pass decoder takes, it decodes as the full decoder does.
+TEST(Pickle, PlainDataTakesTheOnePassDecoderWhichAgreesWithTheFullOne) {
+    auto produced = run({python311(), script(), "produce"});
+    auto kinds = run({python311(), script(), "plain"});
+    ASSERT_EQ(produced.exit_code, 0) << produced.err;
+    ASSERT_EQ(kinds.exit_code, 0) << kinds.err;
+    auto lines = split(produced.out, '\n');
+    auto plain_words = split(kinds.out, '\n');
+    ASSERT_EQ(plain_words.size(), lines.size());
+    std::size_t plain = 0, taken = 0;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        auto fields = split(lines[i], '\t');
+        auto words = split(plain_words[i], ' ');
+        ASSERT_EQ(words.size(), 4u);
+        for (std::size_t p = 0; p < 4; ++p) {
+            std::string data = unhex(fields[p]);
+            auto one_pass = pickle::detail::loads_plain(data, {});
+            Object full = pickle::detail::loads_full(data, {});
+            if (words[p] == "plain") {
+                ++plain;
+                EXPECT_TRUE(one_pass) << "value " << i << " protocol column " << p;
+            }
+            if (!one_pass) continue;
+            ++taken;
+            EXPECT_EQ(one_pass->repr(), full.repr()) << "value " << i << " protocol column " << p;
+        }
+    }
+    EXPECT_GT(plain, 120u);  // most values, in protocols 3 to 5
+    EXPECT_GE(taken, plain);
+}
+
+// What the one-pass decoder declines, the full decoder decides: shared and recursive
+// containers (a memo reference to a container), globals, and malformed or over-limit input.
+TEST(Pickle, TheOnePassDecoderDeclinesWhatItCannotTakeExactly) {
+    auto declined = [](const std::string& data, const pickle::Limits& limits = {}) {
+        return !pickle::detail::loads_plain(data, limits).has_value();
+    };
+    std::string proto = "\x80\x04";
+    // [x, x] with x = [] shared: a memo reference to a container.
+    EXPECT_TRUE(declined(proto + "]\x94(]\x94h\x01"
+                                 "e."s));
+    EXPECT_EQ(pickle::loads(proto + "]\x94(]\x94h\x01"
+                                    "e."s)
+                  .repr(),
+              "[[], []]");
+    // A list that contains itself.
+    EXPECT_TRUE(declined(proto + "]\x94h\x00"
+                                 "a."s));
+    // A memo reference to a str is taken: the str is made again.
+    auto shared = pickle::detail::loads_plain(proto +
+                                                  "(\x8c\x01"
+                                                  "a\x94h\x00"
+                                                  "l."s,
+                                              {});
+    ASSERT_TRUE(shared);
+    EXPECT_EQ(shared->repr(), "['a', 'a']");
+    // A global.
+    EXPECT_TRUE(declined(proto + "\x8c\x08builtins\x8c\x03set\x93."s));
+    // Malformed: the full decoder names the problem.
+    EXPECT_TRUE(declined(proto + "a."));
+    EXPECT_TRUE(declined(proto + "}(]Nu."));
+    // A set or dict as a key, while it is still being filled (found by fuzz_pickle).
+    EXPECT_TRUE(declined(proto + "}(\x8fNu."));
+    EXPECT_TRUE(declined(proto + "}(}Nu."));
+    EXPECT_TRUE(declined(proto + "(\x8f\x91."));
+    EXPECT_THROW(pickle::loads(proto + "}(\x8fNu."), ValueError);
+    EXPECT_TRUE(declined(proto + "NN."));
+    // Limits: depth, values, memo and the bytes made by memo references.
+    pickle::Limits limits;
+    limits.max_depth = 3;
+    EXPECT_FALSE(declined(proto + "]]]aa.", limits));
+    EXPECT_TRUE(declined(proto + "]]]]aaa.", limits));
+    limits = {};
+    limits.max_items = 3;
+    EXPECT_FALSE(declined(proto + "NN\x86.", limits));
+    EXPECT_TRUE(declined(proto + "NNN\x87.", limits));
+    limits = {};
+    limits.max_memo = 1;
+    EXPECT_FALSE(declined(proto + "N\x94N\x86.", limits));
+    EXPECT_TRUE(declined(proto + "N\x94N\x94\x86.", limits));
+    // A 16-byte str and `refs` memo references to it, in a list: the result may hold four
+    // times the limit on input (here 500 bytes) in str.
+    auto references = [&](int refs) {
+        std::string data = proto + "(\x8c\x10" + std::string(16, 'x') + "\x94";
+        for (int i = 0; i < refs; ++i)
+            data += "h\x00"s;
+        return data + "l.";
+    };
+    limits = {};
+    limits.max_input = 500;
+    EXPECT_FALSE(declined(references(100), limits));  // 1,616 bytes of str
+    EXPECT_TRUE(declined(references(200), limits));   // 3,216: the full decoder refuses it
+    EXPECT_THROW(pickle::loads(references(200), limits), ValueError);
 }
 
 TEST(Pickle, RoundTripsWithPython312) {

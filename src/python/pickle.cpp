@@ -19,82 +19,11 @@
 #include <vector>
 
 #include "ipckit/error.hpp"
+#include "pickle_reader.hpp"
 
 namespace ipckit::pickle {
+using namespace detail;  // the opcodes and the Reader
 namespace {
-
-// ---- opcodes ----------------------------------------------------------------------------
-
-enum Op : unsigned char {
-    MARK = '(',
-    STOP = '.',
-    POP = '0',
-    POP_MARK = '1',
-    DUP = '2',
-    FLOAT = 'F',
-    INT = 'I',
-    BININT = 'J',
-    BININT1 = 'K',
-    LONG = 'L',
-    BININT2 = 'M',
-    NONE = 'N',
-    PERSID = 'P',
-    BINPERSID = 'Q',
-    REDUCE = 'R',
-    STRING = 'S',
-    BINSTRING = 'T',
-    SHORT_BINSTRING = 'U',
-    UNICODE = 'V',
-    BINUNICODE = 'X',
-    APPEND = 'a',
-    BUILD = 'b',
-    GLOBAL = 'c',
-    DICT = 'd',
-    EMPTY_DICT = '}',
-    APPENDS = 'e',
-    GET = 'g',
-    BINGET = 'h',
-    INST = 'i',
-    LONG_BINGET = 'j',
-    LIST = 'l',
-    EMPTY_LIST = ']',
-    OBJ = 'o',
-    PUT = 'p',
-    BINPUT = 'q',
-    LONG_BINPUT = 'r',
-    SETITEM = 's',
-    TUPLE = 't',
-    EMPTY_TUPLE = ')',
-    SETITEMS = 'u',
-    BINFLOAT = 'G',
-    PROTO = 0x80,
-    NEWOBJ = 0x81,
-    EXT1 = 0x82,
-    EXT2 = 0x83,
-    EXT4 = 0x84,
-    TUPLE1 = 0x85,
-    TUPLE2 = 0x86,
-    TUPLE3 = 0x87,
-    NEWTRUE = 0x88,
-    NEWFALSE = 0x89,
-    LONG1 = 0x8a,
-    LONG4 = 0x8b,
-    BINBYTES = 'B',
-    SHORT_BINBYTES = 'C',
-    SHORT_BINUNICODE = 0x8c,
-    BINUNICODE8 = 0x8d,
-    BINBYTES8 = 0x8e,
-    EMPTY_SET = 0x8f,
-    ADDITEMS = 0x90,
-    FROZENSET = 0x91,
-    NEWOBJ_EX = 0x92,
-    STACK_GLOBAL = 0x93,
-    MEMOIZE = 0x94,
-    FRAME = 0x95,
-    BYTEARRAY8 = 0x96,
-    NEXT_BUFFER = 0x97,
-    READONLY_BUFFER = 0x98,
-};
 
 constexpr std::size_t frame_size_target = std::size_t{64} * 1024;  // as CPython's pickler
 constexpr std::size_t batch_size = 1000;  // items per APPENDS/SETITEMS/ADDITEMS
@@ -204,27 +133,32 @@ bool is_token_class(std::string_view module, std::string_view name) {
 
 // ---- encoder ----------------------------------------------------------------------------
 
-void le64(std::string& out, std::uint64_t n) {
-    for (int i = 0; i < 8; ++i)
-        out += static_cast<char>((n >> (8 * i)) & 0xff);
-}
-void le32(std::string& out, std::uint32_t n) {
-    for (int i = 0; i < 4; ++i)
-        out += static_cast<char>((n >> (8 * i)) & 0xff);
+// `n` as `bytes` little-endian bytes at `at`; returns the end.
+char* little_endian(char* at, std::uint64_t n, int bytes) {
+    for (int i = 0; i < bytes; ++i)
+        *at++ = static_cast<char>((n >> (8 * i)) & 0xff);
+    return at;
 }
 
+// Writes into a string through a cursor: the string is grown in large steps (and its new
+// bytes zeroed once), and cut to what was written by finish(). Appending byte by byte to a
+// std::string costs a capacity check and a terminator each time.
 class Encoder {
   public:
-    Encoder(std::string& out, bool framing) : out_(out), framing_(framing) {}
+    Encoder(std::string& out, bool framing) : out_(out), len_(out.size()), framing_(framing) {}
 
     void dump(const Object& value) {
-        out_ += static_cast<char>(PROTO);
-        out_ += '\x04';
+        char* w = room(2);
+        w[0] = static_cast<char>(PROTO);
+        w[1] = '\x04';
         start_frame();
         save(value, 0);
         op(STOP);
         commit();
+        finish();
     }
+    // Cuts the string to what was written. Call it before reading the string.
+    void finish() { out_.resize(len_); }
 
     void save(const Object& value, int depth) {
         if (depth > max_encode_depth) {
@@ -247,9 +181,10 @@ class Encoder {
                 double d = value.as_double();
                 std::uint64_t bits;
                 std::memcpy(&bits, &d, sizeof bits);
-                op(BINFLOAT);
+                char* w = room(9);
+                *w++ = static_cast<char>(BINFLOAT);
                 for (int i = 7; i >= 0; --i)
-                    out_ += static_cast<char>((bits >> (8 * i)) & 0xff);
+                    *w++ = static_cast<char>((bits >> (8 * i)) & 0xff);  // big-endian
                 break;
             }
             case Object::Kind::string:
@@ -360,7 +295,7 @@ class Encoder {
                                      "." + value.as_opaque().name +
                                      " is not an unframed pickle (as ipckit::pickle makes them)");
                 }
-                out_.append(p.substr(2, p.size() - 3));
+                append(p.substr(2, p.size() - 3));
                 break;
             }
             case Object::Kind::ref:  // a proxy in a container: no plain-data pickle for it
@@ -406,14 +341,28 @@ class Encoder {
         memoize();
     }
 
-    void finish_unframed() { op(STOP); }
+    void finish_unframed() {
+        op(STOP);
+        finish();
+    }
     void start_unframed() {
-        out_ += static_cast<char>(PROTO);
-        out_ += '\x04';
+        char* w = room(2);
+        w[0] = static_cast<char>(PROTO);
+        w[1] = '\x04';
     }
 
   private:
-    void op(unsigned char code) { out_ += static_cast<char>(code); }
+    // Room for `n` more bytes: where to write them.
+    char* room(std::size_t n) {
+        if (out_.size() - len_ < n) out_.resize(std::max(out_.size() * 2, len_ + n + 256));
+        char* at = out_.data() + len_;
+        len_ += n;
+        return at;
+    }
+    void append(std::string_view data) {
+        if (!data.empty()) std::memcpy(room(data.size()), data.data(), data.size());
+    }
+    void op(unsigned char code) { *room(1) = static_cast<char>(code); }
     void memoize() { op(MEMOIZE); }
 
     // Frames are written in place: a 9-byte header is reserved where a frame starts and
@@ -422,10 +371,10 @@ class Encoder {
     static constexpr std::size_t frame_header = 9;
     void start_frame() {
         if (!framing_) return;
-        frame_start_ = out_.size();
-        out_.append(frame_header, '\0');
+        frame_start_ = len_;
+        room(frame_header);
     }
-    std::size_t frame_length() const { return out_.size() - frame_start_ - frame_header; }
+    std::size_t frame_length() const { return len_ - frame_start_ - frame_header; }
     void boundary() {
         if (frame_start_ != no_frame && frame_length() >= frame_size_target) {
             commit();
@@ -435,12 +384,13 @@ class Encoder {
     void commit() {
         if (frame_start_ == no_frame) return;
         std::size_t n = frame_length();
+        char* header = out_.data() + frame_start_;
         if (n >= 4) {
-            std::string header(1, static_cast<char>(FRAME));
-            le64(header, n);
-            out_.replace(frame_start_, frame_header, header);
+            header[0] = static_cast<char>(FRAME);
+            little_endian(header + 1, n, 8);
         } else {
-            out_.erase(frame_start_, frame_header);
+            std::memmove(header, header + frame_header, n);
+            len_ -= frame_header;
         }
         frame_start_ = no_frame;
     }
@@ -448,17 +398,25 @@ class Encoder {
     void write_bytes(std::string_view header, std::string_view data) {
         if (frame_start_ != no_frame && data.size() >= frame_size_target) {
             commit();
-            out_.append(header);
-            out_.append(data);
+            append(header);
+            append(data);
             start_frame();
             return;
         }
-        out_.append(header);
-        out_.append(data);
+        append(header);
+        append(data);
     }
 
     // str and bytes: the shortest of three headers (1-, 4- or 8-byte length), then MEMOIZE.
     void save_sized(std::string_view s, Op short_op, Op op4, Op op8) {
+        if (s.size() <= 0xff) {  // the usual case, in one write
+            char* w = room(s.size() + 3);
+            w[0] = static_cast<char>(short_op);
+            w[1] = static_cast<char>(s.size());
+            if (!s.empty()) std::memcpy(w + 2, s.data(), s.size());
+            w[s.size() + 2] = static_cast<char>(MEMOIZE);
+            return;
+        }
         char header[9];
         std::size_t n = 0;
         if (s.size() <= 0xff) {
@@ -479,32 +437,37 @@ class Encoder {
     void save_int(const Object& value) {
         if (value.is_int()) {
             std::int64_t v = value.as_int();
+            auto u = static_cast<std::uint64_t>(v);
             if (v >= 0 && v <= 0xff) {
-                op(BININT1);
-                out_ += static_cast<char>(v);
+                char* w = room(2);
+                w[0] = static_cast<char>(BININT1);
+                little_endian(w + 1, u, 1);
                 return;
             }
             if (v >= 0 && v <= 0xffff) {
-                op(BININT2);
-                out_ += static_cast<char>(v & 0xff);
-                out_ += static_cast<char>(v >> 8);
+                char* w = room(3);
+                w[0] = static_cast<char>(BININT2);
+                little_endian(w + 1, u, 2);
                 return;
             }
             if (v >= INT32_MIN && v <= INT32_MAX) {
-                op(BININT);
-                le32(out_, static_cast<std::uint32_t>(v));
+                char* w = room(5);
+                w[0] = static_cast<char>(BININT);
+                little_endian(w + 1, u, 4);
                 return;
             }
         }
         std::string bytes = value.integer_bytes();
         if (bytes.size() < 256) {
-            op(LONG1);
-            out_ += static_cast<char>(bytes.size());
+            char* w = room(2);
+            w[0] = static_cast<char>(LONG1);
+            w[1] = static_cast<char>(bytes.size());
         } else {
-            op(LONG4);
-            le32(out_, static_cast<std::uint32_t>(bytes.size()));
+            char* w = room(5);
+            w[0] = static_cast<char>(LONG4);
+            little_endian(w + 1, bytes.size(), 4);
         }
-        out_ += bytes;
+        append(bytes);
     }
 
     void save_tuple(const Object::List& items, int depth) {
@@ -526,6 +489,7 @@ class Encoder {
     }
 
     std::string& out_;
+    std::size_t len_;  // bytes written; out_ may be longer (room not yet used)
     std::size_t frame_start_ = no_frame;
     bool framing_;
 };
@@ -589,9 +553,9 @@ struct Scratch {
 thread_local Scratch scratch_cache;
 constexpr std::size_t max_kept_nodes = std::size_t{1} << 18;  // 8 MiB of nodes at most
 
-class Decoder {
+class Decoder : Reader {
   public:
-    Decoder(std::string_view data, const Limits& limits) : data_(data), p_(0), limits_(limits) {
+    Decoder(std::string_view data, const Limits& limits) : Reader(data), limits_(limits) {
         work_.swap(scratch_cache);
     }
     ~Decoder() {
@@ -637,48 +601,14 @@ class Decoder {
     }
 
   private:
-    // ---- input ----
-    [[noreturn]] void fail(const std::string& why) const {
-        throw ValueError("pickle: " + why + " (at byte " + std::to_string(op_at_) + ")");
+    [[noreturn]] void too_many() const {
+        fail("more than " + std::to_string(limits_.max_items) + " values (Limits::max_items)");
     }
-    std::size_t remaining() const { return data_.size() - p_; }
-    unsigned char byte() {
-        if (p_ >= data_.size()) fail("truncated: no STOP at the end");
-        return static_cast<unsigned char>(data_[p_++]);
-    }
-    std::uint64_t uint_le(std::size_t n) {
-        if (remaining() < n) fail("truncated argument");
-        std::uint64_t v = 0;
-        for (std::size_t i = n; i-- > 0;)
-            v = (v << 8) | static_cast<unsigned char>(data_[p_ + i]);
-        p_ += n;
-        return v;
-    }
-    std::string_view take(std::uint64_t n) {
-        if (n > remaining()) {
-            fail("length " + std::to_string(n) + " runs past the end of the input (" +
-                 std::to_string(remaining()) + " bytes left)");
-        }
-        std::string_view s = data_.substr(p_, static_cast<std::size_t>(n));
-        p_ += static_cast<std::size_t>(n);
-        return s;
-    }
-    std::string_view line() {
-        std::size_t end = data_.find('\n', p_);
-        if (end == std::string_view::npos) fail("truncated: a text argument without its newline");
-        std::string_view s = data_.substr(p_, end - p_);
-        p_ = end + 1;
-        return s;
-    }
-
     // ---- nodes and stack ----
     Id add(Node node) {
         if (nodes_.size() >= limits_.max_items) too_many();
         nodes_.push_back(std::move(node));
         return static_cast<Id>(nodes_.size() - 1);
-    }
-    [[noreturn]] void too_many() const {
-        fail("more than " + std::to_string(limits_.max_items) + " values (Limits::max_items)");
     }
     void count_items(std::size_t n) {
         items_ += n;
@@ -813,16 +743,6 @@ class Decoder {
         return n.value.as_string();
     }
 
-    Object parse_int_text(std::string_view text) {
-        if (!text.empty() && text.back() == 'L') text.remove_suffix(1);
-        if (!text.empty() && text[0] == '+') text.remove_prefix(1);
-        try {
-            return Object::integer(text);
-        } catch (const ValueError&) {
-            fail("malformed int literal");
-        }
-    }
-
     void step(unsigned char code) {
         switch (code) {
             case PROTO: {
@@ -852,106 +772,6 @@ class Decoder {
             case DUP:
                 stack_.push_back(top());
                 count_items(1);
-                break;
-            case NONE:
-                push_value(Object());
-                break;
-            case NEWTRUE:
-                push_value(Object(true));
-                break;
-            case NEWFALSE:
-                push_value(Object(false));
-                break;
-            case INT: {
-                std::string_view t = line();
-                if (t == "01") {
-                    push_value(Object(true));
-                } else if (t == "00") {
-                    push_value(Object(false));
-                } else {
-                    push_value(parse_int_text(t));
-                }
-                break;
-            }
-            case LONG:
-                push_value(parse_int_text(line()));
-                break;
-            case BININT:
-                push_value(
-                    Object(static_cast<std::int32_t>(static_cast<std::uint32_t>(uint_le(4)))));
-                break;
-            case BININT1:
-                push_value(Object(static_cast<std::int64_t>(uint_le(1))));
-                break;
-            case BININT2:
-                push_value(Object(static_cast<std::int64_t>(uint_le(2))));
-                break;
-            case LONG1:
-            case LONG4: {
-                std::uint64_t n = code == LONG1 ? uint_le(1) : uint_le(4);
-                if (code == LONG4 && (n & 0x80000000u)) fail("LONG4 with a negative length");
-                std::string_view bytes = take(n);
-                try {
-                    push_value(Object::integer_from_bytes(bytes));
-                } catch (const ValueError& e) {
-                    fail(e.what());
-                }
-                break;
-            }
-            case FLOAT: {
-                std::string_view t = line();
-                double d = 0;
-                auto r = std::from_chars(t.data(), t.data() + t.size(), d);
-                if (r.ec != std::errc() || r.ptr != t.data() + t.size())
-                    fail("malformed float literal");
-                push_value(Object(d));
-                break;
-            }
-            case BINFLOAT: {
-                if (remaining() < 8) fail("truncated argument");
-                std::uint64_t bits = 0;
-                for (int i = 0; i < 8; ++i)
-                    bits = (bits << 8) | static_cast<unsigned char>(data_[p_ + i]);
-                p_ += 8;
-                double d;
-                std::memcpy(&d, &bits, sizeof d);
-                push_value(Object(d));
-                break;
-            }
-            case SHORT_BINUNICODE:
-                push_value(Object(take(uint_le(1))));
-                break;
-            case BINUNICODE:
-                push_value(Object(take(uint_le(4))));
-                break;
-            case BINUNICODE8:
-                push_value(Object(take(uint_le(8))));
-                break;
-            case SHORT_BINSTRING:
-            case BINSTRING: {
-                // Python 2's str: Python 3 reads it as ASCII text by default.
-                std::uint64_t n = code == SHORT_BINSTRING ? uint_le(1) : uint_le(4);
-                if (code == BINSTRING && (n & 0x80000000u))
-                    fail("BINSTRING with a negative length");
-                std::string_view s = take(n);
-                for (char c : s) {
-                    if (static_cast<unsigned char>(c) > 0x7f)
-                        fail("a Python 2 str that is not ASCII");
-                }
-                push_value(Object(s));
-                break;
-            }
-            case SHORT_BINBYTES:
-                push_value(Object::bytes(take(uint_le(1))));
-                break;
-            case BINBYTES:
-                push_value(Object::bytes(take(uint_le(4))));
-                break;
-            case BINBYTES8:
-                push_value(Object::bytes(take(uint_le(8))));
-                break;
-            case BYTEARRAY8:
-                push_value(Object::bytearray(take(uint_le(8))));
                 break;
             case EMPTY_TUPLE:
                 push_node(Node::Type::tuple);
@@ -1120,6 +940,10 @@ class Decoder {
             case UNICODE:
                 fail("protocol 0 text strings are not supported");
             default: {
+                if (Object value; scalar(code, value)) {
+                    push_value(std::move(value));
+                    break;
+                }
                 const char* digits = "0123456789abcdef";
                 fail(std::string("unknown opcode 0x") + digits[code >> 4] + digits[code & 15]);
             }
@@ -1173,8 +997,8 @@ class Decoder {
                 return n.value;
             }
             case Node::Type::global: {
-                Encoder e(scratch_, false);
                 scratch_.clear();
+                Encoder e(scratch_, false);
                 e.start_unframed();
                 const Global& g = globals_[n.extra];
                 e.save_global(g.module, g.name);
@@ -1348,9 +1172,6 @@ class Decoder {
         return Object::opaque(module, name, std::move(pickle));
     }
 
-    std::string_view data_;
-    std::size_t p_;
-    std::size_t op_at_ = 0;
     const Limits& limits_;
     Scratch work_;
     std::vector<Node>& nodes_ = work_.nodes;
@@ -1370,15 +1191,27 @@ class Decoder {
 
 }  // namespace
 
-Object loads(std::string_view data, const Limits& limits) {
+Object detail::loads_full(std::string_view data, const Limits& limits) {
     Decoder decoder(data, limits);
     return decoder.run();
 }
 
+Object loads(std::string_view data, const Limits& limits) {
+    // Plain data (what a manager's calls and replies mostly carry) in one pass; anything else
+    // by the full decoder.
+    if (auto value = detail::loads_plain(data, limits)) return std::move(*value);
+    return detail::loads_full(data, limits);
+}
+
 void dump_to(std::string& out, const Object& value) {
-    out.reserve(out.size() + 4096);
-    Encoder encoder(out, true);
-    encoder.dump(value);
+    std::size_t had = out.size();
+    try {
+        Encoder encoder(out, true);
+        encoder.dump(value);
+    } catch (...) {
+        out.resize(had);  // nothing of a value that does not encode
+        throw;
+    }
 }
 
 std::string dumps(const Object& value) {

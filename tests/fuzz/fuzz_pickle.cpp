@@ -1,5 +1,7 @@
 // libFuzzer target: the pickle decoder (ipckit::pickle::loads) on arbitrary bytes. Nothing
 // may crash, leak, hang or read out of bounds; malformed input may only throw ValueError.
+// Both decoders behind loads run on every input: what the one-pass decoder of plain data
+// takes, the full decoder must take too, with the same result.
 // Whatever decodes must encode (pickle::dumps) to a pickle that decodes to a value with the
 // same repr, and cross the manager's MessagePack wire (ext types) unchanged.
 //
@@ -13,6 +15,7 @@
 #include "fuzz_support.hpp"
 #include "ipckit/error.hpp"
 #include "ipckit/pickle.hpp"
+#include "python/pickle_reader.hpp"
 
 namespace fuzz = ipckit::fuzz;
 namespace pickle = ipckit::pickle;
@@ -21,13 +24,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string_view input(reinterpret_cast<const char*>(data), size);
     pickle::Limits limits;
     limits.max_items = 1u << 16;  // keeps each run short; the limit itself is what is tested
+    auto one_pass = pickle::detail::loads_plain(input, limits);
     ipckit::Object value;
     try {
-        value = pickle::loads(input, limits);
-    } catch (const ipckit::ValueError&) {
+        value = pickle::detail::loads_full(input, limits);
+    } catch (const ipckit::ValueError& e) {
+        if (one_pass)
+            fuzz::fail(std::string("the one-pass decoder took what is refused: ") + e.what());
         return 0;
     }
     std::string text = value.repr();
+    if (one_pass && one_pass->repr() != text) fuzz::fail("the two decoders differ");
+    if (pickle::loads(input, limits).repr() != text) fuzz::fail("loads differs from its decoders");
     std::string again;
     try {
         again = pickle::dumps(value);

@@ -6,6 +6,8 @@
 #       and whether the bytes are those ForkingPickler writes (shared: they cannot be, as
 #       Python's pickle refers to an object met twice by its memo)
 #   pickle_values.py opaque: pickles of objects of classes ipckit does not know
+#   pickle_values.py plain: for each line of produce, four words: "plain" when that pickle
+#       holds plain data only (no global, call, BUILD or memo reference), else "other"
 import collections, pickle, pickletools, queue, sys
 from multiprocessing.managers import Token
 from multiprocessing.reduction import ForkingPickler
@@ -77,6 +79,16 @@ def main():
             shares = any(op.name.endswith('GET') for op, _, _ in pickletools.genops(ref))
             print(index, 'ok' if ok else 'BAD',
                   'same' if data == ref else 'shared' if shares else 'diff')
+    elif mode == 'plain':
+        calls = {'GLOBAL', 'STACK_GLOBAL', 'REDUCE', 'NEWOBJ', 'NEWOBJ_EX', 'BUILD', 'INST', 'OBJ'}
+        for v in values:
+            pickles = [bytes(ForkingPickler.dumps(v))] + [pickle.dumps(v, p) for p in (2, 3, 5)]
+            words = []
+            for data in pickles:
+                names = {op.name for op, _, _ in pickletools.genops(data)}
+                other = names & calls or any(name.endswith('GET') for name in names)
+                words.append('other' if other else 'plain')
+            print(' '.join(words))
     elif mode == 'opaque':
         import __main__
         __main__.Point, __main__.Pair = Point, Pair  # pickled as __main__.Point
