@@ -10,7 +10,10 @@
 // other ROUNDS times (interleaved) and the best of each is kept. Both servers run for the
 // whole benchmark; the bench starts them and stops them (SIGTERM to their pids).
 //
-// A second part measures the server's adaptive wait: the Python client against Python's
+// A second part runs (a) and (b) plain with every process on one core (core 0): no call waits
+// for a wake-up across cores, so the rates show what the servers and clients cost.
+//
+// A third part measures the server's adaptive wait: the Python client against Python's
 // server, ipckit's, and ipckit's with --spin-us US (default 50: the server polls for the
 // next request that long before sleeping), unpinned and then pinned (the client on core 0,
 // the servers on core 1), with each server's CPU time per call.
@@ -269,6 +272,25 @@ int main(int argc, char** argv) {
                                                      tries, std::chrono::microseconds(spin_us)));
         }
     }
+    // One core: both servers, the Python client and the C++ client (this process) on core 0
+    // (the Python client inherits this process's affinity).
+    Rates one_py_on_ipckit, one_py_on_python, one_cpp_on_python;
+    {
+        Server ours({IPCKIT_PROGRAM, "manager", "serve", "--address", "tcp://127.0.0.1:0",
+                     "--authkey-file", key_file},
+                    0);
+        Server theirs(
+            {python, "-u", IPCKIT_BENCH_DIR "/python/interop_bench.py", "serve", kAuthkey}, 0);
+        std::string ours_port = port_of(ours.line()), theirs_port = port_of(theirs.line());
+        ipckit::bench::pin_to_cpu(0);
+        for (int r = 0; r < rounds; ++r) {
+            keep_best(one_py_on_ipckit, python_client(python, ours_port, n, tries));
+            keep_best(one_py_on_python, python_client(python, theirs_port, n, tries));
+            keep_best(one_cpp_on_python,
+                      cpp_client("python+tcp://127.0.0.1:" + theirs_port, n, tries));
+        }
+        ipckit::bench::unpin();
+    }
     // The adaptive wait: the Python client against Python's server, ipckit's, and ipckit's
     // with --spin-us (it polls for the next request that long before sleeping), first
     // unpinned, then pinned (the client on core 0, the servers on core 1, as bench_support.hpp
@@ -338,6 +360,19 @@ int main(int argc, char** argv) {
     }
     std::printf("  1-byte TCP loopback ping-pong between two threads: %.0f round trips/s\n",
                 loopback);
+    std::printf(
+        "\none core: every server and client on core 0 (no wake-up across cores), plain\n\n"
+        "| operation     | Py client, Py server | Py client, ipckit server |  (a) ratio | "
+        "C++ client, Py server |  (b) ratio |\n"
+        "|---------------|---------------------:|-------------------------:|-----------:|"
+        "----------------------:|-----------:|\n");
+    for (const char* op : kOps) {
+        double base = one_py_on_python[op];
+        ok = ok && base > 0 && one_py_on_ipckit[op] > 0;
+        std::printf("| %-13s | %20.0f | %24.0f | %8.2f x | %21.0f | %8.2f x |\n", op, base,
+                    one_py_on_ipckit[op], ratio(one_py_on_ipckit[op], base), one_cpp_on_python[op],
+                    ratio(one_cpp_on_python[op], base));
+    }
     std::printf(
         "\nthe adaptive wait: ipckit's server with --spin-us %d, the same Python client; "
         "server CPU per call in parentheses (us)\n\n",
