@@ -74,8 +74,7 @@ struct StringBlocks {
     };
     Block* head = nullptr;
     std::size_t count = 0;
-    bool registered = false;  // the closer below will free them at the thread's end
-    bool closed = false;      // the thread is ending: blocks go back to malloc
+    bool closed = false;  // the thread is ending: blocks go back to malloc
 };
 static_assert(sizeof(std::string) >= sizeof(StringBlocks::Block));
 // Trivially destructible, so usable by Objects destroyed after the closer ran.
@@ -114,10 +113,7 @@ void release_string_block(void* p) noexcept {
         ::operator delete(p);
         return;
     }
-    if (!blocks.registered) {
-        (void)&string_blocks_closer;  // constructs it, so that its destructor runs
-        blocks.registered = true;
-    }
+    (void)&string_blocks_closer;  // constructed on first use, so that its destructor runs
     blocks.head = new (p) StringBlocks::Block{blocks.head};
     ++blocks.count;
 }

@@ -418,17 +418,10 @@ class Encoder {
             return;
         }
         char header[9];
-        std::size_t n = 0;
-        if (s.size() <= 0xff) {
-            header[n++] = static_cast<char>(short_op);
-            header[n++] = static_cast<char>(s.size());
-        } else {
-            bool small = s.size() <= 0xffffffffu;
-            header[n++] = static_cast<char>(small ? op4 : op8);
-            for (int i = 0; i < (small ? 4 : 8); ++i)
-                header[n++] = static_cast<char>((std::uint64_t{s.size()} >> (8 * i)) & 0xff);
-        }
-        write_bytes(std::string_view(header, n), s);
+        bool small = s.size() <= 0xffffffffu;
+        header[0] = static_cast<char>(small ? op4 : op8);
+        char* end = little_endian(header + 1, s.size(), small ? 4 : 8);
+        write_bytes(std::string_view(header, static_cast<std::size_t>(end - header)), s);
         memoize();
     }
     void save_text(std::string_view s) { save_sized(s, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8); }
